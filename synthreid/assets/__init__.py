@@ -1,0 +1,1 @@
+"""Data files shipped with synthreid: presets (TOML), palettes, catalogs, gait keyframes."""

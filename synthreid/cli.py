@@ -1,0 +1,63 @@
+"""The ``synthreid`` console script: one argparse tree, thin over the packages.
+
+Each package contributes its commands through a ``register(subparsers)`` function in its
+own ``cli`` module; those modules import nothing heavy at import time (bpy, torch and
+psycopg2 are imported inside the command functions).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from synthreid.errors import SynthreidError
+
+# Order is the order of `synthreid --help`.
+COMMAND_MODULES = (
+    "synthreid.render.cli",
+    "synthreid.workers.cli",
+    "synthreid.refine.cli",
+    "synthreid.benchmark.cli",
+    "synthreid.demo",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="synthreid",
+        description="Synthetic-data factory for person re-identification.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name == name:
+                continue  # that package has no commands yet
+            raise
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        rc = args.func(args)
+    except SynthreidError as exc:
+        print(f"synthreid: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("synthreid: interrupted", file=sys.stderr)
+        return 130
+    return int(rc or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

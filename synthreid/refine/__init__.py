@@ -1,0 +1,1 @@
+"""synthreid.refine."""
