@@ -65,6 +65,12 @@ class OutputSpec:
     size: tuple[int, int] | None = _f(None, lo=8, hi=4096,
                                       doc="fixed output (width, height) px; None keeps the crop size")
     format: str = _f("png", choices=("png", "jpg"))
+    crop: str = _f("silhouette", choices=("silhouette", "box"),
+                   doc="'silhouette': tight box of the projected posed mesh; 'box': the thesis' "
+                       "projected 8 corners of the 3D bounding box (looser)")
+    supersample: float = _f(1.0, lo=0.0, hi=4.0,
+                            doc="with a fixed size, render the crop at this multiple of the output "
+                                "height (scaling the frame); 0 = always render at camera.resolution")
 
 
 @dataclass(frozen=True)

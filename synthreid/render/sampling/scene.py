@@ -1,0 +1,95 @@
+"""Backgrounds and lighting, pure numpy. Colours are linear RGB in [0, 1]."""
+
+from __future__ import annotations
+
+import colorsys
+import math
+from pathlib import Path
+
+import numpy as np
+
+WALL_TEXTURES = ("brick", "tiles", "plaster", "wood", "concrete", "stripes")
+FLOOR_TEXTURES = ("tiles", "wood", "concrete", "checker", "asphalt")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+
+
+def _srgb_to_linear(c: float) -> float:
+    return c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
+
+
+def hsv_linear(h: float, s: float, v: float) -> list[float]:
+    """HSV (all in [0, 1], perceptual sRGB) to linear RGB."""
+    return [round(_srgb_to_linear(c), 5) for c in colorsys.hsv_to_rgb(h % 1.0, s, v)]
+
+
+def _plain_color(rng, s_range=(0.1, 0.8), v_range=(0.25, 0.9)) -> list[float]:
+    return hsv_linear(rng.uniform(), rng.uniform(*s_range), rng.uniform(*v_range))
+
+
+def list_background_images(folder: str | Path) -> list[str]:
+    """Sorted relative paths of the usable photos in a background folder (see docs/backgrounds.md)."""
+    root = Path(folder)
+    if not root.is_dir():
+        raise FileNotFoundError(f"background.images_dir {root}: no such folder")
+    files = sorted(
+        str(p.relative_to(root)) for p in root.rglob("*")
+        if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not any(part.startswith(".") for part in p.parts)
+    )
+    if not files:
+        raise FileNotFoundError(f"background.images_dir {root}: no .png/.jpg images found")
+    return files
+
+
+def sample_background(rng: np.random.Generator, spec, images: list[str] | None = None) -> dict:
+    """Per-character surroundings (kept for all of the character's images, as in the thesis)."""
+    bg = spec.background
+    if bg.mode == "room":
+        return {"mode": "room", "wall": {"kind": "plain", "color": list(bg.wall_color)},
+                "floor": {"kind": "plain", "color": list(bg.floor_color)}}
+    if bg.mode == "room_varied":
+        return {"mode": "room_varied", "wall": {"kind": "plain", "color": _plain_color(rng)},
+                "floor": {"kind": "plain", "color": _plain_color(rng, (0.0, 0.4), (0.1, 0.7))}}
+    if bg.mode == "textured":
+        def surface(kinds):
+            kind = str(rng.choice(kinds))
+            return {"kind": kind, "color": _plain_color(rng, (0.05, 0.6), (0.2, 0.85)),
+                    "color2": _plain_color(rng, (0.0, 0.5), (0.1, 0.9)),
+                    "scale": float(rng.uniform(0.6, 1.6)), "seed": int(rng.integers(0, 2**31 - 1))}
+        return {"mode": "textured", "wall": surface(WALL_TEXTURES), "floor": surface(FLOOR_TEXTURES)}
+    if bg.mode == "images":
+        if not images:
+            images = list_background_images(bg.images_dir)
+        return {"mode": "images", "image": str(rng.choice(images)),
+                "floor": {"kind": "shadow_catcher"}}
+    raise ValueError(f"background.mode {bg.mode!r}")  # guarded by the spec
+
+
+def kelvin_to_linear_rgb(kelvin: float) -> list[float]:
+    """Approximate black-body colour (Tanner Helland's fit), normalised so max = 1, linear."""
+    t = kelvin / 100.0
+    r = 255.0 if t <= 66 else 329.698727446 * (t - 60) ** -0.1332047592
+    g = 99.4708025861 * math.log(t) - 161.1195681661 if t <= 66 else 288.1221695283 * (t - 60) ** -0.0755148492
+    b = 255.0 if t >= 66 else (0.0 if t <= 19 else 138.5177312231 * math.log(t - 10) - 305.0447927307)
+    rgb = [_srgb_to_linear(min(255.0, max(0.0, c)) / 255.0) for c in (r, g, b)]
+    m = max(rgb)
+    return [round(c / m, 5) for c in rgb]
+
+
+def sample_lighting(rng: np.random.Generator, lighting) -> dict:
+    """Per-image sun (strength W/m^2, elevation/azimuth deg, colour) and world ambient strength."""
+    kelvin = float(rng.uniform(*lighting.color_temperature))
+    return {
+        "sun_strength": float(rng.uniform(*lighting.sun_strength)),
+        "sun_elevation": float(rng.uniform(*lighting.sun_elevation)),
+        "sun_azimuth": float(rng.uniform(0.0, 360.0)),
+        "sun_kelvin": kelvin,
+        "sun_color": kelvin_to_linear_rgb(kelvin),
+        "ambient": float(rng.uniform(*lighting.ambient)),
+    }
+
+
+def sample_background_crop(rng: np.random.Generator) -> dict:
+    """Where a background photo is cut for one image: a window of relative size and offset."""
+    scale = float(rng.uniform(0.35, 1.0))
+    return {"scale": scale, "x": float(rng.uniform(0, 1)), "y": float(rng.uniform(0, 1)),
+            "flip": bool(rng.uniform() < 0.5)}
