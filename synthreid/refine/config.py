@@ -1,0 +1,144 @@
+"""RefinerConfig: every option of a refiner run, frozen and JSON-serialisable.
+
+Defaults follow design §6 (the CycleGAN reference defaults) at person-shaped 128x64 crops.
+Pure Python: no torch import, so the CLI can build and validate configs cheaply.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass, field
+
+from synthreid.refine.errors import RefineError
+
+MODELS = ("cyclegan", "ptgan", "fgbg")
+GENERATORS = ("resnet_9blocks", "resnet_6blocks")
+DISCRIMINATORS = ("basic",)
+_SIZE_RE = re.compile(r"^\s*(\d+)\s*[xX]\s*(\d+)\s*$")
+
+
+def parse_size(text: str | tuple | list) -> tuple[int, int]:
+    """``"128x64"`` -> (height, width) in pixels; both sides positive and divisible by 4."""
+    if isinstance(text, (tuple, list)):
+        if len(text) != 2:
+            raise RefineError(f"size: expected (height, width), got {text!r}")
+        h, w = text
+    else:
+        m = _SIZE_RE.match(str(text))
+        if not m:
+            raise RefineError(f"size: expected HEIGHTxWIDTH such as '128x64', got {text!r}")
+        h, w = m.groups()
+    try:
+        h, w = int(h), int(w)
+    except (TypeError, ValueError) as exc:
+        raise RefineError(f"size: expected integers, got {text!r}") from exc
+    if h <= 0 or w <= 0 or h % 4 or w % 4:
+        raise RefineError(
+            f"size: {h}x{w} invalid, both sides must be positive and divisible by 4 "
+            "(two stride-2 down/upsamplings), e.g. 128x64 or 256x128"
+        )
+    return h, w
+
+
+@dataclass(frozen=True)
+class RefinerConfig:
+    """Options of one refiner run.
+
+    Domain A is the rendered ``source`` dataset (canonical layout, masks required); domain B
+    is the ``target`` folder of real camera images (masks in ``target_masks``, same stems,
+    optional except for ``ptgan``). ``size`` is (height, width) in pixels. Iterations count
+    generator updates; the learning rate is constant for ``iters - decay_iters`` iterations,
+    then decays linearly to zero. Loss weights: ``lambda_cycle`` per direction,
+    ``lambda_identity`` as a fraction of it (0 disables), ``lambda_mask_id`` (ptgan),
+    ``lambda_fg`` / ``lambda_bg`` (fgbg).
+    """
+
+    source: str
+    target: str
+    target_masks: str | None = None
+    model: str = "cyclegan"
+    size: tuple[int, int] = (128, 64)
+    generator: str = "resnet_9blocks"
+    discriminator: str = "basic"
+    n_layers_d: int = 3
+    ngf: int = 64
+    ndf: int = 64
+    iters: int = 100_000
+    decay_iters: int | None = None  # None: the second half of ``iters`` decays
+    batch_size: int = 1
+    lr: float = 2e-4
+    beta1: float = 0.5
+    lambda_cycle: float = 10.0
+    lambda_identity: float = 0.5
+    lambda_mask_id: float = 10.0
+    lambda_fg: float = 70.0
+    lambda_bg: float = 30.0
+    pool_size: int = 50
+    load_scale: float = 1.125  # resize to size*scale, then random crop back to size
+    flip: bool = True
+    seed: int = 0
+    amp: bool = True  # only takes effect on CUDA
+    checkpoint_every: int = 1000
+    sample_every: int = 500
+    log_every: int = 10
+    num_workers: int = 0
+    extra: dict = field(default_factory=dict)  # free-form notes recorded with the run
+
+    def __post_init__(self):
+        object.__setattr__(self, "size", parse_size(self.size))
+        if self.model not in MODELS:
+            raise RefineError(f"model: unknown {self.model!r}, expected one of {', '.join(MODELS)}")
+        if self.generator not in GENERATORS:
+            raise RefineError(f"generator: unknown {self.generator!r}, expected one of {', '.join(GENERATORS)}")
+        if self.discriminator not in DISCRIMINATORS:
+            raise RefineError(
+                f"discriminator: unknown {self.discriminator!r}, expected one of {', '.join(DISCRIMINATORS)}")
+        for name in ("n_layers_d", "ngf", "ndf", "iters", "batch_size", "checkpoint_every",
+                     "sample_every", "log_every"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
+                raise RefineError(f"{name}: expected a positive integer, got {v!r}")
+        for name in ("pool_size", "num_workers", "seed"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or isinstance(v, bool) or v < 0:
+                raise RefineError(f"{name}: expected an integer >= 0, got {v!r}")
+        if self.decay_iters is not None and not 0 <= self.decay_iters <= self.iters:
+            raise RefineError(f"decay_iters: expected 0..iters ({self.iters}), got {self.decay_iters!r}")
+        for name in ("lr", "lambda_cycle", "lambda_identity", "lambda_mask_id", "lambda_fg", "lambda_bg"):
+            v = getattr(self, name)
+            if not isinstance(v, (int, float)) or v < 0 or v != v:
+                raise RefineError(f"{name}: expected a number >= 0, got {v!r}")
+        if not 0 <= self.beta1 < 1:
+            raise RefineError(f"beta1: expected 0 <= beta1 < 1, got {self.beta1!r}")
+        if not 1.0 <= self.load_scale <= 2.0:
+            raise RefineError(f"load_scale: expected 1.0..2.0, got {self.load_scale!r}")
+        if self.model == "ptgan" and not self.target_masks:
+            raise RefineError(
+                "target_masks: the ptgan model needs person masks of the target images "
+                "(--target-masks DIR, one PNG per image with the same stem)")
+
+    @property
+    def n_decay(self) -> int:
+        return self.iters // 2 if self.decay_iters is None else self.decay_iters
+
+    def lr_factor(self, it: int) -> float:
+        """Learning-rate multiplier after ``it`` completed iterations: 1, then linear to 0."""
+        n_const = self.iters - self.n_decay
+        return 1.0 - max(0, it - n_const) / float(self.n_decay + 1)
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["size"] = list(self.size)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> RefinerConfig:
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - names)
+        if unknown:
+            raise RefineError(f"config: unknown field(s) {', '.join(unknown)} (known: {', '.join(sorted(names))})")
+        try:
+            return cls(**d)
+        except TypeError as exc:
+            raise RefineError(f"config: {exc}") from exc

@@ -1,0 +1,161 @@
+"""RefinerModel: the two generators, two discriminators and one training step of every variant.
+
+Domain A = renders, domain B = target camera. G_AB translates renders to the target look
+(the refiner that ``apply`` uses), G_BA goes back; D_A / D_B judge domains A / B.
+
+Variants (design §6):
+  cyclegan  LSGAN + lambda_cycle * L1 cycle (per direction) + lambda_identity * lambda_cycle * identity
+  ptgan     cyclegan + lambda_mask_id * ||(G(x) - x) * M(x)||_1 in both directions
+  fgbg      cyclegan + lambda_fg * ||G(x) - x|| over the person + lambda_bg * ||G(x) - y|| over the
+            background of both x and an unpaired target image y (Imperial M4); A->B always,
+            B->A too when target masks exist
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import torch
+
+from synthreid.refine.config import RefinerConfig
+from synthreid.refine.errors import RefineError
+from synthreid.refine.losses import fg_bg_losses, l1_loss, lsgan_loss, masked_identity_loss
+from synthreid.refine.networks import build_discriminator, build_generator
+from synthreid.refine.pool import ImagePool
+
+NETS = ("G_AB", "G_BA", "D_A", "D_B")
+
+
+class RefinerModel:
+    """Networks, Adam optimisers, linear-decay schedulers, image pools and AMP scalers."""
+
+    def __init__(self, config: RefinerConfig, device: str | torch.device = "cpu"):
+        self.config = c = config
+        self.device = torch.device(device)
+        self.use_amp = bool(c.amp and self.device.type == "cuda")
+        g = torch.Generator().manual_seed(c.seed)
+        self.G_AB = build_generator(c.generator, c.ngf, g).to(self.device)
+        self.G_BA = build_generator(c.generator, c.ngf, g).to(self.device)
+        self.D_A = build_discriminator(c.discriminator, c.n_layers_d, c.ndf, g).to(self.device)
+        self.D_B = build_discriminator(c.discriminator, c.n_layers_d, c.ndf, g).to(self.device)
+        betas = (c.beta1, 0.999)
+        self.opt_G = torch.optim.Adam(list(self.G_AB.parameters()) + list(self.G_BA.parameters()),
+                                      lr=c.lr, betas=betas)
+        self.opt_D = torch.optim.Adam(list(self.D_A.parameters()) + list(self.D_B.parameters()),
+                                      lr=c.lr, betas=betas)
+        self.sched_G = torch.optim.lr_scheduler.LambdaLR(self.opt_G, lambda it: c.lr_factor(it))
+        self.sched_D = torch.optim.lr_scheduler.LambdaLR(self.opt_D, lambda it: c.lr_factor(it))
+        self.pool_A = ImagePool(c.pool_size, seed=[c.seed, 1])
+        self.pool_B = ImagePool(c.pool_size, seed=[c.seed, 2])
+        self.scaler_G = torch.amp.GradScaler("cuda", enabled=self.use_amp)
+        self.scaler_D = torch.amp.GradScaler("cuda", enabled=self.use_amp)
+        self.iteration = 0
+
+    def _autocast(self):
+        if self.use_amp:
+            return torch.autocast("cuda", dtype=torch.float16)
+        return contextlib.nullcontext()
+
+    @staticmethod
+    def _requires_grad(nets, flag: bool) -> None:
+        for net in nets:
+            for p in net.parameters():
+                p.requires_grad_(flag)
+
+    def step(self, batch: dict) -> dict[str, float]:
+        """One generator update then one discriminator update on a batch.
+
+        ``batch``: a, b (N, 3, H, W) in [-1, 1]; mask_a, mask_b (N, 1, H, W) in [0, 1]
+        (mask_b all zeros when the target has no masks). Returns every loss term as a float.
+        """
+        c = self.config
+        dev = self.device
+        a, b = batch["a"].to(dev, non_blocking=True), batch["b"].to(dev, non_blocking=True)
+        ma, mb = batch["mask_a"].to(dev, non_blocking=True), batch["mask_b"].to(dev, non_blocking=True)
+        has_mb = bool(c.target_masks)
+        losses: dict[str, torch.Tensor] = {}
+
+        # Generators: D parameters frozen so that G's backward does not accumulate into them.
+        self._requires_grad((self.D_A, self.D_B), False)
+        self.opt_G.zero_grad(set_to_none=True)
+        with self._autocast():
+            fake_b = self.G_AB(a)
+            rec_a = self.G_BA(fake_b)
+            fake_a = self.G_BA(b)
+            rec_b = self.G_AB(fake_a)
+            losses["G_AB"] = lsgan_loss(self.D_B(fake_b), True)
+            losses["G_BA"] = lsgan_loss(self.D_A(fake_a), True)
+            losses["cycle_A"] = c.lambda_cycle * l1_loss(rec_a, a)
+            losses["cycle_B"] = c.lambda_cycle * l1_loss(rec_b, b)
+            if c.lambda_identity > 0:
+                w = c.lambda_cycle * c.lambda_identity
+                losses["idt_A"] = w * l1_loss(self.G_BA(a), a)
+                losses["idt_B"] = w * l1_loss(self.G_AB(b), b)
+            if c.model == "ptgan":
+                losses["mask_id_A"] = c.lambda_mask_id * masked_identity_loss(fake_b, a, ma)
+                losses["mask_id_B"] = c.lambda_mask_id * masked_identity_loss(fake_a, b, mb)
+            elif c.model == "fgbg":
+                fg, bg = fg_bg_losses(fake_b, a, ma, b, mb if has_mb else None)
+                losses["fg_A"], losses["bg_A"] = c.lambda_fg * fg, c.lambda_bg * bg
+                if has_mb:
+                    fg, bg = fg_bg_losses(fake_a, b, mb, a, ma)
+                    losses["fg_B"], losses["bg_B"] = c.lambda_fg * fg, c.lambda_bg * bg
+            loss_g = sum(losses.values())
+        self.scaler_G.scale(loss_g).backward()
+        self.scaler_G.step(self.opt_G)
+        self.scaler_G.update()
+
+        # Discriminators: real vs. a fake from the pool's history, loss halved.
+        self._requires_grad((self.D_A, self.D_B), True)
+        self.opt_D.zero_grad(set_to_none=True)
+        pooled_b = self.pool_B.query(fake_b.detach())
+        pooled_a = self.pool_A.query(fake_a.detach())
+        with self._autocast():
+            loss_d_b = 0.5 * (lsgan_loss(self.D_B(b), True) + lsgan_loss(self.D_B(pooled_b), False))
+            loss_d_a = 0.5 * (lsgan_loss(self.D_A(a), True) + lsgan_loss(self.D_A(pooled_a), False))
+        self.scaler_D.scale(loss_d_a + loss_d_b).backward()
+        self.scaler_D.step(self.opt_D)
+        self.scaler_D.update()
+
+        self.sched_G.step()
+        self.sched_D.step()
+        self.iteration += 1
+        out = {k: float(v.detach()) for k, v in losses.items()}
+        out["G"] = float(loss_g.detach())
+        out["D_A"], out["D_B"] = float(loss_d_a.detach()), float(loss_d_b.detach())
+        return out
+
+    @torch.no_grad()
+    def translate(self, x: torch.Tensor, direction: str = "AB") -> torch.Tensor:
+        """(N, 3, H, W) in [-1, 1] -> translated, same shape, float32 on ``x``'s device."""
+        net = self.G_AB if direction == "AB" else self.G_BA
+        with self._autocast():
+            return net(x.to(self.device)).float().to(x.device)
+
+    def state_dict(self) -> dict:
+        return {
+            "iteration": self.iteration,
+            "config": self.config.to_dict(),
+            **{name: getattr(self, name).state_dict() for name in NETS},
+            "opt_G": self.opt_G.state_dict(), "opt_D": self.opt_D.state_dict(),
+            "sched_G": self.sched_G.state_dict(), "sched_D": self.sched_D.state_dict(),
+            "pool_A": self.pool_A.state_dict(), "pool_B": self.pool_B.state_dict(),
+            "scaler_G": self.scaler_G.state_dict(), "scaler_D": self.scaler_D.state_dict(),
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        try:
+            for name in NETS:
+                getattr(self, name).load_state_dict(state[name])
+            self.opt_G.load_state_dict(state["opt_G"])
+            self.opt_D.load_state_dict(state["opt_D"])
+            self.sched_G.load_state_dict(state["sched_G"])
+            self.sched_D.load_state_dict(state["sched_D"])
+            self.pool_A.load_state_dict(state["pool_A"])
+            self.pool_B.load_state_dict(state["pool_B"])
+            if self.use_amp:
+                self.scaler_G.load_state_dict(state["scaler_G"])
+                self.scaler_D.load_state_dict(state["scaler_D"])
+            self.iteration = int(state["iteration"])
+        except (KeyError, RuntimeError, ValueError, TypeError) as exc:
+            raise RefineError(f"checkpoint does not match this model ({type(exc).__name__}: {exc})") from exc
