@@ -1,0 +1,287 @@
+"""Readers of re-ID datasets into one record type, and format detection.
+
+Formats (``read_dataset(path, format=None)`` detects them):
+
+- ``synthreid``: our canonical layout (``manifest.json``; identity splits from the manifest).
+- ``market1501``: ``bounding_box_train/``, ``bounding_box_test/``, ``query/`` with names
+  ``PPPP_cCsS_FFFFFF_NN.jpg``; identity -1 (junk) is dropped, identity 0 (distractors) stays
+  in the gallery.
+- ``cuhk03np``: CUHK03-NP (new 767/700 protocol), ``labeled/`` or ``detected/`` each with
+  Market-style folders and names ``PPPP_cC_N.png``.
+- ``openreid``: Open-ReID's processed layout (``meta.json``, ``splits.json``, ``images/``),
+  which is also how Open-ReID ships CUHK03 (classic 20 splits of 100 test identities).
+
+Every reader returns a :class:`ReidDataset` with train/val/query/gallery record lists. Real
+datasets without a validation split get one carved out of train (``num_val`` seeded identities,
+as Open-ReID does). Mis-named or unreadable files raise :class:`DatasetError` naming the file,
+or are skipped and counted (``skip_bad=True``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from synthreid.dataset import Dataset as SynthDataset
+from synthreid.errors import DatasetError
+
+log = logging.getLogger(__name__)
+
+FORMATS = ("synthreid", "market1501", "cuhk03np", "openreid")
+IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp"}
+IGNORED_FILES = {"thumbs.db", "desktop.ini"}
+MARKET_RE = re.compile(r"^(?P<pid>-1|\d{4})_c(?P<cam>\d)s(?P<seq>\d)_(?P<frame>\d{6})_(?P<bb>\d{2})\.(jpg|png)$")
+CUHK03NP_RE = re.compile(r"^(?P<pid>\d{4})_c(?P<cam>\d)_(?P<idx>\d+)\.(png|jpg)$")
+OPENREID_RE = re.compile(r"^(?P<pid>\d{8})_(?P<cam>\d{2})_(?P<idx>\d{4})\.(jpg|png)$")
+
+
+@dataclass(frozen=True)
+class ReidRecord:
+    """One image: absolute ``path``, identity ``pid`` (format's own numbering), camera ``camid``."""
+
+    path: str
+    pid: int
+    camid: int
+
+
+@dataclass
+class ReidDataset:
+    """A re-ID dataset read from disk. ``distractor_pid`` marks gallery-only distractors."""
+
+    name: str
+    root: Path
+    format: str
+    train: list[ReidRecord]
+    val: list[ReidRecord]
+    query: list[ReidRecord]
+    gallery: list[ReidRecord]
+    distractor_pid: int | None = None
+    skipped: int = 0
+    info: dict = field(default_factory=dict)
+
+    def test_pool(self) -> list[ReidRecord]:
+        """Query and gallery images of real test identities (no distractors), deduplicated."""
+        seen, out = set(), []
+        for r in self.query + self.gallery:
+            if r.path not in seen and r.pid != self.distractor_pid and r.pid >= 0:
+                seen.add(r.path)
+                out.append(r)
+        return out
+
+    def summary(self) -> str:
+        def ids(rs):
+            return len({r.pid for r in rs})
+        return (f"{self.name} ({self.format}): train {len(self.train)} images/{ids(self.train)} ids, "
+                f"val {len(self.val)}/{ids(self.val)}, query {len(self.query)}/{ids(self.query)}, "
+                f"gallery {len(self.gallery)}/{ids(self.gallery)}"
+                + (f", {self.skipped} bad files skipped" if self.skipped else ""))
+
+
+class _Scan:
+    """Collects records of one folder; bad files raise or are counted."""
+
+    def __init__(self, skip_bad: bool, verify: bool):
+        self.skip_bad = skip_bad
+        self.verify = verify
+        self.skipped = 0
+
+    def bad(self, path: Path, why: str) -> None:
+        if not self.skip_bad:
+            raise DatasetError(f"{path}: {why}")
+        self.skipped += 1
+        log.warning("skipping %s: %s", path, why)
+
+    def check_image(self, path: Path) -> bool:
+        if not self.verify:
+            return True
+        from PIL import Image, UnidentifiedImageError
+
+        try:
+            with Image.open(path) as im:
+                im.verify()
+        except (OSError, UnidentifiedImageError, SyntaxError) as exc:
+            self.bad(path, f"unreadable image ({exc})")
+            return False
+        return True
+
+    def folder(self, folder: Path, regex: re.Pattern, drop_pid: int | None = None) -> list[ReidRecord]:
+        if not folder.is_dir():
+            raise DatasetError(f"{folder}: missing folder")
+        out = []
+        for p in sorted(folder.iterdir()):
+            if p.name.startswith(".") or p.name.lower() in IGNORED_FILES or p.is_dir():
+                continue
+            m = regex.match(p.name)
+            if not m:
+                self.bad(p, f"file name does not follow the naming rule {regex.pattern}")
+                continue
+            pid, cam = int(m["pid"]), int(m["cam"])
+            if pid == drop_pid or not self.check_image(p):
+                continue
+            out.append(ReidRecord(str(p), pid, cam))
+        return out
+
+
+def carve_val(records: list[ReidRecord], num_val: int, seed: int) -> tuple[list, list]:
+    """Split records by identity: ``num_val`` seeded identities to val (fewer on small sets)."""
+    pids = sorted({r.pid for r in records})
+    num_val = min(num_val, len(pids) // 5)
+    chosen = set(np.random.default_rng([seed, 0xA1]).permutation(pids)[:num_val].tolist()) if num_val else set()
+    return [r for r in records if r.pid not in chosen], [r for r in records if r.pid in chosen]
+
+
+def split_query_gallery(records: list[ReidRecord]) -> tuple[list, list]:
+    """Market-like query/gallery from a pool: the first image of each (identity, camera) is a query."""
+    seen, query, gallery = set(), [], []
+    for r in sorted(records, key=lambda r: (r.pid, r.camid, r.path)):
+        key = (r.pid, r.camid)
+        (gallery if key in seen else query).append(r)
+        seen.add(key)
+    return query, gallery
+
+
+def read_synthreid(root: Path, skip_bad=False, verify=False, **_) -> ReidDataset:
+    ds = SynthDataset(root)
+    scan = _Scan(skip_bad, verify)
+    splits = ds.splits
+    if not splits:
+        raise DatasetError(f"{root / 'manifest.json'}: no 'splits' (train/val/test identities)")
+    by_split = {}
+    for name in ("train", "val", "test"):
+        recs = ds.records(split=name) if name in splits else []
+        by_split[name] = [ReidRecord(str(root / r.image), r.pid, r.camid) for r in recs
+                          if scan.check_image(root / r.image)]
+    query, gallery = split_query_gallery(by_split["test"])
+    return ReidDataset(ds.name, root, "synthreid", by_split["train"], by_split["val"], query, gallery,
+                       skipped=scan.skipped)
+
+
+def read_market1501(root: Path, skip_bad=False, verify=False, num_val=100, seed=0, **_) -> ReidDataset:
+    scan = _Scan(skip_bad, verify)
+    train = scan.folder(root / "bounding_box_train", MARKET_RE, drop_pid=-1)
+    gallery = scan.folder(root / "bounding_box_test", MARKET_RE, drop_pid=-1)
+    query = scan.folder(root / "query", MARKET_RE, drop_pid=-1)
+    train, val = carve_val(train, num_val, seed)
+    return ReidDataset(root.name, root, "market1501", train, val, query, gallery,
+                       distractor_pid=0, skipped=scan.skipped)
+
+
+def read_cuhk03np(root: Path, skip_bad=False, verify=False, num_val=100, seed=0,
+                  variant: str | None = None, **_) -> ReidDataset:
+    """CUHK03-NP; ``root`` is the folder holding labeled/ and detected/, or one of them."""
+    if (root / "bounding_box_train").is_dir():
+        sub = root
+    else:
+        variant = variant or ("labeled" if (root / "labeled").is_dir() else "detected")
+        sub = root / variant
+        if not sub.is_dir():
+            raise DatasetError(f"{sub}: missing CUHK03-NP folder (expected labeled/ or detected/)")
+    scan = _Scan(skip_bad, verify)
+    train = scan.folder(sub / "bounding_box_train", CUHK03NP_RE)
+    gallery = scan.folder(sub / "bounding_box_test", CUHK03NP_RE)
+    query = scan.folder(sub / "query", CUHK03NP_RE)
+    train, val = carve_val(train, num_val, seed)
+    return ReidDataset(f"{root.name}-{sub.name}" if sub != root else root.name, root, "cuhk03np",
+                       train, val, query, gallery, skipped=scan.skipped)
+
+
+def _load_json(path: Path):
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise DatasetError(f"{path}: unreadable JSON ({exc})") from exc
+
+
+def read_openreid(root: Path, skip_bad=False, verify=False, num_val=100, seed=0, split_id=0,
+                  **_) -> ReidDataset:
+    """Open-ReID layout: meta.json ``identities[pid][cam] -> [file names]``, splits.json pid lists.
+
+    Query and gallery are all images of the split's query / gallery identities (Open-ReID's
+    semantics, as for CUHK03), unless meta.json lists ``query_fnames`` / ``gallery_fnames``.
+    """
+    meta = _load_json(root / "meta.json")
+    splits = _load_json(root / "splits.json")
+    if not isinstance(splits, list) or not splits:
+        raise DatasetError(f"{root / 'splits.json'}: expected a non-empty list of splits")
+    if not 0 <= split_id < len(splits):
+        raise DatasetError(f"{root / 'splits.json'}: split_id {split_id} out of range 0..{len(splits) - 1}")
+    split = splits[split_id]
+    for key in ("trainval", "query", "gallery"):
+        if key not in split:
+            raise DatasetError(f"{root / 'splits.json'}: split {split_id} has no {key!r} list")
+    identities = meta.get("identities")
+    if not isinstance(identities, list):
+        raise DatasetError(f"{root / 'meta.json'}: 'identities' must be a list (per pid, per camera)")
+    scan = _Scan(skip_bad, verify)
+    by_name: dict[str, ReidRecord] = {}
+    per_pid: dict[int, list[ReidRecord]] = {}
+    for pid, cams in enumerate(identities):
+        for cam, fnames in enumerate(cams):
+            for fname in fnames:
+                path = root / "images" / fname
+                m = OPENREID_RE.match(Path(fname).name)
+                if not m or int(m["pid"]) != pid or int(m["cam"]) != cam:
+                    scan.bad(path, f"name does not match identity {pid} camera {cam} "
+                                   "(expected PPPPPPPP_CC_NNNN.jpg)")
+                    continue
+                if not path.is_file():
+                    scan.bad(path, "listed in meta.json but missing")
+                    continue
+                if not scan.check_image(path):
+                    continue
+                rec = ReidRecord(str(path), pid, cam)
+                by_name[fname] = rec
+                per_pid.setdefault(pid, []).append(rec)
+
+    def pluck(pids):
+        return [r for p in sorted(set(pids)) for r in per_pid.get(int(p), [])]
+
+    train, val = carve_val(pluck(split["trainval"]), num_val, seed)
+    if "query_fnames" in meta and "gallery_fnames" in meta:
+        query = [by_name[f] for f in meta["query_fnames"] if f in by_name]
+        gallery = [by_name[f] for f in meta["gallery_fnames"] if f in by_name]
+    else:
+        query, gallery = pluck(split["query"]), pluck(split["gallery"])
+    return ReidDataset(meta.get("name", root.name), root, "openreid", train, val, query, gallery,
+                       skipped=scan.skipped, info={"split_id": split_id, "num_splits": len(splits),
+                                                   "shot": meta.get("shot")})
+
+
+READERS = {"synthreid": read_synthreid, "market1501": read_market1501,
+           "cuhk03np": read_cuhk03np, "openreid": read_openreid}
+
+
+def detect_format(root: str | Path) -> str:
+    """Name of the format of the folder ``root`` (see module doc), or DatasetError."""
+    root = Path(root)
+    if not root.is_dir():
+        raise DatasetError(f"{root}: not a folder")
+    if (root / "manifest.json").is_file():
+        return "synthreid"
+    if (root / "meta.json").is_file() and (root / "splits.json").is_file():
+        return "openreid"
+    if (root / "bounding_box_train").is_dir():
+        sample = next((p.name for p in sorted((root / "bounding_box_train").iterdir())
+                       if p.suffix.lower() in IMAGE_EXTS), "")
+        return "cuhk03np" if CUHK03NP_RE.match(sample) and not MARKET_RE.match(sample) else "market1501"
+    if (root / "labeled" / "bounding_box_train").is_dir() or (root / "detected" / "bounding_box_train").is_dir():
+        return "cuhk03np"
+    raise DatasetError(f"{root}: unknown dataset format (expected manifest.json, meta.json+splits.json, "
+                       "bounding_box_train/ or labeled|detected/); pass --format")
+
+
+def read_dataset(root: str | Path, format: str | None = None, **kwargs) -> ReidDataset:
+    """Read any supported dataset. kwargs: skip_bad, verify, num_val, seed, split_id, variant."""
+    root = Path(root)
+    fmt = format or detect_format(root)
+    if fmt not in READERS:
+        raise DatasetError(f"format {fmt!r}: unknown (valid: {', '.join(FORMATS)})")
+    ds = READERS[fmt](root, **kwargs)
+    if ds.skipped:
+        log.warning("%s: skipped %d bad files", root, ds.skipped)
+    return ds

@@ -1,0 +1,343 @@
+"""Training and evaluation loops: softmax re-ID training with per-epoch validation, checkpoints,
+resume, finetuning and mixed datasets; feature extraction and testing.
+
+Open-ReID's softmax defaults: SGD with Nesterov momentum 0.9, lr 0.1, weight decay 5e-4,
+lr x0.1 every 60 epochs (inception; 40 for resnet50), random-sized rect crops + flips.
+On CUDA the loop uses AMP (float16 autocast + GradScaler) and channels-last tensors.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from synthreid.benchmark import data, models, protocols, runs
+from synthreid.benchmark.datasets import ReidDataset, read_dataset
+from synthreid.errors import SynthreidError
+from synthreid.fsutil import write_json
+
+log = logging.getLogger(__name__)
+
+# Fields that may differ when resuming a run (everything else must match config.json).
+RESUMABLE = {"epochs", "workers", "device", "threads", "test", "test_format", "draws"}
+
+
+@dataclass
+class TrainConfig:
+    """A training run. Dataset entries are paths; formats None = detect."""
+
+    train: list[str]
+    val: str
+    test: list[str] = field(default_factory=list)
+    protocol: str = "thesis"
+    train_format: str | None = None
+    val_format: str | None = None
+    test_format: str | None = None
+    arch: str = "inception"
+    weights: str | None = None          # resnet50 initial weights file (state_dict)
+    height: int | None = None           # input size; None = the arch's default (models.INPUT_SIZE)
+    width: int | None = None
+    num_features: int = 128
+    dropout: float = 0.5
+    norm: bool = False
+    epochs: int = 50
+    batch_size: int = 256
+    lr: float = 0.1
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    step_size: int | None = None        # None = 60 (inception) / 40 (others)
+    gamma: float = 0.1
+    label_smoothing: float = 0.0
+    finetune_from: str | None = None    # a run directory; its best.pt initialises the feature network
+    finetune_lr_mult: float = 0.1       # lr multiplier of the feature network when finetuning
+    val_ids: int = 100
+    draws: int = 10
+    eval_feature: str = "embedding"     # 'embedding' or 'logits' (what Open-ReID's example used)
+    seed: int = 0
+    split_id: int = 0
+    skip_bad: bool = False
+    workers: int = 4
+    device: str = "auto"
+    threads: int | None = None          # torch CPU threads; None = all cores
+    amp: bool = True
+    channels_last: bool = True
+
+    @classmethod
+    def from_dict(cls, d: dict) -> TrainConfig:
+        names = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - names)
+        if unknown:
+            raise SynthreidError(f"config: unknown fields {unknown}")
+        return cls(**d)
+
+    @property
+    def size(self) -> tuple[int, int]:
+        h, w = models.INPUT_SIZE.get(self.arch, (144, 56))
+        return (self.height or h, self.width or w)
+
+    def validate(self) -> None:
+        checks = [("epochs", self.epochs >= 1), ("batch_size", self.batch_size >= 1), ("lr", self.lr > 0),
+                  ("train", bool(self.train)), ("protocol", self.protocol in protocols.PROTOCOLS),
+                  ("eval_feature", self.eval_feature in ("embedding", "logits")),
+                  ("label_smoothing", 0 <= self.label_smoothing < 1), ("workers", self.workers >= 0)]
+        for name, ok in checks:
+            if not ok:
+                raise SynthreidError(f"config: invalid {name}={getattr(self, name)!r}")
+        if self.arch not in models.REGISTRY:
+            raise SynthreidError(f"config: unknown arch {self.arch!r}; valid: {', '.join(models.names())}")
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def setup_threads(threads: int | None) -> None:
+    torch.set_num_threads(threads or os.cpu_count() or 1)
+
+
+def _read(path, fmt, cfg: TrainConfig) -> ReidDataset:
+    return read_dataset(path, fmt, skip_bad=cfg.skip_bad, seed=cfg.seed, split_id=cfg.split_id,
+                        num_val=cfg.val_ids)
+
+
+def training_set(cfg: TrainConfig):
+    """Records and contiguous labels of all training datasets (identities never shared across
+    datasets); returns (records, labels, per-dataset info)."""
+    records, labels, info = [], [], []
+    offset = 0
+    for path in cfg.train:
+        ds = _read(path, cfg.train_format, cfg)
+        pids = sorted({r.pid for r in ds.train})
+        if not pids:
+            raise SynthreidError(f"{path}: no training images")
+        relabel = {p: offset + i for i, p in enumerate(pids)}
+        offset += len(pids)
+        records += ds.train
+        labels += [relabel[r.pid] for r in ds.train]
+        info.append({"path": str(path), "format": ds.format, "images": len(ds.train), "ids": len(pids)})
+        log.info("train: %s", ds.summary())
+    return records, labels, info
+
+
+@torch.no_grad()
+def extract_features(model: nn.Module, records, size, device, batch_size=256, workers=0,
+                     feature="embedding", amp=True, channels_last=False, progress=True) -> np.ndarray:
+    """Features (N, D) float32 of ``records`` in order (eval mode, plain resize)."""
+    ds = data.ReidImages(records, [0] * len(records), size, train=False)
+    loader = data.make_loader(ds, batch_size, workers, pin_memory=device.type == "cuda")
+    was_training = model.training
+    model.eval()
+    out = []
+    use_amp = amp and device.type == "cuda"
+    for x, _, _ in tqdm(loader, desc="features", unit="batch", disable=not progress, leave=False):
+        with torch.autocast("cuda", dtype=torch.float16, enabled=use_amp):
+            f, logits = model(data.normalize(x, device, channels_last))
+        out.append((logits if feature == "logits" else f).float().cpu())
+    model.train(was_training)
+    return torch.cat(out).numpy() if out else np.zeros((0, 0), np.float32)
+
+
+class Trainer:
+    """One training run in ``run_dir`` (created or resumed)."""
+
+    def __init__(self, cfg: TrainConfig, run_dir: str | Path, progress: bool = True):
+        cfg.validate()
+        self.cfg = cfg
+        self.run_dir = Path(run_dir)
+        self.progress = progress
+        self.device = pick_device(cfg.device)
+        setup_threads(cfg.threads)
+        self._check_config()
+        self.records, self.labels, self.train_info = training_set(cfg)
+        self.num_classes = max(self.labels) + 1
+        val_ds = _read(cfg.val, cfg.val_format, cfg)
+        if not val_ds.val:
+            raise SynthreidError(f"{cfg.val}: no validation identities")
+        self.val_records = val_ds.val
+        self.val_draw = protocols.thesis_draws(self.val_records, cfg.val_ids, 1, cfg.seed)[0]
+        torch.manual_seed(cfg.seed)
+        self.model = models.build(cfg.arch, self.num_classes, cfg.num_features, cfg.dropout, cfg.norm,
+                                  weights=cfg.weights)
+        if cfg.finetune_from:
+            self._load_finetune(cfg.finetune_from)
+        self.model.to(self.device)
+        self.channels_last = cfg.channels_last and self.device.type == "cuda"
+        if self.channels_last:
+            self.model.to(memory_format=torch.channels_last)
+        self.optimizer, self.scheduler = self._optim()
+        self.amp = cfg.amp and self.device.type == "cuda"
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
+        self.start_epoch, self.best_score, self.best_epoch, self.history = 0, -1.0, -1, []
+        if (self.run_dir / "last.pt").is_file():
+            self._resume()
+
+    def _check_config(self):
+        path = self.run_dir / "config.json"
+        new = asdict(self.cfg)
+        if path.is_file():
+            old = runs.load_config(self.run_dir)
+            diff = sorted(k for k in new if k not in RESUMABLE and old.get(k) != new[k])
+            if diff:
+                raise runs.RunError(f"{path}: run exists with different settings {diff}; use a new run dir")
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        write_json(path, new)
+
+    def _load_finetune(self, src_run: str):
+        state = runs.load_checkpoint(Path(src_run) / "best.pt")
+        src_arch = state.get("arch")
+        if src_arch != self.cfg.arch:
+            raise runs.RunError(f"{src_run}/best.pt: arch {src_arch!r} differs from {self.cfg.arch!r}")
+        feats = {k: v for k, v in state["model"].items() if not k.startswith("head.classifier.")}
+        missing, unexpected = self.model.load_state_dict(feats, strict=False)
+        bad = [k for k in missing if not k.startswith("head.classifier.")] + list(unexpected)
+        if bad:
+            raise runs.RunError(f"{src_run}/best.pt: incompatible weights (e.g. {bad[:3]})")
+        self.model.head.reset_classifier(self.num_classes)  # new identities, fresh classifier
+        log.info("finetuning from %s (feature lr x%g)", src_run, self.cfg.finetune_lr_mult)
+
+    def _optim(self):
+        cfg = self.cfg
+        cls_params = list(self.model.head.classifier.parameters())
+        feat_mult = cfg.finetune_lr_mult if cfg.finetune_from else 1.0
+        groups = [{"params": self.model.feature_parameters(), "lr": cfg.lr * feat_mult},
+                  {"params": cls_params, "lr": cfg.lr}]
+        opt = torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay,
+                              nesterov=cfg.momentum > 0)
+        step = cfg.step_size or (60 if cfg.arch == "inception" else 40)
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda e: cfg.gamma ** (e // step))
+        return opt, sched
+
+    def _state(self, epoch: int) -> dict:
+        return {"arch": self.cfg.arch, "num_classes": self.num_classes, "config": asdict(self.cfg),
+                "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict(),
+                "epoch": epoch, "best_score": self.best_score, "best_epoch": self.best_epoch,
+                "history": self.history, "torch_rng": torch.get_rng_state(),
+                "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None}
+
+    def _resume(self):
+        path = self.run_dir / "last.pt"
+        st = runs.load_checkpoint(path, required=("model", "optimizer", "scheduler", "epoch", "torch_rng"))
+        try:
+            self.model.load_state_dict(st["model"])
+            self.optimizer.load_state_dict(st["optimizer"])
+            self.scheduler.load_state_dict(st["scheduler"])
+            self.scaler.load_state_dict(st.get("scaler", {}))
+        except (RuntimeError, ValueError, KeyError) as exc:
+            raise runs.RunError(f"{path}: checkpoint does not fit this run ({exc})") from exc
+        torch.set_rng_state(st["torch_rng"])
+        if st.get("cuda_rng") and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(st["cuda_rng"])
+        self.start_epoch = st["epoch"]
+        self.best_score, self.best_epoch = st["best_score"], st["best_epoch"]
+        self.history = list(st.get("history", []))
+        log.info("resuming %s at epoch %d", self.run_dir, self.start_epoch)
+
+    def _features(self, records):
+        return extract_features(self.model, records, self.cfg.size, self.device, self.cfg.batch_size,
+                                self.cfg.workers, self.cfg.eval_feature, self.amp, self.channels_last,
+                                self.progress)
+
+    def train(self) -> dict:
+        """Train until ``cfg.epochs``; returns the last history row (or {} if already done)."""
+        cfg = self.cfg
+        ds = data.ReidImages(self.records, self.labels, cfg.size, train=True)
+        sampler = data.SeededSampler(len(ds), cfg.seed)
+        loader = data.make_loader(ds, min(cfg.batch_size, len(ds)), cfg.workers, sampler=sampler,
+                                  drop_last=True, pin_memory=self.device.type == "cuda")
+        criterion = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
+        row = {}
+        for epoch in range(self.start_epoch, cfg.epochs):
+            sampler.set_epoch(epoch)
+            self.model.train()
+            t0, tot_loss, correct, seen = time.perf_counter(), 0.0, 0, 0
+            bar = tqdm(loader, desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="batch", disable=not self.progress)
+            for x, y, _ in bar:
+                x = data.normalize(x, self.device, self.channels_last)
+                y = y.to(self.device, non_blocking=True)
+                with torch.autocast("cuda", dtype=torch.float16, enabled=self.amp):
+                    _, logits = self.model(x)
+                    loss = criterion(logits.float(), y)
+                self.optimizer.zero_grad(set_to_none=True)
+                self.scaler.scale(loss).backward()
+                self.scaler.step(self.optimizer)
+                self.scaler.update()
+                tot_loss += float(loss) * len(y)
+                correct += int((logits.argmax(1) == y).sum())
+                seen += len(y)
+                bar.set_postfix(loss=f"{tot_loss / seen:.3f}", acc=f"{correct / seen:.3f}")
+            lr = self.optimizer.param_groups[-1]["lr"]
+            self.scheduler.step()
+            feats = self._features(self.val_records)
+            score = protocols.validation_score(feats, self.val_records, self.val_draw)
+            row = {"epoch": epoch + 1, "loss": tot_loss / max(seen, 1), "acc": correct / max(seen, 1),
+                   "val_score": score, "lr": lr, "images_per_s": seen / (time.perf_counter() - t0)}
+            self.history.append(row)
+            if score > self.best_score:
+                self.best_score, self.best_epoch = score, epoch + 1
+                runs.save_checkpoint(self.run_dir / "best.pt", self._state(epoch + 1))
+            runs.save_checkpoint(self.run_dir / "last.pt", self._state(epoch + 1))
+            runs.write_val_curve(self.run_dir, self.history)
+            write_json(self.run_dir / "state.json", {
+                "epochs_done": epoch + 1, "best_epoch": self.best_epoch, "best_score": self.best_score,
+                "num_classes": self.num_classes, "train": self.train_info})
+            log.info("epoch %d: loss %.3f acc %.3f val %.2f (best %.2f @ %d)", epoch + 1, row["loss"],
+                     row["acc"], score, self.best_score, self.best_epoch)
+        return row
+
+
+def load_model(run_dir: str | Path, which: str = "best") -> tuple[nn.Module, dict]:
+    """The model of a run's ``best.pt`` (or ``last.pt``) on CPU, and its checkpoint dict."""
+    path = Path(run_dir) / f"{which}.pt"
+    st = runs.load_checkpoint(path, required=("model", "arch", "num_classes", "config"))
+    c = st["config"]
+    model = models.build(st["arch"], st["num_classes"], c["num_features"], c["dropout"], c["norm"])
+    try:
+        model.load_state_dict(st["model"])
+    except RuntimeError as exc:
+        raise runs.RunError(f"{path}: weights do not fit {st['arch']} ({exc})") from exc
+    return model, st
+
+
+def test_run(run_dir: str | Path, test: str, protocol: str | None = None, fmt: str | None = None,
+             device: str = "auto", workers: int | None = None, progress: bool = True) -> dict:
+    """Evaluate a run's best model on dataset ``test``; the result is added to metrics.json."""
+    model, st = load_model(run_dir)
+    cfg = TrainConfig.from_dict(st["config"])
+    protocol = protocol or cfg.protocol
+    dev = pick_device(device)
+    setup_threads(cfg.threads)
+    model.to(dev)
+    amp = cfg.amp and dev.type == "cuda"
+    ds = _read(test, fmt, cfg)
+
+    def extract(records):
+        return extract_features(model, records, cfg.size, dev, cfg.batch_size,
+                                cfg.workers if workers is None else workers, cfg.eval_feature, amp,
+                                False, progress)
+
+    res = protocols.evaluate(protocol, ds, extract, seed=cfg.seed, draws=cfg.draws, num_ids=100)
+    res.update({"test": str(test), "dataset": ds.name, "best_epoch": st.get("best_epoch")})
+    runs.write_results(Path(run_dir), f"{ds.name}:{res['protocol']}", res)
+    return res
+
+
+def run_training(cfg: TrainConfig, run_dir: str | Path, progress: bool = True) -> dict:
+    """Train (or resume) a run, then test its best model on every ``cfg.test`` dataset."""
+    trainer = Trainer(cfg, run_dir, progress)
+    trainer.train()
+    results = {}
+    for test in cfg.test:
+        results[test] = test_run(run_dir, test, cfg.protocol, cfg.test_format, cfg.device, progress=progress)
+    runs.record_run(run_dir)
+    return results

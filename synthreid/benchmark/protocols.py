@@ -1,0 +1,126 @@
+"""Test protocols: the thesis' 100-identity draws, Market-1501, and CUHK03 (classic and new).
+
+A protocol takes a :class:`~synthreid.benchmark.datasets.ReidDataset` and a feature extractor
+``extract(records) -> float32 array (N, D)`` and returns a JSON-able result dict with at least
+``cmc`` (list, rank 1 first), ``rank1/5/10/20`` (fractions 0-1) and ``mAP`` (None when the
+protocol has none). Distances are squared Euclidean (ranking-equivalent to Euclidean).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+
+import numpy as np
+
+from synthreid.benchmark import metrics
+from synthreid.errors import DatasetError
+
+PROTOCOLS = ("thesis", "market", "cuhk03")
+RANKS = (1, 5, 10, 20)
+
+
+def pairwise_distance(qf: np.ndarray, gf: np.ndarray) -> np.ndarray:
+    """Squared Euclidean distances (Nq, Ng) of float features (Nq, D), (Ng, D)."""
+    qf = np.asarray(qf, dtype=np.float32)
+    gf = np.asarray(gf, dtype=np.float32)
+    d = (qf * qf).sum(1)[:, None] + (gf * gf).sum(1)[None, :] - 2.0 * qf @ gf.T
+    return np.maximum(d, 0.0)
+
+
+def _ranks(cmc) -> dict:
+    return {f"rank{k}": float(cmc[min(k, len(cmc)) - 1]) for k in RANKS}
+
+
+def thesis_draws(records, num_ids: int = 100, draws: int = 1, seed: int = 0) -> list[tuple[list, list]]:
+    """Seeded draws of ``num_ids`` identities with one query and one gallery image each.
+
+    Returns [(query_indices, gallery_indices)] into ``records``. The two images of an identity
+    come from different cameras when it has several (re-ID is across cameras), else any two.
+    Identities with a single image cannot take part.
+    """
+    by_pid = defaultdict(list)
+    for i, r in enumerate(records):
+        by_pid[r.pid].append(i)
+    pids = sorted(p for p, idx in by_pid.items() if len(idx) >= 2)
+    if len(pids) < 2:
+        raise DatasetError(f"thesis protocol: need >= 2 identities with 2+ images, found {len(pids)}")
+    n = min(num_ids, len(pids))
+    out = []
+    for d in range(draws):
+        rng = np.random.default_rng([seed, 0x7E51, d])
+        q, g = [], []
+        for pid in rng.choice(pids, size=n, replace=False):
+            idx = by_pid[int(pid)]
+            a = int(rng.choice(idx))
+            others = [i for i in idx if i != a and records[i].camid != records[a].camid] or \
+                     [i for i in idx if i != a]
+            q.append(a)
+            g.append(int(rng.choice(others)))
+        out.append((q, g))
+    return out
+
+
+def thesis_cmc(features: np.ndarray, records, q_idx, g_idx, topk: int = 100) -> np.ndarray:
+    """CMC of one draw: every query has exactly one true match in the gallery."""
+    ids = np.array([r.pid for r in records])
+    dist = pairwise_distance(features[q_idx], features[g_idx])
+    return metrics.cmc(dist, ids[q_idx], ids[g_idx], topk=topk, **metrics.CMC_CONFIGS["allshots"])
+
+
+def validation_score(features, records, draw) -> float:
+    """Thesis §2.3.3: area under the CMC (sum of its 100 entries) of one fixed draw."""
+    return float(thesis_cmc(features, records, *draw).sum())
+
+
+def eval_thesis(ds, extract: Callable, num_ids: int = 100, draws: int = 10, seed: int = 0) -> dict:
+    pool = ds.test_pool()
+    if not pool:
+        raise DatasetError(f"{ds.root}: no test images for the thesis protocol")
+    feats = extract(pool)
+    cmcs = np.stack([thesis_cmc(feats, pool, q, g) for q, g in thesis_draws(pool, num_ids, draws, seed)])
+    mean, std = cmcs.mean(0), cmcs.std(0)
+    res = {"protocol": "thesis", "cmc": mean.tolist(), "cmc_std": std.tolist(), "mAP": None,
+           "draws": draws, "num_ids": min(num_ids, len({r.pid for r in pool})), **_ranks(mean)}
+    res.update({f"{k}_std": v for k, v in _ranks(std).items()})
+    return res
+
+
+def _query_gallery(ds, extract):
+    if not ds.query or not ds.gallery:
+        raise DatasetError(f"{ds.root}: no query/gallery images for this protocol")
+    qf, gf = extract(ds.query), extract(ds.gallery)
+    arr = lambda rs, a: np.array([getattr(r, a) for r in rs])  # noqa: E731
+    return (pairwise_distance(qf, gf), arr(ds.query, "pid"), arr(ds.gallery, "pid"),
+            arr(ds.query, "camid"), arr(ds.gallery, "camid"))
+
+
+def eval_market(ds, extract: Callable, max_rank: int = 50) -> dict:
+    """All queries against the gallery, same identity + camera removed (Market-1501, CUHK03-NP)."""
+    dist, qi, gi, qc, gc = _query_gallery(ds, extract)
+    cmc, m_ap, m_inp = metrics.evaluate_market(dist, qi, gi, qc, gc, max_rank=max_rank)
+    return {"protocol": "market", "cmc": cmc.tolist(), "mAP": float(m_ap), "mINP": float(m_inp),
+            "num_query": len(qi), "num_gallery": len(gi), **_ranks(cmc)}
+
+
+def eval_cuhk03(ds, extract: Callable, seed: int = 0) -> dict:
+    """CUHK03: the new 767/700 protocol for CUHK03-NP folders (Market-style), else the classic
+    Open-ReID evaluation of the chosen split (single-gallery-shot CMC, separate cameras)."""
+    if ds.format == "cuhk03np":
+        return {**eval_market(ds, extract), "protocol": "cuhk03-new"}
+    dist, qi, gi, qc, gc = _query_gallery(ds, extract)
+    cmc = metrics.cmc(dist, qi, gi, qc, gc, topk=100, rng=np.random.default_rng(seed),
+                      **metrics.CMC_CONFIGS["cuhk03"])
+    return {"protocol": "cuhk03-classic", "cmc": cmc.tolist(), "mAP": metrics.mean_ap(dist, qi, gi, qc, gc),
+            "split_id": ds.info.get("split_id"), **_ranks(cmc)}
+
+
+def evaluate(protocol: str, ds, extract: Callable, seed: int = 0, draws: int = 10, num_ids: int = 100) -> dict:
+    """Run ``protocol`` (one of :data:`PROTOCOLS`) on the test side of ``ds``."""
+    if protocol == "thesis":
+        return eval_thesis(ds, extract, num_ids=num_ids, draws=draws, seed=seed)
+    if protocol == "market":
+        return eval_market(ds, extract)
+    if protocol == "cuhk03":
+        return eval_cuhk03(ds, extract, seed=seed)
+    raise DatasetError(f"protocol {protocol!r}: unknown (valid: {', '.join(PROTOCOLS)})")

@@ -1,0 +1,142 @@
+"""A benchmark run directory and its files, and the hook that records runs in the catalog.
+
+::
+
+    RUN/config.json      everything needed to repeat the run (datasets, arch, hyper-parameters, seed)
+    RUN/state.json       progress: epochs done, best epoch and score (rewritten each epoch)
+    RUN/val_curve.csv    epoch, loss, train accuracy, validation score (area under the CMC), lr
+    RUN/val_curve.png    the validation score and loss per epoch
+    RUN/last.pt          checkpoint after the latest epoch (resume from here)
+    RUN/best.pt          checkpoint of the epoch with the best validation score
+    RUN/metrics.json     test results, one entry per test dataset/protocol
+    RUN/cmc.csv          rank, then one CMC column per test entry
+
+All files are written atomically; a run interrupted at any point resumes from ``last.pt``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import os
+from pathlib import Path
+
+from synthreid.errors import SynthreidError
+from synthreid.fsutil import atomic_path, write_json, write_text
+
+log = logging.getLogger(__name__)
+
+
+class RunError(SynthreidError):
+    """A run directory or checkpoint is missing, corrupt or incompatible."""
+
+
+def read_json(path: Path, default=None):
+    if not path.is_file():
+        if default is not None:
+            return default
+        raise RunError(f"{path}: missing")
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise RunError(f"{path}: unreadable JSON ({exc})") from exc
+
+
+def load_config(run_dir: str | Path) -> dict:
+    return read_json(Path(run_dir) / "config.json")
+
+
+def load_metrics(run_dir: str | Path) -> dict:
+    return read_json(Path(run_dir) / "metrics.json", default={})
+
+
+def save_checkpoint(path: str | Path, state: dict) -> None:
+    import torch
+
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+
+
+def load_checkpoint(path: str | Path, required=("model",)) -> dict:
+    """Load a checkpoint on CPU; RunError naming the file when corrupt or incomplete."""
+    import torch
+
+    path = Path(path)
+    if not path.is_file():
+        raise RunError(f"{path}: checkpoint missing")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as exc:  # torch raises many types for truncated/garbage files
+        raise RunError(f"{path}: corrupt checkpoint ({type(exc).__name__}: {exc})") from exc
+    if not isinstance(state, dict) or any(k not in state for k in required):
+        raise RunError(f"{path}: not a benchmark checkpoint (needs keys {list(required)})")
+    return state
+
+
+def write_val_curve(run_dir: Path, history: list[dict]) -> None:
+    """val_curve.csv and val_curve.png from per-epoch rows (epoch, loss, acc, val_score, lr)."""
+    buf = io.StringIO()
+    cols = ["epoch", "loss", "acc", "val_score", "lr"]
+    w = csv.DictWriter(buf, fieldnames=cols, extrasaction="ignore")
+    w.writeheader()
+    w.writerows(history)
+    write_text(run_dir / "val_curve.csv", buf.getvalue())
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ep = [h["epoch"] for h in history]
+    ax.plot(ep, [h["val_score"] for h in history], "b.-", label="validation score (CMC area)")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("validation score")
+    ax2 = ax.twinx()
+    ax2.plot(ep, [h["loss"] for h in history], "r--", alpha=0.6, label="train loss")
+    ax2.set_ylabel("loss")
+    fig.legend(loc="lower center", ncol=2, fontsize=8)
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
+    with atomic_path(run_dir / "val_curve.png") as tmp:
+        fig.savefig(tmp, format="png", dpi=100)
+    plt.close(fig)
+
+
+def write_results(run_dir: Path, key: str, result: dict) -> dict:
+    """Add one test result under ``key`` to metrics.json and rewrite cmc.csv; returns all metrics."""
+    allm = load_metrics(run_dir)
+    allm[key] = result
+    write_json(run_dir / "metrics.json", allm)
+    keys = sorted(allm)
+    n = max(len(allm[k]["cmc"]) for k in keys)
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(["rank", *keys])
+    for i in range(n):
+        w.writerow([i + 1, *(f"{allm[k]['cmc'][i]:.6f}" if i < len(allm[k]["cmc"]) else "" for k in keys)])
+    write_text(run_dir / "cmc.csv", buf.getvalue())
+    return allm
+
+
+def record_run(run_dir: str | Path) -> bool:
+    """Record the run in the catalog when one is configured; never raises. True if recorded.
+
+    A catalog is used when ``SYNTHREID_DATABASE_URL`` is set or ``synthreid.workers.catalog``
+    provides ``open_catalog()``; it must offer ``record_run(kind, config, metrics, artifacts)``.
+    """
+    run_dir = Path(run_dir)
+    try:
+        from synthreid.workers import catalog as catalog_mod  # noqa: PLC0415 (optional, built elsewhere)
+    except ImportError:
+        if os.environ.get("SYNTHREID_DATABASE_URL"):
+            log.warning("SYNTHREID_DATABASE_URL is set but no catalog module is available; run not recorded")
+        return False
+    try:
+        cat = catalog_mod.open_catalog()
+        cat.record_run(kind="reid", config=load_config(run_dir), metrics=load_metrics(run_dir),
+                       artifacts={p.name: str(p) for p in sorted(run_dir.iterdir()) if p.is_file()})
+        return True
+    except Exception as exc:  # the catalog is optional: a failure must not lose the benchmark
+        log.warning("could not record run %s in the catalog: %s", run_dir, exc)
+        return False
