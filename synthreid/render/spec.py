@@ -258,7 +258,7 @@ def _type_name(tp) -> str:
 
 def _build(cls, data, prefix: str):
     if not isinstance(data, dict):
-        raise SpecError(prefix or "spec", f"expected a table, got {type(data).__name__}")
+        raise SpecError(prefix.rstrip(".") or "spec", f"expected a table, got {type(data).__name__}")
     fields = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - set(fields))
     if unknown:

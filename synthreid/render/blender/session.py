@@ -77,8 +77,12 @@ class RenderSession:
         return {"width": width, "height": height, "K": k, "Rt": rt, "rect": rect,
                 "border": geometry.blender_border(rect, width, height)}
 
-    def render_image(self, ci: int, ii: int, root: str | Path) -> dict:
-        """Render image ``ii`` of character ``ci`` into dataset folder ``root``; return its label row."""
+    def render_image(self, ci: int, ii: int, root: str | Path, full_frame: bool = False) -> dict:
+        """Render image ``ii`` of character ``ci`` into dataset folder ``root``; return its label row.
+
+        ``full_frame=True`` renders the whole frame and crops afterwards (same pixels of the
+        person, many more rendered): only for measuring what the render border saves.
+        """
         t_start = time.perf_counter()
         root = Path(root)
         character = self.load_character(ci)
@@ -90,7 +94,8 @@ class RenderSession:
         frame = self._frame_for(vertices, rot, cam["position"])
         self.stage.set_camera(rot, cam["position"])
         self.stage.set_light(row["light"])
-        self.stage.set_frame(frame["width"], frame["height"], frame["border"])
+        border = (0.0, 1.0, 0.0, 1.0) if full_frame else frame["border"]
+        self.stage.set_frame(frame["width"], frame["height"], border)
         t0 = time.perf_counter()
         rgb_path, mask_path = self.stage.render()
         t_render = time.perf_counter() - t0
@@ -99,6 +104,8 @@ class RenderSession:
         rgba = Image.open(rgb_path)
         rgba.load()
         mask = Image.open(mask_path).convert("L")
+        if full_frame:
+            rgba, mask = rgba.crop((x0, y0, x1, y1)), mask.crop((x0, y0, x1, y1))
         if rgba.size != (x1 - x0, y1 - y0):
             raise RuntimeError(f"Blender rendered {rgba.size}, expected {(x1 - x0, y1 - y0)} for border {frame['border']}")
         rgb = self._compose(rgba, character, row)
