@@ -1,0 +1,514 @@
+"""Catalog interface and the SQL shared by the SQLite and Postgres implementations.
+
+All SQL is written once with ``?`` placeholders (converted per driver) and always
+parameterized. Times are epoch seconds (float) from the caller's clock: hosts of one farm
+must keep their clocks in sync (NTP), as leases compare them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import re
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from importlib import resources
+
+from synthreid.errors import DatasetError, SynthreidError
+
+log = logging.getLogger(__name__)
+
+MIGRATION_RE = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
+TASK_COLS = ("id, kind, queue, payload, dataset_id, character_id, n_images, state, attempts, "
+             "max_attempts, worker, lease_until, last_error")
+
+
+class CatalogError(SynthreidError):
+    """The catalog is missing, outdated or inconsistent."""
+
+
+class CatalogUnavailable(CatalogError):
+    """The database could not be reached within the retry window."""
+
+
+@dataclass(frozen=True)
+class Task:
+    id: int
+    kind: str
+    queue: str
+    payload: dict
+    dataset_id: int | None
+    character_id: int | None
+    n_images: int
+    state: str
+    attempts: int
+    max_attempts: int
+    worker: str | None
+    lease_until: float | None
+    last_error: str | None
+
+
+def load_json(v):
+    """JSON columns come back as text (SQLite) or already parsed (Postgres JSONB)."""
+    if v is None or isinstance(v, (dict, list)):
+        return v
+    return json.loads(v)
+
+
+def dump_json(v) -> str:
+    return json.dumps(v, separators=(",", ":"), sort_keys=True)
+
+
+def migrations() -> list[tuple[int, str, str]]:
+    """(version, name, sql text) of every numbered migration, ascending."""
+    out = []
+    for entry in resources.files("synthreid.workers.catalog").joinpath("migrations").iterdir():
+        m = MIGRATION_RE.match(entry.name)
+        if m:
+            out.append((int(m[1]), m[2], entry.read_text()))
+    return sorted(out)
+
+
+def split_sql(text: str) -> list[str]:
+    body = "\n".join(line for line in text.splitlines() if not line.strip().startswith("--"))
+    return [s.strip() for s in body.split(";\n") if s.strip().rstrip(";").strip()]
+
+
+class Catalog:
+    """One connection to the catalog. Not thread-safe: use one instance per thread.
+
+    Every public operation is one transaction, retried from the start when the connection
+    is lost (so operations are written to be safe to repeat).
+    """
+
+    tokens: dict[str, str] = {}
+    skip_locked = ""
+    connection_errors: tuple[type[BaseException], ...] = ()
+
+    def __init__(self, retry_for: float = 30.0):
+        self.retry_for = retry_for
+        self.conn = None
+        self._connect_with_retry()
+
+    # ---- driver hooks ---------------------------------------------------------------------
+    def _connect(self):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _begin(self, cur) -> None:
+        """Start a write transaction (drivers differ)."""
+
+    def _sql(self, sql: str) -> str:
+        return sql
+
+    def _bulk_insert(self, cur, table: str, cols: Sequence[str], rows: list[tuple]) -> None:
+        sql = f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
+        cur.executemany(self._sql(sql), rows)
+
+    def _lock_migrations(self, cur) -> None:
+        """Serialize concurrent `db upgrade` runs."""
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            if self.conn is not None:
+                self.conn.close()
+        self.conn = None
+
+    # ---- connection and transactions ------------------------------------------------------
+    def _connect_with_retry(self) -> None:
+        deadline = time.monotonic() + self.retry_for
+        delay = 0.2
+        while True:
+            try:
+                self.conn = self._connect()
+                return
+            except self.connection_errors as exc:
+                if time.monotonic() + delay > deadline:
+                    raise CatalogUnavailable(f"catalog database unreachable: {str(exc).strip()}") from exc
+                log.warning("catalog unreachable (%s); retrying in %.1f s", str(exc).strip(), delay)
+                time.sleep(delay)
+                delay = min(delay * 2, 30.0)
+
+    @contextlib.contextmanager
+    def _tx(self) -> Iterator:
+        cur = self.conn.cursor()
+        try:
+            self._begin(cur)
+            yield cur
+            self.conn.commit()
+        except BaseException:
+            with contextlib.suppress(Exception):
+                self.conn.rollback()
+            raise
+        finally:
+            with contextlib.suppress(Exception):
+                cur.close()
+
+    def run(self, fn):
+        """Run ``fn(cursor)`` in one transaction; on a lost connection reconnect and rerun it."""
+        deadline = time.monotonic() + self.retry_for
+        delay = 0.2
+        while True:
+            try:
+                if self.conn is None:
+                    self.conn = self._connect()
+                with self._tx() as cur:
+                    return fn(cur)
+            except self.connection_errors as exc:
+                self.close()
+                if time.monotonic() + delay > deadline:
+                    raise CatalogUnavailable(f"catalog database unreachable: {str(exc).strip()}") from exc
+                log.warning("catalog connection lost (%s); reconnecting in %.1f s", str(exc).strip(), delay)
+                time.sleep(delay)
+                delay = min(delay * 2, 30.0)
+
+    def q(self, cur, sql: str, params: Sequence = ()):
+        cur.execute(self._sql(sql), tuple(params))
+        return cur
+
+    # ---- schema ----------------------------------------------------------------------------
+    @staticmethod
+    def latest_version() -> int:
+        return max(v for v, _, _ in migrations())
+
+    def schema_version(self) -> int:
+        def fn(cur):
+            if not self._has_table(cur, "schema_migrations"):
+                return 0
+            row = self.q(cur, "SELECT MAX(version) FROM schema_migrations").fetchone()
+            return int(row[0] or 0)
+
+        return self.run(fn)
+
+    def _has_table(self, cur, name: str) -> bool:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def upgrade(self) -> list[int]:
+        """Apply every pending migration, each in its own transaction; return the versions applied."""
+        applied = []
+        for version, name, text in migrations():
+            def fn(cur, version=version, name=name, text=text):
+                self._lock_migrations(cur)
+                self.q(cur, "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
+                       "name TEXT NOT NULL, applied_at DOUBLE PRECISION NOT NULL)")
+                if self.q(cur, "SELECT 1 FROM schema_migrations WHERE version = ?", (version,)).fetchone():
+                    return False
+                for stmt in split_sql(text):
+                    for token, value in self.tokens.items():
+                        stmt = stmt.replace("{" + token + "}", value)
+                    cur.execute(stmt)
+                self.q(cur, "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+                       (version, name, time.time()))
+                return True
+
+            if self.run(fn):
+                log.info("catalog: applied migration %04d_%s", version, name)
+                applied.append(version)
+        return applied
+
+    def require_schema(self) -> None:
+        have, want = self.schema_version(), self.latest_version()
+        if have < want:
+            raise CatalogError(f"catalog schema is at version {have}, code expects {want}: run `synthreid db upgrade`")
+
+    # ---- datasets --------------------------------------------------------------------------
+    def get_dataset(self, name: str) -> dict | None:
+        def fn(cur):
+            row = self.q(cur, "SELECT id, name, kind, spec, characters, images_per_character, created_at, "
+                         "finalized_at FROM datasets WHERE name = ?", (name,)).fetchone()
+            return _dataset_row(row)
+
+        return self.run(fn)
+
+    def get_dataset_by_id(self, dataset_id: int) -> dict | None:
+        def fn(cur):
+            row = self.q(cur, "SELECT id, name, kind, spec, characters, images_per_character, created_at, "
+                         "finalized_at FROM datasets WHERE id = ?", (dataset_id,)).fetchone()
+            return _dataset_row(row)
+
+        return self.run(fn)
+
+    def list_datasets(self) -> list[dict]:
+        def fn(cur):
+            rows = self.q(cur, "SELECT id, name, kind, spec, characters, images_per_character, created_at, "
+                          "finalized_at FROM datasets ORDER BY id").fetchall()
+            return [_dataset_row(r) for r in rows]
+
+        return self.run(fn)
+
+    def create_rendered_dataset(self, name: str, spec: dict, characters: list[tuple[int, int, dict]],
+                                images: Iterable[tuple[int, int, int, str, dict]], queue: str,
+                                max_attempts: int) -> list[tuple[int, str]]:
+        """Write a dataset, its characters, every image row and one render task per character.
+
+        ``characters``: (index, seed, attributes); ``images``: (character index, image index,
+        camera id, stem, params). One transaction: on any error nothing is written. Returns
+        the (task id, queue) pairs to dispatch.
+        """
+        images = list(images)
+        per_char = spec.get("images_per_character", 0)
+
+        def fn(cur):
+            if self.q(cur, "SELECT 1 FROM datasets WHERE name = ?", (name,)).fetchone():
+                raise DatasetError(f"dataset {name!r} already exists in the catalog "
+                                   "(use --resume to continue it, or choose another --name)")
+            now = time.time()
+            self.q(cur, "INSERT INTO datasets (name, kind, spec, characters, images_per_character, created_at) "
+                   "VALUES (?, 'rendered', ?, ?, ?, ?)", (name, dump_json(spec), len(characters), per_char, now))
+            dsid = self.q(cur, "SELECT id FROM datasets WHERE name = ?", (name,)).fetchone()[0]
+            self._bulk_insert(cur, "characters", ("dataset_id", "idx", "seed", "attributes"),
+                              [(dsid, ci, seed, dump_json(attrs)) for ci, seed, attrs in characters])
+            char_ids = dict(self.q(cur, "SELECT idx, id FROM characters WHERE dataset_id = ?", (dsid,)).fetchall())
+            self._bulk_insert(cur, "images", ("dataset_id", "character_id", "idx", "camid", "stem", "params"),
+                              [(dsid, char_ids[ci], ii, cam, stem, dump_json(params))
+                               for ci, ii, cam, stem, params in images])
+            counts: dict[int, int] = {}
+            for ci, *_ in images:
+                counts[ci] = counts.get(ci, 0) + 1
+            self._bulk_insert(
+                cur, "tasks",
+                ("kind", "queue", "payload", "dataset_id", "character_id", "n_images", "max_attempts", "created_at"),
+                [("render_character", queue, dump_json({"dataset": name, "character": ci}), dsid, char_ids[ci],
+                  counts.get(ci, 0), max_attempts, now) for ci, _, _ in characters])
+            return [tuple(r) for r in self.q(cur, "SELECT id, queue FROM tasks WHERE dataset_id = ? ORDER BY id",
+                                             (dsid,)).fetchall()]
+
+        return self.run(fn)
+
+    def resume_dataset(self, dataset_id: int) -> list[tuple[int, str]]:
+        """Reset failed tasks of a dataset to pending (fresh attempts); return its unfinished tasks."""
+        def fn(cur):
+            self.q(cur, "UPDATE tasks SET state = 'pending', attempts = 0, not_before = 0, dispatched_at = NULL "
+                   "WHERE dataset_id = ? AND state = 'failed'", (dataset_id,))
+            return [tuple(r) for r in self.q(cur, "SELECT id, queue FROM tasks WHERE dataset_id = ? AND state "
+                                             "IN ('pending', 'running') ORDER BY id", (dataset_id,)).fetchall()]
+
+        return self.run(fn)
+
+    def character(self, character_id: int) -> dict:
+        def fn(cur):
+            row = self.q(cur, "SELECT id, dataset_id, idx, seed, attributes FROM characters WHERE id = ?",
+                         (character_id,)).fetchone()
+            if row is None:
+                raise CatalogError(f"character {character_id}: not in the catalog")
+            return {"id": row[0], "dataset_id": row[1], "index": row[2], "seed": row[3],
+                    "attributes": load_json(row[4])}
+
+        return self.run(fn)
+
+    def character_images(self, character_id: int) -> list[dict]:
+        def fn(cur):
+            rows = self.q(cur, "SELECT id, idx, camid, stem, state, checksum FROM images WHERE character_id = ? "
+                          "ORDER BY idx", (character_id,)).fetchall()
+            return [{"id": r[0], "index": r[1], "camid": r[2], "stem": r[3], "state": r[4], "checksum": r[5]}
+                    for r in rows]
+
+        return self.run(fn)
+
+    def dataset_images(self, dataset_id: int) -> list[dict]:
+        def fn(cur):
+            rows = self.q(cur, "SELECT stem, state, path, mask_path, checksum, worker FROM images "
+                          "WHERE dataset_id = ? ORDER BY stem", (dataset_id,)).fetchall()
+            return [dict(zip(("stem", "state", "path", "mask_path", "checksum", "worker"), r, strict=True))
+                    for r in rows]
+
+        return self.run(fn)
+
+    def mark_finalized(self, dataset_id: int) -> None:
+        self.run(lambda cur: self.q(cur, "UPDATE datasets SET finalized_at = ? WHERE id = ?",
+                                    (time.time(), dataset_id)))
+
+    def unfinished_tasks(self, dataset_id: int | None = None, queues: Sequence[str] | None = None) -> int:
+        """Tasks still pending or running (of one dataset, or of the given queues)."""
+        sql, params = "SELECT COUNT(*) FROM tasks WHERE state IN ('pending', 'running')", []
+        if dataset_id is not None:
+            sql, params = sql + " AND dataset_id = ?", [dataset_id]
+        if queues:
+            sql += f" AND queue IN ({', '.join('?' * len(queues))})"
+            params += list(queues)
+        return int(self.run(lambda cur: self.q(cur, sql, params).fetchone()[0]))
+
+    # ---- tasks -----------------------------------------------------------------------------
+    def get_task(self, task_id: int) -> Task | None:
+        row = self.run(lambda cur: self.q(cur, f"SELECT {TASK_COLS} FROM tasks WHERE id = ?",
+                                          (task_id,)).fetchone())
+        return _task_row(row)
+
+    def claim(self, worker: str, lease_seconds: float, *, task_id: int | None = None,
+              queues: Sequence[str] = ("render",)) -> Task | None:
+        """Lease one task to ``worker``: the given id, or the oldest claimable one of ``queues``.
+
+        Claimable: pending and due, running with an expired lease, or already leased to this
+        worker (a retry after a lost connection). Returns None when nothing could be claimed.
+        """
+        now = time.time()
+        cond = ("((state = 'pending' AND not_before <= ?) OR (state = 'running' AND "
+                "(lease_until < ? OR worker = ?)))")
+        if task_id is not None:
+            pick, pick_params = f"SELECT id FROM tasks WHERE id = ? AND {cond}", [task_id, now, now, worker]
+        else:
+            pick = (f"SELECT id FROM tasks WHERE queue IN ({', '.join('?' * len(queues))}) AND {cond} "
+                    "ORDER BY id LIMIT 1")
+            pick_params = [*queues, now, now, worker]
+        sql = (f"UPDATE tasks SET state = 'running', worker = ?, lease_until = ?, started_at = ?, "
+               f"attempts = attempts + (CASE WHEN state = 'running' AND worker = ? THEN 0 ELSE 1 END) "
+               f"WHERE id = ({pick} {self.skip_locked}) AND {cond} RETURNING {TASK_COLS}")
+        params = [worker, now + lease_seconds, now, worker, *pick_params, now, now, worker]
+        return _task_row(self.run(lambda cur: self.q(cur, sql, params).fetchone()))
+
+    def renew_lease(self, task_id: int, worker: str, lease_seconds: float) -> bool:
+        """Extend this worker's lease; False when the task is no longer leased to it."""
+        def fn(cur):
+            c = self.q(cur, "UPDATE tasks SET lease_until = ? WHERE id = ? AND worker = ? AND state = 'running'",
+                       (time.time() + lease_seconds, task_id, worker))
+            return c.rowcount == 1
+
+        return self.run(fn)
+
+    def finish_render_task(self, task_id: int, worker: str, rows: dict[int, dict]) -> bool:
+        """Mark the rendered images done and the task done in one transaction.
+
+        ``rows``: image id -> label row (``image``, ``mask``, ``checksum``, ``bbox``). Only when the
+        task is still leased to ``worker``; True also when it is already done (idempotent).
+        """
+        now = time.time()
+
+        def fn(cur):
+            state = self.q(cur, "SELECT state, worker FROM tasks WHERE id = ?", (task_id,)).fetchone()
+            if state is None:
+                raise CatalogError(f"task {task_id}: not in the catalog")
+            if state[0] == "done":
+                return True
+            if state[0] != "running" or state[1] != worker:
+                return False
+            cur.executemany(self._sql(
+                "UPDATE images SET state = 'done', path = ?, mask_path = ?, bbox = ?, checksum = ?, "
+                "rendered_at = ?, worker = ? WHERE id = ? AND state <> 'done'"),
+                [(r.get("image"), r.get("mask"), dump_json(r.get("bbox")), r.get("checksum"),
+                  now, worker, image_id) for image_id, r in rows.items()])
+            self.q(cur, "UPDATE tasks SET state = 'done', finished_at = ?, lease_until = NULL, last_error = NULL "
+                   "WHERE id = ?", (now, task_id))
+            self.q(cur, "UPDATE workers SET tasks_done = tasks_done + 1 WHERE name = ?", (worker,))
+            return True
+
+        return self.run(fn)
+
+    def fail_task(self, task_id: int, worker: str, error: str, backoff: float) -> str:
+        """Record a failed attempt: back to pending after ``backoff * 2**(attempts-1)`` seconds, or
+        failed for good once attempts reach max_attempts. Returns the new state ('' if not ours)."""
+        def fn(cur):
+            row = self.q(cur, "SELECT attempts, max_attempts FROM tasks WHERE id = ? AND worker = ? AND "
+                         "state = 'running'", (task_id, worker)).fetchone()
+            if row is None:
+                return ""
+            attempts, max_attempts = row
+            error_text = error[-4000:]
+            if attempts >= max_attempts:
+                self.q(cur, "UPDATE tasks SET state = 'failed', last_error = ?, lease_until = NULL, "
+                       "finished_at = ? WHERE id = ?", (error_text, time.time(), task_id))
+                return "failed"
+            delay = backoff * 2 ** max(attempts - 1, 0)
+            self.q(cur, "UPDATE tasks SET state = 'pending', last_error = ?, lease_until = NULL, worker = NULL, "
+                   "not_before = ?, dispatched_at = NULL WHERE id = ?", (error_text, time.time() + delay, task_id))
+            return "pending"
+
+        return self.run(fn)
+
+    def release_task(self, task_id: int, worker: str) -> bool:
+        """Give a leased task back unfinished (graceful stop); the attempt is not counted."""
+        def fn(cur):
+            c = self.q(cur, "UPDATE tasks SET state = 'pending', lease_until = NULL, worker = NULL, "
+                       "attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END, dispatched_at = ? "
+                       "WHERE id = ? AND worker = ? AND state = 'running'", (time.time(), task_id, worker))
+            return c.rowcount == 1
+
+        return self.run(fn)
+
+    def reap(self) -> list[tuple[int, str]]:
+        """Expired leases back to pending (or failed when out of attempts) and due, undispatched
+        pending tasks marked dispatched. Returns the (task id, queue) pairs to dispatch now."""
+        now = time.time()
+
+        def fn(cur):
+            self.q(cur, "UPDATE tasks SET state = 'failed', finished_at = ?, lease_until = NULL, "
+                   "last_error = 'lease expired after the last attempt (worker ' || COALESCE(worker, 'unknown') || ' lost)' "
+                   "WHERE state = 'running' AND lease_until < ? AND attempts >= max_attempts", (now, now))
+            self.q(cur, "UPDATE tasks SET state = 'pending', dispatched_at = NULL, lease_until = NULL, "
+                   "last_error = 'lease expired (worker ' || COALESCE(worker, 'unknown') || ' lost)', worker = NULL "
+                   "WHERE state = 'running' AND lease_until < ?", (now,))
+            rows = self.q(cur, "UPDATE tasks SET dispatched_at = ? WHERE state = 'pending' AND not_before <= ? "
+                          "AND dispatched_at IS NULL RETURNING id, queue", (now, now)).fetchall()
+            return sorted(tuple(r) for r in rows)
+
+        return self.run(fn)
+
+    def undispatch(self, task_ids: Sequence[int]) -> None:
+        """Forget that tasks were dispatched (the queue could not take them); the reaper retries."""
+        if task_ids:
+            self.run(lambda cur: cur.executemany(self._sql("UPDATE tasks SET dispatched_at = NULL WHERE id = ? "
+                                                           "AND state = 'pending'"), [(i,) for i in task_ids]))
+
+    def mark_dispatched(self, task_ids: Sequence[int]) -> None:
+        if task_ids:
+            now = time.time()
+            self.run(lambda cur: cur.executemany(self._sql("UPDATE tasks SET dispatched_at = ? WHERE id = ?"),
+                                                 [(now, i) for i in task_ids]))
+
+    def redispatchable(self) -> list[tuple[int, str]]:
+        """For reconcile: every due pending task and every running one whose lease expired."""
+        now = time.time()
+
+        def fn(cur):
+            self.q(cur, "UPDATE tasks SET dispatched_at = NULL WHERE state = 'pending' AND not_before > ?", (now,))
+            rows = self.q(cur, "UPDATE tasks SET dispatched_at = ? WHERE (state = 'pending' AND not_before <= ?) "
+                          "OR (state = 'running' AND lease_until < ?) RETURNING id, queue", (now, now, now)).fetchall()
+            return sorted(tuple(r) for r in rows)
+
+        return self.run(fn)
+
+    # ---- workers ---------------------------------------------------------------------------
+    def register_worker(self, name: str, host: str, pid: int, queues: Sequence[str]) -> None:
+        now = time.time()
+
+        def fn(cur):
+            self.q(cur, "DELETE FROM workers WHERE name = ?", (name,))
+            self.q(cur, "INSERT INTO workers (name, host, pid, queues, started_at, heartbeat_at) "
+                   "VALUES (?, ?, ?, ?, ?, ?)", (name, host, pid, ",".join(queues), now, now))
+
+        self.run(fn)
+
+    def heartbeat(self, name: str, task_id: int | None) -> None:
+        self.run(lambda cur: self.q(cur, "UPDATE workers SET heartbeat_at = ?, task_id = ? WHERE name = ?",
+                                    (time.time(), task_id, name)))
+
+    def worker_stopped(self, name: str) -> None:
+        self.run(lambda cur: self.q(cur, "UPDATE workers SET stopped_at = ?, task_id = NULL WHERE name = ?",
+                                    (time.time(), name)))
+
+    def live_workers(self, within: float) -> list[dict]:
+        def fn(cur):
+            rows = self.q(cur, "SELECT name, host, pid, queues, heartbeat_at, task_id, tasks_done FROM workers "
+                          "WHERE heartbeat_at >= ? AND stopped_at IS NULL ORDER BY name",
+                          (time.time() - within,)).fetchall()
+            keys = ("name", "host", "pid", "queues", "heartbeat_at", "task_id", "tasks_done")
+            return [dict(zip(keys, r, strict=True)) for r in rows]
+
+        return self.run(fn)
+
+
+def _dataset_row(row) -> dict | None:
+    if row is None:
+        return None
+    keys = ("id", "name", "kind", "spec", "characters", "images_per_character", "created_at", "finalized_at")
+    d = dict(zip(keys, row, strict=True))
+    d["spec"] = load_json(d["spec"])
+    return d
+
+
+def _task_row(row) -> Task | None:
+    if row is None:
+        return None
+    vals = list(row)
+    vals[3] = load_json(vals[3])
+    return Task(*vals)

@@ -1,0 +1,183 @@
+"""Farm commands: ``db upgrade``, ``enqueue``, ``worker``, ``status``, ``reconcile``.
+
+Configuration comes from the environment (see ``synthreid.workers.config``); with no
+database or Redis URL the SQLite catalog in the data directory and local dispatch are used.
+Nothing heavy is imported at module import time.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+
+
+def _config():
+    from synthreid.workers.config import FarmConfig
+
+    return FarmConfig.from_env()
+
+
+def _catalog(config, auto_upgrade=True):
+    from synthreid.workers.catalog import open_catalog
+
+    return open_catalog(config, auto_upgrade=auto_upgrade)
+
+
+def cmd_db_upgrade(args) -> int:
+    config = _config()
+    cat = _catalog(config, auto_upgrade=False)
+    try:
+        applied = cat.upgrade()
+        print(f"catalog {cat!r}: schema at version {cat.schema_version()}"
+              + (f" (applied {', '.join(f'{v:04d}' for v in applied)})" if applied else " (up to date)"))
+    finally:
+        cat.close()
+    return 0
+
+
+def cmd_enqueue(args) -> int:
+    from synthreid.errors import SpecError
+    from synthreid.workers.dispatch import DispatchError, dispatch, make_dispatcher
+    from synthreid.workers.tasks import RenderBackend, enqueue_dataset
+
+    if bool(args.spec) == bool(args.preset):
+        raise SpecError("spec", "give exactly one of SPEC (a TOML file) or --preset NAME")
+    backend = RenderBackend()
+    # Validate everything before touching the catalog.
+    spec = backend.load_spec(args.spec) if args.spec else _preset(args.preset)
+    changes = {k: v for k, v in (("characters", args.characters), ("images_per_character", args.images))
+               if v is not None}
+    if changes:
+        spec = spec.replace(**changes)
+    config = _config()
+    dispatcher = make_dispatcher(config)
+    cat = _catalog(config)
+    try:
+        res = enqueue_dataset(cat, spec, name=args.name, resume=args.resume, max_attempts=config.max_attempts,
+                              backend=backend, progress=not args.quiet)
+        verb = "resumed" if res.resumed else "enqueued"
+        print(f"{verb} dataset {res.name!r}: {res.characters} characters, {res.images} images, "
+              f"{len(res.tasks)} tasks to run ({res.seconds:.1f} s); files go to {config.dataset_root(res.name)}")
+        try:
+            dispatch(cat, dispatcher, res.tasks)
+        except DispatchError as exc:
+            print(f"warning: {exc}; the tasks are in the catalog and a worker's reaper (or "
+                  "`synthreid reconcile`) will dispatch them", file=sys.stderr)
+        if dispatcher.kind == "local" and res.tasks:
+            print("embedded mode: run `synthreid worker --burst` to render them")
+    finally:
+        cat.close()
+        dispatcher.close()
+    return 0
+
+
+def _preset(name):
+    from synthreid.render.spec import DatasetSpec
+
+    return DatasetSpec.preset(name)
+
+
+def cmd_worker(args) -> int:
+    from synthreid.workers.worker import Worker
+
+    queues = [q.strip() for q in args.queues.split(",") if q.strip()]
+    if not queues:
+        raise SystemExit("synthreid worker: --queues needs at least one queue name")
+    children = []
+    if args.processes > 1:
+        # Extra local worker processes (embedded default: no Redis, one host): same command.
+        base = [sys.executable, "-m", "synthreid.cli", "worker", "--queues", args.queues]
+        children = [subprocess.Popen(base + (["--burst"] if args.burst else [])) for _ in range(args.processes - 1)]
+    w = Worker(_config(), queues, burst=args.burst)
+    w.install_signal_handlers()
+    try:
+        stats = w.run()
+    finally:
+        for child in children:
+            if child.poll() is None and w.stop_requested.is_set():
+                child.terminate()
+        for child in children:
+            child.wait()
+    return 1 if stats["failed"] and args.burst and not stats["done"] else 0
+
+
+def cmd_status(args) -> int:
+    from synthreid.workers.status import farm_status, format_status
+
+    config = _config()
+    cat = _catalog(config)
+    try:
+        while True:
+            st = farm_status(cat, args.dataset, live_within=max(10.0, config.lease_seconds))
+            if args.json:
+                print(json.dumps({"datasets": [d.to_dict() for d in st["datasets"]], "workers": st["workers"]}))
+            else:
+                if args.watch:
+                    print("\033[2J\033[H", end="")
+                print(format_status(st), flush=True)
+            if not args.watch:
+                return 0
+            time.sleep(args.watch)
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        cat.close()
+
+
+def cmd_reconcile(args) -> int:
+    from synthreid.workers.dispatch import make_dispatcher
+    from synthreid.workers.reaper import reconcile
+
+    config = _config()
+    dispatcher = make_dispatcher(config)
+    cat = _catalog(config)
+    try:
+        if dispatcher.kind == "local":
+            n = len(cat.redispatchable())
+            print(f"embedded mode (no SYNTHREID_REDIS_URL): {n} unfinished tasks; workers claim them from the catalog")
+            return 0
+        n = reconcile(cat, dispatcher, clear=not args.keep)
+        print(f"reconcile: dispatched {n} unfinished tasks from the catalog")
+    finally:
+        cat.close()
+        dispatcher.close()
+    return 0
+
+
+def register(sub) -> None:
+    p = sub.add_parser("db", help="catalog schema (migrations)")
+    dsub = p.add_subparsers(dest="db_command", metavar="ACTION")
+    dsub.required = True
+    up = dsub.add_parser("upgrade", help="apply pending numbered SQL migrations")
+    up.set_defaults(func=cmd_db_upgrade)
+
+    p = sub.add_parser("enqueue", help="write a dataset's rows and render tasks into the catalog (farm)")
+    p.add_argument("spec", nargs="?", help="dataset spec TOML file")
+    p.add_argument("--preset", help="a built-in preset (I, II, III, IV, ...) instead of SPEC")
+    p.add_argument("--name", help="dataset name (default: the spec's name)")
+    p.add_argument("--characters", type=int, help="override the number of characters")
+    p.add_argument("--images", type=int, help="override images per character")
+    p.add_argument("--resume", action="store_true", help="continue an existing dataset of the same spec")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_enqueue)
+
+    p = sub.add_parser("worker", help="run a long-lived farm worker")
+    p.add_argument("--queues", default="render", help="comma-separated queues to serve (default: render)")
+    p.add_argument("--burst", action="store_true", help="exit once no task of these queues is pending or running")
+    p.add_argument("--processes", type=int, default=1, help="local worker processes to run (default 1)")
+    p.set_defaults(func=cmd_worker)
+
+    p = sub.add_parser("status", help="progress of datasets: done/total, failures, rate, ETA, workers")
+    p.add_argument("dataset", nargs="?", help="one dataset (default: all)")
+    p.add_argument("--watch", type=float, nargs="?", const=2.0, default=None, metavar="SECONDS",
+                   help="refresh every SECONDS (default 2)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("reconcile", help="rebuild the task queues from the catalog (after Redis was lost)")
+    p.add_argument("--keep", action="store_true", help="do not empty the queues first (may add duplicates)")
+    p.set_defaults(func=cmd_reconcile)
+
+

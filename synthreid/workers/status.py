@@ -1,0 +1,107 @@
+"""``synthreid status``: per dataset images done / total, failures, render rate, ETA, live workers.
+
+Counts come from the ``tasks`` table (one row per character, indexed on (dataset_id, state,
+finished_at)): images are marked done in the same transaction that finishes their task, so
+summing ``n_images`` over done tasks equals the number of done image rows, without scanning
+a million image rows.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+
+from synthreid.errors import DatasetError
+from synthreid.workers.catalog import Catalog
+
+
+@dataclass
+class DatasetStatus:
+    name: str
+    total: int
+    done: int
+    failed: int
+    running_tasks: int
+    pending_tasks: int
+    failed_tasks: int
+    retrying_tasks: int
+    rate: float  # images per second over the recent window
+    eta_seconds: float | None
+    finalized: bool
+    errors: list[dict] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def dataset_status(catalog: Catalog, ds: dict, window: float = 300.0) -> DatasetStatus:
+    now = time.time()
+
+    def fn(cur):
+        by_state = {r[0]: (int(r[1]), int(r[2] or 0)) for r in catalog.q(
+            cur, "SELECT state, COUNT(*), SUM(n_images) FROM tasks WHERE dataset_id = ? GROUP BY state",
+            (ds["id"],)).fetchall()}
+        recent = catalog.q(cur, "SELECT SUM(n_images) FROM tasks WHERE dataset_id = ? AND state = 'done' "
+                           "AND finished_at >= ?", (ds["id"], now - window)).fetchone()[0]
+        retrying = catalog.q(cur, "SELECT COUNT(*) FROM tasks WHERE dataset_id = ? AND state = 'pending' "
+                             "AND last_error IS NOT NULL", (ds["id"],)).fetchone()[0]
+        errors = catalog.q(cur, "SELECT id, payload, attempts, last_error FROM tasks WHERE dataset_id = ? AND "
+                           "state = 'failed' ORDER BY id LIMIT 3", (ds["id"],)).fetchall()
+        return by_state, int(recent or 0), int(retrying), errors
+
+    by_state, recent, retrying, errors = catalog.run(fn)
+    total = ds["characters"] * ds["images_per_character"]
+    done = by_state.get("done", (0, 0))[1]
+    failed = by_state.get("failed", (0, 0))[1]
+    span = max(1.0, min(window, now - ds["created_at"]))
+    rate = recent / span
+    remaining = total - done - failed
+    eta = remaining / rate if rate > 0 else (0.0 if remaining == 0 else None)
+    return DatasetStatus(
+        name=ds["name"], total=total, done=done, failed=failed,
+        running_tasks=by_state.get("running", (0, 0))[0], pending_tasks=by_state.get("pending", (0, 0))[0],
+        failed_tasks=by_state.get("failed", (0, 0))[0], retrying_tasks=retrying, rate=rate, eta_seconds=eta,
+        finalized=ds["finalized_at"] is not None,
+        errors=[{"task": r[0], "attempts": r[2], "error": (r[3] or "").splitlines()[0] if r[3] else ""}
+                for r in errors])
+
+
+def farm_status(catalog: Catalog, name: str | None = None, live_within: float = 60.0) -> dict:
+    """{'datasets': [DatasetStatus...], 'workers': [...]} for one dataset or all of them."""
+    if name is not None:
+        ds = catalog.get_dataset(name)
+        if ds is None:
+            raise DatasetError(f"dataset {name!r} is not in the catalog")
+        datasets = [ds]
+    else:
+        datasets = catalog.list_datasets()
+    return {"datasets": [dataset_status(catalog, d) for d in datasets],
+            "workers": catalog.live_workers(live_within)}
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "?"
+    s = int(round(seconds))
+    h, rem = divmod(s, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}h{m:02d}m" if h else (f"{m}m{s:02d}s" if m else f"{s}s")
+
+
+def format_status(status: dict) -> str:
+    lines = [f"{'dataset':24s} {'done/total':>17s} {'%':>6s} {'failed':>7s} {'run':>4s} {'rate/s':>7s} {'ETA':>8s}"]
+    for d in status["datasets"]:
+        pct = 100.0 * d.done / d.total if d.total else 100.0
+        state = " finalized" if d.finalized else ""
+        lines.append(f"{d.name:24s} {d.done:>8d}/{d.total:<8d} {pct:6.1f} {d.failed:>7d} {d.running_tasks:>4d} "
+                     f"{d.rate:7.2f} {_duration(d.eta_seconds):>8s}{state}")
+        if d.retrying_tasks:
+            lines.append(f"  {d.retrying_tasks} tasks waiting to retry")
+        for e in d.errors:
+            lines.append(f"  failed task {e['task']} after {e['attempts']} attempts: {e['error']}")
+    ws = status["workers"]
+    lines.append(f"live workers: {len(ws)}")
+    for w in ws:
+        task = f"task {w['task_id']}" if w["task_id"] else "idle"
+        lines.append(f"  {w['name']} ({w['queues']}): {task}, {w['tasks_done']} tasks done")
+    return "\n".join(lines)
