@@ -1,0 +1,193 @@
+"""Procedural people in Blender: ``build_person(character)`` -> ``Person``.
+
+Only this package (under ``render/blender``) imports bpy. The character dict comes from
+``render.sampling.people.sample_character``; poses from ``sample_pose``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+
+import bpy
+import numpy as np
+
+from synthreid.errors import SpecError
+from synthreid.render.blender.person import accessories, clothes, hair, materials, meshutil, motion, rig
+from synthreid.render.blender.person.body import bake_surface
+from synthreid.render.blender.person.skeleton import Skeleton
+
+__all__ = ["Person", "build_person", "COCO18"]
+
+COCO18 = ("nose", "neck", "r_shoulder", "r_elbow", "r_wrist", "l_shoulder", "l_elbow", "l_wrist",
+          "r_hip", "r_knee", "r_ankle", "l_hip", "l_knee", "l_ankle", "r_eye", "l_eye", "r_ear", "l_ear")
+_ids = itertools.count()
+
+
+class Person:
+    """A rigged, clothed person at the origin, on z = 0, facing -Y.
+
+    ``objects``: every mesh object (body, garments, hair, accessories); ``armature``: the rig;
+    ``parts``: name -> object (body, top, bottom, shoes, hair, facial_hair, <accessory>).
+    """
+
+    def __init__(self, character: dict, motion_dir: str | None = None):
+        self.character = character
+        self.motion_dir = motion_dir
+        self.uid = next(_ids)
+        self.objects: list = []
+        self.parts: dict = {}
+        self.materials: list = []
+        self.skel = Skeleton(character)
+        self.armature = rig.build_armature(self.skel, f"person{self.uid}_rig")
+        try:
+            self._build()
+        except BaseException:
+            self.remove()
+            raise
+        self.poser = rig.Poser(self.armature, self.skel)
+        self.pose({"kind": "stand"})
+
+    # ---- construction -----------------------------------------------------------------
+    def _mat(self, mat):
+        self.materials.append(mat)
+        return mat
+
+    def _add(self, part: str, layer, mat, rest: bool = True):
+        if layer is None or len(layer.faces) == 0:
+            return None
+        name = f"person{self.uid}_{part}"
+        me = meshutil.mesh_from_arrays(name, layer.verts, layer.faces)
+        me.materials.append(mat)
+        obj = meshutil.attach(name, me, self.armature, layer.weights, self.surf.bones,
+                              rest=layer.rest if rest else None)
+        self.objects.append(obj)
+        self.parts[part] = obj
+        return obj
+
+    def _build(self) -> None:
+        c, skel = self.character, self.skel
+        self.surf = surf = bake_surface(skel)
+        u = self.uid
+        skin = self._mat(materials.skin_material(f"person{u}_skin", c["skin"]))
+        self._add("body", clothes.Layer(surf.verts, surf.faces, surf.weights, surf.verts), skin)
+        chest = skel.bones["chest"][0] + np.array([0.0, 0.0, 0.02 * skel.height])
+        top, bottom, shoes = c["top"], c.get("bottom"), c.get("shoes")
+        self._add("top", clothes.build_top(surf, skel, top, bottom),
+                  self._mat(materials.new_material(f"person{u}_top", top["color"], 0.85, top.get("texture"),
+                                                   anchor=chest, sheen=0.2)))
+        if bottom:
+            self._add("bottom", clothes.build_bottom(surf, skel, bottom),
+                      self._mat(materials.new_material(f"person{u}_bottom", bottom["color"], 0.85,
+                                                       bottom.get("texture"), anchor=chest)))
+        if shoes:
+            self._add("shoes", clothes.build_shoes(surf, skel, shoes),
+                      self._mat(materials.new_material(f"person{u}_shoes", shoes["color"], 0.5)))
+        hcol = c.get("hair", {}).get("color", [0.05, 0.04, 0.03])
+        hmat = None
+        for part, layer in hair.build(surf, skel, c).items():
+            hmat = hmat or self._mat(materials.hair_material(f"person{u}_hair", hcol))
+            if part == "facial_hair":
+                fmat = self._mat(materials.hair_material(f"person{u}_facial", c["facial_hair"]["color"]))
+                self._add(part, layer, fmat)
+            else:
+                self._add(part, layer, hmat)
+        for part, (layer, color, rough) in accessories.build(surf, skel, c).items():
+            self._add(part, layer, self._mat(materials.new_material(f"person{u}_{part}", color, rough)))
+        self.ground = self._ground_points()
+
+    def _ground_points(self) -> list[tuple[np.ndarray, str]]:
+        """Lowest heel and toe vertices of each foot (of the shoes when worn), rest pose."""
+        obj = self.parts.get("shoes") or self.parts["body"]
+        n = len(obj.data.vertices)
+        co = np.empty(n * 3, np.float32)
+        obj.data.vertices.foreach_get("co", co)
+        co = co.reshape(-1, 3).astype(np.float64)
+        pts = []
+        for s, sg in (("L", 1.0), ("R", -1.0)):
+            ankle = self.skel.bones[f"foot.{s}"][0]
+            side = (co[:, 0] * sg > 0) & (co[:, 2] < ankle[2])
+            for sel in (side & (co[:, 1] > ankle[1]), side & (co[:, 1] < ankle[1] - 0.05)):
+                if sel.any():
+                    i = np.nonzero(sel)[0][co[sel, 2].argmin()]
+                    pts.append((co[i], f"foot.{s}"))
+        return pts or [(np.zeros(3), "pelvis")]
+
+    # ---- posing -------------------------------------------------------------------------
+    def pose(self, pose: dict) -> None:
+        """Apply a pose from ``sample_pose`` (walk | stand | bvh); feet end on z = 0."""
+        kind = pose.get("kind")
+        if kind == "walk":
+            L = motion.walk(self.character, float(pose.get("phase", 0.0)) % 1.0)
+        elif kind == "stand":
+            L = motion.stand(self.character, pose)
+        elif kind == "bvh":
+            if not self.motion_dir:
+                raise SpecError("people.motion_dir", "a 'bvh' pose needs build_person(..., motion_dir=...)")
+            path = os.path.join(self.motion_dir, pose["clip"])
+            if not os.path.isfile(path):
+                raise SpecError("people.motion_dir", f"{path}: BVH clip not found")
+            clip = motion.load_clip(path, os.path.getmtime(path))
+            L = motion.bvh(self.skel, clip, int(pose.get("frame", 0)))
+        else:
+            raise SpecError("pose.kind", f"{kind!r} is not one of: walk, stand, bvh")
+        self.poser.apply(L, self.ground)
+        bpy.context.view_layer.update()
+
+    # ---- queries ------------------------------------------------------------------------
+    def world_vertices(self) -> np.ndarray:
+        """(N, 3) float64 world coordinates of every evaluated (posed) vertex of the person."""
+        dg = bpy.context.evaluated_depsgraph_get()
+        out = []
+        for obj in self.objects:
+            ev = obj.evaluated_get(dg)
+            me = ev.data
+            co = np.empty(len(me.vertices) * 3, np.float32)
+            me.vertices.foreach_get("co", co)
+            M = np.array(ev.matrix_world)
+            out.append(co.reshape(-1, 3).astype(np.float64) @ M[:3, :3].T + M[:3, 3])
+        return np.vstack(out)
+
+    def joints_world(self) -> dict[str, list[float]]:
+        """COCO-18 joints in world coordinates for the current pose."""
+        arm = self.armature
+        W = np.array(arm.matrix_world)
+        cache: dict[str, np.ndarray] = {}
+
+        def deform(bone: str) -> np.ndarray:
+            if bone not in cache:
+                cache[bone] = W @ np.array(arm.pose.bones[bone].matrix) @ np.linalg.inv(
+                    np.array(arm.data.bones[bone].matrix_local))
+            return cache[bone]
+
+        pts = {**self.skel.joints, **self.skel.points}
+        out = {}
+        for name in COCO18:
+            p, bone = pts[name]
+            out[name] = [float(v) for v in (deform(bone) @ np.append(p, 1.0))[:3]]
+        return out
+
+    def remove(self) -> None:
+        """Delete every datablock made for this person (objects, meshes, materials, rig)."""
+        for obj in list(self.objects):
+            me = obj.data
+            bpy.data.objects.remove(obj)
+            if me is not None and me.users == 0:
+                bpy.data.meshes.remove(me)
+        self.objects.clear()
+        self.parts.clear()
+        for mat in self.materials:
+            if mat.name in bpy.data.materials and mat.users == 0:
+                bpy.data.materials.remove(mat)
+        self.materials.clear()
+        if self.armature is not None:
+            data = self.armature.data
+            bpy.data.objects.remove(self.armature)
+            if data.users == 0:
+                bpy.data.armatures.remove(data)
+            self.armature = None
+
+
+def build_person(character: dict, motion_dir: str | None = None) -> Person:
+    """Create the rigged, clothed person in the current scene (see ``Person``)."""
+    return Person(character, motion_dir)

@@ -1,0 +1,127 @@
+"""Accessories: backpack, shoulder bag, handbag, hat, cap and glasses.
+
+Rigid pieces are rounded boxes bound to one bone; straps and cap domes are strips of the body
+surface pushed out beyond any garment so they lie on top of the clothes.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from synthreid.render.blender.person import meshutil
+from synthreid.render.blender.person.body import Surface, subset
+from synthreid.render.blender.person.clothes import Layer
+from synthreid.render.blender.person.skeleton import Skeleton
+
+OVER_CLOTHES = 0.03  # m: straps sit outside the thickest coat
+
+
+def _rigid_box(surf: Surface, bone: str, center, half, exponent=0.3, rot=None, nu=16, nv=10) -> Layer:
+    v, f = meshutil.superellipsoid(center, half, exponent, nu=nu, nv=nv, rot=rot)
+    return Layer(v, f, meshutil.rigid_weights(len(v), surf.bones, bone), v.copy())
+
+
+def _torso(surf: Surface) -> np.ndarray:
+    return surf.bone_mask("spine", "chest", "shoulder.L", "shoulder.R", "pelvis")
+
+
+def _backpack(surf, skel, a) -> Layer:
+    b, h = skel.body, skel.height
+    w, ht, d = a["size"]
+    chest_z = skel.bones["chest"][0][2]
+    back_y = b["chest_depth"] / 2 + OVER_CLOTHES
+    pack = _rigid_box(surf, "chest", [0, back_y + d / 2, chest_z - 0.02 * h], [w / 2, d / 2, ht / 2])
+    x, z = surf.verts[:, 0], surf.verts[:, 2]
+    strap = _torso(surf) & (np.abs(np.abs(x) - 0.09 * h / 1.75) < 0.02) & (z > chest_z - 0.14 * h)
+    return Layer.merge([pack, Layer(*subset(surf, strap, OVER_CLOTHES, min_corners=3))])
+
+
+def _line_strap(surf, p0, p1, width) -> np.ndarray:
+    """Torso vertices within ``width`` of the x-z line through p0 and p1 (front and back)."""
+    q = surf.verts[:, [0, 2]]
+    a, d = np.asarray(p0, float), np.asarray(p1, float) - np.asarray(p0, float)
+    t = np.clip(((q - a) @ d) / (d @ d), 0, 1)
+    dist = np.linalg.norm(q - (a + t[:, None] * d), axis=1)
+    return _torso(surf) & (dist < width)
+
+
+def _shoulder_bag(surf, skel, a) -> Layer:
+    b, h = skel.body, skel.height
+    w, ht, d = a["size"]
+    sg = 1.0 if a.get("side") == "left" else -1.0
+    hip_z = b["leg_length"] + 0.05 * h
+    center = [sg * (b["hip_width"] / 2 + d / 2 + OVER_CLOTHES), 0.0, hip_z]
+    bag = _rigid_box(surf, "pelvis", center, [d / 2, w / 2, ht / 2])
+    strap = _line_strap(surf, (-sg * 0.08 * h / 1.75, skel.shoulder_z + 0.02 * h), (sg * b["hip_width"] / 2, hip_z),
+                        0.016)
+    return Layer.merge([bag, Layer(*subset(surf, strap, OVER_CLOTHES, min_corners=3))])
+
+
+def _handbag(surf, skel, a) -> Layer:
+    w, ht, d = a["size"]
+    s = "L" if a.get("side") == "left" else "R"
+    hand = skel.points[f"{s.lower()}_hand"][0]
+    center = hand + [0, 0, -ht / 2 - 0.05]
+    bag = _rigid_box(surf, f"hand.{s}", center, [d / 2, w / 2, ht / 2], exponent=0.35)
+    path = np.array([hand + [0, -w * 0.3, -0.05], hand + [0, 0, 0.01], hand + [0, w * 0.3, -0.05]])
+    v, f = meshutil.tube(path, 0.008, nu=6)
+    handle = Layer(v, f, meshutil.rigid_weights(len(v), surf.bones, f"hand.{s}"), v.copy())
+    return Layer.merge([bag, handle])
+
+
+def _hat(surf, skel, a) -> Layer:
+    b = skel.body
+    hh, hw, hd = b["head_height"], b["head_width"], skel.head_depth
+    hc = skel.points["head_center"][0]
+    crown = _rigid_box(surf, "head", hc + [0, 0.02 * hd, 0.36 * hh], [hw * 0.56, hd * 0.55, hh * 0.24],
+                       exponent=0.5)
+    brim = a.get("brim", 0.06)
+    disc = _rigid_box(surf, "head", hc + [0, 0.02 * hd, 0.2 * hh], [hw * 0.55 + brim, hd * 0.55 + brim, 0.005],
+                      exponent=1.0, nu=24, nv=6)
+    return Layer.merge([crown, disc])
+
+
+def _cap(surf, skel, a) -> Layer:
+    b = skel.body
+    hh, hd = b["head_height"], skel.head_depth
+    hc = skel.points["head_center"][0]
+    rel = surf.verts - hc
+    dome = surf.bone_mask("head") & (rel[:, 2] > 0.12 * hh)
+    sgn = 1.0 if a.get("backwards") else -1.0
+    visor = _rigid_box(surf, "head", hc + [0, sgn * (0.5 * hd + 0.035), 0.14 * hh], [0.075, 0.05, 0.005],
+                       exponent=1.0, nu=20, nv=6)
+    return Layer.merge([Layer(*subset(surf, dome, 0.022, min_corners=3)), visor])
+
+
+def _glasses(surf, skel, a) -> Layer:
+    hw = skel.body["head_width"]
+    parts = []
+    for s in ("l", "r"):
+        eye = skel.points[f"{s}_eye"][0]
+        parts.append(_rigid_box(surf, "head", eye + [0, -0.012, 0], [0.021, 0.003, 0.015], exponent=0.6,
+                                nu=12, nv=6))
+        sx = 1.0 if s == "l" else -1.0
+        ear = skel.points[f"{s}_ear"][0]
+        mid = (eye + ear) / 2 + [sx * 0.012, 0, 0.004]
+        length = abs(ear[1] - eye[1]) + 0.012
+        parts.append(_rigid_box(surf, "head", [sx * (hw * 0.5 + 0.004), mid[1], eye[2] + 0.004],
+                                [0.002, length / 2, 0.003], exponent=0.5, nu=8, nv=4))
+    le, re_ = skel.points["l_eye"][0], skel.points["r_eye"][0]
+    parts.append(_rigid_box(surf, "head", (le + re_) / 2 + [0, -0.013, 0.006], [abs(le[0]) * 0.5, 0.002, 0.002],
+                            exponent=0.5, nu=8, nv=4))
+    return Layer.merge(parts)
+
+
+BUILDERS = {"backpack": _backpack, "shoulder_bag": _shoulder_bag, "handbag": _handbag, "hat": _hat,
+            "cap": _cap, "glasses": _glasses}
+
+
+def build(surf: Surface, skel: Skeleton, character: dict) -> dict[str, tuple[Layer, list, float]]:
+    """Accessory name -> (layer, linear RGB colour, roughness) for those the character has."""
+    out = {}
+    for name, a in (character.get("accessories") or {}).items():
+        if not a or name not in BUILDERS:
+            continue
+        rough = 0.15 if name == "glasses" else 0.6
+        out[name] = (BUILDERS[name](surf, skel, a), list(a.get("color", [0.05, 0.05, 0.05])), rough)
+    return out

@@ -1,0 +1,137 @@
+"""Garments as their own layers: regions of the body surface pushed outward along the normals
+(so they fit and deform with the same skin weights), plus flared cones for skirts, dresses and
+coat tails. Each garment returns mesh arrays; ``build`` in the package turns them into objects.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from synthreid.render.blender.person import meshutil
+from synthreid.render.blender.person.body import Surface, subset
+from synthreid.render.blender.person.skeleton import Skeleton
+
+TOP_OFFSET = {"tshirt": 0.006, "longsleeve": 0.006, "sweater": 0.011, "jacket": 0.016, "coat": 0.02, "dress": 0.005}
+BOTTOM_OFFSET = {"trousers": 0.009, "jeans": 0.006, "shorts": 0.01}
+SKIRT_HEM = {"skirt_short": 0.45, "skirt_knee": 1.0, "skirt_long": 1.85}  # in hip-to-knee lengths
+SLEEVE_T = {"none": (0.12, -1.0), "short": (0.5, -1.0), "long": (1.01, 0.93)}  # upper arm, forearm t
+
+
+class Layer:
+    """Arrays of one garment part: verts (N, 3), faces (F, 4), weights (N, B), rest (N, 3)."""
+
+    def __init__(self, verts, faces, weights, rest):
+        self.verts, self.faces, self.weights, self.rest = verts, faces, weights, rest
+
+    @staticmethod
+    def merge(layers: list[Layer]) -> Layer:
+        off = np.cumsum([0] + [len(lay.verts) for lay in layers[:-1]])
+        return Layer(np.vstack([lay.verts for lay in layers]),
+                     np.vstack([lay.faces + o for lay, o in zip(layers, off, strict=True)]),
+                     np.vstack([lay.weights for lay in layers]), np.vstack([lay.rest for lay in layers]))
+
+
+def _part(surf: Surface, *names: str) -> np.ndarray:
+    return surf.bone_mask(*names)
+
+
+def _sides(fmt: str) -> tuple[str, str]:
+    return fmt.format("L"), fmt.format("R")
+
+
+def torso_region(surf: Surface, skel: Skeleton, hem_z: float, sleeve: str, collar: float = 0.0) -> np.ndarray:
+    """Vertices of a top: torso from ``hem_z`` up to the neck, sleeves per ``sleeve``."""
+    z = surf.verts[:, 2]
+    m = _part(surf, "spine", "chest", *_sides("shoulder.{}")) | (_part(surf, "pelvis") & (z >= hem_z))
+    if collar > 0:
+        m |= _part(surf, "neck") & (surf.t <= collar)
+    ua, fa = SLEEVE_T[sleeve]
+    m |= _part(surf, *_sides("upperarm.{}")) & (surf.t <= ua)
+    m |= _part(surf, *_sides("forearm.{}")) & (surf.t <= fa)
+    return m
+
+
+def legs_region(surf: Surface, skel: Skeleton, waist_z: float, thigh_t: float, shin_t: float) -> np.ndarray:
+    z = surf.verts[:, 2]
+    m = _part(surf, "pelvis") & (z <= waist_z)
+    m |= _part(surf, *_sides("thigh.{}")) & (surf.t <= thigh_t)
+    m |= _part(surf, *_sides("shin.{}")) & (surf.t <= shin_t)
+    return m
+
+
+def cone(surf: Surface, skel: Skeleton, z_top: float, z_hem: float, flare: float, extra: float) -> Layer:
+    """A flared elliptic tube from ``z_top`` down to ``z_hem`` around the hips, open at the hem.
+
+    Lower rings follow the thighs, each side mostly its own leg, so walking swings the hem.
+    """
+    b = skel.body
+    n_rings, nu = 10, 28
+    zs = np.linspace(z_top, z_hem, n_rings)
+    depth = np.clip((z_top - zs) / max(z_top - z_hem, 1e-6), 0, 1)
+    rx = b["hip_width"] / 2 + extra + flare * depth * 1.1
+    ry = b["hip_depth"] / 2 + extra + b["belly"] * 0.5 + flare * depth
+    path = np.stack([np.zeros(n_rings), np.full(n_rings, -b["belly"] * 0.3), zs], 1)
+    verts, faces = meshutil.tube(path, np.stack([rx, ry], 1), nu=nu, closed_ends=False)
+    names = surf.bones
+    W = np.zeros((len(verts), len(names)))
+    ring = np.repeat(np.arange(n_rings), nu)
+    follow = np.clip((z_top - verts[:, 2]) / max(z_top - z_hem, 1e-6), 0, 1) * 0.85
+    side = np.clip(verts[:, 0] / (np.abs(verts[:, 0]).max() + 1e-9), -1, 1)
+    W[:, names.index("pelvis")] = 1 - follow
+    W[:, names.index("thigh.L")] = follow * (0.5 + 0.35 * side)
+    W[:, names.index("thigh.R")] = follow * (0.5 - 0.35 * side)
+    del ring
+    return Layer(verts, faces, W, verts.copy())
+
+
+def build_top(surf: Surface, skel: Skeleton, top: dict, bottom: dict | None) -> Layer:
+    kind = top["type"]
+    h, b = skel.height, skel.body
+    hip_z = b["leg_length"]
+    off = TOP_OFFSET.get(kind, 0.008)
+    hem = {"jacket": hip_z - 0.02 * h, "coat": hip_z - 0.02 * h, "dress": hip_z + 0.06 * h}.get(kind, hip_z + 0.015 * h)
+    collar = {"sweater": 0.35, "jacket": 0.3, "coat": 0.45}.get(kind, 0.0)
+    region = torso_region(surf, skel, hem, top.get("sleeve", "long"), collar)
+    # over the waistband the top must sit outside the bottom
+    under = BOTTOM_OFFSET.get(bottom["type"], 0.008) if bottom else 0.0
+    offset = np.where(surf.bone_mask("pelvis"), off + under, off)
+    if kind in ("jacket", "coat"):
+        offset = offset + 0.006 * np.clip(-surf.normals[:, 1], 0, 1)  # a looser front
+    layers = [Layer(*subset(surf, region, offset))]
+    if kind == "dress":
+        knee = b["knee_height"]
+        layers.append(cone(surf, skel, hip_z + 0.08 * h, knee - 0.02 * h, 0.05 * h / 1.75, 0.012))
+    elif kind == "coat":
+        knee = b["knee_height"]
+        layers.append(cone(surf, skel, hip_z + 0.03 * h, knee + 0.01 * h, 0.035 * h / 1.75, off + 0.02))
+    return Layer.merge(layers)
+
+
+def build_bottom(surf: Surface, skel: Skeleton, bottom: dict) -> Layer:
+    kind = bottom["type"]
+    h, b = skel.height, skel.body
+    hip_z = b["leg_length"]
+    waist = hip_z + 0.06 * h
+    if kind in SKIRT_HEM:
+        hem = hip_z - SKIRT_HEM[kind] * (hip_z - b["knee_height"])
+        hem = max(hem, 0.08 * h)
+        pants = Layer(*subset(surf, legs_region(surf, skel, waist, 0.0, -1.0), 0.006))
+        flare = {"skirt_short": 0.03, "skirt_knee": 0.05, "skirt_long": 0.08}[kind] * h / 1.75
+        return Layer.merge([pants, cone(surf, skel, hip_z + 0.02 * h, hem, flare, 0.016)])
+    thigh_t, shin_t = (0.55, -1.0) if kind == "shorts" else (1.01, 0.94)
+    region = legs_region(surf, skel, waist, thigh_t, shin_t)
+    off = BOTTOM_OFFSET.get(kind, 0.008)
+    legs = surf.bone_mask(*_sides("thigh.{}"), *_sides("shin.{}"))
+    offset = np.where(legs, off * (1.6 if kind == "trousers" else 1.0), off)
+    return Layer(*subset(surf, region, offset))
+
+
+def build_shoes(surf: Surface, skel: Skeleton, shoes: dict) -> Layer:
+    kind = shoes["type"]
+    shin_t = {"boots": 0.55, "shoes": 0.97, "trainers": 0.93}.get(kind, 0.95)
+    region = surf.bone_mask(*_sides("foot.{}")) | (surf.bone_mask(*_sides("shin.{}")) & (surf.t >= shin_t))
+    off = np.full(len(surf.verts), 0.007 if kind != "boots" else 0.009)
+    v, f, w, rest = subset(surf, region, off)
+    low = v[:, 2] < 0.03
+    v[low, 2] -= 0.012 if kind != "shoes" else 0.008  # the sole
+    return Layer(v, f, w, rest)

@@ -1,0 +1,89 @@
+"""Hair (bald, short, medium, long, ponytail, bun) and facial hair as shells over the head
+surface plus simple volumes (tails, buns, a curtain down the back)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from synthreid.render.blender.person import meshutil
+from synthreid.render.blender.person.body import Surface, subset
+from synthreid.render.blender.person.clothes import Layer
+from synthreid.render.blender.person.skeleton import Skeleton
+
+# style -> (hairline height at the back, at the front; in head heights from the head centre), shell m
+CAPS = {"short": (-0.2, 0.2, 0.007), "medium": (-0.55, 0.18, 0.014), "long": (-0.55, 0.18, 0.016),
+        "ponytail": (-0.3, 0.2, 0.008), "bun": (-0.3, 0.2, 0.008)}
+
+
+def _head_frame(surf: Surface, skel: Skeleton):
+    hc = skel.points["head_center"][0]
+    rel = surf.verts - hc
+    rxy = np.maximum(np.hypot(rel[:, 0], rel[:, 1]), 1e-9)
+    front = -rel[:, 1] / rxy  # 1 = facing forward, -1 = back of the head
+    on_head = surf.bone_mask("head", "neck")
+    return hc, rel, front, on_head
+
+
+def _rigid(n: int, surf: Surface, bone: str) -> np.ndarray:
+    return meshutil.rigid_weights(n, surf.bones, bone)
+
+
+def cap_layer(surf: Surface, skel: Skeleton, back: float, front_lv: float, shell: float) -> Layer:
+    hh = skel.body["head_height"]
+    hc, rel, front, on_head = _head_frame(surf, skel)
+    w = (front + 1) / 2
+    line = (back * (1 - w) ** 1.5 + front_lv * (1 - (1 - w) ** 1.5)) * hh
+    m = on_head & (rel[:, 2] > line)
+    off = shell * (0.6 + 0.4 * np.clip(surf.normals[:, 2] + 0.3, 0, 1))
+    return Layer(*subset(surf, m, off, min_corners=3))
+
+
+def build(surf: Surface, skel: Skeleton, character: dict) -> dict[str, Layer]:
+    """Part name ('hair', 'facial_hair') -> mesh layer; empty for bald and clean-shaven."""
+    out: dict[str, Layer] = {}
+    b = skel.body
+    hh, hw, hd, h = b["head_height"], b["head_width"], skel.head_depth, skel.height
+    hc = skel.points["head_center"][0]
+    style = (character.get("hair") or {}).get("style", "bald")
+    if style in CAPS:
+        back, front_lv, shell = CAPS[style]
+        layers = [cap_layer(surf, skel, back, front_lv, shell)]
+        if style == "long":
+            z_end = skel.shoulder_z - 0.1 * h
+            back_y = b["chest_depth"] / 2 + 0.012
+            path = np.array([hc + [0, 0.2 * hd, 0.25 * hh], hc + [0, 0.42 * hd, -0.1 * hh],
+                             [0, back_y * 0.75, skel.shoulder_z + 0.02 * h], [0, back_y, z_end]])
+            radii = np.array([[0.03, hw * 0.5], [0.035, hw * 0.55], [0.025, hw * 0.6], [0.012, hw * 0.55]])
+            v, f = meshutil.tube(path, radii, nu=14)
+            W = np.zeros((len(v), len(surf.bones)))
+            low = np.clip((skel.chin_z - v[:, 2]) / (skel.chin_z - z_end), 0, 1)
+            W[:, surf.bones.index("head")] = 1 - low
+            W[:, surf.bones.index("chest")] = low
+            layers.append(Layer(v, f, W, v.copy()))
+        elif style == "ponytail":
+            path = np.array([hc + [0, 0.5 * hd, 0.05 * hh], hc + [0, 0.62 * hd, -0.2 * hh],
+                             hc + [0, 0.62 * hd, -0.55 * hh], hc + [0, 0.58 * hd, -0.85 * hh]])
+            v, f = meshutil.tube(path, np.array([0.022, 0.024, 0.018, 0.008]) * h / 1.7, nu=10)
+            layers.append(Layer(v, f, _rigid(len(v), surf, "head"), v.copy()))
+        elif style == "bun":
+            v, f = meshutil.superellipsoid(hc + [0, 0.5 * hd, 0.3 * hh], [0.045, 0.04, 0.04], exponent=1.0,
+                                           nu=14, nv=9)
+            layers.append(Layer(v, f, _rigid(len(v), surf, "head"), v.copy()))
+        out["hair"] = Layer.merge(layers)
+    fh = character.get("facial_hair")
+    if fh:
+        _, rel, front, on_head = _head_frame(surf, skel)
+        x, z = rel[:, 0], rel[:, 2]
+        kind = fh.get("style", "beard")
+        if kind == "moustache":
+            m = on_head & (front > 0.55) & (np.abs(x) < 0.3 * hw) & (z < -0.12 * hh) & (z > -0.24 * hh)
+            off = 0.004
+        elif kind == "goatee":
+            m = on_head & (front > 0.5) & (np.abs(x) < 0.22 * hw) & (z < -0.14 * hh)
+            off = 0.005
+        else:
+            m = on_head & (front > -0.1) & (z < -0.1 * hh) & (surf.part == surf.bones.index("head"))
+            off = 0.0015 if kind == "stubble" else 0.007
+        if m.any():
+            out["facial_hair"] = Layer(*subset(surf, m, off, min_corners=3))
+    return out

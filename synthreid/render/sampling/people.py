@@ -1,0 +1,255 @@
+"""What a person looks like and how they stand, sampled from a DatasetSpec (pure numpy).
+
+``sample_character`` returns one JSON-serialisable dict holding everything drawn for a person
+(stored in the catalog and in every label row); ``sample_pose`` draws the per-image pose. The
+Blender side (``render.blender.person``) builds exactly what these dicts describe, so the
+same dict always gives the same person.
+
+Units: metres, kilograms, years, degrees; colours are linear RGB in [0, 1].
+Height is the standing height barefoot (sole to top of the skull); shoes add their soles.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from pathlib import Path
+
+import numpy as np
+
+from synthreid.errors import SpecError
+from synthreid.render.sampling import palettes
+from synthreid.render.sampling.palettes import load_json, weighted_choice
+
+ADULT_AGE = 18.0
+WALK_FRACTION_MIXED = 0.5  # pose = "mixed": chance an image shows the walk (else standing)
+SLEEVES = {"tshirt": "short", "longsleeve": "long", "sweater": "long", "jacket": "long", "coat": "long"}
+
+
+def _r(x: float, nd: int = 4) -> float:
+    return round(float(x), nd)
+
+
+def _truncnorm(rng: np.random.Generator, mean: float, sd: float, lo: float, hi: float) -> float:
+    """Normal(mean, sd) restricted to [lo, hi] (rejection, then uniform fallback)."""
+    for _ in range(32):
+        x = rng.normal(mean, sd)
+        if lo <= x <= hi:
+            return float(x)
+    return float(rng.uniform(lo, hi))
+
+
+def _growth(age: float) -> float:
+    """Fraction of adult height reached at ``age`` (12 y ~ 0.86, 18 y = 1)."""
+    return float(np.interp(age, [12.0, 14.0, 16.0, 18.0], [0.86, 0.93, 0.975, 1.0]))
+
+
+def _sample_body(rng: np.random.Generator, sex: str, age: float, h: float, bmi: float) -> dict:
+    """Proportions in metres for a body of height ``h`` (see module doc)."""
+    male = sex == "male"
+    j = lambda sd=0.03: 1.0 + rng.normal(0.0, sd)  # noqa: E731 - per-measure jitter
+    teen = float(np.clip((ADULT_AGE - age) / 6.0, 0.0, 1.0))
+    old = float(np.clip((age - 55.0) / 25.0, 0.0, 1.0))
+    fat = (bmi - 22.0) / 10.0  # ~ -0.35 (thin) .. +1 (obese)
+    girth = float(np.sqrt(bmi / 22.0))
+    head_h = h / (7.5 - 0.6 * teen) * j(0.025)
+    body = {
+        "head_height": head_h,
+        "head_width": head_h * (0.66 if male else 0.64) * j(0.03),
+        "neck_length": h * 0.042 * j(0.08),
+        "neck_radius": h * (0.034 if male else 0.029) * (0.9 + 0.1 * girth) * j(0.05),
+        "shoulder_width": h * (0.222 if male else 0.2) * (1.0 - 0.06 * teen) * j(0.035),
+        "chest_width": h * (0.175 if male else 0.16) * (0.8 + 0.2 * girth) * j(0.04),
+        "chest_depth": h * (0.118 if male else 0.11) * (0.75 + 0.25 * girth) * j(0.04),
+        "waist_width": h * (0.15 if male else 0.13) * (0.7 + 0.32 * girth) * j(0.04),
+        "waist_depth": h * (0.11 if male else 0.095) * (0.65 + 0.38 * girth) * j(0.04),
+        "hip_width": h * (0.175 if male else 0.195) * (0.8 + 0.22 * girth) * j(0.035),
+        "hip_depth": h * (0.115 if male else 0.125) * (0.78 + 0.24 * girth) * j(0.04),
+        "hip_joint_width": h * (0.095 if male else 0.102) * j(0.03),
+        "leg_length": h * (0.505 + 0.012 * teen) * j(0.015),
+        "knee_height": h * 0.285 * j(0.015),
+        "ankle_height": h * 0.045,
+        "upper_arm": h * 0.186 * j(0.025),
+        "forearm": h * 0.146 * j(0.025),
+        "hand": h * 0.106 * j(0.03),
+        "foot_length": h * (0.152 if male else 0.145) * j(0.03),
+        "arm_radius": h * (0.025 if male else 0.022) * (0.7 + 0.3 * girth) * j(0.05),
+        "thigh_radius": h * (0.046 if male else 0.048) * (0.72 + 0.3 * girth) * j(0.05),
+        "calf_radius": h * (0.03 if male else 0.029) * (0.8 + 0.2 * girth) * j(0.05),
+        "bust": 0.0 if male else h * float(np.clip(rng.normal(0.018, 0.006), 0.004, 0.035)) * (1 - teen * 0.5),
+        "belly": h * max(0.0, 0.02 * fat + (0.012 if male else 0.006) * old) * j(0.2),
+        "stoop": 12.0 * old * j(0.2),
+    }
+    return {k: _r(v) for k, v in body.items()}
+
+
+def _texture(rng: np.random.Generator, spec, group: str, color: list[float], forced: str | None = None) -> dict:
+    a = spec.appearance
+    kinds = [k for k in a.textures if k != "plain"]
+    if forced and forced in a.textures:
+        kind = forced
+    elif kinds and rng.random() < a.texture_probability:
+        kind = kinds[int(rng.integers(len(kinds)))]
+    else:
+        kind = "plain"
+    tex: dict = {"kind": kind}
+    if kind == "plain":
+        return tex
+    lo, hi = load_json("catalog.json")["texture_scale"][kind]
+    tex["scale"] = _r(np.exp(rng.uniform(np.log(lo), np.log(hi))))  # pattern period, metres
+    tex["color2"] = palettes.second_color(rng, a.palette, group, color)
+    tex["angle"] = _r(rng.choice([0.0, 90.0, 45.0]) if kind in ("stripes", "checks") else 0.0, 1)
+    tex["seed"] = int(rng.integers(0, 10_000))
+    if kind == "print":
+        motifs = load_json("catalog.json")["print_motifs"]
+        tex["motif"] = motifs[int(rng.integers(len(motifs)))]
+    if kind == "plaid":
+        tex["color3"] = palettes.second_color(rng, a.palette, group, tex["color2"])
+    return tex
+
+
+def _garment(rng, spec, kind: str, group: str, sex: str) -> dict:
+    pal = spec.appearance.palette
+    color, name = palettes.garment_color(rng, pal, "denim" if kind == "jeans" and pal == "realistic" else group)
+    forced = "denim" if kind == "jeans" else None
+    return {"type": kind, "color": color, "color_name": name,
+            "texture": _texture(rng, spec, group, color, forced)}
+
+
+def _accessories(rng: np.random.Generator, spec) -> dict:
+    a, pal = spec.appearance, spec.appearance.palette
+    acc: dict = {k: None for k in ("backpack", "shoulder_bag", "handbag", "hat", "cap", "glasses")}
+    u = rng.random(5)  # fixed number of draws keeps later draws stable across probabilities
+    if u[0] < a.backpack:
+        acc["backpack"] = {"color": palettes.garment_color(rng, pal, "accessory")[0],
+                           "size": [_r(rng.uniform(0.26, 0.34)), _r(rng.uniform(0.34, 0.46)),
+                                    _r(rng.uniform(0.12, 0.2))]}
+    if u[1] < a.shoulder_bag:
+        acc["shoulder_bag"] = {"color": palettes.garment_color(rng, pal, "accessory")[0],
+                               "side": "left" if rng.random() < 0.5 else "right",
+                               "size": [_r(rng.uniform(0.22, 0.32)), _r(rng.uniform(0.18, 0.26)),
+                                        _r(rng.uniform(0.06, 0.1))]}
+    if u[2] < a.handbag:
+        acc["handbag"] = {"color": palettes.garment_color(rng, pal, "accessory")[0],
+                          "side": "left" if rng.random() < 0.5 else "right",
+                          "size": [_r(rng.uniform(0.2, 0.3)), _r(rng.uniform(0.14, 0.22)),
+                                   _r(rng.uniform(0.07, 0.11))]}
+    # hat and cap are one categorical draw so that each keeps its exact marginal rate
+    p_hat, p_cap = a.hat, a.cap
+    s = p_hat + p_cap
+    if s > 1.0:
+        p_hat, p_cap = p_hat / s, p_cap / s
+    if u[3] < p_hat:
+        acc["hat"] = {"color": palettes.garment_color(rng, pal, "accessory")[0],
+                      "brim": _r(rng.uniform(0.04, 0.08))}
+    elif u[3] < p_hat + p_cap:
+        acc["cap"] = {"color": palettes.garment_color(rng, pal, "accessory")[0],
+                      "backwards": bool(rng.random() < 0.1)}
+    if u[4] < a.glasses:
+        sun = bool(rng.random() < 0.3)
+        acc["glasses"] = {"kind": "sun" if sun else "clear",
+                          "color": [0.02, 0.02, 0.02] if rng.random() < 0.7 else
+                          palettes.garment_color(rng, "realistic", "accessory")[0]}
+    return acc
+
+
+def sample_character(spec, rng: np.random.Generator) -> dict:
+    """Everything sampled for one person; deterministic in (spec, rng state).
+
+    Keys: sex, age (years), height (m, barefoot), mass (kg), bmi, skin (linear RGB),
+    skin_tone (0 darkest .. 1 lightest), body (proportions in metres, stoop in degrees),
+    gait (stride and arm-swing scales), top / bottom / shoes garments
+    ({type, color, color_name, texture{kind, scale m, color2, angle deg, seed, ...}},
+    top also sleeve none|short|long; bottom is None under a dress, shoes None = barefoot),
+    hair {style, color, color_name}, facial_hair {style, color} | None,
+    accessories {backpack, shoulder_bag, handbag, hat, cap, glasses: dict | None}.
+    """
+    p, a = spec.people, spec.appearance
+    cat = load_json("catalog.json")
+    sex = "female" if rng.random() < p.female_fraction else "male"
+    age = float(rng.uniform(*p.age))
+    lo, hi = p.height_adult
+    mean, sd = (1.65, 0.07) if sex == "female" else (1.78, 0.075)
+    adult_h = _truncnorm(rng, mean, sd, lo, hi)
+    shrink = max(0.0, age - 50.0) * 0.0012  # elderly lose ~1 cm per decade, kept in range
+    height = adult_h * _growth(age) if age < ADULT_AGE else max(lo, adult_h - shrink)
+    bmi = _truncnorm(rng, 24.0 + 0.06 * max(0.0, age - 30.0), 3.5, *p.bmi)
+    skin, tone = palettes.skin_color(rng)
+    body = _sample_body(rng, sex, age, height, bmi)
+
+    top_kind = weighted_choice(rng, cat["tops"][sex], a.tops)
+    top = _garment(rng, spec, top_kind, "top", sex)
+    top["sleeve"] = SLEEVES.get(top_kind) or weighted_choice(rng, cat["dress_sleeves"])
+    bottom = None
+    if top_kind != "dress":
+        bottom = _garment(rng, spec, weighted_choice(rng, cat["bottoms"][sex], a.bottoms), "bottom", sex)
+    shoes = None
+    if a.shoes:
+        kind = a.shoes[int(rng.integers(len(a.shoes)))]
+        c, name = palettes.garment_color(rng, a.palette, "shoes")
+        sole = [0.9, 0.9, 0.88] if kind == "trainers" and rng.random() < 0.7 else [0.03, 0.03, 0.03]
+        shoes = {"type": kind, "color": c, "color_name": name, "sole_color": sole}
+
+    style = weighted_choice(rng, cat["hair"][sex], a.hair)
+    hcol, hname = palettes.hair_color(rng, age)
+    hair = {"style": style, "color": hcol, "color_name": hname}
+    facial = None
+    if sex == "male" and age >= ADULT_AGE and rng.random() < a.facial_hair_probability:
+        facial = {"style": weighted_choice(rng, cat["facial_hair"]), "color": hcol}
+
+    return {
+        "sex": sex, "age": _r(age, 2), "height": _r(height), "mass": _r(bmi * height**2, 2),
+        "bmi": _r(bmi, 2), "skin": skin, "skin_tone": tone, "body": body,
+        "gait": {"stride": _r(rng.uniform(0.8, 1.15)), "arm_swing": _r(rng.uniform(0.6, 1.4)),
+                 "elbow": _r(rng.uniform(0.7, 1.4))},
+        "top": top, "bottom": bottom, "shoes": shoes, "hair": hair, "facial_hair": facial,
+        "accessories": _accessories(rng, spec),
+    }
+
+
+# ---- poses ------------------------------------------------------------------------------
+@functools.lru_cache(maxsize=256)
+def _bvh_frames(path: str, mtime: float) -> int:
+    with open(path, encoding="utf-8", errors="replace") as fh:
+        for line in fh:
+            if line.strip().lower().startswith("frames:"):
+                try:
+                    n = int(line.split(":", 1)[1])
+                except ValueError:
+                    break
+                if n > 0:
+                    return n
+                break
+    raise SpecError("people.motion_dir", f"{path}: not a BVH file with a positive 'Frames:' count")
+
+
+def list_clips(motion_dir: str) -> list[str]:
+    """Relative paths of the ``*.bvh`` files under ``motion_dir`` (sorted), or SpecError."""
+    root = Path(motion_dir)
+    if not root.is_dir():
+        raise SpecError("people.motion_dir", f"{motion_dir}: not a folder")
+    clips = sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.suffix.lower() == ".bvh")
+    if not clips:
+        raise SpecError("people.motion_dir", f"{motion_dir}: no .bvh clips found")
+    return clips
+
+
+def sample_pose(spec, character: dict, rng: np.random.Generator) -> dict:
+    """Per-image pose.
+
+    {"kind": "walk", "phase": [0, 1)} (0 = right heel strike) |
+    {"kind": "stand", "weight": [-1, 1] (left..right), "arms": deg, "head": deg} |
+    {"kind": "bvh", "clip": path relative to people.motion_dir, "frame": 0-based int}.
+    """
+    p = spec.people
+    if p.motion_dir:
+        clips = list_clips(p.motion_dir)
+        clip = clips[int(rng.integers(len(clips)))]
+        full = os.path.join(p.motion_dir, clip)
+        n = _bvh_frames(full, os.path.getmtime(full))
+        return {"kind": "bvh", "clip": clip, "frame": int(rng.integers(n))}
+    walk = p.pose == "walk" or (p.pose == "mixed" and rng.random() < WALK_FRACTION_MIXED)
+    if walk:
+        return {"kind": "walk", "phase": _r(rng.uniform(0.0, 1.0), 5)}
+    return {"kind": "stand", "weight": _r(rng.uniform(-1.0, 1.0)), "arms": _r(rng.uniform(2.0, 12.0), 2),
+            "head": _r(rng.normal(0.0, 8.0), 2)}
