@@ -58,9 +58,20 @@ class RenderBackend:
         key = (spec.to_json(), str(root))
         if key in self._initialised:
             return
+        import fcntl
+
         from synthreid.render.output import init_dataset
 
-        init_dataset(spec, root)
+        # Workers starting on a new dataset at once would see each other's half-created
+        # folder; a lock file next to it serializes the first creation (flock works on one
+        # host and on NFSv4 shared storage).
+        root.parent.mkdir(parents=True, exist_ok=True)
+        with open(root.parent / f".{root.name}.init.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                init_dataset(spec, root)
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
         self._initialised.add(key)
 
     def finalize_dataset(self, spec, root: Path) -> None:

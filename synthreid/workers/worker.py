@@ -76,7 +76,9 @@ class Worker:
                     cat = open_catalog(self.config, auto_upgrade=False, retry_for=interval)
                 task = self.current
                 if task is not None and not cat.renew_lease(task.id, self.name, self.config.lease_seconds):
-                    if self.current is task:
+                    now = cat.get_task(task.id)
+                    # Not renewed because it just finished is fine; only another owner means lost.
+                    if self.current is task and now is not None and now.state != "done":
                         log.warning("task %d: lease lost to another worker", task.id)
                         self.lease_lost.set()
                 cat.heartbeat(self.name, task.id if task else None)
