@@ -1,0 +1,218 @@
+"""Farm speed, as ratios against baselines measured in the same run.
+
+1. per-task overhead of the farm (claim, lease, temp cleanup, file checks, commit) vs the
+   render time of the same characters (real Blender renders when bpy works, else skipped);
+2. throughput of 2 workers vs 1 on this machine (real renders, embedded SQLite catalog);
+3. enqueue of preset IV at full size (1,500 x 10) vs planning alone (no database);
+4. `status` latency on a catalog with 1,000,000 image rows vs one naive COUNT over images.
+
+Usage: python perf/farm.py [--pg postgresql://postgres@127.0.0.1/postgres] [--skip-render]
+Writes perf/farm.png (bar chart of the measured times) next to the printed table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from synthreid.render.spec import DatasetSpec  # noqa: E402
+from synthreid.workers.catalog import open_catalog  # noqa: E402
+from synthreid.workers.config import FarmConfig  # noqa: E402
+from synthreid.workers.tasks import RenderBackend, enqueue_dataset, run_render_task  # noqa: E402
+
+TINY = {"name": "perf", "seed": 3, "characters": 4, "images_per_character": 3,
+        "camera": {"resolution": [480, 270]}, "output": {"size": [32, 64]},
+        "render": {"samples": 4, "denoise": False, "max_bounces": 1, "threads": 1},
+        "splits": {"test": 1, "val": 1}}
+
+
+class TimedBackend(RenderBackend):
+    """Real backend that adds up the time spent inside render_image (the render itself)."""
+
+    render_seconds = 0.0
+
+    def session(self, spec):
+        s = super().session(spec)
+        if not getattr(s, "_timed", False):
+            inner = s.render_image
+
+            def timed(ci, ii, root):
+                t0 = time.perf_counter()
+                try:
+                    return inner(ci, ii, root)
+                finally:
+                    TimedBackend.render_seconds += time.perf_counter() - t0
+
+            s.render_image, s._timed = timed, True
+        return s
+
+
+def task_overhead(tmp: Path) -> dict:
+    cfg = FarmConfig(data_dir=tmp / "overhead", lease_seconds=60)
+    cat = open_catalog(cfg)
+    spec = DatasetSpec.from_dict(TINY)
+    enqueue_dataset(cat, spec, progress=False)
+    backend = TimedBackend()
+    backend.session(spec).render_image(0, 0, tmp / "warmup")  # bpy import + room build, not farm cost
+    TimedBackend.render_seconds = 0.0
+    t0 = time.perf_counter()
+    while (task := cat.claim("perf", 60)) is not None:
+        run_render_task(cat, task, worker="perf", data_root=cfg.dataset_root, backend=backend)
+    wall = time.perf_counter() - t0
+    cat.close()
+    return {"wall": wall, "render": TimedBackend.render_seconds, "overhead": wall - TimedBackend.render_seconds}
+
+
+def throughput(tmp: Path, workers: int, characters: int = 6) -> float:
+    data = tmp / f"tp{workers}"
+    env = {**os.environ, "SYNTHREID_DATA_DIR": str(data)}
+    for k in ("SYNTHREID_DATABASE_URL", "SYNTHREID_REDIS_URL"):
+        env.pop(k, None)
+    spec = tmp / f"tp{workers}.toml"
+    spec.write_text(f'name = "tp"\nseed = 5\ncharacters = {characters}\nimages_per_character = 3\n'
+                    '[camera]\nresolution = [480, 270]\n[output]\nsize = [32, 64]\n'
+                    '[render]\nsamples = 4\ndenoise = false\nmax_bounces = 1\nthreads = 1\n'
+                    '[splits]\ntest = 1\nval = 1\n')
+    cli = [sys.executable, "-m", "synthreid.cli"]
+    subprocess.run([*cli, "enqueue", str(spec), "-q"], env=env, check=True, capture_output=True)
+    t0 = time.perf_counter()
+    procs = [subprocess.Popen([*cli, "worker", "--burst"], env=env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL) for _ in range(workers)]
+    for p in procs:
+        p.wait()
+    return characters * 3 / (time.perf_counter() - t0)
+
+
+def enqueue_iv(cfg: FarmConfig) -> dict:
+    spec = DatasetSpec.preset("IV")
+    backend = RenderBackend()
+    t0 = time.perf_counter()
+    for ci in range(spec.characters):
+        char = backend.plan_character(spec, ci)
+        for ii in range(spec.images_per_character):
+            backend.plan_image(spec, ci, ii, char)
+    plan = time.perf_counter() - t0
+    cat = open_catalog(cfg)
+    res = enqueue_dataset(cat, spec, name=f"iv-{uuid.uuid4().hex[:6]}", progress=False)
+    cat.close()
+    return {"plan": plan, "enqueue": res.seconds, "images": res.images}
+
+
+def status_latency(pg_admin: str) -> dict:
+    import psycopg2
+
+    from synthreid.workers.status import farm_status
+
+    name = f"synthreid_perf_{uuid.uuid4().hex[:8]}"
+    admin = psycopg2.connect(pg_admin)
+    admin.autocommit = True
+    admin.cursor().execute(f'CREATE DATABASE "{name}"')
+    url = pg_admin.rsplit("/", 1)[0] + "/" + name
+    try:
+        cat = open_catalog(FarmConfig(database_url=url))
+
+        def fill(cur):
+            # 100,000 characters x 10 images in one dataset, 60 % of them done.
+            cur.execute("INSERT INTO datasets (name, spec, characters, images_per_character, created_at) "
+                        "VALUES ('big', '{}', 100000, 10, extract(epoch from now()) - 3600)")
+            cur.execute("INSERT INTO characters (dataset_id, idx, seed, attributes) "
+                        "SELECT 1, g, 0, '{}' FROM generate_series(0, 99999) g")
+            cur.execute("INSERT INTO images (dataset_id, character_id, idx, camid, stem, params, state) "
+                        "SELECT 1, c.id, i, 1, c.idx || '_' || i, '{}', CASE WHEN c.idx < 60000 THEN 'done' "
+                        "ELSE 'pending' END FROM characters c CROSS JOIN generate_series(0, 9) i")
+            cur.execute("INSERT INTO tasks (kind, payload, dataset_id, character_id, n_images, state, created_at, "
+                        "finished_at) SELECT 'render_character', '{}', 1, id, 10, CASE WHEN idx < 60000 THEN 'done' "
+                        "ELSE 'pending' END, 0, extract(epoch from now()) - (idx % 3600) FROM characters")
+
+        t0 = time.perf_counter()
+        cat.run(fill)
+        conn = cat.conn
+        conn.autocommit = True
+        conn.cursor().execute("VACUUM ANALYZE")
+        conn.autocommit = False
+        fill_s = time.perf_counter() - t0
+        farm_status(cat)  # warm caches
+        reps = 20
+        t0 = time.perf_counter()
+        for _ in range(reps):
+            st = farm_status(cat, "big")
+        status_s = (time.perf_counter() - t0) / reps
+        assert st["datasets"][0].done == 600_000
+        t0 = time.perf_counter()
+        for _ in range(reps):
+            cat.run(lambda cur: cat.q(cur, "SELECT state, COUNT(*) FROM images GROUP BY state").fetchall())
+        naive_s = (time.perf_counter() - t0) / reps
+        cat.close()
+        return {"fill": fill_s, "status": status_s, "naive_count": naive_s}
+    finally:
+        admin.cursor().execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
+        admin.cursor().execute(f'DROP DATABASE IF EXISTS "{name}"')
+        admin.close()
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432/postgres", help="admin URL ('' to skip)")
+    ap.add_argument("--skip-render", action="store_true", help="skip the parts that need bpy")
+    args = ap.parse_args()
+    times: dict[str, float] = {}
+    with tempfile.TemporaryDirectory() as d:
+        tmp = Path(d)
+        if not args.skip_render:
+            o = task_overhead(tmp)
+            print(f"[overhead] 4 characters x 3 images: render {o['render']:.2f} s, farm overhead "
+                  f"{o['overhead']:.3f} s -> overhead / render = {o['overhead'] / o['render']:.4f}")
+            times.update({"render (12 img)": o["render"], "farm overhead": o["overhead"]})
+            one, two = throughput(tmp, 1), throughput(tmp, 2)
+            print(f"[throughput] 1 worker {one:.2f} img/s, 2 workers {two:.2f} img/s -> 2 vs 1 = {two / one:.2f}x")
+        e = enqueue_iv(FarmConfig(data_dir=tmp / "sqlite"))
+        print(f"[enqueue IV, SQLite] {e['images']} images: plan {e['plan']:.2f} s, enqueue total {e['enqueue']:.2f} s "
+              f"-> enqueue / plan = {e['enqueue'] / e['plan']:.2f}")
+        times.update({"plan IV": e["plan"], "enqueue IV sqlite": e["enqueue"]})
+        if args.pg:
+            name = f"synthreid_perf_{uuid.uuid4().hex[:8]}"
+            import psycopg2
+
+            admin = psycopg2.connect(args.pg)
+            admin.autocommit = True
+            admin.cursor().execute(f'CREATE DATABASE "{name}"')
+            try:
+                e = enqueue_iv(FarmConfig(database_url=args.pg.rsplit("/", 1)[0] + "/" + name))
+                print(f"[enqueue IV, Postgres] enqueue total {e['enqueue']:.2f} s -> enqueue / plan = "
+                      f"{e['enqueue'] / e['plan']:.2f}")
+                times["enqueue IV postgres"] = e["enqueue"]
+            finally:
+                admin.cursor().execute(f'DROP DATABASE IF EXISTS "{name}"')
+                admin.close()
+            s = status_latency(args.pg)
+            print(f"[status] 1,000,000 image rows (filled in {s['fill']:.1f} s): status {1000 * s['status']:.1f} ms, "
+                  f"naive COUNT over images {1000 * s['naive_count']:.1f} ms -> status / naive = "
+                  f"{s['status'] / s['naive_count']:.3f}")
+            times.update({"status 1M": s["status"], "naive count 1M": s["naive_count"]})
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    ax.barh(list(times), list(times.values()))
+    ax.set_xscale("log")
+    ax.set_xlabel("seconds (log)")
+    ax.set_title("synthreid farm timings")
+    fig.tight_layout()
+    fig.savefig(REPO / "perf" / "farm.png", dpi=100)
+    print(f"wrote {REPO / 'perf' / 'farm.png'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
