@@ -16,6 +16,7 @@ from synthreid.render.blender.person import meshutil
 from synthreid.render.blender.person.skeleton import Skeleton
 
 WEIGHT_FALLOFF = 0.012  # m: how far skin weights blend across a joint
+SUBSURF_GROW = 1.22  # subdivision shrinks the skin hull; node radii are scaled up to compensate
 
 
 @dataclass
@@ -80,7 +81,8 @@ def bake_surface(skel: Skeleton, levels: int = 2) -> Surface:
     try:
         obj.modifiers.new("skin", "SKIN")
         sv = me.skin_vertices[0].data
-        sv.foreach_set("radius", np.array([n[1] for n in skel.nodes], dtype=np.float32).ravel())
+        radii = np.array([n[1] for n in skel.nodes], dtype=np.float32) * SUBSURF_GROW
+        sv.foreach_set("radius", radii.ravel())
         sv[0].use_root = True
         sub = obj.modifiers.new("sub", "SUBSURF")
         sub.levels = levels
