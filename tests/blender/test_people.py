@@ -139,6 +139,25 @@ def test_each_accessory_builds_and_is_visible(scene, base, name):
         p.remove()
 
 
+@pytest.mark.parametrize("kind", S.TEXTURES)
+def test_every_texture_builds_a_patterned_material(base, kind):
+    tex = {"kind": kind, "scale": 0.05, "color2": [0.9, 0.9, 0.9], "color3": [0.1, 0.1, 0.9], "angle": 45.0,
+           "seed": 3, "motif": "star"}
+    c = variant(base, top={"type": "sweater", "color": [0.1, 0.1, 0.1], "texture": tex, "sleeve": "long"})
+    p = build_person(c)
+    try:
+        nodes = p.parts["top"].data.materials[0].node_tree.nodes
+        attrs = [n for n in nodes if n.type == "ATTRIBUTE"]
+        if kind == "plain":
+            assert not attrs
+        else:
+            assert attrs and attrs[0].attribute_name == "rest"
+            assert "rest" in p.parts["top"].data.attributes
+            assert p.parts["top"].data.materials[0].node_tree.nodes["Principled BSDF"].inputs["Base Color"].is_linked
+    finally:
+        p.remove()
+
+
 def test_facial_hair_visible(scene, base):
     c = variant(base, sex="male", facial_hair={"style": "beard", "color": [0.05, 0.03, 0.02]})
     p = build_person(c)

@@ -114,11 +114,10 @@ def _texture(g: _Graph, kind: str, tex: dict, c1, anchor):
         g.link(vec, n.inputs["Vector"])
         return g.mix(g.math("LESS_THAN", n.outputs["Distance"], 0.28), c1, c2)
     if kind == "noise":
-        n = g.node("ShaderNodeTexNoise")
+        n = g.node("ShaderNodeTexNoise", noise_dimensions="4D")
         n.inputs["Scale"].default_value = 1.0 / s
         n.inputs["Detail"].default_value = 3.0
         n.inputs["W"].default_value = float(tex.get("seed", 0) % 100)
-        n.noise_dimensions = "4D"
         g.link(vec, n.inputs["Vector"])
         fac = g.node("ShaderNodeMapRange")
         fac.inputs["From Min"].default_value = 0.45
