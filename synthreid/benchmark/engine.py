@@ -272,7 +272,7 @@ class Trainer:
                 self.scaler.scale(loss).backward()
                 self.scaler.step(self.optimizer)
                 self.scaler.update()
-                tot_loss += float(loss) * len(y)
+                tot_loss += float(loss.detach()) * len(y)
                 correct += int((logits.argmax(1) == y).sum())
                 seen += len(y)
                 bar.set_postfix(loss=f"{tot_loss / seen:.3f}", acc=f"{correct / seen:.3f}")
@@ -309,7 +309,7 @@ def load_model(run_dir: str | Path, which: str = "best") -> tuple[nn.Module, dic
     return model, st
 
 
-def test_run(run_dir: str | Path, test: str, protocol: str | None = None, fmt: str | None = None,
+def evaluate_run(run_dir: str | Path, test: str, protocol: str | None = None, fmt: str | None = None,
              device: str = "auto", workers: int | None = None, progress: bool = True) -> dict:
     """Evaluate a run's best model on dataset ``test``; the result is added to metrics.json."""
     model, st = load_model(run_dir)
@@ -338,6 +338,6 @@ def run_training(cfg: TrainConfig, run_dir: str | Path, progress: bool = True) -
     trainer.train()
     results = {}
     for test in cfg.test:
-        results[test] = test_run(run_dir, test, cfg.protocol, cfg.test_format, cfg.device, progress=progress)
+        results[test] = evaluate_run(run_dir, test, cfg.protocol, cfg.test_format, cfg.device, progress=progress)
     runs.record_run(run_dir)
     return results

@@ -14,7 +14,7 @@ from torch import nn
 from synthreid.errors import SynthreidError
 
 # Input size (height, width) each architecture was designed for.
-INPUT_SIZE = {"inception": (144, 56), "resnet50": (256, 128)}
+INPUT_SIZE = {"inception": (144, 56), "resnet50": (256, 128), "tiny": (64, 32)}
 
 
 class ModelError(SynthreidError, ValueError):
@@ -152,7 +152,19 @@ def _resnet50(num_classes, num_features, dropout, norm, weights=None):
     return ReidNet(body, ch, num_classes, num_features, dropout, norm, "resnet50")
 
 
-REGISTRY = {"inception": _inception, "resnet50": _resnet50}
+def _tiny(num_classes, num_features, dropout, norm, weights=None):
+    """A 4-conv network (16-32-64-128 channels) for smoke tests and the CPU demo only."""
+    if weights:
+        raise ModelError("tiny: pretrained weights are not supported")
+    body = nn.Sequential(_conv(3, 16), nn.MaxPool2d(2), _conv(16, 32), nn.MaxPool2d(2),
+                         _conv(32, 64), nn.MaxPool2d(2), _conv(64, 128))
+    for m in body.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out")
+    return ReidNet(body, 128, num_classes, num_features, dropout, norm, "tiny")
+
+
+REGISTRY = {"inception": _inception, "resnet50": _resnet50, "tiny": _tiny}
 
 
 def names() -> list[str]:

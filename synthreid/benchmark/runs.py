@@ -119,23 +119,43 @@ def write_results(run_dir: Path, key: str, result: dict) -> dict:
     return allm
 
 
-def record_run(run_dir: str | Path) -> bool:
-    """Record the run in the catalog when one is configured; never raises. True if recorded.
+def _open_catalog():
+    """The farm's catalog if one can record runs, else None (opened only when it can)."""
+    try:
+        from synthreid.workers import catalog as catalog_mod
+        from synthreid.workers.config import FarmConfig
+    except ImportError:
+        return None
+    if not hasattr(catalog_mod.Catalog, "record_run"):
+        log.debug("catalog has no record_run(); benchmark runs are not recorded yet")
+        return None
+    return catalog_mod.open_catalog(FarmConfig.from_env())
 
-    A catalog is used when ``SYNTHREID_DATABASE_URL`` is set or ``synthreid.workers.catalog``
-    provides ``open_catalog()``; it must offer ``record_run(kind, config, metrics, artifacts)``.
+
+def record_run(run_dir: str | Path) -> bool:
+    """Record the run in the catalog's ``runs`` table when one is available; never raises.
+
+    Tried when ``SYNTHREID_DATABASE_URL`` is set or ``synthreid.workers.catalog`` is importable
+    and its Catalog offers ``record_run(kind, config, inputs, metrics, artifacts)``. Returns True
+    if recorded. A missing or failing catalog only logs a warning: the run's files are the truth.
     """
     run_dir = Path(run_dir)
     try:
-        from synthreid.workers import catalog as catalog_mod  # noqa: PLC0415 (optional, built elsewhere)
-    except ImportError:
-        if os.environ.get("SYNTHREID_DATABASE_URL"):
-            log.warning("SYNTHREID_DATABASE_URL is set but no catalog module is available; run not recorded")
-        return False
-    try:
-        cat = catalog_mod.open_catalog()
-        cat.record_run(kind="reid", config=load_config(run_dir), metrics=load_metrics(run_dir),
-                       artifacts={p.name: str(p) for p in sorted(run_dir.iterdir()) if p.is_file()})
+        cat = _open_catalog()
+        if cat is None:
+            if os.environ.get("SYNTHREID_DATABASE_URL"):
+                log.warning("SYNTHREID_DATABASE_URL is set but the catalog cannot record runs; %s not recorded",
+                            run_dir)
+            return False
+        config = load_config(run_dir)
+        inputs = {k: config.get(k) for k in ("train", "val", "test", "finetune_from")}
+        try:
+            cat.record_run(kind="reid", config=config, inputs=inputs, metrics=load_metrics(run_dir),
+                           artifacts={p.name: str(p.resolve()) for p in sorted(run_dir.iterdir()) if p.is_file()})
+        finally:
+            close = getattr(cat, "close", None)
+            if close:
+                close()
         return True
     except Exception as exc:  # the catalog is optional: a failure must not lose the benchmark
         log.warning("could not record run %s in the catalog: %s", run_dir, exc)
