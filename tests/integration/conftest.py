@@ -38,6 +38,8 @@ samples = 2
 denoise = false
 max_bounces = 1
 threads = 1
+[appearance]
+textures = ["plain"]
 [splits]
 test = 1
 val = 1
