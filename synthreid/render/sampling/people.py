@@ -57,7 +57,7 @@ def _sample_body(rng: np.random.Generator, sex: str, age: float, h: float, bmi: 
         "head_height": head_h,
         "head_width": head_h * (0.66 if male else 0.64) * j(0.03),
         "neck_length": h * 0.042 * j(0.08),
-        "neck_radius": h * (0.034 if male else 0.029) * (0.9 + 0.1 * girth) * j(0.05),
+        "neck_radius": h * (0.027 if male else 0.023) * (0.9 + 0.1 * girth) * j(0.05),
         "shoulder_width": h * (0.222 if male else 0.2) * (1.0 - 0.06 * teen) * j(0.035),
         "chest_width": h * (0.175 if male else 0.16) * (0.8 + 0.2 * girth) * j(0.04),
         "chest_depth": h * (0.118 if male else 0.11) * (0.75 + 0.25 * girth) * j(0.04),

@@ -97,7 +97,8 @@ class Person:
         self.ground = self._ground_points()
 
     def _ground_points(self) -> list[tuple[np.ndarray, str]]:
-        """Lowest heel and toe vertices of each foot (of the shoes when worn), rest pose."""
+        """Sole vertices of each foot (of the shoes when worn) in the rest pose, at most 48 per
+        foot: after posing, the lowest of them is put on z = 0."""
         obj = self.parts.get("shoes") or self.parts["body"]
         n = len(obj.data.vertices)
         co = np.empty(n * 3, np.float32)
@@ -106,12 +107,11 @@ class Person:
         pts = []
         for s, sg in (("L", 1.0), ("R", -1.0)):
             ankle = self.skel.bones[f"foot.{s}"][0]
-            side = (co[:, 0] * sg > 0) & (co[:, 2] < ankle[2])
-            for sel in (side & (co[:, 1] > ankle[1]), side & (co[:, 1] < ankle[1] - 0.05)):
-                if sel.any():
-                    i = np.nonzero(sel)[0][co[sel, 2].argmin()]
-                    pts.append((co[i], f"foot.{s}"))
-        return pts or [(np.zeros(3), "pelvis")]
+            side = np.nonzero((co[:, 0] * sg > 0) & (co[:, 2] < 0.4 * ankle[2]))[0]
+            if len(side):
+                side = side[np.argsort(co[side, 2])[:48]]
+                pts.append((co[side], f"foot.{s}"))
+        return pts or [(np.zeros((1, 3)), "pelvis")]
 
     # ---- posing -------------------------------------------------------------------------
     def pose(self, pose: dict) -> None:

@@ -16,7 +16,7 @@ from synthreid.render.blender.person import meshutil
 from synthreid.render.blender.person.skeleton import Skeleton
 
 WEIGHT_FALLOFF = 0.012  # m: how far skin weights blend across a joint
-SUBSURF_GROW = 1.22  # subdivision shrinks the skin hull; node radii are scaled up to compensate
+SUBSURF_GROW = 1.12  # subdivision shrinks the skin hull; node radii are scaled up to compensate
 
 
 @dataclass
@@ -38,9 +38,6 @@ class Surface:
     def bone_mask(self, *names: str) -> np.ndarray:
         idx = [self.bones.index(n) for n in names]
         return np.isin(self.part, idx)
-
-    def t_of(self, name: str) -> np.ndarray:
-        return self.t
 
 
 def skin_weights(skel: Skeleton, pts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -97,15 +94,69 @@ def bake_surface(skel: Skeleton, levels: int = 2) -> Surface:
     return Surface(verts, faces, meshutil.vertex_normals(verts, faces), W, skel.bone_names(), part, t)
 
 
-def subset(surf: Surface, vmask: np.ndarray, offset: float | np.ndarray, min_corners: int = 4):
-    """Cut the faces whose corners lie in ``vmask`` (at least ``min_corners`` of 4) and push
-    them ``offset`` metres out along the normals: (verts, faces, weights, rest) of a layer."""
-    fm = vmask[surf.faces].sum(1) >= min_corners
+class Region:
+    """Vertices a garment covers, cut cleanly: vertices just past a cut get a displacement
+    that moves them onto it (so hems and cuffs are straight lines, not stair-steps)."""
+
+    def __init__(self, surf: Surface):
+        self.surf = surf
+        n = len(surf.verts)
+        self.inside = np.zeros(n, dtype=bool)
+        self.disp = np.full((n, 3), np.nan)
+        names = surf.bones
+        self._seg = np.array([[0.0, 0.0, 0.0]] * len(names))
+
+    def set_bones(self, bones: dict[str, tuple[np.ndarray, np.ndarray, str | None]]) -> Region:
+        self._seg = np.array([bones[n][1] - bones[n][0] for n in self.surf.bones])
+        return self
+
+    def add(self, *bones: str, t_max=None, t_min=None, z_min=None, z_max=None) -> Region:
+        s = self.surf
+        m = s.bone_mask(*bones)
+        t, z = s.t, s.verts[:, 2]
+        d = np.zeros((len(t), 3))
+        out = np.zeros(len(t), dtype=bool)
+        seg = self._seg[s.part]
+        if t_max is not None:
+            o = t > t_max
+            d[o] -= (t[o] - t_max)[:, None] * seg[o]
+            out |= o
+        if t_min is not None:
+            o = t < t_min
+            d[o] += (t_min - t[o])[:, None] * seg[o]
+            out |= o
+        if z_min is not None:
+            o = z < z_min
+            d[o, 2] += z_min - z[o]
+            out |= o
+        if z_max is not None:
+            o = z > z_max
+            d[o, 2] -= z[o] - z_max
+            out |= o
+        self.inside |= m & ~out
+        moved = m & out
+        self.disp[moved] = d[moved]
+        return self
+
+
+def subset(surf: Surface, region, offset: float | np.ndarray, min_corners: int = 4, max_move: float = 0.04):
+    """Cut the faces of ``region`` (a Region, or a vertex mask needing ``min_corners`` of 4
+    corners inside) and push them ``offset`` metres out along the normals:
+    (verts, faces, weights, rest) of a layer."""
+    if isinstance(region, Region):
+        ok = region.inside | (np.isfinite(region.disp).all(1)
+                              & (np.linalg.norm(np.nan_to_num(region.disp), axis=1) < max_move))
+        fm = ok[surf.faces].all(1) & region.inside[surf.faces].any(1)
+        disp = np.where(region.inside[:, None], 0.0, np.nan_to_num(region.disp))
+    else:
+        fm = region[surf.faces].sum(1) >= min_corners
+        disp = np.zeros_like(surf.verts)
     faces = surf.faces[fm]
     used = np.unique(faces)
     remap = np.full(len(surf.verts), -1, dtype=np.int64)
     remap[used] = np.arange(len(used))
     off = np.asarray(offset, float)
     off = off[used] if off.ndim else off
-    v = surf.verts[used] + surf.normals[used] * np.reshape(off, (-1, 1))
-    return v, remap[faces], surf.weights[used], surf.verts[used]
+    rest = surf.verts[used] + disp[used]
+    v = rest + surf.normals[used] * np.reshape(off, (-1, 1))
+    return v, remap[faces], surf.weights[used], rest

@@ -8,13 +8,13 @@ from __future__ import annotations
 import numpy as np
 
 from synthreid.render.blender.person import meshutil
-from synthreid.render.blender.person.body import Surface, subset
+from synthreid.render.blender.person.body import Region, Surface, subset
 from synthreid.render.blender.person.skeleton import Skeleton
 
 TOP_OFFSET = {"tshirt": 0.006, "longsleeve": 0.006, "sweater": 0.011, "jacket": 0.016, "coat": 0.02, "dress": 0.005}
 BOTTOM_OFFSET = {"trousers": 0.009, "jeans": 0.006, "shorts": 0.01}
 SKIRT_HEM = {"skirt_short": 0.45, "skirt_knee": 1.0, "skirt_long": 1.85}  # in hip-to-knee lengths
-SLEEVE_T = {"none": (0.12, -1.0), "short": (0.5, -1.0), "long": (1.01, 0.93)}  # upper arm, forearm t
+SLEEVE_T = {"none": (0.08, -1.0), "short": (0.45, -1.0), "long": (1.01, 0.93)}  # upper arm, forearm t
 
 
 class Layer:
@@ -39,24 +39,27 @@ def _sides(fmt: str) -> tuple[str, str]:
     return fmt.format("L"), fmt.format("R")
 
 
-def torso_region(surf: Surface, skel: Skeleton, hem_z: float, sleeve: str, collar: float = 0.0) -> np.ndarray:
-    """Vertices of a top: torso from ``hem_z`` up to the neck, sleeves per ``sleeve``."""
-    z = surf.verts[:, 2]
-    m = _part(surf, "spine", "chest", *_sides("shoulder.{}")) | (_part(surf, "pelvis") & (z >= hem_z))
-    if collar > 0:
-        m |= _part(surf, "neck") & (surf.t <= collar)
+def torso_region(surf: Surface, skel: Skeleton, hem_z: float, sleeve: str, collar: float = 0.0) -> Region:
+    """A top: torso from ``hem_z`` up to the neck, sleeves per ``sleeve``."""
+    r = Region(surf).set_bones(skel.bones)
+    r.add("spine", "chest", *_sides("shoulder.{}"))
+    r.add("pelvis", *_sides("thigh.{}"), z_min=hem_z)
+    r.add("neck", t_max=max(collar, 0.02))
     ua, fa = SLEEVE_T[sleeve]
-    m |= _part(surf, *_sides("upperarm.{}")) & (surf.t <= ua)
-    m |= _part(surf, *_sides("forearm.{}")) & (surf.t <= fa)
-    return m
+    r.add(*_sides("upperarm.{}"), t_max=ua)
+    if fa > 0:
+        r.add(*_sides("forearm.{}"), t_max=fa)
+    return r
 
 
-def legs_region(surf: Surface, skel: Skeleton, waist_z: float, thigh_t: float, shin_t: float) -> np.ndarray:
-    z = surf.verts[:, 2]
-    m = _part(surf, "pelvis") & (z <= waist_z)
-    m |= _part(surf, *_sides("thigh.{}")) & (surf.t <= thigh_t)
-    m |= _part(surf, *_sides("shin.{}")) & (surf.t <= shin_t)
-    return m
+def legs_region(surf: Surface, skel: Skeleton, waist_z: float, thigh_t: float, shin_t: float) -> Region:
+    r = Region(surf).set_bones(skel.bones)
+    r.add("pelvis", z_max=waist_z)
+    if thigh_t > 0:
+        r.add(*_sides("thigh.{}"), t_max=thigh_t)
+    if shin_t > 0:
+        r.add(*_sides("shin.{}"), t_max=shin_t)
+    return r
 
 
 def cone(surf: Surface, skel: Skeleton, z_top: float, z_hem: float, flare: float, extra: float) -> Layer:
@@ -129,7 +132,7 @@ def build_bottom(surf: Surface, skel: Skeleton, bottom: dict) -> Layer:
 def build_shoes(surf: Surface, skel: Skeleton, shoes: dict) -> Layer:
     kind = shoes["type"]
     shin_t = {"boots": 0.55, "shoes": 0.97, "trainers": 0.93}.get(kind, 0.95)
-    region = surf.bone_mask(*_sides("foot.{}")) | (surf.bone_mask(*_sides("shin.{}")) & (surf.t >= shin_t))
+    region = Region(surf).set_bones(skel.bones).add(*_sides("foot.{}")).add(*_sides("shin.{}"), t_min=shin_t)
     off = np.full(len(surf.verts), 0.007 if kind != "boots" else 0.009)
     v, f, w, rest = subset(surf, region, off)
     low = v[:, 2] < 0.03

@@ -52,6 +52,10 @@ class Poser:
     def fk_point(self, D, heads_posed, point: np.ndarray, bone: str) -> np.ndarray:
         return D[bone] @ (point - self.skel.bones[bone][0]) + heads_posed[bone]
 
+    def fk_points(self, D, heads_posed, pts: np.ndarray, bone: str) -> np.ndarray:
+        """(M, 3) rest points bound rigidly to ``bone`` -> posed positions."""
+        return (pts - self.skel.bones[bone][0]) @ D[bone].T + heads_posed[bone]
+
     def posed_heads(self, D, root: np.ndarray) -> dict[str, np.ndarray]:
         out: dict[str, np.ndarray] = {}
         for n in self.names:
@@ -63,7 +67,7 @@ class Poser:
         """Set every bone, then lift/lower the root so the lowest ground point is at z = 0."""
         D = self.world_deltas(L)
         heads = self.posed_heads(D, np.zeros(3))
-        zmin = min(self.fk_point(D, heads, p, b)[2] for p, b in ground_points)
+        zmin = min(float(self.fk_points(D, heads, p, b)[:, 2].min()) for p, b in ground_points)
         root = np.array([0.0, 0.0, -zmin])
         pbs = self.obj.pose.bones
         for n in self.names:
