@@ -52,6 +52,11 @@ def missing_images(spec: DatasetSpec, root: Path) -> dict[int, list[int]]:
 
 def _worker_main(spec_dict: dict, root: str, tasks, events) -> None:
     """Worker process: render characters from ``tasks`` until a None arrives."""
+    import sys
+
+    # A parent that imported bpy hands its sys.path (with bpy's scripts/modules folder) to
+    # spawned children, where `import bpy` would then find the wrong package.
+    sys.path[:] = [p for p in sys.path if "/bpy/" not in p.replace("\\", "/")]
     try:
         from synthreid.render.blender.session import RenderSession
 

@@ -7,14 +7,35 @@ the person stands at the origin on z = 0.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
+import sys
 import tempfile
 
 import bpy
 import numpy as np
 
 MASK_PASS_INDEX = 1  # every object of the person carries this pass index
+
+
+@contextlib.contextmanager
+def quiet_stdout():
+    """Silence Blender's per-render status lines (written by C code to fd 1) unless
+    SYNTHREID_BLENDER_VERBOSE is set; they would bury progress bars and logs."""
+    if os.environ.get("SYNTHREID_BLENDER_VERBOSE"):
+        yield
+        return
+    sys.stdout.flush()
+    saved = os.dup(1)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+        os.close(devnull)
 
 
 def _clear_scene() -> None:
@@ -125,7 +146,8 @@ class Stage:
     """Room, lights, camera and compositor of one worker; reused for every image."""
 
     def __init__(self, spec):
-        _clear_scene()
+        with quiet_stdout():
+            _clear_scene()
         self.spec = spec
         self.scene = bpy.context.scene
         configure_cycles(self.scene, spec.render)
@@ -252,6 +274,7 @@ class Stage:
             path = os.path.join(self.tmpdir, f"{prefix}{frame:04d}.png")
             if os.path.exists(path):
                 os.unlink(path)
-        bpy.ops.render.render(write_still=False)
+        with quiet_stdout():
+            bpy.ops.render.render(write_still=False)
         return (os.path.join(self.tmpdir, f"rgb_{frame:04d}.png"),
                 os.path.join(self.tmpdir, f"mask_{frame:04d}.png"))
