@@ -1,0 +1,177 @@
+"""Benchmark speed, as ratios against baselines measured in the same run.
+
+1. Market-sized evaluation (3,368 queries x 15,913 gallery, 751 ids, 6 cameras): our vectorised
+   ``evaluate_market`` / ``cmc`` / ``mean_ap`` against a plain per-query loop (the loop is timed
+   on a subset of queries and scaled to all of them).
+2. Training throughput (images/s) of InceptionNet at 144x56 on CPU: all cores vs one thread, and
+   the data loader (decode + random crop + flip) vs the training step, to show it keeps up.
+3. On CUDA: training with AMP + channels-last against plain float32.
+
+Usage: python perf/benchmark.py [--quick] [--loop-queries N] [--steps N] [--batch N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from synthreid.benchmark import metrics  # noqa: E402
+from synthreid.benchmark.protocols import pairwise_distance  # noqa: E402
+
+
+def loop_market(d, qi, gi, qc, gc, max_rank=50):
+    """Per-query reference: one argsort and a python-level pass per query."""
+    hist, aps = np.zeros(max_rank), []
+    for i in range(d.shape[0]):
+        order = np.argsort(d[i], kind="stable")
+        keep = ~((gi[order] == qi[i]) & (gc[order] == qc[i]))
+        m = (gi[order] == qi[i])[keep]
+        if not m.any():
+            continue
+        first = int(np.argmax(m))
+        if first < max_rank:
+            hist[first] += 1
+        hits = np.flatnonzero(m)
+        aps.append(np.mean((np.arange(len(hits)) + 1) / (hits + 1)))
+    return np.cumsum(hist) / len(aps), float(np.mean(aps))
+
+
+def timeit(fn, repeat=1):
+    best = float("inf")
+    for _ in range(repeat):
+        t = time.perf_counter()
+        out = fn()
+        best = min(best, time.perf_counter() - t)
+    return best, out
+
+
+def perf_metrics(loop_queries: int, nq=3368, ng=15913):
+    rng = np.random.default_rng(0)
+    ids = np.arange(751)
+    gi, gc = rng.choice(ids, ng), rng.integers(1, 7, ng)
+    qi, qc = rng.choice(ids, nq), rng.integers(1, 7, nq)
+    centers = rng.standard_normal((751, 128)).astype(np.float32)
+    qf = centers[qi] + 1.5 * rng.standard_normal((nq, 128)).astype(np.float32)
+    gf = centers[gi] + 1.5 * rng.standard_normal((ng, 128)).astype(np.float32)
+    t_dist, d = timeit(lambda: pairwise_distance(qf, gf))
+    t_vec, (cmc, m_ap, _) = timeit(lambda: metrics.evaluate_market(d, qi, gi, qc, gc))
+    sub = slice(0, loop_queries)
+    t_loop_sub, (cmc_l, map_l) = timeit(lambda: loop_market(d[sub], qi[sub], gi, qc[sub], gc))
+    t_loop = t_loop_sub * nq / loop_queries
+    _, (cmc_v, map_v, _) = timeit(lambda: metrics.evaluate_market(d[sub], qi[sub], gi, qc[sub], gc))
+    assert np.allclose(cmc_v, cmc_l) and abs(map_v - map_l) < 1e-9, "vectorised != loop"
+    t_cmc, _ = timeit(lambda: metrics.cmc(d, qi, gi, qc, gc, **metrics.CMC_CONFIGS["market1501"]))
+    t_map, _ = timeit(lambda: metrics.mean_ap(d, qi, gi, qc, gc))
+    print(f"[metrics] {nq} x {ng}: distances {t_dist:.2f} s; evaluate_market {t_vec:.2f} s "
+          f"(rank1 {cmc[0]:.3f}, mAP {m_ap:.3f}); per-query loop {t_loop:.2f} s "
+          f"(timed on {loop_queries} queries, scaled) -> speed-up x{t_loop / t_vec:.1f}")
+    print(f"[metrics] open-reid cmc(market1501) {t_cmc:.2f} s, mean_ap (tie-aware) {t_map:.2f} s")
+
+
+def _train_steps(model, x, y, steps, amp=False, channels_last=False):
+    import torch
+
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, nesterov=True)
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=torch.channels_last)
+    scaler = torch.amp.GradScaler("cuda", enabled=amp)
+    dev = x.device
+
+    def step():
+        with torch.autocast(dev.type, dtype=torch.float16, enabled=amp):
+            _, logits = model(x)
+            loss = torch.nn.functional.cross_entropy(logits.float(), y)
+        opt.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        scaler.step(opt)
+        scaler.update()
+
+    step()  # warm-up (allocations, kernel selection)
+    if dev.type == "cuda":
+        torch.cuda.synchronize()
+    t = time.perf_counter()
+    for _ in range(steps):
+        step()
+    if dev.type == "cuda":
+        torch.cuda.synchronize()
+    return steps * x.shape[0] / (time.perf_counter() - t)
+
+
+def perf_training(steps: int, batch: int, gpu_steps: int):
+    import torch
+
+    from synthreid.benchmark import data, models
+
+    x = torch.randn(batch, 3, 144, 56)
+    y = torch.randint(0, 100, (batch,))
+    cores = os.cpu_count() or 1
+    torch.manual_seed(0)
+    torch.set_num_threads(1)
+    one = _train_steps(models.build("inception", 100), x, y, steps)
+    torch.set_num_threads(cores)
+    allc = _train_steps(models.build("inception", 100), x, y, steps)
+    print(f"[train cpu] inception 144x56 batch {batch}: {allc:.1f} img/s on {cores} threads, "
+          f"{one:.1f} img/s on 1 thread -> x{allc / one:.2f}")
+
+    # Data loading: decode + random-sized rect crop + flip of 128x64 PNGs, vs the training step.
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "unit" / "benchmark"))
+    from bench_fixtures import make_synth_dataset
+
+    from synthreid.benchmark.datasets import read_dataset
+
+    with tempfile.TemporaryDirectory() as tmp:
+        root = make_synth_dataset(Path(tmp) / "ds", n_ids=32, per_id=8, size=(128, 64))
+        recs = read_dataset(root).train
+        ds = data.ReidImages(recs, [r.pid for r in recs], (144, 56), train=True)
+        for workers in (0, min(4, cores)):
+            loader = data.make_loader(ds, batch, workers, sampler=data.SeededSampler(len(ds), 0))
+            t = time.perf_counter()
+            n = sum(len(b[0]) for b in loader)
+            ips = n / (time.perf_counter() - t)
+            print(f"[loader] {workers} workers: {ips:.0f} img/s -> x{ips / allc:.1f} the CPU training rate")
+
+    if not torch.cuda.is_available():
+        print("[train cuda] no CUDA device: skipped")
+        return
+    dev = torch.device("cuda")
+    xg, yg = torch.randn(256, 3, 144, 56, device=dev), torch.randint(0, 1000, (256,), device=dev)
+    torch.backends.cudnn.benchmark = True
+    fp32 = _train_steps(models.build("inception", 1000).to(dev), xg, yg, gpu_steps)
+    amp = _train_steps(models.build("inception", 1000).to(dev), xg, yg, gpu_steps, amp=True, channels_last=True)
+    print(f"[train cuda] {torch.cuda.get_device_name()} inception batch 256: fp32 {fp32:.0f} img/s, "
+          f"AMP+channels-last {amp:.0f} img/s -> x{amp / fp32:.2f}")
+    xr, yr = torch.randn(64, 3, 256, 128, device=dev), torch.randint(0, 1000, (64,), device=dev)
+    fp32 = _train_steps(models.build("resnet50", 1000).to(dev), xr, yr, gpu_steps)
+    amp = _train_steps(models.build("resnet50", 1000).to(dev), xr, yr, gpu_steps, amp=True, channels_last=True)
+    print(f"[train cuda] resnet50 256x128 batch 64: fp32 {fp32:.0f} img/s, AMP+channels-last {amp:.0f} img/s "
+          f"-> x{amp / fp32:.2f}")
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="smaller matrices and fewer steps")
+    ap.add_argument("--loop-queries", type=int, default=400)
+    ap.add_argument("--steps", type=int, default=3)
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--gpu-steps", type=int, default=30)
+    ap.add_argument("--skip-train", action="store_true")
+    a = ap.parse_args(argv)
+    if a.quick:
+        perf_metrics(100, nq=800, ng=4000)
+    else:
+        perf_metrics(a.loop_queries)
+    if not a.skip_train:
+        perf_training(1 if a.quick else a.steps, a.batch, a.gpu_steps)
+
+
+if __name__ == "__main__":
+    main()
