@@ -27,6 +27,9 @@ def register(sub) -> None:
     t.add_argument("--out", default=None,
                    help="run folder (default refiner-runs/<source>-<target>-<model>); rerun to resume")
     t.add_argument("--generator", choices=GENERATORS, default="resnet_9blocks")
+    t.add_argument("--ngf", type=int, default=64, help="generator width (first layer channels)")
+    t.add_argument("--ndf", type=int, default=64, help="discriminator width")
+    t.add_argument("--n-layers-d", type=int, default=3, help="PatchGAN depth (3 = 70x70 patches)")
     t.add_argument("--batch-size", type=int, default=1)
     t.add_argument("--lr", type=float, default=2e-4)
     t.add_argument("--lambda-cycle", type=float, default=10.0)
@@ -61,7 +64,8 @@ def cmd_train(args) -> int:
 
     config = RefinerConfig(
         source=str(args.source), target=str(args.target), target_masks=args.target_masks, model=args.model,
-        size=args.size, generator=args.generator, iters=args.iters, batch_size=args.batch_size, lr=args.lr,
+        size=args.size, generator=args.generator, ngf=args.ngf, ndf=args.ndf, n_layers_d=args.n_layers_d,
+        iters=args.iters, batch_size=args.batch_size, lr=args.lr,
         lambda_cycle=args.lambda_cycle, lambda_identity=args.lambda_identity,
         lambda_mask_id=args.lambda_mask_id, lambda_fg=args.lambda_fg, lambda_bg=args.lambda_bg,
         seed=args.seed, num_workers=args.workers, checkpoint_every=args.checkpoint_every,

@@ -113,6 +113,11 @@ class RefinerConfig:
             raise RefineError(f"beta1: expected 0 <= beta1 < 1, got {self.beta1!r}")
         if not 1.0 <= self.load_scale <= 2.0:
             raise RefineError(f"load_scale: expected 1.0..2.0, got {self.load_scale!r}")
+        min_side = 3 * 2 ** self.n_layers_d  # n stride-2 convs then two 4x4 stride-1 convs
+        if min(self.size) < min_side:
+            raise RefineError(
+                f"size: {self.size[0]}x{self.size[1]} is too small for a {self.n_layers_d}-layer PatchGAN "
+                f"(each side >= {min_side}); use a larger size or a smaller n_layers_d")
         if self.model == "ptgan" and not self.target_masks:
             raise RefineError(
                 "target_masks: the ptgan model needs person masks of the target images "
