@@ -49,11 +49,13 @@ def _summary_line(test, res) -> str:
 
 def cmd_eval(args) -> int:
     from synthreid.benchmark.engine import evaluate_run
+    from synthreid.benchmark.runs import record_run
 
     for test in args.test:
         res = evaluate_run(args.run, str(test), protocol=args.protocol, fmt=args.format, device=args.device,
                            workers=args.workers, progress=not args.quiet)
         print(_summary_line(test, res))
+    record_run(args.run)
     return 0
 
 

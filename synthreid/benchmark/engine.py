@@ -157,7 +157,7 @@ class Trainer:
         self.progress = progress
         self.device = pick_device(cfg.device)
         setup_threads(cfg.threads)
-        self._check_config()
+        self._check_config()  # refuse a mismatching existing run before any work
         self.records, self.labels, self.train_info = training_set(cfg)
         self.num_classes = max(self.labels) + 1
         val_ds = _read(cfg.val, cfg.val_format, cfg)
@@ -180,6 +180,7 @@ class Trainer:
         self.start_epoch, self.best_score, self.best_epoch, self.history = 0, -1.0, -1, []
         if (self.run_dir / "last.pt").is_file():
             self._resume()
+        self._write_config()  # only once data, model and checkpoint all loaded
 
     def _check_config(self):
         path = self.run_dir / "config.json"
@@ -189,8 +190,10 @@ class Trainer:
             diff = sorted(k for k in new if k not in RESUMABLE and old.get(k) != new[k])
             if diff:
                 raise runs.RunError(f"{path}: run exists with different settings {diff}; use a new run dir")
+
+    def _write_config(self):
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        write_json(path, new)
+        write_json(self.run_dir / "config.json", asdict(self.cfg))
 
     def _load_finetune(self, src_run: str):
         state = runs.load_checkpoint(Path(src_run) / "best.pt")
@@ -310,7 +313,7 @@ def load_model(run_dir: str | Path, which: str = "best") -> tuple[nn.Module, dic
 
 
 def evaluate_run(run_dir: str | Path, test: str, protocol: str | None = None, fmt: str | None = None,
-             device: str = "auto", workers: int | None = None, progress: bool = True) -> dict:
+                 device: str = "auto", workers: int | None = None, progress: bool = True) -> dict:
     """Evaluate a run's best model on dataset ``test``; the result is added to metrics.json."""
     model, st = load_model(run_dir)
     cfg = TrainConfig.from_dict(st["config"])

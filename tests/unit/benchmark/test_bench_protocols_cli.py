@@ -91,3 +91,4 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
     rc = main(["benchmark", "train", "--train", str(tmp_path), "--val", str(ds), "--arch", "tiny",
                "--out", str(tmp_path / "bad"), "--workers", "0"])
     assert rc == 2 and "unknown dataset format" in capsys.readouterr().err
+    assert not (tmp_path / "bad").exists()  # nothing written for a run that could not start
