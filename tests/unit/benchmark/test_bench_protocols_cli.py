@@ -82,6 +82,22 @@ def test_cli_train_eval_report(tmp_path, capsys):
     assert (tmp_path / "rep" / "report.csv").read_text().startswith("run,test,protocol,rank1")
 
 
+def test_pairwise_distance_is_squared_euclidean():
+    rng = np.random.default_rng(0)
+    q, g = rng.standard_normal((5, 7)), rng.standard_normal((9, 7))
+    want = ((q[:, None, :] - g[None, :, :]) ** 2).sum(-1)
+    np.testing.assert_allclose(protocols.pairwise_distance(q, g), want, rtol=1e-4, atol=1e-4)
+
+
+def test_cli_module_does_not_import_torch():
+    import subprocess
+    import sys
+
+    code = "import sys, synthreid.benchmark.cli as c, argparse; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
 def test_cli_errors_are_one_line(tmp_path, capsys):
     rc = main(["benchmark", "report", str(tmp_path / "nope"), "--out", str(tmp_path / "r")])
     assert rc == 2 and "nope/config.json: missing" in capsys.readouterr().err
