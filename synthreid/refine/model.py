@@ -120,10 +120,9 @@ class RefinerModel:
         self.sched_G.step()
         self.sched_D.step()
         self.iteration += 1
-        out = {k: float(v.detach()) for k, v in losses.items()}
-        out["G"] = float(loss_g.detach())
-        out["D_A"], out["D_B"] = float(loss_d_a.detach()), float(loss_d_b.detach())
-        return out
+        losses.update(G=loss_g, D_A=loss_d_a, D_B=loss_d_b)
+        values = torch.stack([v.detach().float() for v in losses.values()]).tolist()  # one device sync
+        return dict(zip(losses, values, strict=True))
 
     @torch.no_grad()
     def translate(self, x: torch.Tensor, direction: str = "AB") -> torch.Tensor:

@@ -7,7 +7,7 @@ import torch
 
 
 class ImagePool:
-    """Stores up to ``size`` generated images (each (3, H, W), kept on the CPU).
+    """Stores up to ``size`` generated images (each (3, H, W), on the device they came from).
 
     While filling, ``query`` returns its input. Once full, each image is, with probability
     0.5, swapped for a random stored one (returned) or passed through. ``size=0`` disables
@@ -27,19 +27,19 @@ class ImagePool:
         out = []
         for img in images.detach():
             if len(self.images) < self.size:
-                self.images.append(img.to("cpu", copy=True))
+                self.images.append(img.clone())
                 out.append(img)
             elif self.rng.random() < 0.5:
                 i = int(self.rng.integers(self.size))
                 out.append(self.images[i].to(img.device, img.dtype))
-                self.images[i] = img.to("cpu", copy=True)
+                self.images[i] = img.clone()
             else:
                 out.append(img)
         return torch.stack(out)
 
     def state_dict(self) -> dict:
         return {"size": self.size, "rng": self.rng.bit_generator.state,
-                "images": torch.stack(self.images) if self.images else None}
+                "images": torch.stack(self.images).cpu() if self.images else None}
 
     def load_state_dict(self, state: dict) -> None:
         self.size = int(state["size"])

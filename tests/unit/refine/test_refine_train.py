@@ -61,6 +61,10 @@ def test_run_folder_outputs(tmp_path, domains):
     assert [int(r["iter"]) for r in rows] == list(range(1, 7))
     assert float(rows[-1]["lr"]) < float(rows[0]["lr"])  # decays in the second half
     assert not list(run.rglob(".*.tmp"))
+    state = load_checkpoint(run / CHECKPOINT)
+    assert {"G_AB", "G_BA", "D_A", "D_B", "opt_G", "opt_D", "sched_G", "sched_D", "pool_A", "pool_B",
+            "iteration", "config"} <= set(state)
+    assert state["iteration"] == 6 and state["pool_B"]["images"].shape[0] == cfg.pool_size
     # Re-running a finished run is a no-op; a different config in the same folder is refused.
     train(cfg, run, device="cpu", progress=False)
     with pytest.raises(RefineError, match="lambda_fg"):
