@@ -71,6 +71,8 @@ class Person:
         u = self.uid
         skin = self._mat(materials.skin_material(f"person{u}_skin", c["skin"]))
         self._add("body", clothes.Layer(surf.verts, surf.faces, surf.weights, surf.verts), skin)
+        features = [0.25 * v for v in c["skin"]]
+        self._add("face", hair.face(surf, skel), self._mat(materials.new_material(f"person{u}_face", features, 0.5)))
         chest = skel.bones["chest"][0] + np.array([0.0, 0.0, 0.02 * skel.height])
         top, bottom, shoes = c["top"], c.get("bottom"), c.get("shoes")
         self._add("top", clothes.build_top(surf, skel, top, bottom),

@@ -25,24 +25,50 @@ def _torso(surf: Surface) -> np.ndarray:
     return surf.bone_mask("spine", "chest", "shoulder.L", "shoulder.R", "pelvis")
 
 
+def _surface_point(surf: Surface, x: float, z: float, side: float, out: float):
+    """The torso surface point at (x, z) seen from the front (side -1) or back (+1), pushed
+    ``out`` metres along y, and the skin weights of the nearest body vertex."""
+    v = surf.verts
+    if side == 0:  # over the shoulder: the highest torso point at this x near the coronal plane
+        near = _torso(surf) & (np.abs(v[:, 0] - x) < 0.03) & (np.abs(v[:, 1]) < 0.05)
+        idx = np.nonzero(near)[0] if near.any() else np.nonzero(_torso(surf))[0]
+        i = idx[np.argmax(v[idx, 2])]
+        return np.array([x, v[i, 1], v[i, 2] + out]), surf.weights[i]
+    near = _torso(surf) & (np.abs(v[:, 0] - x) < 0.03) & (np.abs(v[:, 2] - z) < 0.03)
+    if not near.any():
+        near = _torso(surf)
+    idx = np.nonzero(near)[0]
+    i = idx[np.argmax(v[idx, 1] * side)]
+    return np.array([x, v[i, 1] + side * out, z]), surf.weights[i]
+
+
+def _strap(surf: Surface, pts_xz, sides, radius: float = 0.007) -> Layer:
+    """A round strap through torso surface points (x, z, side) lying over any clothes."""
+    pts, ws = zip(*[_surface_point(surf, x, z, sd, OVER_CLOTHES) for (x, z), sd in zip(pts_xz, sides, strict=True)],
+                  strict=True)
+    path = np.array(pts)
+    v, f = meshutil.tube(path, radius, nu=6, closed_ends=True)
+    nu = 6
+    W = np.vstack([np.repeat(np.array(ws), nu, axis=0), ws[0][None], ws[-1][None]])
+    return Layer(v, f, W, v.copy())
+
+
 def _backpack(surf, skel, a) -> Layer:
-    b, h = skel.body, skel.height
+    h = skel.height
     w, ht, d = a["size"]
     chest_z = skel.bones["chest"][0][2]
-    back_y = b["chest_depth"] / 2 + OVER_CLOTHES
-    pack = _rigid_box(surf, "chest", [0, back_y + d / 2, chest_z - 0.02 * h], [w / 2, d / 2, ht / 2])
-    x, z = surf.verts[:, 0], surf.verts[:, 2]
-    strap = _torso(surf) & (np.abs(np.abs(x) - 0.09 * h / 1.75) < 0.02) & (z > chest_z - 0.14 * h)
-    return Layer.merge([pack, Layer(*subset(surf, strap, OVER_CLOTHES, min_corners=3))])
-
-
-def _line_strap(surf, p0, p1, width) -> np.ndarray:
-    """Torso vertices within ``width`` of the x-z line through p0 and p1 (front and back)."""
-    q = surf.verts[:, [0, 2]]
-    a, d = np.asarray(p0, float), np.asarray(p1, float) - np.asarray(p0, float)
-    t = np.clip(((q - a) @ d) / (d @ d), 0, 1)
-    dist = np.linalg.norm(q - (a + t[:, None] * d), axis=1)
-    return _torso(surf) & (dist < width)
+    cz = chest_z - 0.02 * h
+    back = _surface_point(surf, 0.0, cz, 1.0, OVER_CLOTHES * 0.6)[0]
+    pack = _rigid_box(surf, "chest", [0, back[1] + d / 2, cz], [w / 2, d / 2, ht / 2])
+    layers = [pack]
+    top_z = skel.shoulder_z + 0.012 * h
+    for sx in (-1.0, 1.0):
+        x = sx * 0.085 * h / 1.75
+        zs = np.linspace(cz + ht * 0.35, chest_z - 0.09 * h, 6)
+        pts = [(x, cz + ht * 0.4)] + [(x, top_z)] + [(x, z) for z in zs[1:]]
+        sides = [1.0, 0.0] + [-1.0] * (len(zs) - 1)
+        layers.append(_strap(surf, pts, sides))
+    return Layer.merge(layers)
 
 
 def _shoulder_bag(surf, skel, a) -> Layer:
@@ -50,11 +76,16 @@ def _shoulder_bag(surf, skel, a) -> Layer:
     w, ht, d = a["size"]
     sg = 1.0 if a.get("side") == "left" else -1.0
     hip_z = b["leg_length"] + 0.05 * h
-    center = [sg * (b["hip_width"] / 2 + d / 2 + OVER_CLOTHES), 0.0, hip_z]
+    side_x = float(np.abs(surf.verts[_torso(surf) & (np.abs(surf.verts[:, 2] - hip_z) < 0.03), 0]).max())
+    center = [sg * (side_x + d / 2 + OVER_CLOTHES), 0.0, hip_z]
     bag = _rigid_box(surf, "pelvis", center, [d / 2, w / 2, ht / 2])
-    strap = _line_strap(surf, (-sg * 0.08 * h / 1.75, skel.shoulder_z + 0.02 * h), (sg * b["hip_width"] / 2, hip_z),
-                        0.016)
-    return Layer.merge([bag, Layer(*subset(surf, strap, OVER_CLOTHES, min_corners=3))])
+    x0, z0 = -sg * 0.075 * h / 1.75, skel.shoulder_z + 0.014 * h
+    x1, z1 = sg * (side_x - 0.01), hip_z + ht / 2
+    t = np.linspace(0, 1, 7)
+    front = [(x0 + (x1 - x0) * u, z0 + (z1 - z0) * u) for u in t]
+    strap_f = _strap(surf, front, [0.0] + [-1.0] * 6)
+    strap_b = _strap(surf, front, [0.0] + [1.0] * 6)
+    return Layer.merge([bag, strap_f, strap_b])
 
 
 def _handbag(surf, skel, a) -> Layer:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from synthreid.render.blender.person import meshutil
 from synthreid.render.blender.person.body import Region, Surface, subset
 from synthreid.render.blender.person.skeleton import Skeleton
 
@@ -42,9 +41,11 @@ def _sides(fmt: str) -> tuple[str, str]:
 def torso_region(surf: Surface, skel: Skeleton, hem_z: float, sleeve: str, collar: float = 0.0) -> Region:
     """A top: torso from ``hem_z`` up to the neck, sleeves per ``sleeve``."""
     r = Region(surf).set_bones(skel.bones)
-    r.add("spine", "chest", *_sides("shoulder.{}"))
+    neck_head, neck_tail, _ = skel.bones["neck"]
+    collar_z = neck_head[2] + 0.015 * skel.height + max(collar, 0.0) * (neck_tail[2] - neck_head[2])
+    r.add("spine", *_sides("shoulder.{}"))
+    r.add("chest", "neck", z_max=collar_z)
     r.add("pelvis", *_sides("thigh.{}"), z_min=hem_z)
-    r.add("neck", t_max=max(collar, 0.02))
     ua, fa = SLEEVE_T[sleeve]
     r.add(*_sides("upperarm.{}"), t_max=ua)
     if fa > 0:
@@ -62,28 +63,44 @@ def legs_region(surf: Surface, skel: Skeleton, waist_z: float, thigh_t: float, s
     return r
 
 
+def _extents(surf: Surface, z: float, band: float = 0.02):
+    """(rx, ry, cy): half width, half depth and depth centre of the body's slice at height z."""
+    sel = np.abs(surf.verts[:, 2] - z) < band
+    sel &= ~surf.bone_mask("upperarm.L", "upperarm.R", "forearm.L", "forearm.R", "hand.L", "hand.R")
+    if sel.sum() < 12:
+        return _extents(surf, z, band * 1.5) if band < 0.1 else (0.0, 0.0, 0.0)
+    v = surf.verts[sel]
+    return float(np.abs(v[:, 0]).max()), float(np.ptp(v[:, 1]) / 2), float((v[:, 1].max() + v[:, 1].min()) / 2)
+
+
 def cone(surf: Surface, skel: Skeleton, z_top: float, z_hem: float, flare: float, extra: float) -> Layer:
-    """A flared elliptic tube from ``z_top`` down to ``z_hem`` around the hips, open at the hem.
+    """A skirt-like tube from ``z_top`` down to ``z_hem``, open at the hem. Its rings hug the
+    body's own slices down to the widest point of the hips, then flare by ``flare`` metres.
 
     Lower rings follow the thighs, each side mostly its own leg, so walking swings the hem.
     """
-    b = skel.body
-    n_rings, nu = 10, 28
+    n_rings, nu = 14, 28
     zs = np.linspace(z_top, z_hem, n_rings)
-    depth = np.clip((z_top - zs) / max(z_top - z_hem, 1e-6), 0, 1)
-    rx = b["hip_width"] / 2 + extra + flare * depth * 1.1
-    ry = b["hip_depth"] / 2 + extra + b["belly"] * 0.5 + flare * depth
-    path = np.stack([np.zeros(n_rings), np.full(n_rings, -b["belly"] * 0.3), zs], 1)
-    verts, faces = meshutil.tube(path, np.stack([rx, ry], 1), nu=nu, closed_ends=False)
+    rx, ry, cy = (np.array(v) for v in zip(*[_extents(surf, z) for z in zs], strict=True))
+    widest = int(np.argmax(rx + ry))
+    # below the widest slice the body splits into legs: keep the widest ring and flare from it
+    rx[widest:], ry[widest:], cy[widest:] = rx[widest], ry[widest], cy[widest]
+    rx, ry = np.maximum.accumulate(rx), np.maximum.accumulate(ry)
+    frac = np.clip((zs[widest] - zs) / max(zs[widest] - z_hem, 1e-6), 0, 1)
+    rx = rx + extra + flare * 1.15 * frac
+    ry = ry + extra + flare * frac
+    ang = np.linspace(0, 2 * np.pi, nu, endpoint=False)
+    verts = np.stack([np.outer(rx, np.cos(ang)), cy[:, None] + np.outer(ry, np.sin(ang)),
+                      np.repeat(zs[:, None], nu, 1)], -1).reshape(-1, 3)
+    faces = np.array([[i * nu + j, (i + 1) * nu + j, (i + 1) * nu + (j + 1) % nu, i * nu + (j + 1) % nu]
+                      for i in range(n_rings - 1) for j in range(nu)])
     names = surf.bones
     W = np.zeros((len(verts), len(names)))
-    ring = np.repeat(np.arange(n_rings), nu)
     follow = np.clip((z_top - verts[:, 2]) / max(z_top - z_hem, 1e-6), 0, 1) * 0.85
     side = np.clip(verts[:, 0] / (np.abs(verts[:, 0]).max() + 1e-9), -1, 1)
     W[:, names.index("pelvis")] = 1 - follow
     W[:, names.index("thigh.L")] = follow * (0.5 + 0.35 * side)
     W[:, names.index("thigh.R")] = follow * (0.5 - 0.35 * side)
-    del ring
     return Layer(verts, faces, W, verts.copy())
 
 
@@ -103,10 +120,10 @@ def build_top(surf: Surface, skel: Skeleton, top: dict, bottom: dict | None) -> 
     layers = [Layer(*subset(surf, region, offset))]
     if kind == "dress":
         knee = b["knee_height"]
-        layers.append(cone(surf, skel, hip_z + 0.08 * h, knee - 0.02 * h, 0.05 * h / 1.75, 0.012))
+        layers.append(cone(surf, skel, hip_z + 0.07 * h, knee - 0.02 * h, 0.06 * h / 1.75, 0.01))
     elif kind == "coat":
         knee = b["knee_height"]
-        layers.append(cone(surf, skel, hip_z + 0.03 * h, knee + 0.01 * h, 0.035 * h / 1.75, off + 0.02))
+        layers.append(cone(surf, skel, hip_z + 0.03 * h, knee + 0.01 * h, 0.035 * h / 1.75, off + 0.012))
     return Layer.merge(layers)
 
 
@@ -120,7 +137,7 @@ def build_bottom(surf: Surface, skel: Skeleton, bottom: dict) -> Layer:
         hem = max(hem, 0.08 * h)
         pants = Layer(*subset(surf, legs_region(surf, skel, waist, 0.0, -1.0), 0.006))
         flare = {"skirt_short": 0.03, "skirt_knee": 0.05, "skirt_long": 0.08}[kind] * h / 1.75
-        return Layer.merge([pants, cone(surf, skel, hip_z + 0.02 * h, hem, flare, 0.016)])
+        return Layer.merge([pants, cone(surf, skel, waist, hem, flare, 0.012)])
     thigh_t, shin_t = (0.55, -1.0) if kind == "shorts" else (1.01, 0.94)
     region = legs_region(surf, skel, waist, thigh_t, shin_t)
     off = BOTTOM_OFFSET.get(kind, 0.008)

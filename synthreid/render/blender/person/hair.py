@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from synthreid.render.blender.person import meshutil
-from synthreid.render.blender.person.body import Surface, subset
+from synthreid.render.blender.person.body import Region, Surface, subset
 from synthreid.render.blender.person.clothes import Layer
 from synthreid.render.blender.person.skeleton import Skeleton
 
@@ -33,9 +33,41 @@ def cap_layer(surf: Surface, skel: Skeleton, back: float, front_lv: float, shell
     hc, rel, front, on_head = _head_frame(surf, skel)
     w = (front + 1) / 2
     line = (back * (1 - w) ** 1.5 + front_lv * (1 - (1 - w) ** 1.5)) * hh
-    m = on_head & (rel[:, 2] > line)
+    r = Region(surf)
+    r.inside = on_head & (rel[:, 2] >= line)
+    below = on_head & ~r.inside
+    r.disp[below] = 0.0
+    r.disp[below, 2] = line[below] - rel[below, 2]  # onto the hairline: a clean edge
     off = shell * (0.6 + 0.4 * np.clip(surf.normals[:, 2] + 0.3, 0, 1))
-    return Layer(*subset(surf, m, off, min_corners=3))
+    return Layer(*subset(surf, r, off))
+
+
+def _face_point(surf: Surface, x: float, z: float) -> np.ndarray:
+    """The front-most head surface point at (x, z)."""
+    v = surf.verts
+    near = surf.bone_mask("head") & (np.abs(v[:, 0] - x) < 0.012) & (np.abs(v[:, 2] - z) < 0.012)
+    if not near.any():
+        near = surf.bone_mask("head")
+    return np.array([x, v[near, 1].min(), z])
+
+
+def face(surf: Surface, skel: Skeleton) -> Layer:
+    """Eyes and eyebrows: small dark shapes on the face (rigid to the head)."""
+    hw, hh = skel.body["head_width"], skel.body["head_height"]
+    parts = []
+    for s in ("l", "r"):
+        ex = skel.points[f"{s}_eye"][0][0] * 0.85
+        eye = _face_point(surf, ex, skel.eye_z)
+        brow = _face_point(surf, ex * 1.05, skel.eye_z + 0.09 * hh)
+        for c, half in ((eye + [0, 0.0035, 0], [0.011 * hw / 0.15, 0.005, 0.0065]),
+                        (brow + [0, 0.003, 0], [0.016 * hw / 0.15, 0.004, 0.003])):
+            v, f = meshutil.superellipsoid(c, half, exponent=1.0, nu=8, nv=5)
+            parts.append(Layer(v, f, _rigid(len(v), surf, "head"), v.copy()))
+    mouth = _face_point(surf, 0.0, skel.chin_z + 0.25 * hh)
+    v, f = meshutil.superellipsoid(mouth + [0, 0.0035, 0], [0.018 * hw / 0.15, 0.005, 0.003], exponent=1.0,
+                                   nu=8, nv=5)
+    parts.append(Layer(v, f, _rigid(len(v), surf, "head"), v.copy()))
+    return Layer.merge(parts)
 
 
 def build(surf: Surface, skel: Skeleton, character: dict) -> dict[str, Layer]:

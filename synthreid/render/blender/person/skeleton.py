@@ -76,12 +76,10 @@ class Skeleton:
         n_nb = node(P(0, 0.006 * h, sz + 0.02 * h), b["neck_radius"] * 1.1, b["neck_radius"] * 1.05, "neck", n_sh)
         n_nt = node(P(0, 0.004 * h, neck_top - 0.02 * hh), b["neck_radius"], b["neck_radius"], "neck", n_nb)
         hwr, hdr = b["head_width"] / 2, hd / 2
-        n_jaw = node(P(0, -0.2 * hdr, chin + 0.1 * hh), hwr * 0.55, hdr * 0.45, "head", n_nt)
-        n_mo = node(P(0, -0.04 * hdr, chin + 0.3 * hh), hwr * 0.86, hdr * 0.86, "head", n_jaw)
-        n_hm = node(P(0, 0.02 * hdr, chin + 0.52 * hh), hwr, hdr, "head", n_mo)
-        n_cr = node(P(0, 0.05 * hdr, chin + 0.76 * hh), hwr * 0.95, hdr * 0.95, "head", n_hm)
-        node(P(0, 0.05 * hdr, h - 0.015 * hh), hwr * 0.5, hdr * 0.55, "head", n_cr)
-        node(P(0, -0.95 * hdr, chin + 0.4 * hh), 0.01 * h / 1.75, 0.012 * h / 1.75, "head", n_hm)  # nose
+        n_jaw = node(P(0, -0.12 * hdr, chin + 0.12 * hh), hwr * 0.6, hdr * 0.55, "head", n_nt)
+        n_hm = node(P(0, 0.0, chin + 0.5 * hh), hwr, hdr, "head", n_jaw)
+        n_cr = node(P(0, 0.04 * hdr, chin + 0.78 * hh), hwr * 0.92, hdr * 0.95, "head", n_hm)
+        node(P(0, 0.05 * hdr, h - 0.015 * hh), hwr * 0.45, hdr * 0.5, "head", n_cr)
 
         eye_z = chin + 0.52 * hh
         for s, sg in SIDES:
