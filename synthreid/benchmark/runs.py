@@ -120,23 +120,32 @@ def write_results(run_dir: Path, key: str, result: dict) -> dict:
 
 
 def _open_catalog():
-    """The farm's catalog if one can record runs, else None (opened only when it can)."""
+    """The farm's catalog when one is configured, else None; never creates a new catalog.
+
+    Configured = ``SYNTHREID_DATABASE_URL`` or ``SYNTHREID_DATA_DIR`` is set (a farm worker
+    sets them for its child processes), or the embedded SQLite catalog already exists.
+    """
     try:
         from synthreid.workers import catalog as catalog_mod
         from synthreid.workers.config import FarmConfig
     except ImportError:
         return None
     if not hasattr(catalog_mod.Catalog, "record_run"):
-        log.debug("catalog has no record_run(); benchmark runs are not recorded yet")
+        log.debug("catalog has no record_run(); benchmark runs are not recorded")
         return None
-    return catalog_mod.open_catalog(FarmConfig.from_env())
+    config = FarmConfig.from_env()
+    configured = (os.environ.get("SYNTHREID_DATABASE_URL") or os.environ.get("SYNTHREID_DATA_DIR")
+                  or config.sqlite_path.is_file())
+    if not configured:
+        return None
+    return catalog_mod.open_catalog(config, retry_for=5.0)
 
 
 def record_run(run_dir: str | Path) -> bool:
     """Record the run in the catalog's ``runs`` table when one is available; never raises.
 
-    Tried when ``SYNTHREID_DATABASE_URL`` is set or ``synthreid.workers.catalog`` is importable
-    and its Catalog offers ``record_run(kind, config, inputs, metrics, artifacts)``. Returns True
+    Needs ``synthreid.workers.catalog`` with ``Catalog.record_run(kind, config, inputs, metrics,
+    artifacts, run_dir=...)`` and a configured catalog (see :func:`_open_catalog`). Returns True
     if recorded. A missing or failing catalog only logs a warning: the run's files are the truth.
     """
     run_dir = Path(run_dir)
@@ -151,7 +160,8 @@ def record_run(run_dir: str | Path) -> bool:
         inputs = {k: config.get(k) for k in ("train", "val", "test", "finetune_from")}
         try:
             cat.record_run(kind="reid", config=config, inputs=inputs, metrics=load_metrics(run_dir),
-                           artifacts={p.name: str(p.resolve()) for p in sorted(run_dir.iterdir()) if p.is_file()})
+                           artifacts={p.name: str(p.resolve()) for p in sorted(run_dir.iterdir()) if p.is_file()},
+                           run_dir=str(run_dir.resolve()))
         finally:
             close = getattr(cat, "close", None)
             if close:

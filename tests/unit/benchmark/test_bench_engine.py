@@ -131,9 +131,28 @@ def test_record_run_hook_never_breaks(tmp_path, small_ds, monkeypatch):
     monkeypatch.setattr(runs, "_open_catalog", lambda: FakeCatalog())
     assert runs.record_run(run) is True
     assert calls[0]["kind"] == "reid" and "best.pt" in calls[0]["artifacts"]
+    assert calls[0]["run_dir"] == str(run.resolve()) and calls[0]["inputs"]["train"] == [str(small_ds)]
 
     def boom():
         raise RuntimeError("database down")
 
     monkeypatch.setattr(runs, "_open_catalog", boom)
     assert runs.record_run(run) is False
+
+
+def test_record_run_into_real_sqlite_catalog(tmp_path, small_ds, monkeypatch):
+    catalog = pytest.importorskip("synthreid.workers.catalog")
+    if not hasattr(catalog.Catalog, "list_runs"):
+        pytest.skip("catalog without runs API")
+    run = tmp_path / "r"
+    Trainer(small_cfg(small_ds, epochs=1), run, progress=False).train()
+    monkeypatch.undo()  # the real _open_catalog
+    monkeypatch.delenv("SYNTHREID_DATABASE_URL", raising=False)
+    monkeypatch.setenv("SYNTHREID_DATA_DIR", str(tmp_path / "data"))
+    assert runs.record_run(run) is True
+    from synthreid.workers.config import FarmConfig
+
+    cat = catalog.open_catalog(FarmConfig.from_env())
+    rows = cat.list_runs()
+    cat.close()
+    assert len(rows) == 1 and rows[0]["kind"] == "reid"
