@@ -11,7 +11,7 @@ from synthreid.render.blender.person.clothes import Layer
 from synthreid.render.blender.person.skeleton import Skeleton
 
 # style -> (hairline height at the back, at the front; in head heights from the head centre), shell m
-CAPS = {"short": (-0.2, 0.2, 0.007), "medium": (-0.55, 0.18, 0.014), "long": (-0.55, 0.18, 0.016),
+CAPS = {"short": (-0.2, 0.2, 0.008), "medium": (-0.3, 0.18, 0.018), "long": (-0.3, 0.18, 0.018),
         "ponytail": (-0.3, 0.2, 0.008), "bun": (-0.3, 0.2, 0.008)}
 
 
@@ -70,6 +70,40 @@ def face(surf: Surface, skel: Skeleton) -> Layer:
     return Layer.merge(parts)
 
 
+def drape(surf: Surface, skel: Skeleton, long: bool) -> Layer:
+    """Hair falling from the crown: an open C-shaped sheet around the back and sides of the
+    head, to the jaw (medium) or over the upper back (long); open in front for the face."""
+    b, h = skel.body, skel.height
+    hh, hw, hd = b["head_height"], b["head_width"], skel.head_depth
+    hc = skel.points["head_center"][0]
+    back_y = b["chest_depth"] / 2 + 0.02
+    z_end = skel.shoulder_z - 0.09 * h if long else skel.chin_z + 0.02 * hh
+    n_rings, nu = 9, 17
+    s = np.linspace(0.0, 1.0, n_rings)
+    zc = hc[2] + 0.1 * hh + (z_end - hc[2] - 0.1 * hh) * s
+    if long:
+        cy = hc[1] + (back_y - 0.015 - hc[1]) * s**1.5
+        rx = hw * 0.56 + (0.1 * h / 1.75 - hw * 0.56) * s
+        ry = hd * 0.56 + (0.03 - hd * 0.56) * s**1.5
+        th0 = np.radians(62 + 38 * s)
+    else:
+        cy = hc[1] + 0.01 * s
+        rx = hw * (0.56 + 0.06 * s)
+        ry = hd * (0.56 + 0.04 * s)
+        th0 = np.radians(62 + 10 * s)
+    u = np.linspace(0, 1, nu)
+    th = th0[:, None] + (2 * np.pi - 2 * th0[:, None]) * u[None]
+    verts = np.stack([rx[:, None] * np.sin(th), cy[:, None] - ry[:, None] * np.cos(th),
+                      np.repeat(zc[:, None], nu, 1)], -1).reshape(-1, 3)
+    faces = np.array([[i * nu + j, i * nu + j + 1, (i + 1) * nu + j + 1, (i + 1) * nu + j]
+                      for i in range(n_rings - 1) for j in range(nu - 1)])
+    W = np.zeros((len(verts), len(surf.bones)))
+    low = np.clip((skel.chin_z - verts[:, 2]) / max(skel.chin_z - z_end, 1e-6), 0, 1) if long else 0.0
+    W[:, surf.bones.index("head")] = 1 - low
+    W[:, surf.bones.index("chest")] = low
+    return Layer(verts, faces, W, verts.copy())
+
+
 def build(surf: Surface, skel: Skeleton, character: dict) -> dict[str, Layer]:
     """Part name ('hair', 'facial_hair') -> mesh layer; empty for bald and clean-shaven."""
     out: dict[str, Layer] = {}
@@ -80,18 +114,8 @@ def build(surf: Surface, skel: Skeleton, character: dict) -> dict[str, Layer]:
     if style in CAPS:
         back, front_lv, shell = CAPS[style]
         layers = [cap_layer(surf, skel, back, front_lv, shell)]
-        if style == "long":
-            z_end = skel.shoulder_z - 0.1 * h
-            back_y = b["chest_depth"] / 2 + 0.012
-            path = np.array([hc + [0, 0.2 * hd, 0.25 * hh], hc + [0, 0.42 * hd, -0.1 * hh],
-                             [0, back_y * 0.75, skel.shoulder_z + 0.02 * h], [0, back_y, z_end]])
-            radii = np.array([[0.03, hw * 0.5], [0.035, hw * 0.55], [0.025, hw * 0.6], [0.012, hw * 0.55]])
-            v, f = meshutil.tube(path, radii, nu=14)
-            W = np.zeros((len(v), len(surf.bones)))
-            low = np.clip((skel.chin_z - v[:, 2]) / (skel.chin_z - z_end), 0, 1)
-            W[:, surf.bones.index("head")] = 1 - low
-            W[:, surf.bones.index("chest")] = low
-            layers.append(Layer(v, f, W, v.copy()))
+        if style in ("long", "medium"):
+            layers.append(drape(surf, skel, long=style == "long"))
         elif style == "ponytail":
             path = np.array([hc + [0, 0.5 * hd, 0.05 * hh], hc + [0, 0.62 * hd, -0.2 * hh],
                              hc + [0, 0.62 * hd, -0.55 * hh], hc + [0, 0.58 * hd, -0.85 * hh]])
