@@ -40,14 +40,14 @@ def thesis_draws(records, num_ids: int = 100, draws: int = 1, seed: int = 0) -> 
 
     Returns [(query_indices, gallery_indices)] into ``records``. The two images of an identity
     come from different cameras when it has several (re-ID is across cameras), else any two.
-    Identities with a single image cannot take part.
+    Identities with a single image cannot take part (with one identity the CMC is trivially 1).
     """
     by_pid = defaultdict(list)
     for i, r in enumerate(records):
         by_pid[r.pid].append(i)
     pids = sorted(p for p, idx in by_pid.items() if len(idx) >= 2)
-    if len(pids) < 2:
-        raise DatasetError(f"thesis protocol: need >= 2 identities with 2+ images, found {len(pids)}")
+    if not pids:
+        raise DatasetError("thesis protocol: no identity has 2 or more images (need a query and a gallery image)")
     n = min(num_ids, len(pids))
     out = []
     for d in range(draws):

@@ -108,3 +108,9 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
                "--out", str(tmp_path / "bad"), "--workers", "0"])
     assert rc == 2 and "unknown dataset format" in capsys.readouterr().err
     assert not (tmp_path / "bad").exists()  # nothing written for a run that could not start
+
+
+def test_thesis_draws_need_two_images(tmp_path):
+    ds = read_dataset(make_synth_dataset(tmp_path / "d", n_ids=3, per_id=1))
+    with pytest.raises(DatasetError, match="2 or more images"):
+        protocols.thesis_draws(ds.test_pool())
