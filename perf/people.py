@@ -9,7 +9,9 @@ is the render measured in the same run).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
+import os
 import statistics
 import sys
 import tempfile
@@ -19,6 +21,20 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+@contextlib.contextmanager
+def quiet_stdout():
+    """Silence Blender's per-render log lines (written to fd 1 by C code)."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    with open(os.devnull, "wb") as null:
+        os.dup2(null.fileno(), 1)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 1)
+            os.close(saved)
 
 
 def main() -> None:
@@ -95,7 +111,8 @@ def main() -> None:
             for i in range(args.renders + 1):
                 sc.render.filepath = f"{tmp}/r{w}_{i}.png"
                 t0 = time.perf_counter()
-                bpy.ops.render.render(write_still=True)
+                with quiet_stdout():
+                    bpy.ops.render.render(write_still=True)
                 if i:  # the first render warms up kernels and caches
                     times.append(time.perf_counter() - t0)
             renders[(w, hh)] = statistics.median(times)
