@@ -1,4 +1,4 @@
-"""Farm commands: ``db upgrade``, ``enqueue``, ``worker``, ``status``, ``reconcile``.
+"""Farm commands: ``db upgrade``, ``enqueue``, ``submit``, ``worker``, ``status``, ``reconcile``.
 
 Configuration comes from the environment (see ``synthreid.workers.config``); with no
 database or Redis URL the SQLite catalog in the data directory and local dispatch are used.
@@ -7,6 +7,7 @@ Nothing heavy is imported at module import time.
 
 from __future__ import annotations
 
+import argparse
 import json
 import subprocess
 import sys
@@ -73,6 +74,50 @@ def cmd_enqueue(args) -> int:
     return 0
 
 
+def split_submit_args(rest: list[str]) -> tuple[str, list[str]]:
+    """(run name, sub-command args) of ``--name NAME [--] ARGS...`` (argparse keeps no '--' of its own)."""
+    from synthreid.workers.jobs import JobError
+
+    rest = list(rest)
+    name = None
+    if rest and rest[0].startswith("--name="):
+        name, rest = rest[0].split("=", 1)[1], rest[1:]
+    elif len(rest) >= 2 and rest[0] == "--name":
+        name, rest = rest[1], rest[2:]
+    if name is None:
+        raise JobError("submit: --name RUN_NAME is required first, then -- and the sub-command's arguments")
+    if rest and rest[0] == "--":
+        rest = rest[1:]
+    return name, rest
+
+
+def cmd_submit(args) -> int:
+    from synthreid.workers.dispatch import DispatchError, dispatch, make_dispatcher
+    from synthreid.workers.gpu_tasks import submit_job
+    from synthreid.workers.jobs import GPU_QUEUE
+
+    name, sub_args = split_submit_args(args.rest)
+    config = _config()
+    dispatcher = make_dispatcher(config)
+    cat = _catalog(config)
+    try:
+        plan, task_id = submit_job(cat, config, args.job, name, sub_args)
+        print(f"submitted {args.job} of run {name!r} as task {task_id} on the {GPU_QUEUE} queue; "
+              f"log in {plan.run_dir / 'worker.log'}"
+              + (f"; new dataset {plan.new_dataset_dir}" if plan.new_dataset else ""))
+        try:
+            dispatch(cat, dispatcher, [(task_id, GPU_QUEUE)])
+        except DispatchError as exc:
+            print(f"warning: {exc}; the task is in the catalog and a worker's reaper (or "
+                  "`synthreid reconcile`) will dispatch it", file=sys.stderr)
+        if dispatcher.kind == "local":
+            print(f"embedded mode: run `synthreid worker --queues {GPU_QUEUE} --burst` to run it")
+    finally:
+        cat.close()
+        dispatcher.close()
+    return 0
+
+
 def _preset(name):
     from synthreid.render.spec import DatasetSpec
 
@@ -112,7 +157,8 @@ def cmd_status(args) -> int:
         while True:
             st = farm_status(cat, args.dataset, live_within=max(10.0, config.lease_seconds))
             if args.json:
-                print(json.dumps({"datasets": [d.to_dict() for d in st["datasets"]], "workers": st["workers"]}))
+                print(json.dumps({"datasets": [d.to_dict() for d in st["datasets"]], "runs": st["runs"],
+                                  "workers": st["workers"]}))
             else:
                 if args.watch:
                     print("\033[2J\033[H", end="")
@@ -163,13 +209,25 @@ def register(sub) -> None:
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_enqueue)
 
+    p = sub.add_parser(
+        "submit", help="run a refiner or re-ID job as a farm task on the gpu queue",
+        usage="synthreid submit {refine-train,refine-apply,benchmark-train,benchmark-eval} --name RUN -- ARGS...",
+        description="Create a gpu-queue task (and its run, state queued) and dispatch it. ARGS are the "
+                    "sub-command's own arguments (see `synthreid refine train --help` etc.) with dataset and "
+                    "run NAMES instead of paths: datasets are DATA_DIR/datasets/NAME, the run folder is "
+                    "DATA_DIR/runs/RUN (--out is set by the farm). Example: synthreid submit refine-train "
+                    "--name r1 -- --source IV --target market --iters 1000")
+    p.add_argument("job", choices=("refine-train", "refine-apply", "benchmark-train", "benchmark-eval"))
+    p.add_argument("rest", nargs=argparse.REMAINDER, metavar="--name RUN -- ARGS")
+    p.set_defaults(func=cmd_submit)
+
     p = sub.add_parser("worker", help="run a long-lived farm worker")
     p.add_argument("--queues", default="render", help="comma-separated queues to serve (default: render)")
     p.add_argument("--burst", action="store_true", help="exit once no task of these queues is pending or running")
     p.add_argument("--processes", type=int, default=1, help="local worker processes to run (default 1)")
     p.set_defaults(func=cmd_worker)
 
-    p = sub.add_parser("status", help="progress of datasets: done/total, failures, rate, ETA, workers")
+    p = sub.add_parser("status", help="progress of datasets and runs: done/total, failures, rate, ETA, workers")
     p.add_argument("dataset", nargs="?", help="one dataset (default: all)")
     p.add_argument("--watch", type=float, nargs="?", const=2.0, default=None, metavar="SECONDS",
                    help="refresh every SECONDS (default 2)")

@@ -1,4 +1,5 @@
-"""``synthreid status``: per dataset images done / total, failures, render rate, ETA, live workers.
+"""``synthreid status``: per dataset images done / total, failures, render rate, ETA; refiner and
+re-ID runs (state, progress, metrics summary, last error); live workers.
 
 Counts come from the ``tasks`` table (one row per character, indexed on (dataset_id, state,
 finished_at)): images are marked done in the same transaction that finishes their task, so
@@ -29,6 +30,7 @@ class DatasetStatus:
     eta_seconds: float | None
     finalized: bool
     errors: list[dict] = field(default_factory=list)
+    kind: str = "rendered"
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -49,8 +51,12 @@ def dataset_status(catalog: Catalog, ds: dict, window: float = 300.0) -> Dataset
                            "state = 'failed' ORDER BY id LIMIT 3", (ds["id"],)).fetchall()
         return by_state, int(recent or 0), int(retrying), errors
 
-    by_state, recent, retrying, errors = catalog.run(fn)
     total = ds["characters"] * ds["images_per_character"]
+    if ds["kind"] != "rendered":  # refined/imported datasets are registered once complete
+        return DatasetStatus(name=ds["name"], total=total, done=total, failed=0, running_tasks=0, pending_tasks=0,
+                             failed_tasks=0, retrying_tasks=0, rate=0.0, eta_seconds=0.0, finalized=True,
+                             kind=ds["kind"])
+    by_state, recent, retrying, errors = catalog.run(fn)
     done = by_state.get("done", (0, 0))[1]
     failed = by_state.get("failed", (0, 0))[1]
     span = max(1.0, min(window, now - ds["created_at"]))
@@ -66,8 +72,47 @@ def dataset_status(catalog: Catalog, ds: dict, window: float = 300.0) -> Dataset
                 for r in errors])
 
 
+def run_state(run: dict) -> str:
+    """A run's state as its latest task sees it (the reaper changes tasks, not runs)."""
+    task = run.get("task_state")
+    if task == "pending":
+        return "retrying" if run.get("task_error") else "queued"
+    if task in ("running", "failed"):
+        return task
+    return run["state"]
+
+
+def run_status(run: dict) -> dict:
+    """One run for status: name, kind, state, progress, metrics summary, attempts, error lines."""
+    state = run_state(run)
+    err = run.get("task_error") or run.get("error") if state in ("failed", "retrying") else None
+    return {"name": run["name"] or run["run_dir"], "kind": run["kind"], "state": state,
+            "progress": run.get("progress") if state != "done" else None,
+            "summary": metrics_summary(run["kind"], run.get("metrics")) if state == "done" else "",
+            "attempts": run.get("task_attempts"), "max_attempts": run.get("task_max_attempts"),
+            "error": "\n".join((err or "").strip().splitlines()[-3:]) if err else None,
+            "metrics": run.get("metrics"), "run_dir": run.get("run_dir")}
+
+
+def metrics_summary(kind: str, metrics: dict | None) -> str:
+    """One line: per re-ID test result rank-1 (and mAP) in %, or a refiner's iteration and G loss."""
+    if not metrics:
+        return ""
+    if kind == "refiner":
+        g = (metrics.get("losses") or {}).get("G")
+        return f"iter {metrics.get('iteration', '?')}" + (f", G loss {g:.3f}" if isinstance(g, (int, float)) else "")
+    parts = []
+    for key in sorted(metrics):
+        m = metrics[key]
+        if isinstance(m, dict) and isinstance(m.get("rank1"), (int, float)):
+            mp = f" mAP {100 * m['mAP']:.1f}" if isinstance(m.get("mAP"), (int, float)) else ""
+            parts.append(f"{key}: r1 {100 * m['rank1']:.1f}{mp}")
+    return "; ".join(parts)
+
+
 def farm_status(catalog: Catalog, name: str | None = None, live_within: float = 60.0) -> dict:
-    """{'datasets': [DatasetStatus...], 'workers': [...]} for one dataset or all of them."""
+    """{'datasets': [DatasetStatus...], 'runs': [run_status...], 'workers': [...]}; one dataset
+    (and no runs) when ``name`` is given."""
     if name is not None:
         ds = catalog.get_dataset(name)
         if ds is None:
@@ -75,7 +120,8 @@ def farm_status(catalog: Catalog, name: str | None = None, live_within: float = 
         datasets = [ds]
     else:
         datasets = catalog.list_datasets()
-    return {"datasets": [dataset_status(catalog, d) for d in datasets],
+    runs = [] if name is not None else [run_status(r) for r in catalog.list_runs()]
+    return {"datasets": [dataset_status(catalog, d) for d in datasets], "runs": runs,
             "workers": catalog.live_workers(live_within)}
 
 
@@ -92,13 +138,23 @@ def format_status(status: dict) -> str:
     lines = [f"{'dataset':24s} {'done/total':>17s} {'%':>6s} {'failed':>7s} {'run':>4s} {'rate/s':>7s} {'ETA':>8s}"]
     for d in status["datasets"]:
         pct = 100.0 * d.done / d.total if d.total else 100.0
-        state = " finalized" if d.finalized else ""
+        state = f" {d.kind}" if d.kind != "rendered" else (" finalized" if d.finalized else "")
         lines.append(f"{d.name:24s} {d.done:>8d}/{d.total:<8d} {pct:6.1f} {d.failed:>7d} {d.running_tasks:>4d} "
                      f"{d.rate:7.2f} {_duration(d.eta_seconds):>8s}{state}")
         if d.retrying_tasks:
             lines.append(f"  {d.retrying_tasks} tasks waiting to retry")
         for e in d.errors:
             lines.append(f"  failed task {e['task']} after {e['attempts']} attempts: {e['error']}")
+    if status.get("runs"):
+        lines.append(f"{'run':24s} {'kind':8s} {'state':9s} {'progress':>18s}  result")
+        for r in status["runs"]:
+            p = r["progress"]
+            prog = f"{p['done']}/{p['total']} {p['unit']}" if p else ""
+            if r["state"] in ("retrying", "failed") and r["attempts"]:
+                prog = f"attempt {r['attempts']}/{r['max_attempts']}"
+            lines.append(f"{str(r['name']):24s} {r['kind']:8s} {r['state']:9s} {prog:>18s}  {r['summary']}")
+            for line in (r["error"] or "").splitlines():
+                lines.append(f"  ! {line}")
     ws = status["workers"]
     lines.append(f"live workers: {len(ws)}")
     for w in ws:

@@ -2,7 +2,9 @@
 
 One process keeps one RenderSession (bpy imported once, the room kept between characters).
 SIGTERM/SIGINT: the current image is finished, then the task is released for another worker
-(a second signal exits at once; the lease then bounds recovery). Lost Postgres connections
+(a second signal exits at once; the lease then bounds recovery). A gpu task's child process
+is terminated at once and its task released (refine and benchmark runs resume from their
+last checkpoint). Lost Postgres connections
 are retried inside the catalog; lost Redis connections here, both with capped backoff.
 """
 
@@ -21,6 +23,8 @@ from collections.abc import Callable, Sequence
 from synthreid.workers.catalog import Catalog, Task, open_catalog
 from synthreid.workers.config import FarmConfig
 from synthreid.workers.dispatch import DispatchError, LocalDispatcher, dispatch, make_dispatcher
+from synthreid.workers.gpu_tasks import JobFailed, run_gpu_task
+from synthreid.workers.jobs import GPU_TASK_KINDS
 from synthreid.workers.reaper import reap
 from synthreid.workers.tasks import RenderBackend, StopRequested, TaskLost, run_render_task
 
@@ -132,7 +136,16 @@ class Worker:
         self.lease_lost.clear()
         self.current = task
         t0 = time.perf_counter()
+        gpu = task.kind in GPU_TASK_KINDS
         try:
+            if gpu:
+                result = run_gpu_task(catalog, task, worker=self.name, config=self.config,
+                                      should_stop=self.stop_requested.is_set,
+                                      lease_ok=lambda: not self.lease_lost.is_set())
+                self.stats["done"] += 1
+                log.info("task %d (%s run %r) done in %.1f s", task.id, task.kind, result["run"],
+                         time.perf_counter() - t0)
+                return
             if task.kind != "render_character":
                 raise ValueError(f"task {task.id}: unknown kind {task.kind!r}")
             result = run_render_task(catalog, task, worker=self.name, data_root=self.config.dataset_root,
@@ -147,6 +160,8 @@ class Worker:
             self.current = None
             if catalog.release_task(task.id, self.name):
                 self.stats["released"] += 1
+                if gpu:
+                    catalog.run_attempt_ended(task.id, "queued")
                 log.info("task %d released", task.id)
                 try:
                     dispatch(catalog, self.dispatcher, [(task.id, task.queue)])
@@ -155,9 +170,13 @@ class Worker:
         except TaskLost:
             self.stats["lost"] += 1
             log.warning("task %d: lease lost; another worker finishes it", task.id)
-        except Exception as exc:  # noqa: BLE001 - any render failure is recorded on the task
-            err = f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=8)}"
+        except Exception as exc:  # noqa: BLE001 - any task failure is recorded on the task
+            # A child's failure is explained by its log lines; our traceback would only push them out.
+            err = (f"{type(exc).__name__}: {exc}" if isinstance(exc, JobFailed)
+                   else f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=8)}")
             state = catalog.fail_task(task.id, self.name, err, self.config.retry_backoff)
+            if gpu and state:
+                catalog.run_attempt_ended(task.id, "failed" if state == "failed" else "retrying", err)
             self.stats["failed"] += 1
             log.error("task %d attempt %d failed (%s: %s); now %s", task.id, task.attempts,
                       type(exc).__name__, exc, state or "not ours")

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from importlib import resources
 
 from synthreid.errors import DatasetError, SynthreidError
+from synthreid.workers.catalog.runs import RunsMixin
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +77,7 @@ def split_sql(text: str) -> list[str]:
     return [s.strip() for s in body.split(";\n") if s.strip().rstrip(";").strip()]
 
 
-class Catalog:
+class Catalog(RunsMixin):
     """One connection to the catalog. Not thread-safe: use one instance per thread.
 
     Every public operation is one transaction, retried from the start when the connection

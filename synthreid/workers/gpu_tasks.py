@@ -1,0 +1,249 @@
+"""Submitting and running gpu-queue tasks (see ``jobs`` for the payload and its validation).
+
+A worker runs such a task as a child process of the same Python (``synthreid.workers.child``,
+which runs ``synthreid.cli``), its output appended to ``runs/NAME/worker.log``. While the child
+runs, the worker's heartbeat thread renews the lease and this loop stores the run's progress
+(read from the files the run writes); a stop request or a lost lease terminates the child's
+whole process group. On success the run (config, inputs, metrics, artifact paths) and, for an
+apply, the refined dataset are recorded together with the task's completion.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+from synthreid.dataset import Dataset
+from synthreid.errors import DatasetError, SynthreidError
+from synthreid.workers.catalog import Catalog, Task
+from synthreid.workers.config import FarmConfig
+from synthreid.workers.jobs import GPU_QUEUE, JOBS, JobError, JobPlan, build_plan, make_payload
+from synthreid.workers.tasks import StopRequested, TaskLost
+
+log = logging.getLogger(__name__)
+
+LOG_NAME = "worker.log"
+ERROR_LINES = 15
+
+
+class JobFailed(SynthreidError):
+    """The child process of a gpu task exited with an error; the message holds its last log lines."""
+
+
+# ---- submit ---------------------------------------------------------------------------------
+def submit_job(catalog: Catalog, config: FarmConfig, command: str, run: str, args: list[str]) -> tuple[JobPlan, int]:
+    """Validate a job against the catalog and data directory, then create its task and queued run.
+
+    Returns (plan, task id); the caller dispatches ``(task id, GPU_QUEUE)``. Nothing is written
+    when validation fails.
+    """
+    if command not in JOBS:
+        raise JobError(f"submit: {command!r} is not a gpu job (expected one of {', '.join(JOBS)})")
+    payload = make_payload(command, run, args)
+    data_dir = config.data_dir.resolve()
+
+    def known(kind: str, name: str) -> bool:
+        if (data_dir / ("datasets" if kind == "dataset" else "runs") / name).is_dir():
+            return True
+        return (catalog.get_dataset(name) if kind == "dataset" else catalog.get_run(name)) is not None
+
+    plan = build_plan(payload, data_dir, known)
+    if plan.new_dataset is not None:
+        out = plan.new_dataset_dir
+        if catalog.get_dataset(plan.new_dataset) is not None or (out / "manifest.json").is_file():
+            raise DatasetError(f"dataset {plan.new_dataset!r} already exists; choose another --name")
+    task_id, _ = catalog.create_gpu_task(kind=plan.job.task_kind, queue=GPU_QUEUE, payload=payload, run_name=run,
+                                         run_kind=plan.job.run_kind, max_attempts=config.max_attempts)
+    return plan, task_id
+
+
+# ---- progress and results -------------------------------------------------------------------
+def _read_json(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _last_loss_row(run_dir: Path) -> dict | None:
+    """Last row of a refiner run's losses.csv as numbers (None when there is none yet)."""
+    try:
+        with open(run_dir / "losses.csv", newline="") as fh:
+            rows = list(csv.DictReader(fh))
+    except OSError:
+        return None
+    if not rows:
+        return None
+    out = {}
+    for k, v in rows[-1].items():
+        with contextlib.suppress(TypeError, ValueError):
+            out[k] = float(v)
+    return out
+
+
+def read_progress(plan: JobPlan) -> dict | None:
+    """{'done', 'total', 'unit'} of a running job from the files it writes, or None if unknown."""
+    kind = plan.job.task_kind
+    if kind == "train_refiner":
+        row, total = _last_loss_row(plan.run_dir), _read_json(plan.run_dir / "config.json").get("iters")
+        if total:
+            return {"done": int(row["iter"]) if row and "iter" in row else 0, "total": int(total), "unit": "iter"}
+    elif kind == "train_reid":
+        done = _read_json(plan.run_dir / "state.json").get("epochs_done", 0)
+        total = _read_json(plan.run_dir / "config.json").get("epochs")
+        if total:
+            return {"done": int(done), "total": int(total), "unit": "epoch"}
+    elif kind == "apply_refiner":
+        source = Path(plan.argv[plan.argv.index("--source") + 1])
+        try:
+            total = sum(1 for p in (source / "images").iterdir() if not p.name.startswith("."))
+            done = sum(1 for p in (plan.new_dataset_dir / "images").iterdir() if not p.name.startswith("."))
+        except OSError:
+            return None
+        return {"done": done, "total": total, "unit": "img"}
+    return None
+
+
+def run_artifacts(run_dir: Path) -> dict[str, str]:
+    """Relative path -> absolute path of a run's files (of samples/ only the latest one)."""
+    out: dict[str, str] = {}
+    for p in sorted(run_dir.rglob("*")):
+        if not p.is_file() or p.name.startswith("."):
+            continue
+        rel = p.relative_to(run_dir)
+        if rel.parts[0] == "samples":
+            out = {k: v for k, v in out.items() if not k.startswith("samples/")}
+        out[rel.as_posix()] = str(p.resolve())
+    return out
+
+
+def collect_results(plan: JobPlan) -> tuple[dict, dict | None]:
+    """(``record_run`` keyword arguments, refined dataset or None) of a finished job."""
+    run_dir = plan.run_dir
+    kind = plan.job.task_kind
+    metrics = _read_json(run_dir / "metrics.json")
+    if plan.job.run_kind == "refiner":
+        row = _last_loss_row(run_dir)
+        if row:
+            metrics = {**metrics, "iteration": int(row.get("iter", 0)),
+                       "losses": {k: v for k, v in row.items() if k not in ("iter", "lr", "sec_per_iter")}}
+    record = {"kind": plan.job.run_kind, "name": plan.run, "run_dir": str(run_dir.resolve()),
+              "config": _read_json(run_dir / "config.json"), "metrics": metrics,
+              "artifacts": run_artifacts(run_dir)}
+    if kind in ("train_refiner", "train_reid"):
+        record["inputs"] = {k: (v if k in ("train", "test") else v[0]) for k, v in plan.inputs.items()}
+    dataset = None
+    if kind == "apply_refiner":
+        ds = Dataset(plan.new_dataset_dir)
+        records = ds.records()
+        ids = len({r.pid for r in records})
+        dataset = {"name": plan.new_dataset, "spec": ds.manifest, "parent": plan.inputs["source"][0],
+                   "characters": ids, "images_per_character": len(records) // ids if ids else 0}
+        record["artifacts"][f"dataset:{plan.new_dataset}"] = str(plan.new_dataset_dir.resolve())
+    return record, dataset
+
+
+def log_tail(path: Path, lines: int = ERROR_LINES, start: int = 0) -> str:
+    """Last ``lines`` non-empty lines of a log from byte ``start`` on (progress bars' carriage
+    returns split lines)."""
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(max(start, os.path.getsize(path) - 64 * 1024))
+            text = fh.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+    parts = [p.rstrip() for p in text.replace("\r", "\n").split("\n") if p.strip() and not p.startswith("=== ")]
+    return "\n".join(parts[-lines:])
+
+
+# ---- running --------------------------------------------------------------------------------
+def _terminate(proc: subprocess.Popen, grace: float) -> None:
+    """SIGTERM the child's process group (its data loader workers too), SIGKILL after ``grace`` s."""
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 10.0)):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, sig)
+        try:
+            proc.wait(wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def child_env(config: FarmConfig) -> dict:
+    """The child sees the worker's catalog and data dir (the benchmark's record_run hook uses them)."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "SYNTHREID_DATA_DIR": str(config.data_dir)}
+    if config.database_url:
+        env["SYNTHREID_DATABASE_URL"] = config.database_url
+    else:
+        env.pop("SYNTHREID_DATABASE_URL", None)
+    return env
+
+
+def run_gpu_task(catalog: Catalog, task: Task, *, worker: str, config: FarmConfig,
+                 should_stop: Callable[[], bool] = lambda: False, lease_ok: Callable[[], bool] = lambda: True,
+                 poll_seconds: float = 0.5, progress_every: float = 5.0, term_grace: float = 30.0) -> dict:
+    """Run one gpu task to the end; returns {'run', 'returncode', 'seconds', 'dataset'}.
+
+    Raises StopRequested / TaskLost (child terminated), JobError (invalid payload) or JobFailed
+    (child exited non-zero; the message ends with the last lines of ``runs/NAME/worker.log``).
+    """
+    plan = build_plan(task.payload, config.data_dir)
+    plan.run_dir.mkdir(parents=True, exist_ok=True)
+    catalog.start_run(plan.run, task.id, str(plan.run_dir.resolve()))
+    log_path = plan.run_dir / LOG_NAME
+    cmd = [sys.executable, "-m", "synthreid.workers.child", str(os.getpid()), *plan.argv]
+    t0 = time.perf_counter()
+    with open(log_path, "ab") as logf:
+        stamp = datetime.now(UTC).isoformat(timespec="seconds")
+        start = logf.tell()
+        logf.write(f"{chr(10) if start else ''}=== {stamp} task {task.id} attempt {task.attempts} on {worker}: synthreid "
+                   f"{' '.join(plan.argv)}\n".encode())
+        logf.flush()
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT,
+                                env=child_env(config), cwd=config.data_dir, start_new_session=True)
+        log.info("task %d: %s run %r started (pid %d), log %s", task.id, plan.job.command, plan.run, proc.pid,
+                 log_path)
+        next_progress = time.monotonic() + min(progress_every, 1.0)
+        try:
+            while True:
+                try:
+                    rc = proc.wait(poll_seconds)
+                    break
+                except subprocess.TimeoutExpired:
+                    pass
+                if should_stop():
+                    _terminate(proc, term_grace)
+                    raise StopRequested()
+                if not lease_ok():
+                    _terminate(proc, term_grace)
+                    raise TaskLost()
+                if time.monotonic() >= next_progress:
+                    next_progress = time.monotonic() + progress_every
+                    try:
+                        catalog.set_run_progress(plan.run, read_progress(plan))
+                    except Exception as exc:  # noqa: BLE001 - progress is cosmetic; the run goes on
+                        log.warning("task %d: progress not stored: %s", task.id, exc)
+        finally:
+            if proc.poll() is None:  # e.g. SystemExit from a second signal
+                _terminate(proc, 5.0)
+    seconds = time.perf_counter() - t0
+    if rc != 0:
+        raise JobFailed(f"synthreid {' '.join(plan.job.cli)} exited with status {rc} after {seconds:.0f} s; "
+                        f"last lines of {log_path}:\n{log_tail(log_path, start=start)}")
+    with contextlib.suppress(Exception):
+        catalog.set_run_progress(plan.run, read_progress(plan))
+    record, dataset = collect_results(plan)
+    if not catalog.finish_gpu_task(task.id, worker, record, dataset):
+        raise TaskLost()
+    return {"run": plan.run, "returncode": rc, "seconds": seconds, "dataset": dataset and dataset["name"]}
