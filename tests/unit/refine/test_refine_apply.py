@@ -90,3 +90,11 @@ def test_apply_refuses_foreign_folders(tmp_path, domains, run):
     (marker_dir / MARKER).write_text(json.dumps({"parent": {"name": "x", "path": "/x"}, "refiner_run": {}}))
     with pytest.raises(DatasetError, match="another source"):
         apply(run, src, out_dir=marker_dir, device="cpu", progress=False)
+
+
+def test_apply_without_checkpoint_names_the_file(tmp_path, domains):
+    from synthreid.refine.errors import RefineError
+
+    with pytest.raises(RefineError, match="latest.pt"):
+        apply(tmp_path / "no-run", domains[0], name="x", device="cpu", progress=False)
+    assert not (domains[0].parent / "x").exists()
