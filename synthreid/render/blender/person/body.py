@@ -36,8 +36,9 @@ class Surface:
     t: np.ndarray
 
     def bone_mask(self, *names: str) -> np.ndarray:
-        idx = [self.bones.index(n) for n in names]
-        return np.isin(self.part, idx)
+        lut = np.zeros(len(self.bones), dtype=bool)
+        lut[[self.bones.index(n) for n in names]] = True
+        return lut[self.part]
 
 
 def skin_weights(skel: Skeleton, pts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -83,6 +84,7 @@ def bake_surface(skel: Skeleton, levels: int = 2) -> Surface:
         sv[0].use_root = True
         sub = obj.modifiers.new("sub", "SUBSURF")
         sub.levels = levels
+        sub.quality = 1  # the skin hull is coarse: low-quality subdivision is indistinguishable
         dg = bpy.context.evaluated_depsgraph_get()
         baked = bpy.data.meshes.new_from_object(obj.evaluated_get(dg))
         verts, faces = meshutil.mesh_arrays(baked)

@@ -163,8 +163,10 @@ class Skeleton:
         seg = tails - heads
         L2 = np.maximum((seg**2).sum(1), 1e-12)
         rel = pts[:, None, :] - heads[None]
-        t = np.clip((rel * seg[None]).sum(2) / L2[None], 0.0, 1.0)
-        closest = heads[None] + t[..., None] * seg[None]
-        d = np.linalg.norm(pts[:, None, :] - closest, axis=2)
+        proj = np.einsum("nbk,bk->nb", rel, seg)
+        t = np.clip(proj / L2, 0.0, 1.0)
+        # |rel - t seg|^2 expanded, so no (N, B, 3) closest-point array is needed
+        d2 = np.einsum("nbk,nbk->nb", rel, rel) - 2.0 * t * proj + t * t * L2
+        d = np.sqrt(np.maximum(d2, 0.0))
         rad = r[None, :, 0] * (1 - t) + r[None, :, 1] * t
         return d - rad, t
