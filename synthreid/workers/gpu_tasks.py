@@ -60,7 +60,10 @@ def submit_job(catalog: Catalog, config: FarmConfig, command: str, run: str, arg
     plan = build_plan(payload, data_dir, known)
     if plan.new_dataset is not None:
         out = plan.new_dataset_dir
-        if catalog.get_dataset(plan.new_dataset) is not None or (out / "manifest.json").is_file():
+        # An unfinished apply (its marker file is there) may be resumed; anything else is taken.
+        taken = (out / "manifest.json").is_file() or (
+            out.is_dir() and any(out.iterdir()) and not (out / ".refine-apply.json").is_file())
+        if catalog.get_dataset(plan.new_dataset) is not None or taken:
             raise DatasetError(f"dataset {plan.new_dataset!r} already exists; choose another --name")
     task_id, _ = catalog.create_gpu_task(kind=plan.job.task_kind, queue=GPU_QUEUE, payload=payload, run_name=run,
                                          run_kind=plan.job.run_kind, max_attempts=config.max_attempts)
