@@ -367,6 +367,23 @@ def test_bvh_clip_drives_armature(base, tmp_path):
         p.remove()
 
 
+def test_bad_character_raises_clear_error(base):
+    from synthreid.errors import SpecError
+
+    with pytest.raises(SpecError, match="character.top.type"):
+        build_person(variant(base, top={"type": "toga", "color": [1, 0, 0]}))
+    with pytest.raises(SpecError, match="character.hair.style"):
+        build_person(variant(base, hair={"style": "mohawk"}))
+    p = build_person(base)
+    try:
+        with pytest.raises(SpecError, match="motion_dir"):
+            p.pose({"kind": "bvh", "clip": "x.bvh", "frame": 0})
+        with pytest.raises(SpecError, match="pose.kind"):
+            p.pose({"kind": "dance"})
+    finally:
+        p.remove()
+
+
 def test_same_character_same_geometry_and_remove_leaks_nothing(base):
     def counts():
         return {k: len(getattr(bpy.data, k)) for k in ("objects", "meshes", "materials", "armatures", "actions",

@@ -24,6 +24,30 @@ COCO18 = ("nose", "neck", "r_shoulder", "r_elbow", "r_wrist", "l_shoulder", "l_e
 _ids = itertools.count()
 
 
+def check_character(c: dict) -> None:
+    """Raise SpecError naming the field when a character dict cannot be built."""
+    from synthreid.render import spec as S
+
+    if not isinstance(c, dict):
+        raise SpecError("character", f"expected a dict from sample_character, got {type(c).__name__}")
+    for key in ("height", "skin", "body", "top"):
+        if key not in c:
+            raise SpecError(f"character.{key}", "missing (use render.sampling.people.sample_character)")
+    if not 0.5 < float(c["height"]) < 2.6:
+        raise SpecError("character.height", f"expected metres in (0.5, 2.6), got {c['height']}")
+    checks = (("top", S.TOPS), ("bottom", S.BOTTOMS), ("shoes", S.SHOES))
+    for key, allowed in checks:
+        g = c.get(key)
+        if g is not None and g.get("type") not in allowed:
+            raise SpecError(f"character.{key}.type", f"{g.get('type')!r} is not one of: {', '.join(allowed)}")
+    style = (c.get("hair") or {}).get("style", "bald")
+    if style not in S.HAIR:
+        raise SpecError("character.hair.style", f"{style!r} is not one of: {', '.join(S.HAIR)}")
+    for name in c.get("accessories") or {}:
+        if name not in S.ACCESSORIES:
+            raise SpecError(f"character.accessories.{name}", f"unknown; allowed: {', '.join(S.ACCESSORIES)}")
+
+
 class Person:
     """A rigged, clothed person at the origin, on z = 0, facing -Y.
 
@@ -32,6 +56,7 @@ class Person:
     """
 
     def __init__(self, character: dict, motion_dir: str | None = None):
+        check_character(character)
         self.character = character
         self.motion_dir = motion_dir
         self.uid = next(_ids)
