@@ -102,7 +102,7 @@ def cmd_demo(args) -> int:
     for name, ds in (("source", source), ("refined", refined)):
         run = out / "runs" / f"reid-{name}"
         _run(["benchmark", "train", "--train", str(ds), "--val", str(ds), "--test", str(target),
-              "--protocol", "thesis", "--epochs", str(args.epochs), "--batch-size", "32", "--lr", "0.05",
+              "--protocol", "thesis", "--arch", args.arch, "--epochs", str(args.epochs), "--batch-size", "32", "--lr", "0.05",
               "--workers", "0", "--device", "cpu", "--quiet", "--out", str(run)])
         runs.append(str(run))
     _run(["benchmark", "report", *runs, "--out", str(out / "report")])
@@ -125,4 +125,5 @@ def register(sub) -> None:
     p.add_argument("--samples", type=int, default=8, help="Cycles samples per pixel")
     p.add_argument("--iters", type=int, default=200, help="refiner generator updates")
     p.add_argument("--epochs", type=int, default=8, help="re-ID training epochs per run")
+    p.add_argument("--arch", default="inception", help="re-ID network (inception; tiny for a faster smoke run)")
     p.set_defaults(func=cmd_demo)

@@ -13,7 +13,7 @@ pytestmark = [pytest.mark.blender, pytest.mark.torch, pytest.mark.slow]
 def test_demo_end_to_end(tmp_path, capsys):
     out = tmp_path / "demo"
     rc = main(["demo", "--out", str(out), "--characters", "6", "--images", "2", "--samples", "2",
-               "--iters", "2", "--epochs", "1"])
+               "--iters", "2", "--epochs", "1", "--arch", "tiny"])
     assert rc == 0
     text = capsys.readouterr().out
     assert "stand-in" in text and "not real data" in text
