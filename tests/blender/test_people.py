@@ -28,8 +28,20 @@ CAM_DIST = 4.5
 
 @pytest.fixture(scope="module")
 def scene():
-    bpy.ops.wm.read_factory_settings(use_empty=True)
+    """The current scene set up for tiny flat renders; everything is restored afterwards so
+    other test modules sharing this Blender process keep their stage."""
     sc = bpy.context.scene
+    saved = {
+        "engine": sc.render.engine, "res": (sc.render.resolution_x, sc.render.resolution_y, sc.render.resolution_percentage),
+        "border": (sc.render.use_border, sc.render.use_crop_to_border), "filepath": sc.render.filepath,
+        "samples": sc.cycles.samples, "denoise": sc.cycles.use_denoising, "filter": (sc.cycles.pixel_filter_type,
+                                                                                   sc.cycles.filter_width),
+        "bounces": sc.cycles.max_bounces, "view": sc.view_settings.view_transform, "world": sc.world,
+        "camera": sc.camera, "nodes": sc.use_nodes, "film": sc.render.film_transparent,
+    }
+    hidden = [o for o in sc.objects if not o.hide_render]
+    for o in hidden:
+        o.hide_render = True
     sc.render.engine = "CYCLES"
     sc.cycles.device = "CPU"
     sc.cycles.samples = 1
@@ -38,16 +50,35 @@ def scene():
     sc.cycles.filter_width = 0.01
     sc.cycles.max_bounces = 0
     sc.view_settings.view_transform = "Standard"
-    sc.render.resolution_x, sc.render.resolution_y = 64, 128
-    world = bpy.data.worlds.new("w")
+    sc.render.resolution_x, sc.render.resolution_y, sc.render.resolution_percentage = 64, 128, 100
+    sc.render.use_border = False
+    sc.render.film_transparent = False
+    sc.use_nodes = False
+    world = bpy.data.worlds.new("people_test_world")
     world.use_nodes = True
     world.node_tree.nodes["Background"].inputs[1].default_value = 0.0
     sc.world = world
-    cam = bpy.data.objects.new("cam", bpy.data.cameras.new("cam"))
+    cam = bpy.data.objects.new("people_test_cam", bpy.data.cameras.new("people_test_cam"))
     cam.data.lens = 50
     sc.collection.objects.link(cam)
     sc.camera = cam
-    return sc
+    yield sc
+    cam_data = cam.data
+    bpy.data.objects.remove(cam)
+    bpy.data.cameras.remove(cam_data)
+    sc.world = saved["world"]
+    bpy.data.worlds.remove(world)
+    for o in hidden:
+        o.hide_render = False
+    sc.render.engine = saved["engine"]
+    sc.render.resolution_x, sc.render.resolution_y, sc.render.resolution_percentage = saved["res"]
+    sc.render.use_border, sc.render.use_crop_to_border = saved["border"]
+    sc.render.filepath = saved["filepath"]
+    sc.cycles.samples, sc.cycles.use_denoising = saved["samples"], saved["denoise"]
+    sc.cycles.pixel_filter_type, sc.cycles.filter_width = saved["filter"]
+    sc.cycles.max_bounces = saved["bounces"]
+    sc.view_settings.view_transform = saved["view"]
+    sc.camera, sc.use_nodes, sc.render.film_transparent = saved["camera"], saved["nodes"], saved["film"]
 
 
 def look_from(sc, azimuth_deg: float, dist: float = CAM_DIST, z: float = 1.0):
@@ -91,7 +122,13 @@ def visible_fraction(sc, person, obj, azimuths=(0, 180, 90, 270), n=60) -> float
             if not (0 <= uv.x <= 1 and 0 <= uv.y <= 1 and uv.z > 0):
                 continue
             d = p - origin
-            hit, loc, _, _, hobj, _ = sc.ray_cast(dg, origin, d.normalized(), distance=d.length + 1e-3)
+            start, ours = origin.copy(), set(person.objects)
+            for _ in range(8):  # skip anything in the scene that is not part of the person
+                left = (p - start).length + 1e-3
+                hit, loc, _, _, hobj, _ = sc.ray_cast(dg, start, d.normalized(), distance=left)
+                if not hit or hobj is None or hobj.original in ours:
+                    break
+                start = loc + d.normalized() * 1e-4
             if hit and hobj is not None and hobj.original == obj:
                 seen[k] = True
     return float(seen.mean())
