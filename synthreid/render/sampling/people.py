@@ -160,7 +160,8 @@ def sample_character(spec, rng: np.random.Generator) -> dict:
     skin_tone (0 darkest .. 1 lightest), body (proportions in metres, stoop in degrees),
     gait (stride and arm-swing scales), top / bottom / shoes garments
     ({type, color, color_name, texture{kind, scale m, color2, angle deg, seed, ...}},
-    top also sleeve none|short|long; bottom is None under a dress, shoes None = barefoot),
+    top also sleeve none|short|long (jackets/coats: open bool, inner colour); bottom is None
+    under a dress, shoes {type, color, color_name, sole_color} or None = barefoot),
     hair {style, color, color_name}, facial_hair {style, color} | None,
     accessories {backpack, shoulder_bag, handbag, hat, cap, glasses: dict | None}.
     """
@@ -180,6 +181,9 @@ def sample_character(spec, rng: np.random.Generator) -> dict:
     top_kind = weighted_choice(rng, cat["tops"][sex], a.tops)
     top = _garment(rng, spec, top_kind, "top", sex)
     top["sleeve"] = SLEEVES.get(top_kind) or weighted_choice(rng, cat["dress_sleeves"])
+    if top_kind in ("jacket", "coat"):  # worn open over a shirt in the 'inner' colour
+        top["open"] = bool(rng.random() < 0.6)
+        top["inner"] = palettes.garment_color(rng, a.palette, "top")[0]
     bottom = None
     if top_kind != "dress":
         bottom = _garment(rng, spec, weighted_choice(rng, cat["bottoms"][sex], a.bottoms), "bottom", sex)

@@ -100,16 +100,23 @@ class Person:
         self._add("face", hair.face(surf, skel), self._mat(materials.new_material(f"person{u}_face", features, 0.5)))
         chest = skel.bones["chest"][0] + np.array([0.0, 0.0, 0.02 * skel.height])
         top, bottom, shoes = c["top"], c.get("bottom"), c.get("shoes")
-        self._add("top", clothes.build_top(surf, skel, top, bottom),
-                  self._mat(materials.new_material(f"person{u}_top", top["color"], 0.85, top.get("texture"),
-                                                   anchor=chest, sheen=0.2)))
+        top_mat = self._mat(materials.new_material(f"person{u}_top", top["color"], 0.85, top.get("texture"),
+                                                   anchor=chest, sheen=0.2))
+        if top.get("open") and top.get("inner"):
+            h = skel.height
+            materials.overlay(top_mat, top["inner"], "opening", {
+                "half_width": 0.045 * h / 1.75, "y0": -0.02 * h,
+                "z0": skel.body["leg_length"] + 0.03 * h, "z1": skel.shoulder_z + 0.005 * h})
+        self._add("top", clothes.build_top(surf, skel, top, bottom), top_mat)
         if bottom:
             self._add("bottom", clothes.build_bottom(surf, skel, bottom),
                       self._mat(materials.new_material(f"person{u}_bottom", bottom["color"], 0.85,
                                                        bottom.get("texture"), anchor=chest)))
         if shoes:
-            self._add("shoes", clothes.build_shoes(surf, skel, shoes),
-                      self._mat(materials.new_material(f"person{u}_shoes", shoes["color"], 0.5)))
+            shoe_mat = self._mat(materials.new_material(f"person{u}_shoes", shoes["color"], 0.5))
+            if shoes.get("sole_color"):
+                materials.overlay(shoe_mat, shoes["sole_color"], "sole", {"z1": 0.012 * skel.height / 1.75})
+            self._add("shoes", clothes.build_shoes(surf, skel, shoes), shoe_mat)
         hcol = c.get("hair", {}).get("color", [0.05, 0.04, 0.03])
         hmat = None
         for part, layer in hair.build(surf, skel, c).items():

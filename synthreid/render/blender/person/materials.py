@@ -86,6 +86,28 @@ def new_material(name: str, color, roughness: float = 0.8, texture: dict | None 
     return mat
 
 
+def overlay(mat, color, region: str, params: dict) -> None:
+    """Paint ``color`` over a material's base colour in a region of rest-pose space:
+    'opening' = the front gap of an open jacket (|x| < half_width, in front of y0, z0 < z < z1);
+    'sole' = everything below height z1."""
+    g = _Graph(mat)
+    bsdf = g.nodes["Principled BSDF"]
+    base_in = bsdf.inputs["Base Color"]
+    if base_in.is_linked:
+        base = base_in.links[0].from_socket
+    else:
+        base = list(base_in.default_value)[:3]
+    _, x, y, z = g.rest()
+    if region == "sole":
+        m = g.math("LESS_THAN", z, params["z1"])
+    else:
+        m = g.math("LESS_THAN", g.math("ABSOLUTE", x), params["half_width"])
+        m = g.math("MULTIPLY", m, g.math("LESS_THAN", y, params["y0"]))
+        m = g.math("MULTIPLY", m, g.math("GREATER_THAN", z, params["z0"]))
+        m = g.math("MULTIPLY", m, g.math("LESS_THAN", z, params["z1"]))
+    g.link(g.mix(m, base, list(color)), base_in)
+
+
 def _texture(g: _Graph, kind: str, tex: dict, c1, anchor):
     s = float(tex.get("scale", 0.05))
     c2 = list(tex.get("color2", [1.0, 1.0, 1.0]))
@@ -170,12 +192,8 @@ def _print(g: _Graph, tex: dict, c1, c2, x, y, z, anchor):
 
 
 def skin_material(name: str, color):
-    mat = new_material(name, color, roughness=0.55, specular=0.4)
-    bsdf = mat.node_tree.nodes["Principled BSDF"]
-    bsdf.inputs["Subsurface Weight"].default_value = 0.15
-    bsdf.inputs["Subsurface Radius"].default_value = (0.6, 0.3, 0.2)
-    bsdf.inputs["Subsurface Scale"].default_value = 0.01
-    return mat
+    # no subsurface scattering: invisible at person-crop sizes and it costs render time
+    return new_material(name, color, roughness=0.55, specular=0.4)
 
 
 def hair_material(name: str, color):
