@@ -112,8 +112,12 @@ def _garment(rng, spec, kind: str, group: str, sex: str) -> dict:
     pal = spec.appearance.palette
     color, name = palettes.garment_color(rng, pal, "denim" if kind == "jeans" and pal == "realistic" else group)
     forced = "denim" if kind == "jeans" else None
-    return {"type": kind, "color": color, "color_name": name,
-            "texture": _texture(rng, spec, group, color, forced)}
+    tex = _texture(rng, spec, group, color, forced)
+    fit = _r(np.exp(rng.normal(0.0, 0.25)), 3)  # looseness multiplier of the garment's ease
+    out = {"type": kind, "color": color, "color_name": name, "texture": tex, "fit": fit}
+    if kind in ("tshirt", "longsleeve", "sweater"):
+        out["tucked"] = bool(rng.random() < (0.25 if kind != "sweater" else 0.05))
+    return out
 
 
 def _accessories(rng: np.random.Generator, spec) -> dict:
@@ -159,7 +163,8 @@ def sample_character(spec, rng: np.random.Generator) -> dict:
     Keys: sex, age (years), height (m, barefoot), mass (kg), bmi, skin (linear RGB),
     skin_tone (0 darkest .. 1 lightest), body (proportions in metres, stoop in degrees),
     gait (stride and arm-swing scales), top / bottom / shoes garments
-    ({type, color, color_name, texture{kind, scale m, color2, angle deg, seed, ...}},
+    ({type, color, color_name, fit (looseness x), texture{kind, scale m, color2, angle deg, seed, ...}},
+    shirts and sweaters also tucked (bool);
     top also sleeve none|short|long (jackets/coats: open bool, inner colour); bottom is None
     under a dress, shoes {type, color, color_name, sole_color} or None = barefoot),
     hair {style, color, color_name}, facial_hair {style, color} | None,

@@ -97,68 +97,110 @@ def bake_surface(skel: Skeleton, levels: int = 2) -> Surface:
 
 
 class Region:
-    """Vertices a garment covers, cut cleanly: vertices just past a cut get a displacement
-    that moves them onto it (so hems and cuffs are straight lines, not stair-steps)."""
+    """Vertices a garment covers, cut cleanly along its hems and cuffs.
+
+    Each rule adds the vertices of some bones and an "excess" function (<= 0 inside, > 0
+    past the cut). Faces straddling a cut are kept and their outside corners are slid along
+    the face edges to where the excess crosses zero, so hems are smooth lines on the surface.
+    """
 
     def __init__(self, surf: Surface):
         self.surf = surf
         n = len(surf.verts)
         self.inside = np.zeros(n, dtype=bool)
-        self.disp = np.full((n, 3), np.nan)
-        names = surf.bones
-        self._seg = np.array([[0.0, 0.0, 0.0]] * len(names))
+        self.rule = np.full(n, -1, dtype=np.int64)  # index into self.fns for cut-off vertices
+        self.fns: list = []
+        self._bones: dict = {}
 
     def set_bones(self, bones: dict[str, tuple[np.ndarray, np.ndarray, str | None]]) -> Region:
-        self._seg = np.array([bones[n][1] - bones[n][0] for n in self.surf.bones])
+        self._bones = bones
+        return self
+
+    def add_fn(self, mask: np.ndarray, excess, limit: float = 0.05) -> Region:
+        """Vertices of ``mask`` with ``excess(points) <= 0`` are inside; those up to ``limit``
+        past the cut may be slid onto it."""
+        e = excess(self.surf.verts)
+        self.inside |= mask & (e <= 0)
+        cut = mask & (e > 0) & (e < limit) & ~self.inside
+        self.rule[cut] = len(self.fns)
+        self.fns.append(excess)
         return self
 
     def add(self, *bones: str, t_max=None, t_min=None, z_min=None, z_max=None) -> Region:
-        s = self.surf
-        m = s.bone_mask(*bones)
-        t, z = s.t, s.verts[:, 2]
-        d = np.zeros((len(t), 3))
-        out = np.zeros(len(t), dtype=bool)
-        seg = self._seg[s.part]
-        if t_max is not None:
-            o = t > t_max
-            d[o] -= (t[o] - t_max)[:, None] * seg[o]
-            out |= o
-        if t_min is not None:
-            o = t < t_min
-            d[o] += (t_min - t[o])[:, None] * seg[o]
-            out |= o
-        if z_min is not None:
-            o = z < z_min
-            d[o, 2] += z_min - z[o]
-            out |= o
-        if z_max is not None:
-            o = z > z_max
-            d[o, 2] -= z[o] - z_max
-            out |= o
-        self.inside |= m & ~out
-        moved = m & out
-        self.disp[moved] = d[moved]
+        """Add the vertices of ``bones`` that pass every given cut: ``t_*`` along each bone
+        (0 head .. 1 tail), ``z_*`` height in metres."""
+        def zex(p):
+            e = np.full(len(p), -np.inf)
+            if z_min is not None:
+                e = np.maximum(e, z_min - p[:, 2])
+            if z_max is not None:
+                e = np.maximum(e, p[:, 2] - z_max)
+            return e
+
+        if t_max is None and t_min is None:
+            if z_min is None and z_max is None:
+                self.inside |= self.surf.bone_mask(*bones)
+            else:
+                self.add_fn(self.surf.bone_mask(*bones), zex)
+            return self
+        for b in bones:
+            head, tail, _ = self._bones[b]
+            seg = tail - head
+            L = float(np.linalg.norm(seg))
+
+            def fn(p, head=head, seg=seg, L=L):
+                along = (p - head) @ seg / L  # metres along the bone from its head
+                e = zex(p)
+                if t_max is not None:
+                    e = np.maximum(e, along - t_max * L)
+                if t_min is not None:
+                    e = np.maximum(e, t_min * L - along)
+                return e
+
+            self.add_fn(self.surf.bone_mask(b), fn)
         return self
 
+    def slide(self, faces: np.ndarray) -> np.ndarray:
+        """(N, 3) rest positions with the outside corners of ``faces`` slid onto their cuts."""
+        v = self.surf.verts
+        out = v.copy()
+        acc = np.zeros_like(v)
+        cnt = np.zeros(len(v))
+        for c in range(4):
+            for d in (1, 3, 2):  # edge neighbours first; the diagonal only as a fallback
+                o, i = faces[:, c], faces[:, (c + d) % 4]
+                sel = ~self.inside[o] & self.inside[i] & (self.rule[o] >= 0)
+                if d == 2:
+                    sel &= cnt[o] == 0
+                for r in np.unique(self.rule[o[sel]]):
+                    rs = sel & (self.rule[o] == r)
+                    oo, ii = o[rs], i[rs]
+                    eo, ei = self.fns[r](v[oo]), self.fns[r](v[ii])
+                    s = np.clip(eo / np.maximum(eo - ei, 1e-9), 0.0, 1.0)
+                    np.add.at(acc, oo, v[oo] + s[:, None] * (v[ii] - v[oo]))
+                    np.add.at(cnt, oo, 1.0)
+        moved = cnt > 0
+        out[moved] = acc[moved] / cnt[moved, None]
+        return out
 
-def subset(surf: Surface, region, offset: float | np.ndarray, min_corners: int = 4, max_move: float = 0.04):
+
+def subset(surf: Surface, region, offset: float | np.ndarray, min_corners: int = 4):
     """Cut the faces of ``region`` (a Region, or a vertex mask needing ``min_corners`` of 4
     corners inside) and push them ``offset`` metres out along the normals:
     (verts, faces, weights, rest) of a layer."""
     if isinstance(region, Region):
-        ok = region.inside | (np.isfinite(region.disp).all(1)
-                              & (np.linalg.norm(np.nan_to_num(region.disp), axis=1) < max_move))
+        ok = region.inside | (region.rule >= 0)
         fm = ok[surf.faces].all(1) & region.inside[surf.faces].any(1)
-        disp = np.where(region.inside[:, None], 0.0, np.nan_to_num(region.disp))
+        pos = region.slide(surf.faces[fm])
     else:
         fm = region[surf.faces].sum(1) >= min_corners
-        disp = np.zeros_like(surf.verts)
+        pos = surf.verts
     faces = surf.faces[fm]
     used = np.unique(faces)
     remap = np.full(len(surf.verts), -1, dtype=np.int64)
     remap[used] = np.arange(len(used))
     off = np.asarray(offset, float)
     off = off[used] if off.ndim else off
-    rest = surf.verts[used] + disp[used]
+    rest = pos[used]
     v = rest + surf.normals[used] * np.reshape(off, (-1, 1))
     return v, remap[faces], surf.weights[used], rest

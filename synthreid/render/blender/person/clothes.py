@@ -12,6 +12,7 @@ from synthreid.render.blender.person.skeleton import Skeleton
 
 TOP_OFFSET = {"tshirt": 0.006, "longsleeve": 0.006, "sweater": 0.011, "jacket": 0.016, "coat": 0.02, "dress": 0.005}
 BOTTOM_OFFSET = {"trousers": 0.009, "jeans": 0.006, "shorts": 0.01}
+WAISTBAND = 0.06  # height of trouser and skirt waistbands above the hip joints, in body heights
 SKIRT_HEM = {"skirt_short": 0.45, "skirt_knee": 1.0, "skirt_long": 1.85}  # in hip-to-knee lengths
 SLEEVE_T = {"none": (0.08, -1.0), "short": (0.45, -1.0), "long": (1.01, 0.93)}  # upper arm, forearm t
 
@@ -108,13 +109,22 @@ def build_top(surf: Surface, skel: Skeleton, top: dict, bottom: dict | None) -> 
     kind = top["type"]
     h, b = skel.height, skel.body
     hip_z = b["leg_length"]
-    off = TOP_OFFSET.get(kind, 0.008)
+    fit = float(np.clip(top.get("fit", 1.0), 0.6, 1.8))
+    off = TOP_OFFSET.get(kind, 0.008) * fit
     hem = {"jacket": hip_z - 0.02 * h, "coat": hip_z - 0.02 * h, "dress": hip_z + 0.06 * h}.get(kind, hip_z + 0.015 * h)
+    tucked = bool(top.get("tucked")) and bottom is not None and bottom["type"] not in SKIRT_HEM
+    if tucked:  # ends just under the waistband of the bottom, which covers it
+        hem = hip_z + 0.045 * h
     collar = {"sweater": 0.35, "jacket": 0.3, "coat": 0.45}.get(kind, 0.0)
     region = torso_region(surf, skel, hem, top.get("sleeve", "long"), collar)
     # over the waistband the top must sit outside the bottom
-    under = BOTTOM_OFFSET.get(bottom["type"], 0.008) if bottom else 0.0
-    offset = np.where(surf.bone_mask("pelvis"), off + under, off)
+    under = BOTTOM_OFFSET.get(bottom["type"], 0.008) * float(np.clip(bottom.get("fit", 1.0), 0.6, 1.8)) if bottom else 0.0
+    if tucked:
+        # under the waistband the shirt lies inside the bottom; ramp out smoothly above it
+        ramp = np.clip((surf.verts[:, 2] - (hip_z + WAISTBAND * h - 0.015)) / 0.02, 0.0, 1.0)
+        offset = min(off, under * 0.35) * (1 - ramp) + off * ramp
+    else:
+        offset = np.where(surf.bone_mask("pelvis"), off + under, off)
     if kind in ("jacket", "coat"):
         offset = offset + 0.006 * np.clip(-surf.normals[:, 1], 0, 1)  # a looser front
     layers = [Layer(*subset(surf, region, offset))]
@@ -131,7 +141,7 @@ def build_bottom(surf: Surface, skel: Skeleton, bottom: dict) -> Layer:
     kind = bottom["type"]
     h, b = skel.height, skel.body
     hip_z = b["leg_length"]
-    waist = hip_z + 0.06 * h
+    waist = hip_z + WAISTBAND * h
     if kind in SKIRT_HEM:
         hem = hip_z - SKIRT_HEM[kind] * (hip_z - b["knee_height"])
         hem = max(hem, 0.08 * h)
@@ -140,7 +150,7 @@ def build_bottom(surf: Surface, skel: Skeleton, bottom: dict) -> Layer:
         return Layer.merge([pants, cone(surf, skel, waist, hem, flare, 0.012)])
     thigh_t, shin_t = (0.55, -1.0) if kind == "shorts" else (1.01, 0.94)
     region = legs_region(surf, skel, waist, thigh_t, shin_t)
-    off = BOTTOM_OFFSET.get(kind, 0.008)
+    off = BOTTOM_OFFSET.get(kind, 0.008) * float(np.clip(bottom.get("fit", 1.0), 0.6, 1.8))
     legs = surf.bone_mask(*_sides("thigh.{}"), *_sides("shin.{}"))
     offset = np.where(legs, off * (1.6 if kind == "trousers" else 1.0), off)
     return Layer(*subset(surf, region, offset))

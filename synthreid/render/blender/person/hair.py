@@ -31,13 +31,13 @@ def _rigid(n: int, surf: Surface, bone: str) -> np.ndarray:
 def cap_layer(surf: Surface, skel: Skeleton, back: float, front_lv: float, shell: float) -> Layer:
     hh = skel.body["head_height"]
     hc, rel, front, on_head = _head_frame(surf, skel)
-    w = (front + 1) / 2
-    line = (back * (1 - w) ** 1.5 + front_lv * (1 - (1 - w) ** 1.5)) * hh
-    r = Region(surf)
-    r.inside = on_head & (rel[:, 2] >= line)
-    below = on_head & ~r.inside
-    r.disp[below] = 0.0
-    r.disp[below, 2] = line[below] - rel[below, 2]  # onto the hairline: a clean edge
+    def excess(p):  # > 0 below the hairline
+        q = p - hc
+        f = -q[:, 1] / np.maximum(np.hypot(q[:, 0], q[:, 1]), 1e-9)
+        w = (f + 1) / 2
+        return (back * (1 - w) ** 1.5 + front_lv * (1 - (1 - w) ** 1.5)) * hh - q[:, 2]
+
+    r = Region(surf).add_fn(on_head, excess)
     off = shell * (0.6 + 0.4 * np.clip(surf.normals[:, 2] + 0.3, 0, 1))
     return Layer(*subset(surf, r, off))
 
