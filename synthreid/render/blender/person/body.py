@@ -93,7 +93,43 @@ def bake_surface(skel: Skeleton, levels: int = 2) -> Surface:
         bpy.data.objects.remove(obj)
         bpy.data.meshes.remove(me)
     W, part, t = skin_weights(skel, verts)
+    verts = sculpt(skel, verts, meshutil.vertex_normals(verts, faces), part)
     return Surface(verts, faces, meshutil.vertex_normals(verts, faces), W, skel.bone_names(), part, t)
+
+
+def sculpt(skel: Skeleton, verts: np.ndarray, normals: np.ndarray, part: np.ndarray) -> np.ndarray:
+    """Soft-tissue shapes the skin hull cannot make: bust, buttocks and belly as Gaussian
+    bumps pushed out along the normals (torso vertices only, so arms stay untouched)."""
+    b, h = skel.body, skel.height
+    names = skel.bone_names()
+    torso = np.isin(part, [names.index(n) for n in ("pelvis", "spine", "chest", "thigh.L", "thigh.R")])
+    k = h / 1.75
+    hip_z, chest_z = b["leg_length"], skel.bones["chest"][0][2]
+    fat = max(0.0, (b["waist_width"] / h - 0.14) * 4)
+
+    def surface_y(x, z, side):  # front (side -1) or back (+1) of the torso at (x, z)
+        near = torso & (np.abs(verts[:, 0] - x) < 0.03) & (np.abs(verts[:, 2] - z) < 0.03)
+        if not near.any():
+            return 0.0
+        return float((verts[near, 1] * side).max() * side)
+
+    bumps = []  # (centre, sigma, amplitude), metres
+    if b.get("bust", 0.0) > 0:
+        for sx in (-1, 1):
+            x, z = sx * 0.085 * k, chest_z - 0.015 * h
+            bumps.append(((x, surface_y(x, z, -1), z), 0.05 * k, b["bust"] * 1.3))
+    glute = (0.012 + (0.008 if b.get("bust", 0.0) > 0 else 0.0) + 0.01 * fat) * k
+    for sx in (-1, 1):
+        x, z = sx * 0.06 * k, hip_z - 0.005 * h
+        bumps.append(((x, surface_y(x, z, 1), z), 0.065 * k, glute))
+    if b.get("belly", 0.0) > 0:
+        z = (skel.bones["spine"][0][2] + hip_z) / 2 + 0.01 * h
+        bumps.append(((0.0, surface_y(0.0, z, -1), z), 0.09 * k, b["belly"] * 0.6))
+    out = verts.copy()
+    for c, sigma, amp in bumps:
+        d2 = ((verts - np.asarray(c)) ** 2).sum(1)
+        out[torso] += normals[torso] * (amp * np.exp(-d2[torso] / (2 * sigma**2)))[:, None]
+    return out
 
 
 class Region:
