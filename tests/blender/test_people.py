@@ -440,3 +440,29 @@ def test_same_character_same_geometry_and_remove_leaks_nothing(base):
     b.remove()
     assert np.array_equal(va, vb)
     assert counts() == before
+
+
+def test_bvh_joint_names_of_common_conventions(tmp_path):
+    from synthreid.render.blender.person import motion
+
+    def clip(names):
+        body = "".join(f"JOINT {n}\n{{\nOFFSET 0 -10 0\nCHANNELS 3 Zrotation Xrotation Yrotation\n" for n in names[1:])
+        text = (f"HIERARCHY\nROOT {names[0]}\n{{\nOFFSET 0 0 0\nCHANNELS 3 Zrotation Xrotation Yrotation\n"
+                + body + "End Site\n{\nOFFSET 0 0 0\n}\n" + "}\n" * len(names)
+                + f"MOTION\nFrames: 1\nFrame Time: 0.03\n{' '.join(['0'] * 3 * len(names))}\n")
+        path = tmp_path / f"{names[0].replace(':', '_')}.bvh"
+        path.write_text(text)
+        return motion.BvhClip(str(path))
+
+    mixamo = motion.map_joints(clip(["mixamorig:Hips", "mixamorig:LeftUpLeg", "mixamorig:LeftLeg",
+                                     "mixamorig:LeftFoot"]))
+    assert mixamo == {"pelvis": 0, "thigh.L": 1, "shin.L": 2, "foot.L": 3}
+    cmu = motion.map_joints(clip(["Hips", "RightUpLeg", "RightLeg", "RightFoot", "RightToeBase"]))
+    assert cmu == {"pelvis": 0, "thigh.R": 1, "shin.R": 2, "foot.R": 3}
+    poser = motion.map_joints(clip(["hip", "abdomen", "chest", "neck", "head"]))
+    assert poser == {"pelvis": 0, "spine": 1, "chest": 2, "neck": 3, "head": 4}
+    # a zero-length end site must not produce NaN rotations
+    assert np.isfinite(motion._align(np.zeros(3), np.array([0.0, 0.0, 1.0]))).all()
+    with pytest.raises(motion.SpecError, match="malformed BVH"):
+        (tmp_path / "bad.bvh").write_text("HIERARCHY\nROOT Hips\n{\nOFFSET 0 0\n")
+        motion.BvhClip(str(tmp_path / "bad.bvh"))

@@ -21,8 +21,8 @@ def people():
     saved = sys.modules.get("bpy", "absent")
     sys.modules["bpy"] = None  # any bpy import in the sampling path now fails
     try:
-        for m in [m for m in sys.modules if m.startswith("synthreid.render.sampling")]:
-            del sys.modules[m]
+        for m in ("synthreid.render.sampling.people", "synthreid.render.sampling.palettes"):
+            sys.modules.pop(m, None)
         mod = importlib.import_module("synthreid.render.sampling.people")
     finally:
         if saved == "absent":

@@ -235,8 +235,10 @@ def map_joints(clip: BvhClip) -> dict[str, int]:
 
 def _align(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """The smallest rotation taking direction a to direction b."""
-    a = a / np.linalg.norm(a)
-    b = b / np.linalg.norm(b)
+    na, nb = np.linalg.norm(a), np.linalg.norm(b)
+    if na < 1e-9 or nb < 1e-9:
+        return np.eye(3)
+    a, b = a / na, b / nb
     v, c = np.cross(a, b), float(a @ b)
     if c < -0.999999:
         axis = np.cross(a, [1.0, 0, 0])
