@@ -165,7 +165,8 @@ def sample_character(spec, rng: np.random.Generator) -> dict:
     gait (stride and arm-swing scales), top / bottom / shoes garments
     ({type, color, color_name, fit (looseness x), texture{kind, scale m, color2, angle deg, seed, ...}},
     shirts and sweaters also tucked (bool);
-    top also sleeve none|short|long (jackets/coats: open bool, inner colour); bottom is None
+    top also sleeve none|short|three_quarter|long (jackets/coats: open bool, inner colour);
+    bottom also length (fraction of thigh for shorts, of shin for trousers/jeans); bottom is None
     under a dress, shoes {type, color, color_name, sole_color} or None = barefoot),
     hair {style, color, color_name}, facial_hair {style, color} | None,
     accessories {backpack, shoulder_bag, handbag, hat, cap, glasses: dict | None}.
@@ -186,12 +187,19 @@ def sample_character(spec, rng: np.random.Generator) -> dict:
     top_kind = weighted_choice(rng, cat["tops"][sex], a.tops)
     top = _garment(rng, spec, top_kind, "top", sex)
     top["sleeve"] = SLEEVES.get(top_kind) or weighted_choice(rng, cat["dress_sleeves"])
+    if top_kind in ("longsleeve", "sweater") and rng.random() < 0.15:
+        top["sleeve"] = "three_quarter"  # pushed-up sleeves
     if top_kind in ("jacket", "coat"):  # worn open over a shirt in the 'inner' colour
         top["open"] = bool(rng.random() < 0.6)
         top["inner"] = palettes.garment_color(rng, a.palette, "top")[0]
     bottom = None
     if top_kind != "dress":
         bottom = _garment(rng, spec, weighted_choice(rng, cat["bottoms"][sex], a.bottoms), "bottom", sex)
+        # leg length covered: fraction of the thigh (shorts) or of the shin (trousers, jeans)
+        if bottom["type"] == "shorts":
+            bottom["length"] = _r(rng.uniform(0.35, 0.85), 3)
+        elif bottom["type"] in ("trousers", "jeans"):
+            bottom["length"] = _r(0.95 if rng.random() < 0.75 else rng.uniform(0.7, 0.9), 3)
     shoes = None
     if a.shoes:
         kind = a.shoes[int(rng.integers(len(a.shoes)))]

@@ -40,6 +40,9 @@ def check_character(c: dict) -> None:
         g = c.get(key)
         if g is not None and g.get("type") not in allowed:
             raise SpecError(f"character.{key}.type", f"{g.get('type')!r} is not one of: {', '.join(allowed)}")
+    sleeve = c["top"].get("sleeve", "long")
+    if sleeve not in clothes.SLEEVE_T:
+        raise SpecError("character.top.sleeve", f"{sleeve!r} is not one of: {', '.join(clothes.SLEEVE_T)}")
     style = (c.get("hair") or {}).get("style", "bald")
     if style not in S.HAIR:
         raise SpecError("character.hair.style", f"{style!r} is not one of: {', '.join(S.HAIR)}")

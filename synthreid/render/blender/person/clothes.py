@@ -14,7 +14,7 @@ TOP_OFFSET = {"tshirt": 0.006, "longsleeve": 0.006, "sweater": 0.011, "jacket": 
 BOTTOM_OFFSET = {"trousers": 0.009, "jeans": 0.006, "shorts": 0.01}
 WAISTBAND = 0.06  # height of trouser and skirt waistbands above the hip joints, in body heights
 SKIRT_HEM = {"skirt_short": 0.45, "skirt_knee": 1.0, "skirt_long": 1.85}  # in hip-to-knee lengths
-SLEEVE_T = {"none": (0.08, -1.0), "short": (0.45, -1.0), "long": (1.01, 0.93)}  # upper arm, forearm t
+SLEEVE_T = {"none": (0.08, -1.0), "short": (0.45, -1.0), "three_quarter": (1.01, 0.55), "long": (1.01, 0.93)}  # upper arm, forearm t
 
 
 class Layer:
@@ -148,7 +148,10 @@ def build_bottom(surf: Surface, skel: Skeleton, bottom: dict) -> Layer:
         pants = Layer(*subset(surf, legs_region(surf, skel, waist, 0.0, -1.0), 0.006))
         flare = {"skirt_short": 0.03, "skirt_knee": 0.05, "skirt_long": 0.08}[kind] * h / 1.75
         return Layer.merge([pants, cone(surf, skel, waist, hem, flare, 0.012)])
-    thigh_t, shin_t = (0.55, -1.0) if kind == "shorts" else (1.01, 0.94)
+    if kind == "shorts":
+        thigh_t, shin_t = float(bottom.get("length", 0.55)), -1.0
+    else:
+        thigh_t, shin_t = 1.01, min(0.95, float(bottom.get("length", 0.94)))
     region = legs_region(surf, skel, waist, thigh_t, shin_t)
     off = BOTTOM_OFFSET.get(kind, 0.008) * float(np.clip(bottom.get("fit", 1.0), 0.6, 1.8))
     legs = surf.bone_mask(*_sides("thigh.{}"), *_sides("shin.{}"))
