@@ -129,6 +129,25 @@ def sculpt(skel: Skeleton, verts: np.ndarray, normals: np.ndarray, part: np.ndar
     for c, sigma, amp in bumps:
         d2 = ((verts - np.asarray(c)) ** 2).sum(1)
         out[torso] += normals[torso] * (amp * np.exp(-d2[torso] / (2 * sigma**2)))[:, None]
+    # nose and ears on the head
+    head = part == names.index("head")
+    hh, hw = b["head_height"], b["head_width"]
+    hv = verts[head]
+    if len(hv):
+        face = []
+        nz = skel.chin_z + 0.36 * hh
+        near = np.abs(hv[:, 0]) < 0.015
+        near &= np.abs(hv[:, 2] - nz) < 0.02
+        if near.any():
+            face.append(((0.0, float(hv[near, 1].min()), nz), 0.012 * k, 0.014 * k))
+        for sx in (-1, 1):
+            ez = skel.eye_z - 0.06 * hh
+            side = (hv[:, 0] * sx > 0) & (np.abs(hv[:, 2] - ez) < 0.02) & (np.abs(hv[:, 1]) < 0.03)
+            if side.any():
+                face.append(((sx * float(np.abs(hv[side, 0]).max()), 0.01 * k, ez), 0.016 * k, 0.008 * k * hw / 0.15))
+        for c, sigma, amp in face:
+            d2 = ((hv - np.asarray(c)) ** 2).sum(1)
+            out[head] += normals[head] * (amp * np.exp(-d2 / (2 * sigma**2)))[:, None]
     return out
 
 

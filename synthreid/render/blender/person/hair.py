@@ -43,28 +43,28 @@ def cap_layer(surf: Surface, skel: Skeleton, back: float, front_lv: float, shell
 
 
 def _face_point(surf: Surface, x: float, z: float) -> np.ndarray:
-    """The front-most head surface point at (x, z)."""
+    """The point of the face surface at (x, z): depth averaged over the nearest front vertices."""
     v = surf.verts
-    near = surf.bone_mask("head") & (np.abs(v[:, 0] - x) < 0.012) & (np.abs(v[:, 2] - z) < 0.012)
-    if not near.any():
-        near = surf.bone_mask("head")
-    return np.array([x, v[near, 1].min(), z])
+    front = np.nonzero(surf.bone_mask("head") & (v[:, 1] < 0.0))[0]
+    d2 = (v[front, 0] - x) ** 2 + (v[front, 2] - z) ** 2
+    near = front[np.argsort(d2)[:3]]
+    return np.array([x, float(v[near, 1].mean()), z])
 
 
 def face(surf: Surface, skel: Skeleton) -> Layer:
-    """Eyes and eyebrows: small dark shapes on the face (rigid to the head)."""
+    """Eyes, eyebrows and mouth: small dark shapes set into the face (rigid to the head)."""
     hw, hh = skel.body["head_width"], skel.body["head_height"]
     parts = []
     for s in ("l", "r"):
-        ex = skel.points[f"{s}_eye"][0][0] * 0.85
+        ex = (0.22 if s == "l" else -0.22) * hw
         eye = _face_point(surf, ex, skel.eye_z)
         brow = _face_point(surf, ex * 1.05, skel.eye_z + 0.09 * hh)
-        for c, half in ((eye + [0, 0.0035, 0], [0.011 * hw / 0.15, 0.005, 0.0065]),
-                        (brow + [0, 0.003, 0], [0.016 * hw / 0.15, 0.004, 0.003])):
+        for c, half in ((eye + [0, 0.002, 0], [0.012 * hw / 0.15, 0.004, 0.007]),
+                        (brow + [0, 0.0015, 0], [0.014 * hw / 0.15, 0.003, 0.003])):
             v, f = meshutil.superellipsoid(c, half, exponent=1.0, nu=8, nv=5)
             parts.append(Layer(v, f, _rigid(len(v), surf, "head"), v.copy()))
     mouth = _face_point(surf, 0.0, skel.chin_z + 0.25 * hh)
-    v, f = meshutil.superellipsoid(mouth + [0, 0.0035, 0], [0.018 * hw / 0.15, 0.005, 0.003], exponent=1.0,
+    v, f = meshutil.superellipsoid(mouth + [0, 0.002, 0], [0.018 * hw / 0.15, 0.004, 0.003], exponent=1.0,
                                    nu=8, nv=5)
     parts.append(Layer(v, f, _rigid(len(v), surf, "head"), v.copy()))
     return Layer.merge(parts)
