@@ -254,7 +254,7 @@ def list_clips(motion_dir: str) -> list[str]:
 def sample_pose(spec, character: dict, rng: np.random.Generator) -> dict:
     """Per-image pose.
 
-    {"kind": "walk", "phase": [0, 1)} (0 = right heel strike) |
+    {"kind": "walk", "phase": [0, 1) (0 = right heel strike), "head": yaw deg} |
     {"kind": "stand", "weight": [-1, 1] (left..right), "arms": deg, "head": deg} |
     {"kind": "bvh", "clip": path relative to people.motion_dir, "frame": 0-based int}.
     """
@@ -267,6 +267,6 @@ def sample_pose(spec, character: dict, rng: np.random.Generator) -> dict:
         return {"kind": "bvh", "clip": clip, "frame": int(rng.integers(n))}
     walk = p.pose == "walk" or (p.pose == "mixed" and rng.random() < WALK_FRACTION_MIXED)
     if walk:
-        return {"kind": "walk", "phase": _r(rng.uniform(0.0, 1.0), 5)}
+        return {"kind": "walk", "phase": _r(rng.uniform(0.0, 1.0), 5), "head": _r(rng.normal(0.0, 6.0), 2)}
     return {"kind": "stand", "weight": _r(rng.uniform(-1.0, 1.0)), "arms": _r(rng.uniform(2.0, 12.0), 2),
             "head": _r(rng.normal(0.0, 8.0), 2)}

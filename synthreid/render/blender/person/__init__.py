@@ -155,7 +155,7 @@ class Person:
         """Apply a pose from ``sample_pose`` (walk | stand | bvh); feet end on z = 0."""
         kind = pose.get("kind")
         if kind == "walk":
-            L = motion.walk(self.character, float(pose.get("phase", 0.0)) % 1.0)
+            L = motion.walk(self.character, float(pose.get("phase", 0.0)) % 1.0, float(pose.get("head", 0.0)))
         elif kind == "stand":
             L = motion.stand(self.character, pose)
         elif kind == "bvh":

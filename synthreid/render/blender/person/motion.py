@@ -58,9 +58,12 @@ def _base(character: dict) -> dict[str, np.ndarray]:
     return {"spine": rx(stoop * 0.6), "chest": rx(stoop * 0.4), "neck": rx(-stoop * 0.6)}
 
 
-def walk(character: dict, phase: float) -> dict[str, np.ndarray]:
-    """Rotations of the walk cycle at ``phase`` in [0, 1) (0 = right heel strike)."""
+def walk(character: dict, phase: float, head: float = 0.0) -> dict[str, np.ndarray]:
+    """Rotations of the walk cycle at ``phase`` in [0, 1) (0 = right heel strike); ``head``
+    turns the head (degrees, + = to the person's left). An arm carrying a handbag swings less."""
     gait = character.get("gait", {})
+    bag = (character.get("accessories") or {}).get("handbag")
+    carry = {"L" if bag.get("side") == "left" else "R"} if bag else set()
     stride, swing, elbow = gait.get("stride", 1.0), gait.get("arm_swing", 1.0), gait.get("elbow", 1.0)
     L = _base(character)
     yaw = _curve("pelvis_yaw", phase) * stride
@@ -72,9 +75,10 @@ def walk(character: dict, phase: float) -> dict[str, np.ndarray]:
         L[f"thigh.{side}"] = rx(-hip)
         L[f"shin.{side}"] = rx(knee)
         L[f"foot.{side}"] = rx(-_curve("ankle", ph))
-        sh = _curve("shoulder", ph) * swing
+        sh = _curve("shoulder", ph) * swing * (0.35 if side in carry else 1.0)
         L[f"upperarm.{side}"] = ry(sg * 5.0) @ rx(-sh)
-        L[f"forearm.{side}"] = rx(-_curve("elbow", ph) * elbow)
+        L[f"forearm.{side}"] = rx(-(12.0 if side in carry else _curve("elbow", ph) * elbow))
+    L["neck"] = rz(head) @ L["neck"]
     return L
 
 
