@@ -108,6 +108,7 @@ class Skeleton:
             n_w = node(wri, ar * 0.6, ar * 0.45, f"hand.{s}", n_f)
             n_p = node(wri + d * hand * 0.4, ar * 0.95, ar * 0.38, f"hand.{s}", n_w)
             node(wri + d * hand * 0.85, ar * 0.75, ar * 0.3, f"hand.{s}", n_p)
+            node(wri + d * hand * 0.38 + P(0, -0.3 * hand, 0), ar * 0.28, ar * 0.28, f"hand.{s}", n_p)  # thumb
             self.points[f"{s.lower()}_wrist"] = (wri, f"hand.{s}")
             self.points[f"{s.lower()}_hand"] = (wri + d * hand * 0.45, f"hand.{s}")
 
