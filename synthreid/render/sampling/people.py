@@ -113,7 +113,9 @@ def _garment(rng, spec, kind: str, group: str, sex: str) -> dict:
     color, name = palettes.garment_color(rng, pal, "denim" if kind == "jeans" and pal == "realistic" else group)
     forced = "denim" if kind == "jeans" else None
     tex = _texture(rng, spec, group, color, forced)
-    fit = _r(np.exp(rng.normal(0.0, 0.25)), 3)  # looseness multiplier of the garment's ease
+    fit = _r(np.clip(np.exp(rng.normal(0.0, 0.2)), 0.7, 1.5), 3)  # looseness multiplier of the ease
+    if kind in ("jacket", "coat"):
+        fit = min(fit, 1.2)  # outerwear is already roomy
     out = {"type": kind, "color": color, "color_name": name, "texture": tex, "fit": fit}
     if kind in ("tshirt", "longsleeve", "sweater"):
         out["tucked"] = bool(rng.random() < (0.25 if kind != "sweater" else 0.05))

@@ -126,7 +126,7 @@ def build_top(surf: Surface, skel: Skeleton, top: dict, bottom: dict | None) -> 
     else:
         offset = np.where(surf.bone_mask("pelvis"), off + under, off)
     if kind in ("jacket", "coat"):
-        offset = offset + 0.006 * np.clip(-surf.normals[:, 1], 0, 1)  # a looser front
+        offset = offset + 0.004 * np.clip(-surf.normals[:, 1], 0, 1)  # a looser front
     layers = [Layer(*subset(surf, region, offset))]
     if kind == "dress":
         knee = b["knee_height"]
