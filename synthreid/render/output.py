@@ -15,7 +15,7 @@ from pathlib import Path
 from synthreid import __version__
 from synthreid.dataset import compute_splits, write_labels, write_manifest
 from synthreid.errors import DatasetError
-from synthreid.render.plan import plan_rows
+from synthreid.render.plan import plan_character, plan_rows
 from synthreid.render.spec import DatasetSpec
 
 
@@ -50,6 +50,7 @@ def init_dataset(spec: DatasetSpec, root: str | Path, labels: bool = True) -> Pa
     Raises DatasetError if ``root`` already holds a dataset made from a different spec.
     """
     root = Path(root)
+    plan_character(spec, 0)  # fails early (e.g. an empty background folder) before anything exists
     mpath = root / "manifest.json"
     if mpath.is_file():
         try:

@@ -15,6 +15,8 @@ from synthreid.render.sampling import STREAM_CHARACTER, STREAM_IMAGE, rng_for
 from synthreid.render.sampling.camera import sample_camera
 from synthreid.render.sampling.people import sample_character, sample_pose
 from synthreid.render.sampling.scene import (
+    IMAGE_SUFFIXES,
+    PANORAMA_SUFFIXES,
     list_background_images,
     sample_background,
     sample_background_crop,
@@ -24,8 +26,8 @@ from synthreid.render.spec import DatasetSpec
 
 
 @lru_cache(maxsize=8)
-def _background_images(folder: str | None) -> tuple[str, ...] | None:
-    return tuple(list_background_images(folder)) if folder else None
+def _background_images(folder: str, field: str, suffixes: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(list_background_images(folder, field, suffixes))
 
 
 def _check_index(spec: DatasetSpec, ci: int, ii: int | None = None) -> None:
@@ -42,7 +44,10 @@ def plan_character(spec: DatasetSpec, ci: int) -> dict:
     attributes = sample_character(spec, rng)
     images = None
     if spec.background.mode == "images":
-        images = list(_background_images(spec.background.images_dir))
+        images = list(_background_images(spec.background.images_dir, "background.images_dir", IMAGE_SUFFIXES))
+    elif spec.background.mode == "panorama":
+        images = list(_background_images(spec.background.panoramas_dir, "background.panoramas_dir",
+                                         PANORAMA_SUFFIXES))
     background = sample_background(rng, spec, images)
     return {"pid": ci, "attributes": attributes, "background": background}
 

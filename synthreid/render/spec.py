@@ -123,17 +123,24 @@ class BackgroundSpec:
 
     ``room``: fixed wall and floor colours; ``room_varied``: random plain colours per
     character; ``textured``: random procedural wall/floor textures; ``images``: a photo
-    from ``images_dir`` behind the person (see docs/backgrounds.md).
+    from ``images_dir`` behind the person; ``panorama``: an equirectangular panorama from
+    ``panoramas_dir`` surrounds and lights the person (the thesis' cubemaps; see
+    docs/backgrounds.md).
     """
 
-    mode: str = _f("room", choices=("room", "room_varied", "textured", "images"))
+    mode: str = _f("room", choices=("room", "room_varied", "textured", "images", "panorama"))
     wall_color: tuple[float, float, float] = _f((0.55, 0.06, 0.05), lo=0.0, hi=1.0, doc="linear RGB")
     floor_color: tuple[float, float, float] = _f((0.25, 0.25, 0.25), lo=0.0, hi=1.0, doc="linear RGB")
     images_dir: str | None = _f(None, doc="folder of background photos (mode 'images')")
+    panoramas_dir: str | None = _f(None, doc="folder of equirectangular panoramas (mode 'panorama')")
+    panorama_strength: tuple[float, float] = _f((0.6, 1.4), lo=0.0, hi=20.0, ordered=True,
+                                                doc="panorama light multiplier range (mode 'panorama')")
 
     def __post_init__(self):
         if self.mode == "images" and not self.images_dir:
             raise SpecError("background.images_dir", "required when background.mode = 'images'")
+        if self.mode == "panorama" and not self.panoramas_dir:
+            raise SpecError("background.panoramas_dir", "required when background.mode = 'panorama'")
 
 
 @dataclass(frozen=True)
@@ -226,6 +233,8 @@ class DatasetSpec:
         bg, ppl = self.background, self.people
         if bg.images_dir and not Path(bg.images_dir).is_absolute():
             bg = dataclasses.replace(bg, images_dir=str((base / bg.images_dir).resolve()))
+        if bg.panoramas_dir and not Path(bg.panoramas_dir).is_absolute():
+            bg = dataclasses.replace(bg, panoramas_dir=str((base / bg.panoramas_dir).resolve()))
         if ppl.motion_dir and not Path(ppl.motion_dir).is_absolute():
             ppl = dataclasses.replace(ppl, motion_dir=str((base / ppl.motion_dir).resolve()))
         return dataclasses.replace(self, background=bg, people=ppl)

@@ -191,8 +191,17 @@ class Stage:
         world = bpy.data.worlds.new("synthreid_world")
         world.use_nodes = True
         self.scene.world = world
-        self.world_bg = next(n for n in world.node_tree.nodes if n.type == "BACKGROUND")
+        nt = world.node_tree
+        self.world_bg = next(n for n in nt.nodes if n.type == "BACKGROUND")
         self.world_bg.inputs["Color"].default_value = (0.75, 0.82, 1.0, 1.0)
+        # Panorama branch (mode 'panorama'): linked into the background only when used.
+        coord = nt.nodes.new("ShaderNodeTexCoord")
+        self.world_mapping = nt.nodes.new("ShaderNodeMapping")
+        self.world_env = nt.nodes.new("ShaderNodeTexEnvironment")
+        nt.links.new(coord.outputs["Generated"], self.world_mapping.inputs["Vector"])
+        nt.links.new(self.world_mapping.outputs["Vector"], self.world_env.inputs["Vector"])
+        self.world_strength = None  # panorama strength overrides the ambient of set_light
+        self.panorama_path = None
 
     def _build_camera(self) -> None:
         cam = self.spec.camera
@@ -234,14 +243,38 @@ class Stage:
         self.output_node = out
 
     # ---- per character / per image ------------------------------------------------------------
-    def set_background(self, background: dict) -> None:
-        images_mode = background["mode"] == "images"
-        self.walls.hide_render = images_mode
-        self.floor.is_shadow_catcher = images_mode
-        self.scene.render.film_transparent = images_mode
-        if not images_mode:
+    def set_background(self, background: dict, panoramas_dir: str | None = None) -> None:
+        mode = background["mode"]
+        open_air = mode in ("images", "panorama")
+        self.walls.hide_render = open_air
+        # A shadow catcher keeps the person's ground shadow: over the transparent film in
+        # 'images' mode (composited later), straight onto the environment in 'panorama' mode.
+        self.floor.is_shadow_catcher = open_air
+        self.scene.render.film_transparent = mode == "images"
+        links = self.scene.world.node_tree.links
+        for link in list(self.world_bg.inputs["Color"].links):
+            links.remove(link)
+        self.world_strength = None
+        if mode == "panorama":
+            self._load_panorama(os.path.join(panoramas_dir, background["image"]))
+            self.world_mapping.inputs["Rotation"].default_value = (0.0, 0.0, math.radians(background["rotation"]))
+            links.new(self.world_env.outputs["Color"], self.world_bg.inputs["Color"])
+            self.world_strength = background["strength"]
+        elif not open_air:
             set_surface(self.wall_mat, background["wall"])
             set_surface(self.floor_mat, background["floor"])
+
+    def _load_panorama(self, path: str) -> None:
+        if self.panorama_path == path:
+            return
+        old = self.world_env.image
+        try:
+            self.world_env.image = bpy.data.images.load(path, check_existing=True)
+        except RuntimeError as exc:
+            raise OSError(f"{path}: cannot load panorama ({exc})") from exc
+        if old is not None and old != self.world_env.image:
+            bpy.data.images.remove(old)  # one panorama in memory per worker, not one per character
+        self.panorama_path = path
 
     def set_light(self, light: dict) -> None:
         el, az = math.radians(light["sun_elevation"]), math.radians(light["sun_azimuth"])
@@ -249,7 +282,8 @@ class Stage:
         self.sun.rotation_euler = (0.0, math.pi / 2 - el, az)
         self.sun.data.energy = light["sun_strength"]
         self.sun.data.color = light["sun_color"]
-        self.world_bg.inputs["Strength"].default_value = light["ambient"]
+        strength = light["ambient"] if self.world_strength is None else self.world_strength
+        self.world_bg.inputs["Strength"].default_value = strength
 
     def set_camera(self, rotation_w2c: np.ndarray, position) -> None:
         """Place the camera from an OpenCV world-to-camera rotation (x right, y down, z forward)."""

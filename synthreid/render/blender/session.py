@@ -49,7 +49,7 @@ class RenderSession:
         self.person = build_person(character["attributes"], motion_dir=self.spec.people.motion_dir)
         for obj in self.person.objects:
             obj.pass_index = MASK_PASS_INDEX
-        self.stage.set_background(character["background"])
+        self.stage.set_background(character["background"], self.spec.background.panoramas_dir)
         self.character, self.character_index = character, ci
         self.timings["build"] += time.perf_counter() - t0
         return character

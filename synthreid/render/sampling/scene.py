@@ -11,6 +11,7 @@ import numpy as np
 WALL_TEXTURES = ("brick", "tiles", "plaster", "wood", "concrete", "stripes")
 FLOOR_TEXTURES = ("tiles", "wood", "concrete", "checker", "asphalt")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+PANORAMA_SUFFIXES = (".png", ".jpg", ".jpeg", ".hdr", ".exr")
 
 
 def _srgb_to_linear(c: float) -> float:
@@ -26,17 +27,24 @@ def _plain_color(rng, s_range=(0.1, 0.8), v_range=(0.25, 0.9)) -> list[float]:
     return hsv_linear(rng.uniform(), rng.uniform(*s_range), rng.uniform(*v_range))
 
 
-def list_background_images(folder: str | Path) -> list[str]:
-    """Sorted relative paths of the usable photos in a background folder (see docs/backgrounds.md)."""
+def list_background_images(folder: str | Path, field: str = "background.images_dir",
+                           suffixes: tuple[str, ...] = IMAGE_SUFFIXES) -> list[str]:
+    """Sorted relative paths of the usable images in a background folder (see docs/backgrounds.md).
+
+    Raises DatasetError naming ``field`` when the folder is missing or holds no usable file.
+    """
+    from synthreid.errors import DatasetError
+
     root = Path(folder)
     if not root.is_dir():
-        raise FileNotFoundError(f"background.images_dir {root}: no such folder")
+        raise DatasetError(f"{field} {root}: no such folder")
     files = sorted(
         str(p.relative_to(root)) for p in root.rglob("*")
-        if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not any(part.startswith(".") for part in p.parts)
+        if p.is_file() and p.suffix.lower() in suffixes
+        and not any(part.startswith(".") for part in p.relative_to(root).parts)
     )
     if not files:
-        raise FileNotFoundError(f"background.images_dir {root}: no .png/.jpg images found")
+        raise DatasetError(f"{field} {root}: no {'/'.join(suffixes)} files found")
     return files
 
 
@@ -60,6 +68,13 @@ def sample_background(rng: np.random.Generator, spec, images: list[str] | None =
         if not images:
             images = list_background_images(bg.images_dir)
         return {"mode": "images", "image": str(rng.choice(images)),
+                "floor": {"kind": "shadow_catcher"}}
+    if bg.mode == "panorama":
+        if not images:
+            images = list_background_images(bg.panoramas_dir, "background.panoramas_dir", PANORAMA_SUFFIXES)
+        return {"mode": "panorama", "image": str(rng.choice(images)),
+                "rotation": float(rng.uniform(0.0, 360.0)),
+                "strength": float(rng.uniform(*bg.panorama_strength)),
                 "floor": {"kind": "shadow_catcher"}}
     raise ValueError(f"background.mode {bg.mode!r}")  # guarded by the spec
 
