@@ -72,8 +72,11 @@ def cmd_preview(args) -> int:
 
 
 def cmd_spec(args) -> int:
-    from synthreid.render.spec import DatasetSpec, preset_names
+    from synthreid.render.spec import DatasetSpec, preset_names, spec_reference
 
+    if args.doc:
+        print(spec_reference(), end="")
+        return 0
     if args.list:
         print("\n".join(preset_names()))
         return 0
@@ -118,4 +121,5 @@ def register(sub) -> None:
     p = sub.add_parser("spec", help="print a spec or preset as resolved JSON; --list shows presets")
     p.add_argument("spec_or_preset", nargs="?", default="IV")
     p.add_argument("--list", action="store_true")
+    p.add_argument("--doc", action="store_true", help="print the Markdown reference of every spec field")
     p.set_defaults(func=cmd_spec)

@@ -97,3 +97,13 @@ def test_cli_unknown_preset_writes_nothing(tmp_path, capsys):
     assert main(["render", "--preset", "nope", "--out", str(out)]) == 2
     assert "unknown preset" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_spec_reference_doc_is_current():
+    """docs/spec.md is generated; regenerate with `synthreid spec --doc > docs/spec.md`."""
+    from pathlib import Path
+
+    from synthreid.render.spec import spec_reference
+
+    doc = Path(__file__).resolve().parents[3] / "docs" / "spec.md"
+    assert doc.read_text() == spec_reference(), "docs/spec.md is stale: run `synthreid spec --doc > docs/spec.md`"
