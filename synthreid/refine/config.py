@@ -15,6 +15,7 @@ from synthreid.refine.errors import RefineError
 MODELS = ("cyclegan", "ptgan", "fgbg")
 GENERATORS = ("resnet_9blocks", "resnet_6blocks")
 DISCRIMINATORS = ("basic",)
+RECON_LOSSES = ("l1", "l2", "l1+l2", "huber")  # mirrors refine.losses (kept torch-free here)
 _SIZE_RE = re.compile(r"^\s*(\d+)\s*[xX]\s*(\d+)\s*$")
 
 
@@ -51,7 +52,11 @@ class RefinerConfig:
     generator updates; the learning rate is constant for ``iters - decay_iters`` iterations,
     then decays linearly to zero. Loss weights: ``lambda_cycle`` per direction,
     ``lambda_identity`` as a fraction of it (0 disables), ``lambda_mask_id`` (ptgan),
-    ``lambda_fg`` / ``lambda_bg`` (fgbg).
+    ``lambda_fg`` / ``lambda_bg`` (fgbg). ``recon_loss`` is the cycle/identity distance
+    (``huber_delta`` in [-1, 1] image units). fgbg only: ``bg_discriminator`` (None = on) adds a
+    PatchGAN on person-removed images weighted ``lambda_bg_gan``; ``mask_feather`` px ramps
+    the masks. ``eval_images`` source images are held out of training and evaluated at each
+    checkpoint together with as many target images (0: no evaluation, nothing held out).
     """
 
     source: str
@@ -74,6 +79,12 @@ class RefinerConfig:
     lambda_mask_id: float = 10.0
     lambda_fg: float = 70.0
     lambda_bg: float = 30.0
+    bg_discriminator: bool | None = None  # None: on for fgbg (resolved in __post_init__)
+    lambda_bg_gan: float = 1.0
+    mask_feather: int = 2  # pixels at the model size
+    recon_loss: str = "l1"
+    huber_delta: float = 0.1
+    eval_images: int = 16
     pool_size: int = 50
     load_scale: float = 1.125  # resize to size*scale, then random crop back to size
     flip: bool = True
@@ -99,16 +110,27 @@ class RefinerConfig:
             v = getattr(self, name)
             if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
                 raise RefineError(f"{name}: expected a positive integer, got {v!r}")
-        for name in ("pool_size", "num_workers", "seed"):
+        if self.recon_loss not in RECON_LOSSES:
+            raise RefineError(f"recon_loss: unknown {self.recon_loss!r}, expected one of {', '.join(RECON_LOSSES)}")
+        if self.bg_discriminator is None:
+            object.__setattr__(self, "bg_discriminator", self.model == "fgbg")
+        if not isinstance(self.bg_discriminator, bool):
+            raise RefineError(f"bg_discriminator: expected true/false, got {self.bg_discriminator!r}")
+        if self.bg_discriminator and self.model != "fgbg":
+            raise RefineError(f"bg_discriminator: only the fgbg model has one (model is {self.model!r})")
+        for name in ("pool_size", "num_workers", "seed", "mask_feather", "eval_images"):
             v = getattr(self, name)
             if not isinstance(v, int) or isinstance(v, bool) or v < 0:
                 raise RefineError(f"{name}: expected an integer >= 0, got {v!r}")
         if self.decay_iters is not None and not 0 <= self.decay_iters <= self.iters:
             raise RefineError(f"decay_iters: expected 0..iters ({self.iters}), got {self.decay_iters!r}")
-        for name in ("lr", "lambda_cycle", "lambda_identity", "lambda_mask_id", "lambda_fg", "lambda_bg"):
+        for name in ("lr", "lambda_cycle", "lambda_identity", "lambda_mask_id", "lambda_fg", "lambda_bg",
+                     "lambda_bg_gan"):
             v = getattr(self, name)
             if not isinstance(v, (int, float)) or v < 0 or v != v:
                 raise RefineError(f"{name}: expected a number >= 0, got {v!r}")
+        if not isinstance(self.huber_delta, (int, float)) or not self.huber_delta > 0:
+            raise RefineError(f"huber_delta: expected a number > 0, got {self.huber_delta!r}")
         if not 0 <= self.beta1 < 1:
             raise RefineError(f"beta1: expected 0 <= beta1 < 1, got {self.beta1!r}")
         if not 1.0 <= self.load_scale <= 2.0:

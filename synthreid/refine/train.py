@@ -6,6 +6,8 @@ Run folder::
     RUN/checkpoints/latest.pt     networks, optimisers, schedulers, pools, AMP scalers, iteration
     RUN/losses.csv, losses.png    every log_every iterations: iteration, lr, each loss term
     RUN/samples/iter_NNNNNNN.png  rows a, G_AB(a), G_BA(G_AB(a)), b, G_BA(b), G_AB(G_BA(b))
+    RUN/eval.csv, eval.png        held-out identity L1 and colour domain gap (refine.evaluate)
+    RUN/metrics.json              iterations, wall seconds, it/s, losses, latest evaluation
 
 Files are written atomically; the CSV and plot are rewritten with each checkpoint so they
 always match it. Re-running ``train`` with the same config on the same folder resumes from
@@ -30,6 +32,7 @@ from synthreid.fsutil import atomic_path, write_json, write_text
 from synthreid.refine.config import RefinerConfig
 from synthreid.refine.data import UnpairedSamples, fixed_batch, source_pairs, target_pairs, to_image
 from synthreid.refine.errors import RefineError
+from synthreid.refine.evaluate import EvalSet, evaluate, holdout, read_rows, write_eval, write_metrics
 from synthreid.refine.model import RefinerModel
 
 log = logging.getLogger(__name__)
@@ -72,6 +75,10 @@ def _check_resume_config(run_dir: Path, config: RefinerConfig) -> None:
     except (OSError, json.JSONDecodeError) as exc:
         raise RefineError(f"{path}: unreadable run config ({exc})") from exc
     new = config.to_dict()
+    try:  # fields added since the run was made compare by their defaults
+        old = RefinerConfig.from_dict(old).to_dict()
+    except RefineError:
+        pass
     diff = sorted(k for k in set(old) | set(new) if k not in RESUMABLE_FIELDS and old.get(k) != new.get(k))
     if diff:
         detail = ", ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in diff)
@@ -94,14 +101,15 @@ def _write_log(run_dir: Path, rows: list[dict]) -> None:
 
 
 def _read_log(run_dir: Path, upto: int) -> list[dict]:
-    path = run_dir / "losses.csv"
-    if not path.is_file():
-        return []
-    with open(path, newline="") as fh:
-        rows = [{k: float(v) for k, v in r.items() if v not in ("", None)} for r in csv.DictReader(fh)]
-    for r in rows:
-        r["iter"] = int(r["iter"])
-    return [r for r in rows if r["iter"] <= upto]
+    return read_rows(run_dir / "losses.csv", upto)
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 def plot_losses(rows: list[dict], path: str | Path) -> None:
@@ -163,15 +171,19 @@ def train(config: RefinerConfig, run_dir: str | Path, device: str | None = "auto
     """
     run_dir = Path(run_dir)
     dev = pick_device(device)
-    source = source_pairs(config.source)
+    source, held_out = holdout(source_pairs(config.source), config.eval_images)
     target = target_pairs(config.target, config.target_masks)
     ckpt_path = run_dir / CHECKPOINT
     model = RefinerModel(config, dev)
     rows: list[dict] = []
+    eval_rows: list[dict] = []
+    wall_before = 0.0
     if ckpt_path.is_file():
         _check_resume_config(run_dir, config)
         model.load_state_dict(load_checkpoint(ckpt_path, map_location=dev))
         rows = _read_log(run_dir, model.iteration)
+        eval_rows = read_rows(run_dir / "eval.csv", model.iteration)
+        wall_before = float(_read_json(run_dir / "metrics.json").get("wall_seconds") or 0.0)
         log.info("resuming %s at iteration %d", run_dir, model.iteration)
     elif (run_dir / "config.json").is_file():
         _check_resume_config(run_dir, config)
@@ -189,6 +201,13 @@ def train(config: RefinerConfig, run_dir: str | Path, device: str | None = "auto
                                          pin_memory=dev.type == "cuda", drop_last=True,
                                          persistent_workers=config.num_workers > 0)
     fixed = (fixed_batch(source, config.size)[0], fixed_batch(target, config.size)[0])
+    evalset = None
+    if held_out:
+        a, ma = fixed_batch(held_out, config.size, n=len(held_out))
+        evalset = EvalSet(a, ma, fixed_batch(target, config.size, n=config.eval_images)[0])
+        if not eval_rows:
+            eval_rows.append({"iter": model.iteration, **evaluate(model.translate, evalset)})
+    started = time.perf_counter()
     bar = tqdm(loader, total=end - model.iteration, initial=0, desc=f"refine {config.model}",
                unit="it", disable=not progress, dynamic_ncols=True)
     t0 = time.perf_counter()
@@ -204,7 +223,14 @@ def train(config: RefinerConfig, run_dir: str | Path, device: str | None = "auto
         if it % config.sample_every == 0 or it == end:
             _save_samples(model, fixed, run_dir)
         if it % config.checkpoint_every == 0 or it == end:
+            if evalset is not None:
+                eval_rows.append({"iter": it, **evaluate(model.translate, evalset)})
             save_checkpoint(model, ckpt_path)
             _write_log(run_dir, rows)
+            write_eval(run_dir, eval_rows)
+            write_metrics(run_dir, iteration=it, iters_total=config.iters,
+                          wall_seconds=wall_before + time.perf_counter() - started, loss_rows=rows,
+                          eval_row=eval_rows[-1] if eval_rows else None,
+                          n_eval=(len(held_out), len(evalset.b) if evalset else 0))
     bar.close()
     return run_dir
