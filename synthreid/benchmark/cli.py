@@ -18,6 +18,27 @@ def _default_run_dir(args) -> Path:
     return Path("runs") / f"{args.arch}-{names}{tag}-s{args.seed}"
 
 
+def _count(text: str):
+    """A positive count, or ``all`` (None)."""
+    if text == "all":
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer or 'all', got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer or 'all', got {text!r}")
+    return value
+
+
+def _ratio(text: str) -> list[float]:
+    try:
+        values = [float(v) for v in text.replace(":", ",").split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected weights like 0.7,0.3 or 3:1, got {text!r}") from None
+    return values
+
+
 def cmd_train(args) -> int:
     from synthreid.benchmark.engine import TrainConfig, run_training
 
@@ -28,13 +49,23 @@ def cmd_train(args) -> int:
         arch=args.arch, weights=args.weights, height=args.height, width=args.width,
         num_features=args.features, dropout=args.dropout, norm=args.norm, epochs=args.epochs,
         batch_size=args.batch_size, lr=args.lr, momentum=args.momentum, weight_decay=args.weight_decay,
-        step_size=args.step_size, label_smoothing=args.label_smoothing,
+        step_size=args.step_size, loss=args.loss, label_smoothing=args.label_smoothing,
+        sce_alpha=args.sce_alpha, sce_beta=args.sce_beta, train_ids=args.train_ids,
+        train_images_per_id=args.train_images_per_id, mix_ratio=args.mix_ratio,
         finetune_from=str(args.finetune_from) if args.finetune_from else None,
         finetune_lr_mult=args.finetune_lr_mult, val_ids=args.val_ids, draws=args.draws,
         eval_feature=args.eval_feature, seed=args.seed, split_id=args.split, skip_bad=args.skip_bad,
         workers=args.workers, device=args.device, threads=args.threads, amp=not args.no_amp)
     run_dir = Path(args.out) if args.out else _default_run_dir(args)
     print(f"run directory: {run_dir}")
+    if args.splits:
+        from synthreid.benchmark import runs, splits
+
+        ids = splits.parse_splits(args.splits, [*cfg.train, cfg.val, *cfg.test])
+        splits.run_split_training(cfg, run_dir, ids, progress=not args.quiet)
+        for key, res in runs.load_metrics(run_dir).items():
+            print(_summary_line(f"{key} ({res['splits']} splits, mean)", res))
+        return 0
     results = run_training(cfg, run_dir, progress=not args.quiet)
     for test, res in results.items():
         print(_summary_line(test, res))
@@ -48,13 +79,21 @@ def _summary_line(test, res) -> str:
 
 
 def cmd_eval(args) -> int:
+    from synthreid.benchmark import splits
     from synthreid.benchmark.engine import evaluate_run
     from synthreid.benchmark.runs import record_run
 
+    parent = splits.is_parent(args.run)
+    targets = [d for _, d in splits.members(args.run)] if parent else [args.run]
+    if parent and not targets:
+        raise splits.runs.RunError(f"{args.run}: no split runs yet")
     for test in args.test:
-        res = evaluate_run(args.run, str(test), protocol=args.protocol, fmt=args.format, device=args.device,
-                           workers=args.workers, progress=not args.quiet)
-        print(_summary_line(test, res))
+        for run in targets:
+            res = evaluate_run(run, str(test), protocol=args.protocol, fmt=args.format, device=args.device,
+                               workers=args.workers, progress=not args.quiet)
+            print(_summary_line(f"{run.name}: {test}" if parent else test, res))
+    if parent:
+        splits.write_parent_metrics(args.run)
     record_run(args.run)
     return 0
 
@@ -106,7 +145,23 @@ def register(sub) -> None:
     t.add_argument("--features", type=int, default=128)
     t.add_argument("--dropout", type=float, default=0.5)
     t.add_argument("--norm", action="store_true", help="L2-normalise the embedding instead of ReLU")
-    t.add_argument("--label-smoothing", type=float, default=0.0)
+    t.add_argument("--loss", choices=("ce", "ls", "sce"), default="ce",
+                   help="cross-entropy, label smoothing, or symmetric cross-entropy (alpha CE + beta RCE)")
+    t.add_argument("--label-smoothing", type=float, default=0.0, metavar="EPS",
+                   help="epsilon of --loss ls (0 = 0.1); > 0 alone implies --loss ls")
+    t.add_argument("--sce-alpha", type=float, default=0.1, help="weight of CE in --loss sce")
+    t.add_argument("--sce-beta", type=float, default=1.0, help="weight of reverse CE in --loss sce")
+    t.add_argument("--train-ids", action="append", type=_count, metavar="N|all",
+                   help="keep N seeded identities of a --train dataset: once for all, or repeated to "
+                        "apply in order to each --train")
+    t.add_argument("--train-images-per-id", action="append", type=_count, metavar="K|all",
+                   help="then keep K seeded images per identity (once for all, or once per --train)")
+    t.add_argument("--mix-ratio", type=_ratio, metavar="W,W,...",
+                   help="expected fraction of each batch from each --train, in order (e.g. 0.5,0.5 or 3:1; "
+                        "normalised); default: in proportion to their sizes")
+    t.add_argument("--splits", metavar="all|IDS",
+                   help="one run per split of an Open-ReID dataset (CUHK03 classic: all = 20) under "
+                        "RUN/split-NN, e.g. all, 0,1,2 or 0-4; RUN/metrics.json holds mean and std")
     t.add_argument("--height", type=int, help="input height (default per arch: 144 inception)")
     t.add_argument("--width", type=int, help="input width (default per arch: 56 inception)")
     t.add_argument("--val-ids", type=int, default=100, help="validation identities per epoch")
@@ -122,7 +177,7 @@ def register(sub) -> None:
     t.add_argument("--quiet", action="store_true", help="no progress bars")
     t.set_defaults(func=cmd_train)
 
-    e = bs.add_parser("eval", help="test a run's best model on more datasets")
+    e = bs.add_parser("eval", help="test a run's best model on more datasets (every split of a multi-split run)")
     e.add_argument("run", type=Path, metavar="RUN")
     e.add_argument("--test", action="append", required=True, type=Path, metavar="DS")
     e.add_argument("--protocol", choices=("thesis", "market", "cuhk03"), help="default: the run's protocol")
@@ -135,7 +190,7 @@ def register(sub) -> None:
     r = bs.add_parser("report", help="Markdown/CSV table and CMC plot comparing runs")
     r.add_argument("runs", nargs="+", type=Path, metavar="RUN")
     r.add_argument("--out", required=True, type=Path, metavar="DIR")
-    r.add_argument("--max-rank", type=int, default=50)
+    r.add_argument("--max-rank", type=int, default=20, help="last rank of the CMC plot")
     r.set_defaults(func=cmd_report)
 
     x = bs.add_parser("export", help="export a synthreid dataset to Market-1501 folders or Open-ReID layout")

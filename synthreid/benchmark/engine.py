@@ -1,5 +1,6 @@
 """Training and evaluation loops: softmax re-ID training with per-epoch validation, checkpoints,
-resume, finetuning and mixed datasets; feature extraction and testing.
+resume, finetuning and mixed datasets (sub-sampled, weighted: see ``mixing``); feature
+extraction and testing. Losses: ``losses`` (ce, label smoothing, symmetric cross-entropy).
 
 Open-ReID's softmax defaults: SGD with Nesterov momentum 0.9, lr 0.1, weight decay 5e-4,
 lr x0.1 every 60 epochs (inception; 40 for resnet50), random-sized rect crops + flips.
@@ -19,15 +20,14 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from synthreid.benchmark import data, models, protocols, runs
+from synthreid.benchmark import data, losses, mixing, models, protocols, runs
 from synthreid.benchmark.datasets import ReidDataset, read_dataset
 from synthreid.errors import SynthreidError
 from synthreid.fsutil import write_json
 
 log = logging.getLogger(__name__)
 
-# Fields that may differ when resuming a run (everything else must match config.json).
-RESUMABLE = {"epochs", "workers", "device", "threads", "test", "test_format", "draws"}
+RESUMABLE = runs.RESUMABLE
 
 
 @dataclass
@@ -55,7 +55,13 @@ class TrainConfig:
     weight_decay: float = 5e-4
     step_size: int | None = None        # None = 60 (inception) / 40 (others)
     gamma: float = 0.1
-    label_smoothing: float = 0.0
+    loss: str = "ce"                    # ce | ls (label smoothing) | sce (symmetric cross-entropy)
+    label_smoothing: float = 0.0        # ε of 'ls'; > 0 with loss 'ce' means 'ls' (older spelling)
+    sce_alpha: float = 0.1              # SCE = α·CE + β·RCE
+    sce_beta: float = 1.0
+    train_ids: list | None = None       # per --train (or one for all): identities kept, None = all
+    train_images_per_id: list | None = None  # per --train: images kept per identity, None = all
+    mix_ratio: list | None = None       # per --train: expected fraction of each batch; None = by size
     finetune_from: str | None = None    # a run directory; its best.pt initialises the feature network
     finetune_lr_mult: float = 0.1       # lr multiplier of the feature network when finetuning
     val_ids: int = 100
@@ -69,6 +75,12 @@ class TrainConfig:
     threads: int | None = None          # torch CPU threads; None = all cores
     amp: bool = True
     channels_last: bool = True
+
+    def __post_init__(self):
+        if self.loss == "ce" and self.label_smoothing > 0:
+            self.loss = "ls"
+        elif self.loss == "ls" and self.label_smoothing == 0:
+            self.label_smoothing = 0.1
 
     @classmethod
     def from_dict(cls, d: dict) -> TrainConfig:
@@ -87,12 +99,22 @@ class TrainConfig:
         checks = [("epochs", self.epochs >= 1), ("batch_size", self.batch_size >= 1), ("lr", self.lr > 0),
                   ("train", bool(self.train)), ("protocol", self.protocol in protocols.PROTOCOLS),
                   ("eval_feature", self.eval_feature in ("embedding", "logits")),
-                  ("label_smoothing", 0 <= self.label_smoothing < 1), ("workers", self.workers >= 0)]
+                  ("label_smoothing", 0 <= self.label_smoothing < 1), ("workers", self.workers >= 0),
+                  ("loss", self.loss in losses.LOSSES), ("sce_alpha", self.sce_alpha >= 0),
+                  ("sce_beta", self.sce_beta >= 0), ("sce_alpha", self.sce_alpha + self.sce_beta > 0),
+                  ("train", len({str(Path(p).resolve()) for p in self.train}) == len(self.train))]
         for name, ok in checks:
             if not ok:
                 raise SynthreidError(f"config: invalid {name}={getattr(self, name)!r}")
         if self.arch not in models.REGISTRY:
             raise SynthreidError(f"config: unknown arch {self.arch!r}; valid: {', '.join(models.names())}")
+        n = len(self.train)
+        for name in ("train_ids", "train_images_per_id"):
+            for v in mixing.per_dataset(getattr(self, name), n, name):
+                if v is not None and (not isinstance(v, int) or v < 1):
+                    raise SynthreidError(f"config: invalid {name} value {v!r} (a positive count or all)")
+        if self.mix_ratio is not None:
+            mixing.normalise_ratio(self.mix_ratio, n)
 
 
 def pick_device(name: str = "auto") -> torch.device:
@@ -111,22 +133,32 @@ def _read(path, fmt, cfg: TrainConfig) -> ReidDataset:
 
 
 def training_set(cfg: TrainConfig):
-    """Records and contiguous labels of all training datasets (identities never shared across
-    datasets); returns (records, labels, per-dataset info)."""
-    records, labels, info = [], [], []
+    """Records, contiguous labels and dataset index of all (sub-sampled) training datasets.
+
+    Every dataset gets its own label range, so identities are never shared across datasets
+    (even when two datasets number their people alike). Returns (records, labels, sources, info).
+    """
+    records, labels, sources, info = [], [], [], []
     offset = 0
-    for path in cfg.train:
+    n = len(cfg.train)
+    ids_per = mixing.per_dataset(cfg.train_ids, n, "train_ids")
+    ipi_per = mixing.per_dataset(cfg.train_images_per_id, n, "train_images_per_id")
+    ratio = mixing.normalise_ratio(cfg.mix_ratio, n) if cfg.mix_ratio is not None else None
+    for d, path in enumerate(cfg.train):
         ds = _read(path, cfg.train_format, cfg)
-        pids = sorted({r.pid for r in ds.train})
+        train = mixing.subsample(ds.train, ids_per[d], ipi_per[d], cfg.seed, d)
+        pids = sorted({r.pid for r in train})
         if not pids:
             raise SynthreidError(f"{path}: no training images")
         relabel = {p: offset + i for i, p in enumerate(pids)}
         offset += len(pids)
-        records += ds.train
-        labels += [relabel[r.pid] for r in ds.train]
-        info.append({"path": str(path), "format": ds.format, "images": len(ds.train), "ids": len(pids)})
-        log.info("train: %s", ds.summary())
-    return records, labels, info
+        records += train
+        labels += [relabel[r.pid] for r in train]
+        sources += [d] * len(train)
+        info.append({"path": str(path), "format": ds.format, "images": len(train), "ids": len(pids),
+                     "available_images": len(ds.train), "mix_fraction": ratio[d] if ratio else None})
+        log.info("train: %s; using %d images of %d ids", ds.summary(), len(train), len(pids))
+    return records, labels, sources, info
 
 
 @torch.no_grad()
@@ -158,7 +190,7 @@ class Trainer:
         self.device = pick_device(cfg.device)
         setup_threads(cfg.threads)
         self._check_config()  # refuse a mismatching existing run before any work
-        self.records, self.labels, self.train_info = training_set(cfg)
+        self.records, self.labels, self.sources, self.train_info = training_set(cfg)
         self.num_classes = max(self.labels) + 1
         val_ds = _read(cfg.val, cfg.val_format, cfg)
         if not val_ds.val:
@@ -186,7 +218,10 @@ class Trainer:
         path = self.run_dir / "config.json"
         new = asdict(self.cfg)
         if path.is_file():
-            old = runs.load_config(self.run_dir)
+            try:  # fills fields an older run did not have with their defaults
+                old = asdict(TrainConfig.from_dict(runs.load_config(self.run_dir)))
+            except (TypeError, SynthreidError) as exc:
+                raise runs.RunError(f"{path}: not a single training run ({exc})") from exc
             diff = sorted(k for k in new if k not in RESUMABLE and old.get(k) != new[k])
             if diff:
                 raise runs.RunError(f"{path}: run exists with different settings {diff}; use a new run dir")
@@ -255,10 +290,13 @@ class Trainer:
         """Train until ``cfg.epochs``; returns the last history row (or {} if already done)."""
         cfg = self.cfg
         ds = data.ReidImages(self.records, self.labels, cfg.size, train=True)
-        sampler = data.SeededSampler(len(ds), cfg.seed)
+        if cfg.mix_ratio is not None:
+            sampler = mixing.MixSampler(self.sources, cfg.mix_ratio, cfg.seed)
+        else:
+            sampler = data.SeededSampler(len(ds), cfg.seed)
         loader = data.make_loader(ds, min(cfg.batch_size, len(ds)), cfg.workers, sampler=sampler,
                                   drop_last=True, pin_memory=self.device.type == "cuda")
-        criterion = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
+        criterion = losses.make_criterion(cfg.loss, cfg.label_smoothing, cfg.sce_alpha, cfg.sce_beta)
         row = {}
         for epoch in range(self.start_epoch, cfg.epochs):
             sampler.set_epoch(epoch)
@@ -335,12 +373,14 @@ def evaluate_run(run_dir: str | Path, test: str, protocol: str | None = None, fm
     return res
 
 
-def run_training(cfg: TrainConfig, run_dir: str | Path, progress: bool = True) -> dict:
-    """Train (or resume) a run, then test its best model on every ``cfg.test`` dataset."""
+def run_training(cfg: TrainConfig, run_dir: str | Path, progress: bool = True, record: bool = True) -> dict:
+    """Train (or resume) a run, then test its best model on every ``cfg.test`` dataset;
+    ``record``: also record it in the farm's catalog (when one is configured)."""
     trainer = Trainer(cfg, run_dir, progress)
     trainer.train()
     results = {}
     for test in cfg.test:
         results[test] = evaluate_run(run_dir, test, cfg.protocol, cfg.test_format, cfg.device, progress=progress)
-    runs.record_run(run_dir)
+    if record:
+        runs.record_run(run_dir)
     return results

@@ -114,8 +114,10 @@ def eval_cuhk03(ds, extract: Callable, seed: int = 0) -> dict:
     dist, qi, gi, qc, gc = _query_gallery(ds, extract)
     cmc = metrics.cmc(dist, qi, gi, qc, gc, topk=100, rng=np.random.default_rng(seed),
                       **metrics.CMC_CONFIGS["cuhk03"])
+    # mINP as in the Market protocol (same identity + camera removed; here: the other camera)
+    m_inp = metrics.evaluate_market(dist, qi, gi, qc, gc, max_rank=1)[2]
     return {"protocol": "cuhk03-classic", "cmc": cmc.tolist(), "mAP": metrics.mean_ap(dist, qi, gi, qc, gc),
-            "split_id": ds.info.get("split_id"), **_ranks(cmc)}
+            "mINP": float(m_inp), "split_id": ds.info.get("split_id"), **_ranks(cmc)}
 
 
 def evaluate(protocol: str, ds, extract: Callable, seed: int = 0, draws: int = 10, num_ids: int = 100) -> dict:

@@ -29,6 +29,10 @@ from synthreid.fsutil import atomic_path, write_json, write_text
 log = logging.getLogger(__name__)
 
 
+# Config fields that may differ when resuming a run (everything else must match config.json).
+RESUMABLE = {"epochs", "workers", "device", "threads", "test", "test_format", "draws"}
+
+
 class RunError(SynthreidError):
     """A run directory or checkpoint is missing, corrupt or incompatible."""
 
