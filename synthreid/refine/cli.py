@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from synthreid.refine.config import GENERATORS, MODELS
+from synthreid.refine.config import GENERATORS, MODELS, RECON_LOSSES
 
 
 def register(sub) -> None:
@@ -37,6 +37,14 @@ def register(sub) -> None:
     t.add_argument("--lambda-mask-id", type=float, default=10.0, help="ptgan masked identity weight")
     t.add_argument("--lambda-fg", type=float, default=70.0, help="fgbg person weight")
     t.add_argument("--lambda-bg", type=float, default=30.0, help="fgbg background weight")
+    t.add_argument("--bg-discriminator", action=argparse.BooleanOptionalAction, default=None,
+                   help="fgbg: a PatchGAN on person-removed images (None: on for fgbg)")
+    t.add_argument("--lambda-bg-gan", type=float, default=1.0, help="fgbg background discriminator weight")
+    t.add_argument("--mask-feather", type=int, default=2, help="fgbg: mask ramp width in pixels (0 = hard)")
+    t.add_argument("--recon-loss", choices=RECON_LOSSES, default="l1", help="cycle and identity distance")
+    t.add_argument("--huber-delta", type=float, default=0.1, help="huber threshold in [-1, 1] image units")
+    t.add_argument("--eval-images", type=int, default=16,
+                   help="renders held out for the per-checkpoint evaluation (metrics.json, eval.csv); 0 = none")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--workers", type=int, default=2, help="data loader processes")
     t.add_argument("--checkpoint-every", type=int, default=1000)
@@ -68,6 +76,8 @@ def cmd_train(args) -> int:
         iters=args.iters, batch_size=args.batch_size, lr=args.lr,
         lambda_cycle=args.lambda_cycle, lambda_identity=args.lambda_identity,
         lambda_mask_id=args.lambda_mask_id, lambda_fg=args.lambda_fg, lambda_bg=args.lambda_bg,
+        bg_discriminator=args.bg_discriminator, lambda_bg_gan=args.lambda_bg_gan, mask_feather=args.mask_feather,
+        recon_loss=args.recon_loss, huber_delta=args.huber_delta, eval_images=args.eval_images,
         seed=args.seed, num_workers=args.workers, checkpoint_every=args.checkpoint_every,
         sample_every=args.sample_every, amp=not args.no_amp,
     )

@@ -172,9 +172,10 @@ def write_metrics(run_dir: Path, *, iteration: int, iters_total: int, wall_secon
     last = {k: v for k, v in loss_rows[-1].items() if k not in skip} if loss_rows else {}
     recent = loss_rows[-AVG_ROWS:]
     avg = {k: float(np.mean([r[k] for r in recent if k in r])) for k in last}
+    wall_seconds = round(float(wall_seconds), 3)
     metrics = {
         "iteration": int(iteration), "iters_total": int(iters_total),
-        "wall_seconds": round(float(wall_seconds), 3),
+        "wall_seconds": wall_seconds,
         "iters_per_second": iteration / wall_seconds if wall_seconds > 0 else None,
         "losses": _finite(last), "losses_avg": _finite(avg), "losses_avg_rows": len(recent),
         "eval": _finite({k: v for k, v in eval_row.items() if k != "iter"}) if eval_row else None,

@@ -22,13 +22,14 @@ def _batch(cfg, k=0):
 def test_one_step_updates_all_four_networks(domains, model):
     cfg = tiny_config(*domains, model=model)
     m = RefinerModel(cfg)
-    before = {n: [p.detach().clone() for p in getattr(m, n).parameters()] for n in NETS}
+    assert set(NETS) <= set(m.nets) and (("D_bg" in m.nets) == (model == "fgbg"))
+    before = {n: [p.detach().clone() for p in getattr(m, n).parameters()] for n in m.nets}
     losses = m.step(_batch(cfg))
-    for n in NETS:
+    for n in m.nets:
         after = list(getattr(m, n).parameters())
         assert any(not torch.equal(b, a) for b, a in zip(before[n], after, strict=True)), n
     assert all(math.isfinite(v) for v in losses.values())
-    expected = {"cyclegan": {"idt_A"}, "ptgan": {"mask_id_A", "mask_id_B"}, "fgbg": {"fg_A", "bg_A", "fg_B", "bg_B"}}
+    expected = {"cyclegan": {"idt_A"}, "ptgan": {"mask_id_A", "mask_id_B"}, "fgbg": {"fg_A", "bg_A", "fg_B", "bg_B", "G_bg", "D_bg"}}
     assert expected[model] <= set(losses)
     assert {"G", "D_A", "D_B", "cycle_A", "cycle_B", "G_AB", "G_BA"} <= set(losses)
     assert m.iteration == 1
