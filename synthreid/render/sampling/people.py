@@ -23,6 +23,9 @@ from synthreid.render.sampling.palettes import load_json, weighted_choice
 
 ADULT_AGE = 18.0
 WALK_FRACTION_MIXED = 0.5  # pose = "mixed": chance an image shows the walk (else standing)
+FRINGES = {"short": {"none": 0.5, "side": 0.35, "bangs": 0.15},
+           "medium": {"none": 0.35, "side": 0.35, "bangs": 0.3}, "long": {"none": 0.35, "side": 0.35, "bangs": 0.3},
+           "ponytail": {"none": 0.6, "side": 0.2, "bangs": 0.2}, "bun": {"none": 0.6, "side": 0.2, "bangs": 0.2}}
 SLEEVES = {"tshirt": "short", "longsleeve": "long", "sweater": "long", "jacket": "long", "coat": "long"}
 
 
@@ -191,6 +194,8 @@ def sample_character(spec, rng: np.random.Generator) -> dict:
     top["sleeve"] = SLEEVES.get(top_kind) or weighted_choice(rng, cat["dress_sleeves"])
     if top_kind in ("longsleeve", "sweater") and rng.random() < 0.15:
         top["sleeve"] = "three_quarter"  # pushed-up sleeves
+    if top_kind in ("sweater", "jacket"):
+        top["hood"] = bool(rng.random() < (0.35 if top_kind == "sweater" else 0.25))
     if top_kind in ("jacket", "coat"):  # worn open over a shirt in the 'inner' colour
         top["open"] = bool(rng.random() < 0.6)
         top["inner"] = palettes.garment_color(rng, a.palette, "top")[0]
@@ -202,6 +207,12 @@ def sample_character(spec, rng: np.random.Generator) -> dict:
             bottom["length"] = _r(rng.uniform(0.35, 0.85), 3)
         elif bottom["type"] in ("trousers", "jeans"):
             bottom["length"] = _r(0.95 if rng.random() < 0.75 else rng.uniform(0.7, 0.9), 3)
+            bottom["cuffs"] = bool(rng.random() < 0.25)  # rolled up (shows the lighter inside)
+            if bottom["cuffs"]:
+                bottom["length"] = min(bottom["length"], 0.86)
+        if bottom["type"] in ("trousers", "jeans", "shorts") and rng.random() < 0.45:
+            bottom["belt"] = [0.02, 0.015, 0.01] if rng.random() < 0.6 else palettes.garment_color(
+                rng, "realistic", "accessory")[0]
     shoes = None
     if a.shoes:
         kind = a.shoes[int(rng.integers(len(a.shoes)))]
@@ -212,6 +223,12 @@ def sample_character(spec, rng: np.random.Generator) -> dict:
     style = weighted_choice(rng, cat["hair"][sex], a.hair)
     hcol, hname = palettes.hair_color(rng, age)
     hair = {"style": style, "color": hcol, "color_name": hname}
+    if style != "bald":
+        hair["fringe"] = weighted_choice(rng, FRINGES[style])
+        hair["part"] = 1.0 if rng.random() < 0.5 else -1.0  # side of a side parting's sweep
+        hair["volume"] = _r(rng.uniform(0.75, 1.35), 3)
+        hair["length"] = _r(rng.uniform(0.6, 1.4), 3)
+        hair["seed"] = int(rng.integers(0, 10_000))
     facial = None
     if sex == "male" and age >= ADULT_AGE and rng.random() < a.facial_hair_probability:
         facial = {"style": weighted_choice(rng, cat["facial_hair"]), "color": hcol}

@@ -97,10 +97,16 @@ class Person:
         c, skel = self.character, self.skel
         self.surf = surf = bake_surface(skel)
         u = self.uid
-        skin = self._mat(materials.skin_material(f"person{u}_skin", c["skin"]))
+        hair_c = c.get("hair") or {}
+        seed = int(hair_c.get("seed", u))
+        skin = self._mat(materials.skin_material(f"person{u}_skin", c["skin"], hair.face_shading(skel), seed))
         self._add("body", clothes.Layer(surf.verts, surf.faces, surf.weights, surf.verts), skin)
-        features = [0.25 * v for v in c["skin"]]
-        self._add("face", hair.face(surf, skel), self._mat(materials.new_material(f"person{u}_face", features, 0.5)))
+        eyes, brows = hair.face(surf, skel)
+        features = [0.12 * v for v in c["skin"]]
+        self._add("face", eyes, self._mat(materials.new_material(f"person{u}_face", features, 0.3)))
+        brow_c = hair_c.get("color", [0.03, 0.02, 0.015]) if hair_c.get("style", "bald") != "bald" else None
+        brow_c = [min(v, 0.6 * s_) for v, s_ in zip(brow_c or [0.3 * v for v in c["skin"]], c["skin"], strict=True)]
+        self._add("brows", brows, self._mat(materials.new_material(f"person{u}_brows", brow_c, 0.6)))
         chest = skel.bones["chest"][0] + np.array([0.0, 0.0, 0.02 * skel.height])
         top, bottom, shoes = c["top"], c.get("bottom"), c.get("shoes")
         top_mat = self._mat(materials.new_material(f"person{u}_top", top["color"], 0.85, top.get("texture"),
@@ -110,28 +116,48 @@ class Person:
             materials.overlay(top_mat, top["inner"], "opening", {
                 "half_width": 0.045 * h / 1.75, "y0": -0.02 * h,
                 "z0": skel.body["leg_length"] + 0.03 * h, "z1": skel.shoulder_z + 0.005 * h})
+        elif top["type"] in ("jacket", "coat"):  # closed: a zip line down the front
+            h = skel.height
+            materials.overlay(top_mat, [v * 0.35 for v in top["color"]], "opening", {
+                "half_width": 0.0035 * h / 1.75, "y0": -0.02 * h,
+                "z0": skel.body["leg_length"] - 0.1 * h, "z1": skel.shoulder_z + 0.03 * h})
+        materials.wrinkles(top_mat, 0.25, 0.07, seed)
         self._add("top", clothes.build_top(surf, skel, top, bottom), top_mat)
         if bottom:
-            self._add("bottom", clothes.build_bottom(surf, skel, bottom),
-                      self._mat(materials.new_material(f"person{u}_bottom", bottom["color"], 0.85,
-                                                       bottom.get("texture"), anchor=chest)))
+            bmat = self._mat(materials.new_material(f"person{u}_bottom", bottom["color"], 0.85,
+                                                    bottom.get("texture"), anchor=chest))
+            self._bottom_details(bmat, bottom, top)
+            materials.wrinkles(bmat, 0.3, 0.08, seed + 1)
+            self._add("bottom", clothes.build_bottom(surf, skel, bottom), bmat)
         if shoes:
             shoe_mat = self._mat(materials.new_material(f"person{u}_shoes", shoes["color"], 0.5))
             if shoes.get("sole_color"):
-                materials.overlay(shoe_mat, shoes["sole_color"], "sole", {"z1": 0.012 * skel.height / 1.75})
+                materials.overlay(shoe_mat, shoes["sole_color"], "sole", {"z1": 0.016 * skel.height / 1.75})
             self._add("shoes", clothes.build_shoes(surf, skel, shoes), shoe_mat)
-        hcol = c.get("hair", {}).get("color", [0.05, 0.04, 0.03])
+        hcol = hair_c.get("color", [0.05, 0.04, 0.03])
         hmat = None
         for part, layer in hair.build(surf, skel, c).items():
-            hmat = hmat or self._mat(materials.hair_material(f"person{u}_hair", hcol))
+            hmat = hmat or self._mat(materials.hair_material(f"person{u}_hair", hcol, seed))
             if part == "facial_hair":
-                fmat = self._mat(materials.hair_material(f"person{u}_facial", c["facial_hair"]["color"]))
+                fmat = self._mat(materials.hair_material(f"person{u}_facial", c["facial_hair"]["color"], seed))
                 self._add(part, layer, fmat)
             else:
                 self._add(part, layer, hmat)
         for part, (layer, color, rough) in accessories.build(surf, skel, c).items():
             self._add(part, layer, self._mat(materials.new_material(f"person{u}_{part}", color, rough)))
         self.ground = self._ground_points()
+
+    def _bottom_details(self, mat, bottom: dict, top: dict) -> None:
+        """A belt at the waistband (hidden under untucked tops anyway) and rolled cuffs."""
+        skel, h = self.skel, self.skel.height
+        waist = skel.body["leg_length"] + clothes.WAISTBAND * h
+        if bottom.get("belt"):
+            materials.overlay(mat, bottom["belt"], "band", {"z0": waist - 0.022 * h, "z1": waist + 0.01})
+        if bottom.get("cuffs"):
+            knee, ankle = skel.bones["shin.L"][0][2], skel.bones["shin.L"][1][2]
+            hem = knee + (ankle - knee) * min(0.95, float(bottom.get("length", 0.94)))
+            inner = [min(1.0, v * 1.5 + 0.04) for v in bottom["color"]]
+            materials.overlay(mat, inner, "band", {"z0": hem - 0.01, "z1": hem + 0.028 * h})
 
     def _ground_points(self) -> list[tuple[np.ndarray, str]]:
         """Sole vertices of each foot (of the shoes when worn) in the rest pose, at most 48 per

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from synthreid.render.blender.person import meshutil
 from synthreid.render.blender.person.body import Region, Surface, subset
 from synthreid.render.blender.person.skeleton import Skeleton
 
@@ -128,6 +129,10 @@ def build_top(surf: Surface, skel: Skeleton, top: dict, bottom: dict | None) -> 
     if kind in ("jacket", "coat"):
         offset = offset + 0.004 * np.clip(-surf.normals[:, 1], 0, 1)  # a looser front
     layers = [Layer(*subset(surf, region, offset))]
+    if kind in ("jacket", "coat", "longsleeve", "tshirt") and not top.get("hood"):
+        layers.append(collar_band(surf, skel, kind, off))
+    if top.get("hood"):
+        layers.append(hood(surf, skel, off))
     if kind == "dress":
         knee = b["knee_height"]
         layers.append(cone(surf, skel, hip_z + 0.07 * h, knee - 0.02 * h, 0.06 * h / 1.75, 0.01))
@@ -135,6 +140,57 @@ def build_top(surf: Surface, skel: Skeleton, top: dict, bottom: dict | None) -> 
         knee = b["knee_height"]
         layers.append(cone(surf, skel, hip_z + 0.03 * h, knee + 0.01 * h, 0.035 * h / 1.75, off + 0.012))
     return Layer.merge(layers)
+
+
+def _ring_band(surf: Surface, skel: Skeleton, zs: np.ndarray, grow: np.ndarray, bone_w: dict[str, float],
+               nu: int = 20) -> Layer:
+    """An open-ended tube through body slices at heights ``zs``, each grown by ``grow`` metres."""
+    rx, ry, cy = (np.array(v) for v in zip(*[_extents(surf, z, 0.012) for z in zs], strict=True))
+    ang = np.linspace(0, 2 * np.pi, nu, endpoint=False)
+    verts = np.stack([np.outer(rx + grow, np.cos(ang)), cy[:, None] + np.outer(ry + grow, np.sin(ang)),
+                      np.repeat(zs[:, None], nu, 1)], -1).reshape(-1, 3)
+    n = len(zs)
+    faces = np.array([[i * nu + j, (i + 1) * nu + j, (i + 1) * nu + (j + 1) % nu, i * nu + (j + 1) % nu]
+                      for i in range(n - 1) for j in range(nu)])
+    W = np.zeros((len(verts), len(surf.bones)))
+    for b, w in bone_w.items():
+        W[:, surf.bones.index(b)] = w
+    return Layer(verts, faces, W, verts.copy())
+
+
+def collar_band(surf: Surface, skel: Skeleton, kind: str, off: float) -> Layer:
+    """A collar: a ribbed band around the neckline (shirts) or a turned-down collar standing
+    off the neck (jackets, coats)."""
+    h = skel.height
+    z0 = skel.bones["neck"][0][2] + 0.012 * h
+    if kind in ("jacket", "coat"):
+        zs = z0 + np.array([-0.012, 0.0, 0.018, 0.03]) * h
+        grow = off + np.array([0.004, 0.008, 0.014, 0.022]) * h / 1.75
+    else:
+        zs = z0 + np.array([-0.008, 0.0, 0.004]) * h
+        grow = off + np.array([0.002, 0.004, 0.003]) * h / 1.75
+    return _ring_band(surf, skel, zs, grow, {"chest": 0.6, "neck": 0.4})
+
+
+def hood(surf: Surface, skel: Skeleton, off: float) -> Layer:
+    """A hood lying on the upper back behind the neck (hoodies, hooded jackets), with its
+    opening ring around the neck."""
+    h = skel.height
+    sz = skel.shoulder_z
+    k = h / 1.75
+    back_y = float(surf.verts[surf.bone_mask("chest", "neck") & (np.abs(surf.verts[:, 2] - sz) < 0.02), 1].max())
+    v, f = meshutil.superellipsoid([0, back_y + 0.03 * k, sz - 0.005 * h], [0.1 * k, 0.045 * k, 0.085 * k],
+                                   exponent=0.8, nu=14, nv=8, rot=_rx(-20.0))
+    back = Layer(v, f, meshutil.rigid_weights(len(v), surf.bones, "chest"), v.copy())
+    z0 = skel.bones["neck"][0][2] + 0.01 * h
+    ring = _ring_band(surf, skel, z0 + np.array([-0.01, 0.005, 0.02]) * h,
+                      off + np.array([0.006, 0.014, 0.02]) * k, {"chest": 0.6, "neck": 0.4})
+    return Layer.merge([back, ring])
+
+
+def _rx(deg: float) -> np.ndarray:
+    a = np.radians(deg)
+    return np.array([[1, 0, 0], [0, np.cos(a), -np.sin(a)], [0, np.sin(a), np.cos(a)]])
 
 
 def build_bottom(surf: Surface, skel: Skeleton, bottom: dict) -> Layer:
@@ -166,5 +222,5 @@ def build_shoes(surf: Surface, skel: Skeleton, shoes: dict) -> Layer:
     off = np.full(len(surf.verts), 0.007 if kind != "boots" else 0.009)
     v, f, w, rest = subset(surf, region, off)
     low = v[:, 2] < 0.03
-    v[low, 2] -= 0.012 if kind != "shoes" else 0.008  # the sole
+    v[low, 2] -= 0.016 if kind != "shoes" else 0.01  # the sole
     return Layer(v, f, w, rest)

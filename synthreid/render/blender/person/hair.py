@@ -10,9 +10,12 @@ from synthreid.render.blender.person.body import Region, Surface, subset
 from synthreid.render.blender.person.clothes import Layer
 from synthreid.render.blender.person.skeleton import Skeleton
 
-# style -> (hairline height at the back, at the front; in head heights from the head centre), shell m
-CAPS = {"short": (-0.2, 0.2, 0.008), "medium": (-0.3, 0.18, 0.018), "long": (-0.3, 0.18, 0.018),
-        "ponytail": (-0.3, 0.2, 0.008), "bun": (-0.3, 0.2, 0.008)}
+# style -> hairline heights in head heights from the head centre at the back (nape), the side
+# (sideburn, in front of the ear), the temple and the forehead; shell thickness in metres
+CAPS = {"short": (-0.22, -0.06, 0.1, 0.22, 0.011), "medium": (-0.32, -0.16, 0.06, 0.2, 0.018),
+        "long": (-0.34, -0.18, 0.06, 0.2, 0.02), "ponytail": (-0.26, -0.05, 0.09, 0.23, 0.01),
+        "bun": (-0.26, -0.05, 0.09, 0.23, 0.01)}
+FRONT_AZ = [-1.0, -0.3, 0.1, 0.5, 0.8, 1.0]  # cos(azimuth from the nose) of the levels above
 
 
 def _head_frame(surf: Surface, skel: Skeleton):
@@ -28,17 +31,45 @@ def _rigid(n: int, surf: Surface, bone: str) -> np.ndarray:
     return meshutil.rigid_weights(n, surf.bones, bone)
 
 
-def cap_layer(surf: Surface, skel: Skeleton, back: float, front_lv: float, shell: float) -> Layer:
-    hh = skel.body["head_height"]
-    hc, rel, front, on_head = _head_frame(surf, skel)
-    def excess(p):  # > 0 below the hairline
-        q = p - hc
-        f = -q[:, 1] / np.maximum(np.hypot(q[:, 0], q[:, 1]), 1e-9)
-        w = (f + 1) / 2
-        return (back * (1 - w) ** 1.5 + front_lv * (1 - (1 - w) ** 1.5)) * hh - q[:, 2]
+def hairline(hair: dict, style: str, hh: float, hw: float):
+    """excess(points relative to the head centre) > 0 below the hairline of ``style`` with the
+    character's fringe ('none' | 'bangs' | 'side' parting), ragged by a seeded noise."""
+    back, side, temple, front_lv, _ = CAPS[style]
+    fringe = hair.get("fringe", "none")
+    part = float(hair.get("part", 1.0))
+    seed = int(hair.get("seed", 0))
 
-    r = Region(surf).add_fn(on_head, excess)
-    off = shell * (0.6 + 0.4 * np.clip(surf.normals[:, 2] + 0.3, 0, 1))
+    def excess(q):
+        rxy = np.maximum(np.hypot(q[:, 0], q[:, 1]), 1e-9)
+        f = -q[:, 1] / rxy
+        lv = np.interp(f, FRONT_AZ, [back, back, side, temple, front_lv, front_lv])
+        az = np.arctan2(q[:, 0], -q[:, 1])
+        if fringe == "bangs":  # a straight fringe down to the brows, comb-toothed edge
+            fr = np.clip((f - 0.45) / 0.3, 0, 1)
+            lv = lv * (1 - fr) + (0.09 + 0.015 * np.sin(az * 40.0)) * fr
+        elif fringe == "side":  # hair swept from a parting over one side of the forehead
+            fr = np.clip((f - 0.35) / 0.35, 0, 1) * np.clip(0.5 + 2.5 * part * q[:, 0] / hw, 0, 1)
+            lv = lv * (1 - fr) + (0.07 + 0.1 * np.clip(0.5 - part * q[:, 0] / hw, 0, 1)) * fr
+        dirs = q / np.maximum(np.linalg.norm(q, axis=1, keepdims=True), 1e-9)
+        lv = lv + 0.035 * meshutil.smooth_noise(dirs, seed, 0.9) + 0.012 * np.sin(az * 23.0 + seed)
+        return lv * hh - q[:, 2]
+
+    return excess
+
+
+def cap_layer(surf: Surface, skel: Skeleton, style: str, hair: dict) -> Layer:
+    """The hair over the scalp: cut at the style's hairline, thicker at the crown and at the
+    back, with a noisy surface so it does not read as a swim cap."""
+    hh, hw = skel.body["head_height"], skel.body["head_width"]
+    hc, rel, front, on_head = _head_frame(surf, skel)
+    ex = hairline(hair, style, hh, hw)
+    r = Region(surf).add_fn(on_head, lambda p: ex(p - hc))
+    shell = CAPS[style][4] * float(hair.get("volume", 1.0))
+    up = np.clip(rel[:, 2] / hh + 0.15, 0, 0.6)  # crown volume
+    off = shell * (0.55 + 0.45 * np.clip(surf.normals[:, 2] + 0.3, 0, 1) + 0.6 * up)
+    off *= 1.0 + 0.45 * meshutil.smooth_noise(rel, int(hair.get("seed", 0)) + 1, 0.06)
+    if style in ("ponytail", "bun"):  # pulled back tight over the forehead
+        off *= np.where(front > 0.3, 0.7, 1.0)
     return Layer(*subset(surf, r, off))
 
 
@@ -51,50 +82,73 @@ def _face_point(surf: Surface, x: float, z: float) -> np.ndarray:
     return np.array([x, float(v[near, 1].mean()), z])
 
 
-def face(surf: Surface, skel: Skeleton) -> Layer:
-    """Eyes, eyebrows and mouth: small dark shapes set into the face (rigid to the head)."""
+def face(surf: Surface, skel: Skeleton) -> tuple[Layer, Layer]:
+    """(eyes and mouth, eyebrows): small shapes set into the face (rigid to the head); the
+    brows are drawn in the hair colour by the caller."""
     hw, hh = skel.body["head_width"], skel.body["head_height"]
-    parts = []
+    k = hw / 0.15
+    dark, brows = [], []
     for s in ("l", "r"):
-        ex = (0.22 if s == "l" else -0.22) * hw
+        sg = 1.0 if s == "l" else -1.0
+        ex = sg * 0.22 * hw
         eye = _face_point(surf, ex, skel.eye_z)
-        brow = _face_point(surf, ex * 1.05, skel.eye_z + 0.09 * hh)
-        for c, half in ((eye + [0, 0.002, 0], [0.012 * hw / 0.15, 0.004, 0.007]),
-                        (brow + [0, 0.0015, 0], [0.014 * hw / 0.15, 0.003, 0.003])):
-            v, f = meshutil.superellipsoid(c, half, exponent=1.0, nu=8, nv=5)
-            parts.append(Layer(v, f, _rigid(len(v), surf, "head"), v.copy()))
+        brow = _face_point(surf, ex * 1.05, skel.eye_z + 0.085 * hh)
+        v, f = meshutil.superellipsoid(eye + [0, 0.002, 0], [0.013 * k, 0.004, 0.0075 * k], exponent=1.0, nu=8, nv=5)
+        dark.append(Layer(v, f, _rigid(len(v), surf, "head"), v.copy()))
+        # a brow slants down towards the temple
+        a = np.radians(-8.0 * sg)
+        rot = np.array([[np.cos(a), 0, -np.sin(a)], [0, 1, 0], [np.sin(a), 0, np.cos(a)]])
+        v, f = meshutil.superellipsoid(brow + [0, 0.001, 0], [0.017 * k, 0.004, 0.0045 * k], exponent=0.8,
+                                       nu=8, nv=5, rot=rot)
+        brows.append(Layer(v, f, _rigid(len(v), surf, "head"), v.copy()))
     mouth = _face_point(surf, 0.0, skel.chin_z + 0.25 * hh)
-    v, f = meshutil.superellipsoid(mouth + [0, 0.002, 0], [0.018 * hw / 0.15, 0.004, 0.003], exponent=1.0,
-                                   nu=8, nv=5)
-    parts.append(Layer(v, f, _rigid(len(v), surf, "head"), v.copy()))
-    return Layer.merge(parts)
+    v, f = meshutil.superellipsoid(mouth + [0, 0.002, 0], [0.017 * k, 0.004, 0.0025], exponent=1.0, nu=8, nv=5)
+    dark.append(Layer(v, f, _rigid(len(v), surf, "head"), v.copy()))
+    return Layer.merge(dark), Layer.merge(brows)
 
 
-def drape(surf: Surface, skel: Skeleton, long: bool) -> Layer:
+def face_shading(skel: Skeleton) -> dict:
+    """Rest-space positions (metres) for the skin shader's eye sockets, cheeks and lips."""
+    hw, hh, hd = skel.body["head_width"], skel.body["head_height"], skel.head_depth
+    return {"front_y": -0.25 * hd, "eye_x": 0.22 * hw, "eye_z": skel.eye_z + 0.01 * hh,
+            "cheek_x": 0.27 * hw, "cheek_z": skel.eye_z - 0.15 * hh, "mouth_z": skel.chin_z + 0.25 * hh,
+            "sx": 0.14 * hw, "sz": 0.075 * hh}
+
+
+def drape(surf: Surface, skel: Skeleton, hair: dict, long: bool) -> Layer:
     """Hair falling from the crown: an open C-shaped sheet around the back and sides of the
-    head, to the jaw (medium) or over the upper back (long); open in front for the face."""
+    head, behind the ears to the jaw (medium) or onto the shoulders and upper back (long);
+    open in front for the face, with a ragged, layered lower edge."""
     b, h = skel.body, skel.height
     hh, hw, hd = b["head_height"], b["head_width"], skel.head_depth
     hc = skel.points["head_center"][0]
+    vol = float(hair.get("volume", 1.0))
     back_y = b["chest_depth"] / 2 + 0.02
-    z_end = skel.shoulder_z - 0.09 * h if long else skel.chin_z + 0.02 * hh
-    n_rings, nu = 9, 17
+    length = float(hair.get("length", 1.0))
+    z_end = (skel.shoulder_z - 0.09 * h * length) if long else skel.chin_z + (0.12 - 0.2 * length) * hh
+    n_rings, nu = 10, 21
     s = np.linspace(0.0, 1.0, n_rings)
-    zc = hc[2] + 0.1 * hh + (z_end - hc[2] - 0.1 * hh) * s
+    zc = hc[2] + 0.12 * hh + (z_end - hc[2] - 0.12 * hh) * s
     if long:
         cy = hc[1] + (back_y - 0.015 - hc[1]) * s**1.5
-        rx = hw * 0.56 + (0.1 * h / 1.75 - hw * 0.56) * s
-        ry = hd * 0.56 + (0.03 - hd * 0.56) * s**1.5
-        th0 = np.radians(62 + 38 * s)
+        rx = hw * (0.58 + 0.06 * vol) + (0.11 * h / 1.75 - hw * 0.58) * s
+        ry = hd * (0.58 + 0.04 * vol) + (0.03 - hd * 0.56) * s**1.5
+        th0 = np.radians(58 + 40 * s)
     else:
         cy = hc[1] + 0.01 * s
-        rx = hw * (0.56 + 0.06 * s)
-        ry = hd * (0.56 + 0.04 * s)
-        th0 = np.radians(62 + 10 * s)
+        rx = hw * (0.53 + 0.04 * vol + 0.05 * vol * s)
+        ry = hd * (0.55 + 0.03 * vol + 0.04 * s)
+        th0 = np.radians(64 + 14 * s)
     u = np.linspace(0, 1, nu)
     th = th0[:, None] + (2 * np.pi - 2 * th0[:, None]) * u[None]
-    verts = np.stack([rx[:, None] * np.sin(th), cy[:, None] - ry[:, None] * np.cos(th),
-                      np.repeat(zc[:, None], nu, 1)], -1).reshape(-1, 3)
+    seed = int(hair.get("seed", 0))
+    # strands: a lengthwise ripple of the radius and a ragged end, longer at the back
+    wob = 1.0 + 0.05 * np.sin(u * 2 * np.pi * 5 + seed)[None] * s[:, None]
+    ragged = (0.06 * np.sin(u * 2 * np.pi * 7.0 + seed) + 0.04 * np.sin(u * 2 * np.pi * 3.0 + 2 * seed)
+              + 0.08 * np.sin(np.pi * u)) * hh
+    z = np.repeat(zc[:, None], nu, 1) - s[:, None] ** 2 * ragged[None]
+    verts = np.stack([rx[:, None] * np.sin(th) * wob, cy[:, None] - ry[:, None] * np.cos(th) * wob, z],
+                     -1).reshape(-1, 3)
     faces = np.array([[i * nu + j, i * nu + j + 1, (i + 1) * nu + j + 1, (i + 1) * nu + j]
                       for i in range(n_rings - 1) for j in range(nu - 1)])
     W = np.zeros((len(verts), len(surf.bones)))
@@ -104,27 +158,47 @@ def drape(surf: Surface, skel: Skeleton, long: bool) -> Layer:
     return Layer(verts, faces, W, verts.copy())
 
 
+def _ponytail(surf: Surface, skel: Skeleton, hair: dict) -> Layer:
+    b, h = skel.body, skel.height
+    hh, hd = b["head_height"], skel.head_depth
+    hc = skel.points["head_center"][0]
+    k = h / 1.7 * float(hair.get("volume", 1.0))
+    drop = float(hair.get("length", 1.0))
+    path = np.array([hc + [0, 0.48 * hd, 0.12 * hh], hc + [0, 0.66 * hd, 0.02 * hh],
+                     hc + [0, 0.72 * hd, -0.3 * hh], hc + [0, 0.7 * hd, -(0.3 + 0.5 * drop) * hh],
+                     hc + [0, 0.66 * hd, -(0.3 + 0.9 * drop) * hh]])
+    v, f = meshutil.tube(path, np.array([0.02, 0.026, 0.03, 0.022, 0.006]) * k, nu=10)
+    tail = Layer(v, f, _rigid(len(v), surf, "head"), v.copy())
+    v, f = meshutil.superellipsoid(path[0] + [0, 0.008, 0], [0.022 * k, 0.016 * k, 0.02 * k], exponent=1.0,
+                                   nu=10, nv=6)  # the gathered knot
+    return Layer.merge([tail, Layer(v, f, _rigid(len(v), surf, "head"), v.copy())])
+
+
+def _bun(surf: Surface, skel: Skeleton, hair: dict) -> Layer:
+    hh, hd = skel.body["head_height"], skel.head_depth
+    hc = skel.points["head_center"][0]
+    r = 0.048 * skel.height / 1.7 * float(hair.get("volume", 1.0))
+    v, f = meshutil.superellipsoid(hc + [0, 0.42 * hd, 0.42 * hh], [r, r * 0.9, r * 0.8], exponent=1.0,
+                                   nu=14, nv=9)
+    v = v + (v - v.mean(0)) * 0.12 * meshutil.smooth_noise(v, int(hair.get("seed", 0)), 0.03)[:, None]
+    return Layer(v, f, _rigid(len(v), surf, "head"), v.copy())
+
+
 def build(surf: Surface, skel: Skeleton, character: dict) -> dict[str, Layer]:
     """Part name ('hair', 'facial_hair') -> mesh layer; empty for bald and clean-shaven."""
     out: dict[str, Layer] = {}
     b = skel.body
-    hh, hw, hd, h = b["head_height"], b["head_width"], skel.head_depth, skel.height
-    hc = skel.points["head_center"][0]
-    style = (character.get("hair") or {}).get("style", "bald")
+    hh, hw = b["head_height"], b["head_width"]
+    hair = character.get("hair") or {}
+    style = hair.get("style", "bald")
     if style in CAPS:
-        back, front_lv, shell = CAPS[style]
-        layers = [cap_layer(surf, skel, back, front_lv, shell)]
+        layers = [cap_layer(surf, skel, style, hair)]
         if style in ("long", "medium"):
-            layers.append(drape(surf, skel, long=style == "long"))
+            layers.append(drape(surf, skel, hair, long=style == "long"))
         elif style == "ponytail":
-            path = np.array([hc + [0, 0.5 * hd, 0.05 * hh], hc + [0, 0.62 * hd, -0.2 * hh],
-                             hc + [0, 0.62 * hd, -0.55 * hh], hc + [0, 0.58 * hd, -0.85 * hh]])
-            v, f = meshutil.tube(path, np.array([0.022, 0.024, 0.018, 0.008]) * h / 1.7, nu=10)
-            layers.append(Layer(v, f, _rigid(len(v), surf, "head"), v.copy()))
+            layers.append(_ponytail(surf, skel, hair))
         elif style == "bun":
-            v, f = meshutil.superellipsoid(hc + [0, 0.5 * hd, 0.3 * hh], [0.045, 0.04, 0.04], exponent=1.0,
-                                           nu=14, nv=9)
-            layers.append(Layer(v, f, _rigid(len(v), surf, "head"), v.copy()))
+            layers.append(_bun(surf, skel, hair))
         out["hair"] = Layer.merge(layers)
     fh = character.get("facial_hair")
     if fh:

@@ -89,7 +89,7 @@ def new_material(name: str, color, roughness: float = 0.8, texture: dict | None 
 def overlay(mat, color, region: str, params: dict) -> None:
     """Paint ``color`` over a material's base colour in a region of rest-pose space:
     'opening' = the front gap of an open jacket (|x| < half_width, in front of y0, z0 < z < z1);
-    'sole' = everything below height z1."""
+    'sole' = everything below height z1; 'band' = z0 < z < z1 (belts, cuffs)."""
     g = _Graph(mat)
     bsdf = g.nodes["Principled BSDF"]
     base_in = bsdf.inputs["Base Color"]
@@ -100,6 +100,8 @@ def overlay(mat, color, region: str, params: dict) -> None:
     _, x, y, z = g.rest()
     if region == "sole":
         m = g.math("LESS_THAN", z, params["z1"])
+    elif region == "band":
+        m = g.math("MULTIPLY", g.math("GREATER_THAN", z, params["z0"]), g.math("LESS_THAN", z, params["z1"]))
     else:
         m = g.math("LESS_THAN", g.math("ABSOLUTE", x), params["half_width"])
         m = g.math("MULTIPLY", m, g.math("LESS_THAN", y, params["y0"]))
@@ -191,10 +193,87 @@ def _print(g: _Graph, tex: dict, c1, c2, x, y, z, anchor):
     return g.mix(g.math("MULTIPLY", m, front), c1, c2)
 
 
-def skin_material(name: str, color):
-    # no subsurface scattering: invisible at person-crop sizes and it costs render time
-    return new_material(name, color, roughness=0.55, specular=0.4)
+def _noise(g: _Graph, vec, scale, detail: float = 2.0, w: float = 0.0):
+    """Fac socket of a 4D noise texture over ``vec`` (scale: float or per-axis (3,) 1/metres)."""
+    if isinstance(scale, (int, float)):
+        scale = (scale, scale, scale)
+    m = g.node("ShaderNodeVectorMath", operation="MULTIPLY")
+    g.link(vec, m.inputs[0])
+    m.inputs[1].default_value = tuple(float(v) for v in scale)
+    n = g.node("ShaderNodeTexNoise", noise_dimensions="4D")
+    n.inputs["Scale"].default_value = 1.0
+    n.inputs["Detail"].default_value = detail
+    n.inputs["W"].default_value = w
+    g.link(m.outputs[0], n.inputs["Vector"])
+    return n.outputs["Fac"]
 
 
-def hair_material(name: str, color):
-    return new_material(name, color, roughness=0.45, specular=0.5, sheen=0.3)
+def _bump(g: _Graph, bsdf, height, strength: float, distance: float = 0.01) -> None:
+    b = g.node("ShaderNodeBump")
+    b.inputs["Strength"].default_value = strength
+    b.inputs["Distance"].default_value = distance
+    g.link(height, b.inputs["Height"])
+    g.link(b.outputs["Normal"], bsdf.inputs["Normal"])
+
+
+def wrinkles(mat, strength: float = 0.3, period: float = 0.06, seed: int = 0) -> None:
+    """Soft cloth folds: a low-frequency noise bump over the rest position (period in metres),
+    stretched along the height so folds run around limbs and the torso."""
+    g = _Graph(mat)
+    vec, *_ = g.rest()
+    _bump(g, g.nodes["Principled BSDF"], _noise(g, vec, (1 / period, 1 / period, 2.5 / period), 2.0, seed % 97),
+          strength)
+
+
+def _gauss(g: _Graph, x, z, cx: float, cz: float, sx: float, sz: float):
+    """exp(-((x-cx)/sx)^2 - ((z-cz)/sz)^2) as a socket."""
+    dx = g.math("DIVIDE", g.math("SUBTRACT", x, cx), sx)
+    dz = g.math("DIVIDE", g.math("SUBTRACT", z, cz), sz)
+    return g.math("EXPONENT", g.math("MULTIPLY", g.math("ADD", g.math("MULTIPLY", dx, dx),
+                                                        g.math("MULTIPLY", dz, dz)), -1.0))
+
+
+def skin_material(name: str, color, face: dict | None = None, seed: int = 0):
+    """Skin: blotchy colour and roughness variation, a warm flush on cheeks, nose and ears, and
+    (``face``: eye/mouth positions in rest space, metres) shaded eye sockets and lips.
+    No subsurface scattering: invisible at person-crop sizes and it costs render time."""
+    mat = new_material(name, color, roughness=0.5, specular=0.4)
+    g = _Graph(mat)
+    bsdf = g.nodes["Principled BSDF"]
+    vec, x, y, z = g.rest()
+    c = list(color)
+    blotch = _noise(g, vec, 1 / 0.03, 3.0, seed % 89)
+    base = g.mix(blotch, [v * 0.9 for v in c], [min(1.0, v * 1.08) for v in c])
+    rough = g.node("ShaderNodeMapRange")
+    rough.inputs["To Min"].default_value, rough.inputs["To Max"].default_value = 0.38, 0.62
+    g.link(blotch, rough.inputs["Value"])
+    g.link(rough.outputs[0], bsdf.inputs["Roughness"])
+    if face:
+        front = g.math("LESS_THAN", y, face["front_y"])
+        flush = [min(1.0, c[0] * 1.05), c[1] * 0.82, c[2] * 0.8]
+        cheeks = g.math("ADD", _gauss(g, x, z, face["cheek_x"], face["cheek_z"], face["sx"] * 1.3, face["sz"] * 1.5),
+                        _gauss(g, x, z, -face["cheek_x"], face["cheek_z"], face["sx"] * 1.3, face["sz"] * 1.5))
+        base = g.mix(g.math("MULTIPLY", cheeks, 0.5), base, flush)
+        sockets = g.math("ADD", _gauss(g, x, z, face["eye_x"], face["eye_z"], face["sx"], face["sz"]),
+                         _gauss(g, x, z, -face["eye_x"], face["eye_z"], face["sx"], face["sz"]))
+        base = g.mix(g.math("MULTIPLY", g.math("MULTIPLY", sockets, front), 0.45), base, [v * 0.45 for v in c])
+        lips = _gauss(g, x, z, 0.0, face["mouth_z"], face["sx"] * 1.2, face["sz"] * 0.45)
+        base = g.mix(g.math("MULTIPLY", g.math("MULTIPLY", lips, front), 0.7), base,
+                     [c[0] * 0.7, c[1] * 0.38, c[2] * 0.4])
+    g.link(base, bsdf.inputs["Base Color"])
+    return mat
+
+
+def hair_material(name: str, color, seed: int = 0):
+    """Hair: strand-like streaks (noise stretched along the height) in the colour and the
+    bump, anisotropic highlights and a little sheen so it does not look like plastic."""
+    mat = new_material(name, color, roughness=0.42, specular=0.5, sheen=0.3)
+    g = _Graph(mat)
+    bsdf = g.nodes["Principled BSDF"]
+    bsdf.inputs["Anisotropic"].default_value = 0.75
+    vec, *_ = g.rest()
+    streak = _noise(g, vec, (260.0, 260.0, 22.0), 2.0, seed % 83)
+    c = list(color)
+    g.link(g.mix(streak, [v * 0.5 for v in c], [min(1.0, v * 1.45 + 0.01) for v in c]), bsdf.inputs["Base Color"])
+    _bump(g, bsdf, streak, 0.45, 0.004)
+    return mat

@@ -144,3 +144,20 @@ def tube(path: np.ndarray, radii, nu: int = 12, closed_ends: bool = True) -> tup
             faces.append([c0, (j + 1) % nu, j, j])
             faces.append([c1, (m - 1) * nu + j, (m - 1) * nu + (j + 1) % nu, (m - 1) * nu + (j + 1) % nu])
     return verts, np.array(faces)
+
+
+def smooth_noise(pts: np.ndarray, seed: int, period: float, octaves: int = 2) -> np.ndarray:
+    """(N,) smooth pseudo-random field in about [-1, 1] over (N, 3) points: a sum of plane
+    waves in seeded random directions; ``period`` (metres) is the coarsest wavelength."""
+    rng = np.random.default_rng(seed)
+    out = np.zeros(len(pts))
+    amp_sum = 0.0
+    for o in range(octaves):
+        k = 2 * np.pi / (period / 2**o)
+        d = rng.normal(size=(3, 3))
+        d /= np.linalg.norm(d, axis=1, keepdims=True)
+        ph = rng.uniform(0, 2 * np.pi, 3)
+        amp = 0.5**o
+        out += amp * np.sin(pts @ d.T * k + ph).sum(1) / 1.7
+        amp_sum += amp
+    return np.clip(out / amp_sum, -1.0, 1.0)
