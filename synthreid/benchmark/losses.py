@@ -32,10 +32,10 @@ class SymmetricCrossEntropy(nn.Module):
         self.alpha, self.beta = float(alpha), float(beta)
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        ce = F.cross_entropy(logits, target)
-        p_y = F.softmax(logits, dim=1).gather(1, target[:, None]).squeeze(1)
-        rce = -math.log(RCE_CLAMP) * (1.0 - p_y)
-        return self.alpha * ce + self.beta * rce.mean()
+        # one log-softmax serves both terms: CE = -log p_y and RCE needs p_y only
+        logp_y = F.log_softmax(logits, dim=1).gather(1, target[:, None]).squeeze(1)
+        rce = -math.log(RCE_CLAMP) * (1.0 - logp_y.exp())
+        return (self.beta * rce - self.alpha * logp_y).mean()
 
 
 def make_criterion(loss: str, label_smoothing: float = 0.0, sce_alpha: float = 0.1,

@@ -163,7 +163,11 @@ def plot_cmc(rows, path: Path, max_rank: int = 20) -> None:
     if max_rank <= 25:
         ax.set_xticks(range(1, max_rank + 1))
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7.5, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0, frameon=False)
+    # legend top-down by rank-1, the order in which the curves start
+    handles, labels = ax.get_legend_handles_labels()
+    order = sorted(range(len(rows)), key=lambda i: -rows[i]["cmc"][0])
+    ax.legend([handles[i] for i in order], [labels[i] for i in order], fontsize=7.5, loc="upper left",
+              bbox_to_anchor=(1.02, 1.0), borderaxespad=0, frameon=False)
     ax.set_title("CMC")
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")

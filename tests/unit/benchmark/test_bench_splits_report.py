@@ -103,7 +103,8 @@ def test_cmc_plot_readable_for_ten_runs(tmp_path, monkeypatch):
     figs[0].canvas.draw()
     legend, axes = ax.get_legend().get_window_extent(), ax.get_window_extent()
     assert legend.x0 >= axes.x1  # outside, right of the curves
-    assert len(ax.get_legend().get_texts()) == 10
+    texts = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert len(texts) == 10 and texts[0].startswith("run-9 /")  # best rank-1 first
     styles = {(line.get_color(), line.get_marker()) for line in ax.lines}
     assert len(styles) == 10
     report.plot_cmc(rows[:2], tmp_path / "c5.png", max_rank=5)
