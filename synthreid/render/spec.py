@@ -95,6 +95,13 @@ class PeopleSpec:
     bmi: tuple[float, float] = _f((18.5, 32.0), lo=14.0, hi=50.0, ordered=True, doc="body-mass index kg/m^2")
     pose: str = _f("walk", choices=("walk", "stand", "mixed"))
     motion_dir: str | None = _f(None, doc="folder of BVH clips to use instead of the built-in walk")
+    hand_poses: tuple[float, float, float] = _f((0.8, 0.1, 0.1), lo=0.0, hi=1.0,
+                                                doc="relative weights per character of free hands, "
+                                                    "a phone held in the right hand, hands in pockets")
+
+    def __post_init__(self):
+        if sum(self.hand_poses) <= 0:
+            raise SpecError("people.hand_poses", "at least one weight must be > 0")
 
 
 @dataclass(frozen=True)
@@ -115,6 +122,8 @@ class AppearanceSpec:
     hat: float = _f(0.05, lo=0.0, hi=1.0)
     cap: float = _f(0.08, lo=0.0, hi=1.0)
     glasses: float = _f(0.15, lo=0.0, hi=1.0)
+    textures_dir: str | None = _f(None, doc="folder of PNG/JPG prints used by the 'print' texture "
+                                            "(see docs/textures.md); None = procedural motifs")
 
 
 @dataclass(frozen=True)

@@ -94,6 +94,7 @@ def base():
     c = sample_character(DatasetSpec.preset("IV"), np.random.default_rng(7))
     c["accessories"] = {k: None for k in S.ACCESSORIES}
     c["facial_hair"] = None
+    c["hands"] = "free"
     return c
 
 
@@ -342,3 +343,68 @@ def test_same_character_same_geometry_and_remove_leaks_nothing(base):
     b.remove()
     assert np.array_equal(va, vb)
     assert counts() == before
+
+
+def test_phone_in_raised_right_hand_and_pockets(base):
+    p = build_person(variant(base, hands="phone"))
+    try:
+        assert "phone" in p.parts
+        p.pose({"kind": "stand", "weight": 0.0, "arms": 6.0, "head": 0.0})
+        j = p.joints_world()
+        assert j["r_wrist"][2] > j["l_wrist"][2] + 0.25  # forearm raised in front
+        assert j["r_wrist"][1] < j["l_wrist"][1] - 0.1
+    finally:
+        p.remove()
+    p = build_person(variant(base, hands="pockets"))
+    free = build_person(base)
+    try:
+        assert "phone" not in p.parts
+        for q in (p, free):
+            q.pose({"kind": "walk", "phase": 0.0})
+        jp, jf = p.joints_world(), free.joints_world()
+        # hands stay at the hips instead of swinging: the wrists are close in depth
+        assert abs(jp["r_wrist"][1] - jp["l_wrist"][1]) < abs(jf["r_wrist"][1] - jf["l_wrist"][1])
+        assert jp["r_wrist"][2] > jf["r_wrist"][2]
+    finally:
+        p.remove()
+        free.remove()
+
+
+def test_print_image_material_and_no_image_leak(base, tmp_path):
+    img_path = tmp_path / "print.png"
+    Image.new("RGBA", (16, 8), (250, 20, 20, 255)).save(img_path)
+    n_images = len(bpy.data.images)
+    tex = {"kind": "print", "scale": 0.08, "color2": [1, 1, 1], "seed": 1, "motif": "disc", "image": str(img_path)}
+    c = variant(base, top={"type": "tshirt", "color": [0.1, 0.1, 0.1], "texture": tex, "sleeve": "short"})
+    a, b = build_person(c), build_person(c)
+    try:
+        nodes = a.parts["top"].data.materials[0].node_tree.nodes
+        imgs = [n.image for n in nodes if n.type == "TEX_IMAGE"]
+        assert len(imgs) == 1 and tuple(imgs[0].size) == (16, 8)
+        assert len(bpy.data.images) == n_images + 1  # loaded once, shared
+    finally:
+        a.remove()
+        assert len(bpy.data.images) == n_images + 1  # still used by b
+        b.remove()
+    assert len(bpy.data.images) == n_images
+    with pytest.raises(Exception, match="texture.image"):
+        build_person(variant(c, top={**c["top"], "texture": {**tex, "image": str(tmp_path / "missing.png")}}))
+
+
+def test_hood_collar_and_fringe_change_geometry(base):
+    def verts(c, part):
+        p = build_person(c)
+        try:
+            return np.array([v.co[:] for v in p.parts[part].data.vertices])
+        finally:
+            p.remove()
+
+    top = {"type": "sweater", "color": [0.2, 0.2, 0.2], "texture": {"kind": "plain"}, "sleeve": "long"}
+    plain = verts(variant(base, top={**top, "hood": False}), "top")
+    hooded = verts(variant(base, top={**top, "hood": True}), "top")
+    assert hooded[:, 1].max() > plain[:, 1].max() + 0.02  # the hood sticks out behind the back
+    hair = {"style": "short", "color": [0.1, 0.05, 0.02], "seed": 3}
+    none = verts(variant(base, hair={**hair, "fringe": "none"}), "hair")
+    bangs = verts(variant(base, hair={**hair, "fringe": "bangs"}), "hair")
+    front = lambda v: v[v[:, 1] < np.percentile(v[:, 1], 10)]  # noqa: E731 - hair over the forehead
+    assert front(bangs)[:, 2].min() < front(none)[:, 2].min() - 0.01  # bangs reach lower down the forehead

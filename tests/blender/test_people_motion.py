@@ -21,6 +21,7 @@ pytestmark = pytest.mark.blender
 def base():
     c = sample_character(DatasetSpec.preset("IV"), np.random.default_rng(7))
     c["accessories"] = {k: None for k in S.ACCESSORIES}
+    c["hands"] = "free"
     return c
 
 

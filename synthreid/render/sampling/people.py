@@ -26,6 +26,7 @@ WALK_FRACTION_MIXED = 0.5  # pose = "mixed": chance an image shows the walk (els
 FRINGES = {"short": {"none": 0.5, "side": 0.35, "bangs": 0.15},
            "medium": {"none": 0.35, "side": 0.35, "bangs": 0.3}, "long": {"none": 0.35, "side": 0.35, "bangs": 0.3},
            "ponytail": {"none": 0.6, "side": 0.2, "bangs": 0.2}, "bun": {"none": 0.6, "side": 0.2, "bangs": 0.2}}
+HAND_POSES = ("free", "phone", "pockets")  # order of people.hand_poses
 SLEEVES = {"tshirt": "short", "longsleeve": "long", "sweater": "long", "jacket": "long", "coat": "long"}
 
 
@@ -55,14 +56,15 @@ def _sample_body(rng: np.random.Generator, sex: str, age: float, h: float, bmi: 
     old = float(np.clip((age - 55.0) / 25.0, 0.0, 1.0))
     fat = (bmi - 22.0) / 10.0  # ~ -0.35 (thin) .. +1 (obese)
     girth = float(np.sqrt(bmi / 22.0))
+    frame = float(np.clip(rng.normal(0.0, 1.0), -2.0, 2.0))  # narrow (-) .. broad (+) skeleton
     head_h = h / (7.5 - 0.6 * teen) * j(0.025)
     body = {
         "head_height": head_h,
         "head_width": head_h * (0.66 if male else 0.64) * j(0.03),
         "neck_length": h * 0.042 * j(0.08),
         "neck_radius": h * (0.027 if male else 0.023) * (0.9 + 0.1 * girth) * j(0.05),
-        "shoulder_width": h * (0.222 if male else 0.2) * (1.0 - 0.06 * teen) * j(0.035),
-        "chest_width": h * (0.175 if male else 0.16) * (0.62 + 0.38 * bmi / 22.0) * j(0.04),
+        "shoulder_width": h * (0.222 if male else 0.2) * (1.0 - 0.06 * teen) * (1.0 + 0.05 * frame) * j(0.025),
+        "chest_width": h * (0.175 if male else 0.16) * (0.62 + 0.38 * bmi / 22.0) * (1.0 + 0.03 * frame) * j(0.035),
         "chest_depth": h * (0.118 if male else 0.11) * (0.55 + 0.45 * bmi / 22.0) * j(0.04),
         "waist_width": h * (0.15 if male else 0.13) * (0.45 + 0.55 * bmi / 22.0) * j(0.04),
         "waist_depth": h * (0.11 if male else 0.095) * (0.4 + 0.6 * bmi / 22.0) * j(0.04),
@@ -81,7 +83,7 @@ def _sample_body(rng: np.random.Generator, sex: str, age: float, h: float, bmi: 
         "calf_radius": h * (0.03 if male else 0.029) * (0.7 + 0.3 * bmi / 22.0) * j(0.05),
         "bust": 0.0 if male else h * float(np.clip(rng.normal(0.018, 0.006), 0.004, 0.035)) * (1 - teen * 0.5),
         "belly": h * max(0.0, 0.035 * fat + (0.012 if male else 0.006) * old) * j(0.2),
-        "stoop": 12.0 * old * j(0.2),
+        "stoop": 16.0 * old * j(0.25) + max(0.0, rng.normal(0.0, 2.5)),  # elderly stoop, some slouch
     }
     return {k: _r(v) for k, v in body.items()}
 
@@ -106,9 +108,32 @@ def _texture(rng: np.random.Generator, spec, group: str, color: list[float], for
     if kind == "print":
         motifs = load_json("catalog.json")["print_motifs"]
         tex["motif"] = motifs[int(rng.integers(len(motifs)))]
+        if a.textures_dir:  # a user image instead of the procedural motif
+            files = list_prints(a.textures_dir)
+            tex["image"] = os.path.abspath(os.path.join(a.textures_dir, files[int(rng.integers(len(files)))]))
     if kind == "plaid":
         tex["color3"] = palettes.second_color(rng, a.palette, group, tex["color2"])
     return tex
+
+
+PRINT_SUFFIXES = (".png", ".jpg", ".jpeg")
+
+
+@functools.lru_cache(maxsize=16)
+def _prints(folder: str, mtime: float) -> tuple[str, ...]:
+    root = Path(folder)
+    return tuple(sorted(str(p.relative_to(root)) for p in root.rglob("*")
+                        if p.is_file() and p.suffix.lower() in PRINT_SUFFIXES))
+
+
+def list_prints(textures_dir: str) -> tuple[str, ...]:
+    """Image files (PNG/JPG, relative paths, sorted) under ``appearance.textures_dir``, or SpecError."""
+    if not os.path.isdir(textures_dir):
+        raise SpecError("appearance.textures_dir", f"{textures_dir}: not a folder")
+    files = _prints(textures_dir, os.path.getmtime(textures_dir))
+    if not files:
+        raise SpecError("appearance.textures_dir", f"{textures_dir}: no .png/.jpg/.jpeg images found")
+    return files
 
 
 def _garment(rng, spec, kind: str, group: str, sex: str) -> dict:
@@ -167,7 +192,7 @@ def sample_character(spec, rng: np.random.Generator) -> dict:
 
     Keys: sex, age (years), height (m, barefoot), mass (kg), bmi, skin (linear RGB),
     skin_tone (0 darkest .. 1 lightest), body (proportions in metres, stoop in degrees),
-    gait (stride and arm-swing scales), top / bottom / shoes garments
+    gait (stride, arm-swing and elbow scales, forward lean deg), hands (free | phone | pockets), top / bottom / shoes garments
     ({type, color, color_name, fit (looseness x), texture{kind, scale m, color2, angle deg, seed, ...}},
     shirts and sweaters also tucked (bool);
     top also sleeve none|short|three_quarter|long (jackets/coats: open bool, inner colour);
@@ -233,11 +258,13 @@ def sample_character(spec, rng: np.random.Generator) -> dict:
     if sex == "male" and age >= ADULT_AGE and rng.random() < a.facial_hair_probability:
         facial = {"style": weighted_choice(rng, cat["facial_hair"]), "color": hcol}
 
+    hands = HAND_POSES[int(rng.choice(3, p=np.asarray(p.hand_poses) / sum(p.hand_poses)))]
     return {
         "sex": sex, "age": _r(age, 2), "height": _r(height), "mass": _r(bmi * height**2, 2),
         "bmi": _r(bmi, 2), "skin": skin, "skin_tone": tone, "body": body,
-        "gait": {"stride": _r(rng.uniform(0.8, 1.15)), "arm_swing": _r(rng.uniform(0.6, 1.4)),
-                 "elbow": _r(rng.uniform(0.7, 1.4))},
+        "gait": {"stride": _r(rng.uniform(0.7, 1.25)), "arm_swing": _r(rng.uniform(0.3, 1.6)),
+                 "elbow": _r(rng.uniform(0.6, 1.5)), "lean": _r(rng.uniform(-1.0, 5.0), 2)},
+        "hands": hands,
         "top": top, "bottom": bottom, "shoes": shoes, "hair": hair, "facial_hair": facial,
         "accessories": _accessories(rng, spec),
     }

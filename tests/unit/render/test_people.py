@@ -207,3 +207,46 @@ def test_bvh_pose_and_errors(people, tmp_path):
     (empty / "bad.bvh").write_text("HIERARCHY\nnothing")
     with pytest.raises(SpecError, match="Frames"):
         people.sample_pose(DatasetSpec.from_dict({"people": {"motion_dir": str(empty)}}), c, rng)
+
+
+def test_hand_poses_follow_spec_weights(people):
+    only_phone = DatasetSpec.from_dict({"people": {"hand_poses": [0.0, 1.0, 0.0]}})
+    assert {c["hands"] for c in _draw(people, only_phone, n=50)} == {"phone"}
+    mixed = DatasetSpec.from_dict({"people": {"hand_poses": [0.5, 0.25, 0.25]}})
+    hands = [c["hands"] for c in _draw(people, mixed, n=800)]
+    assert abs(hands.count("free") / 800 - 0.5) < 0.06
+    assert abs(hands.count("pockets") / 800 - 0.25) < 0.05
+    with pytest.raises(SpecError, match="people.hand_poses"):
+        DatasetSpec.from_dict({"people": {"hand_poses": [0.0, 0.0, 0.0]}})
+
+
+def test_print_images_from_textures_dir(people, tmp_path):
+    from PIL import Image
+
+    (tmp_path / "prints").mkdir()
+    Image.new("RGBA", (8, 6), (255, 0, 0, 255)).save(tmp_path / "prints" / "logo.png")
+    (tmp_path / "prints" / "notes.txt").write_text("not an image")
+    spec = _spec(textures=["print"], texture_probability=1.0, textures_dir=str(tmp_path / "prints"))
+    tops = [c["top"]["texture"] for c in _draw(people, spec, n=30)]
+    assert all(t["kind"] == "print" and t["image"] == str(tmp_path / "prints" / "logo.png") for t in tops)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(SpecError, match="appearance.textures_dir.*no .png"):
+        _draw(people, _spec(textures=["print"], texture_probability=1.0, textures_dir=str(tmp_path / "empty")), n=5)
+    with pytest.raises(SpecError, match="appearance.textures_dir.*not a folder"):
+        _draw(people, _spec(textures=["print"], texture_probability=1.0, textures_dir=str(tmp_path / "nope")), n=5)
+
+
+def test_hair_and_body_variety(people):
+    cs = _draw(people, DatasetSpec(), n=600)
+    haired = [c["hair"] for c in cs if c["hair"]["style"] != "bald"]
+    assert {h["fringe"] for h in haired} == {"none", "bangs", "side"}
+    assert all("fringe" not in c["hair"] for c in cs if c["hair"]["style"] == "bald")
+    sw = np.array([c["body"]["shoulder_width"] / c["height"] for c in cs if c["sex"] == "male"])
+    assert sw.max() / sw.min() > 1.25  # narrow to broad shoulders
+    old = np.mean([c["body"]["stoop"] for c in cs if c["age"] > 68])
+    young = np.mean([c["body"]["stoop"] for c in cs if c["age"] < 35])
+    assert old > young + 5.0
+    swing = np.array([c["gait"]["arm_swing"] for c in cs])
+    assert swing.min() < 0.45 and swing.max() > 1.45
+    tops = [c["top"] for c in cs if c["top"]["type"] in ("sweater", "jacket")]
+    assert any(t["hood"] for t in tops) and not all(t["hood"] for t in tops)

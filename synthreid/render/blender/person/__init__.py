@@ -46,6 +46,16 @@ def check_character(c: dict) -> None:
     style = (c.get("hair") or {}).get("style", "bald")
     if style not in S.HAIR:
         raise SpecError("character.hair.style", f"{style!r} is not one of: {', '.join(S.HAIR)}")
+    hands = c.get("hands", "free")
+    if hands not in ("free", "phone", "pockets"):
+        raise SpecError("character.hands", f"{hands!r} is not one of: free, phone, pockets")
+    fringe = (c.get("hair") or {}).get("fringe", "none")
+    if fringe not in ("none", "bangs", "side"):
+        raise SpecError("character.hair.fringe", f"{fringe!r} is not one of: none, bangs, side")
+    for key in ("top", "bottom"):
+        img = ((c.get(key) or {}).get("texture") or {}).get("image")
+        if img is not None and not os.path.isfile(img):
+            raise SpecError(f"character.{key}.texture.image", f"{img}: print image not found")
     for name in c.get("accessories") or {}:
         if name not in S.ACCESSORIES:
             raise SpecError(f"character.accessories.{name}", f"unknown; allowed: {', '.join(S.ACCESSORIES)}")
@@ -99,8 +109,10 @@ class Person:
         u = self.uid
         hair_c = c.get("hair") or {}
         seed = int(hair_c.get("seed", u))
-        skin = self._mat(materials.skin_material(f"person{u}_skin", c["skin"], hair.face_shading(skel), seed))
-        self._add("body", clothes.Layer(surf.verts, surf.faces, surf.weights, surf.verts), skin)
+        skin = self._mat(materials.skin_material(f"person{u}_skin", c["skin"], seed))
+        body = self._add("body", clothes.Layer(surf.verts, surf.faces, surf.weights, surf.verts), skin)
+        tint = body.data.attributes.new("tint", "FLOAT_VECTOR", "POINT")
+        tint.data.foreach_set("vector", hair.face_tint(surf, skel).astype(np.float32).ravel())
         eyes, brows = hair.face(surf, skel)
         features = [0.12 * v for v in c["skin"]]
         self._add("face", eyes, self._mat(materials.new_material(f"person{u}_face", features, 0.3)))
@@ -239,9 +251,14 @@ class Person:
                 bpy.data.meshes.remove(me)
         self.objects.clear()
         self.parts.clear()
+        images = set()
         for mat in self.materials:
             if mat.name in bpy.data.materials and mat.users == 0:
+                images.update(n.image for n in mat.node_tree.nodes if n.type == "TEX_IMAGE" and n.image)
                 bpy.data.materials.remove(mat)
+        for img in images:  # print images are shared between people: only the last user removes them
+            if img.users == 0:
+                bpy.data.images.remove(img)
         self.materials.clear()
         if self.armature is not None:
             data = self.armature.data

@@ -143,6 +143,13 @@ def _glasses(surf, skel, a) -> Layer:
     return Layer.merge(parts)
 
 
+def phone(surf: Surface, skel: Skeleton) -> Layer:
+    """A phone in the right hand, screen up towards the face (rigid to the hand)."""
+    hand = skel.points["r_hand"][0]
+    return _rigid_box(surf, "hand.R", hand + [0.0, -0.02, 0.0], [0.036, 0.006, 0.074], exponent=0.25,
+                      nu=12, nv=6)
+
+
 BUILDERS = {"backpack": _backpack, "shoulder_bag": _shoulder_bag, "handbag": _handbag, "hat": _hat,
             "cap": _cap, "glasses": _glasses}
 
@@ -155,4 +162,6 @@ def build(surf: Surface, skel: Skeleton, character: dict) -> dict[str, tuple[Lay
             continue
         rough = 0.15 if name == "glasses" else 0.6
         out[name] = (BUILDERS[name](surf, skel, a), list(a.get("color", [0.05, 0.05, 0.05])), rough)
+    if character.get("hands") == "phone":
+        out["phone"] = (phone(surf, skel), [0.02, 0.02, 0.025], 0.2)
     return out

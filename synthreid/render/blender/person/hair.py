@@ -107,12 +107,31 @@ def face(surf: Surface, skel: Skeleton) -> tuple[Layer, Layer]:
     return Layer.merge(dark), Layer.merge(brows)
 
 
-def face_shading(skel: Skeleton) -> dict:
-    """Rest-space positions (metres) for the skin shader's eye sockets, cheeks and lips."""
+def face_tint(surf: Surface, skel: Skeleton) -> np.ndarray:
+    """(N, 3) RGB multipliers of the skin colour per body vertex: shaded eye sockets, redder
+    lips and a warm flush on the cheeks (1 elsewhere)."""
     hw, hh, hd = skel.body["head_width"], skel.body["head_height"], skel.head_depth
-    return {"front_y": -0.25 * hd, "eye_x": 0.22 * hw, "eye_z": skel.eye_z + 0.01 * hh,
-            "cheek_x": 0.27 * hw, "cheek_z": skel.eye_z - 0.15 * hh, "mouth_z": skel.chin_z + 0.25 * hh,
-            "sx": 0.14 * hw, "sz": 0.075 * hh}
+    v = surf.verts
+    tint = np.ones((len(v), 3))
+    face = np.nonzero(surf.bone_mask("head") & (v[:, 1] < -0.25 * hd))[0]
+    if not len(face):
+        return tint
+    x, z = v[face, 0], v[face, 2]
+    sx, sz = 0.14 * hw, 0.075 * hh
+
+    def g(cx, cz, ax, az):
+        return np.exp(-((x - cx) / (sx * ax)) ** 2 - ((z - cz) / (sz * az)) ** 2)
+
+    ez = skel.eye_z + 0.01 * hh
+    sockets = np.maximum(g(0.22 * hw, ez, 1.0, 1.0), g(-0.22 * hw, ez, 1.0, 1.0))
+    cheeks = np.maximum(g(0.27 * hw, skel.eye_z - 0.15 * hh, 1.3, 1.5), g(-0.27 * hw, skel.eye_z - 0.15 * hh, 1.3, 1.5))
+    lips = g(0.0, skel.chin_z + 0.25 * hh, 1.2, 0.45)
+    t = np.ones((len(face), 3))
+    t *= 1 - 0.5 * sockets[:, None]
+    t *= 1 - 0.5 * cheeks[:, None] * np.array([-0.05, 0.18, 0.2])
+    t *= 1 - 0.7 * lips[:, None] * np.array([0.3, 0.62, 0.6])
+    tint[face] = t
+    return tint
 
 
 def drape(surf: Surface, skel: Skeleton, hair: dict, long: bool) -> Layer:

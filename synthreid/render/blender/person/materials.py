@@ -159,9 +159,31 @@ def _texture(g: _Graph, kind: str, tex: dict, c1, anchor):
         weave = g.mix(g.math("MULTIPLY", w.outputs["Fac"], 0.35), c1, [v * 0.6 for v in c1])
         fade = g.math("MULTIPLY", g.math("MAXIMUM", g.math("SUBTRACT", n.outputs["Fac"], 0.5), 0.0), 1.6)
         return g.mix(fade, weave, lighter)
+    if kind == "print" and tex.get("image"):
+        return _print_image(g, tex, c1, x, y, z, anchor)
     if kind == "print":
         return _print(g, tex, c1, c2, x, y, z, anchor)
     raise ValueError(f"unknown texture kind {kind!r}")
+
+
+def _print_image(g: _Graph, tex: dict, c1, x, y, z, anchor):
+    """A user image (appearance.textures_dir) on the front of the chest, ``2 * scale`` metres
+    wide, aspect kept; transparent pixels (alpha) show the garment colour."""
+    img = bpy.data.images.load(tex["image"], check_existing=True)
+    w, h = (max(1, v) for v in img.size)
+    half_w = float(tex.get("scale", 0.08))
+    half_h = half_w * h / w
+    ax, ay, az = (float(v) for v in anchor)
+    u = g.math("ADD", g.math("DIVIDE", g.math("SUBTRACT", x, ax), 2 * half_w), 0.5)
+    v = g.math("ADD", g.math("DIVIDE", g.math("SUBTRACT", z, az), 2 * half_h), 0.5)
+    uv = g.node("ShaderNodeCombineXYZ")
+    g.link(u, uv.inputs[0])
+    g.link(v, uv.inputs[1])
+    node = g.node("ShaderNodeTexImage", extension="CLIP", interpolation="Linear")
+    node.image = img
+    g.link(uv.outputs[0], node.inputs["Vector"])
+    m = g.math("MULTIPLY", node.outputs["Alpha"], g.math("LESS_THAN", y, ay))
+    return g.mix(m, c1, node.outputs["Color"])
 
 
 def _print(g: _Graph, tex: dict, c1, c2, x, y, z, anchor):
@@ -225,22 +247,14 @@ def wrinkles(mat, strength: float = 0.3, period: float = 0.06, seed: int = 0) ->
           strength)
 
 
-def _gauss(g: _Graph, x, z, cx: float, cz: float, sx: float, sz: float):
-    """exp(-((x-cx)/sx)^2 - ((z-cz)/sz)^2) as a socket."""
-    dx = g.math("DIVIDE", g.math("SUBTRACT", x, cx), sx)
-    dz = g.math("DIVIDE", g.math("SUBTRACT", z, cz), sz)
-    return g.math("EXPONENT", g.math("MULTIPLY", g.math("ADD", g.math("MULTIPLY", dx, dx),
-                                                        g.math("MULTIPLY", dz, dz)), -1.0))
-
-
-def skin_material(name: str, color, face: dict | None = None, seed: int = 0):
-    """Skin: blotchy colour and roughness variation, a warm flush on cheeks, nose and ears, and
-    (``face``: eye/mouth positions in rest space, metres) shaded eye sockets and lips.
+def skin_material(name: str, color, seed: int = 0):
+    """Skin: blotchy colour and roughness variation times the body mesh's per-vertex 'tint'
+    attribute (RGB multipliers: eye sockets, lips, flushed cheeks; see hair.face_tint).
     No subsurface scattering: invisible at person-crop sizes and it costs render time."""
     mat = new_material(name, color, roughness=0.5, specular=0.4)
     g = _Graph(mat)
     bsdf = g.nodes["Principled BSDF"]
-    vec, x, y, z = g.rest()
+    vec, *_ = g.rest()
     c = list(color)
     blotch = _noise(g, vec, 1 / 0.03, 3.0, seed % 89)
     base = g.mix(blotch, [v * 0.9 for v in c], [min(1.0, v * 1.08) for v in c])
@@ -248,19 +262,11 @@ def skin_material(name: str, color, face: dict | None = None, seed: int = 0):
     rough.inputs["To Min"].default_value, rough.inputs["To Max"].default_value = 0.38, 0.62
     g.link(blotch, rough.inputs["Value"])
     g.link(rough.outputs[0], bsdf.inputs["Roughness"])
-    if face:
-        front = g.math("LESS_THAN", y, face["front_y"])
-        flush = [min(1.0, c[0] * 1.05), c[1] * 0.82, c[2] * 0.8]
-        cheeks = g.math("ADD", _gauss(g, x, z, face["cheek_x"], face["cheek_z"], face["sx"] * 1.3, face["sz"] * 1.5),
-                        _gauss(g, x, z, -face["cheek_x"], face["cheek_z"], face["sx"] * 1.3, face["sz"] * 1.5))
-        base = g.mix(g.math("MULTIPLY", cheeks, 0.5), base, flush)
-        sockets = g.math("ADD", _gauss(g, x, z, face["eye_x"], face["eye_z"], face["sx"], face["sz"]),
-                         _gauss(g, x, z, -face["eye_x"], face["eye_z"], face["sx"], face["sz"]))
-        base = g.mix(g.math("MULTIPLY", g.math("MULTIPLY", sockets, front), 0.45), base, [v * 0.45 for v in c])
-        lips = _gauss(g, x, z, 0.0, face["mouth_z"], face["sx"] * 1.2, face["sz"] * 0.45)
-        base = g.mix(g.math("MULTIPLY", g.math("MULTIPLY", lips, front), 0.7), base,
-                     [c[0] * 0.7, c[1] * 0.38, c[2] * 0.4])
-    g.link(base, bsdf.inputs["Base Color"])
+    tint = g.node("ShaderNodeAttribute", attribute_name="tint")
+    mul = g.node("ShaderNodeVectorMath", operation="MULTIPLY")
+    g.link(base, mul.inputs[0])
+    g.link(tint.outputs["Vector"], mul.inputs[1])
+    g.link(mul.outputs[0], bsdf.inputs["Base Color"])
     return mat
 
 

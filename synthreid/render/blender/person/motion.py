@@ -68,7 +68,7 @@ def walk(character: dict, phase: float, head: float = 0.0) -> dict[str, np.ndarr
     L = _base(character)
     yaw = _curve("pelvis_yaw", phase) * stride
     L["pelvis"] = rz(-yaw) @ ry(_curve("pelvis_roll", phase))
-    L["spine"] = rz(yaw * 1.6) @ rx(gait_table()["trunk_lean"]) @ L["spine"]
+    L["spine"] = rz(yaw * 1.6) @ rx(gait_table()["trunk_lean"] + float(gait.get("lean", 0.0))) @ L["spine"]
     for side, sg, ph in (("R", -1.0, phase), ("L", 1.0, (phase + 0.5) % 1.0)):
         hip = _curve("hip", ph) * stride
         knee = _curve("knee", ph) * (0.6 + 0.4 * stride)
@@ -79,7 +79,24 @@ def walk(character: dict, phase: float, head: float = 0.0) -> dict[str, np.ndarr
         L[f"upperarm.{side}"] = ry(sg * 5.0) @ rx(-sh)
         L[f"forearm.{side}"] = rx(-(12.0 if side in carry else _curve("elbow", ph) * elbow))
     L["neck"] = rz(head) @ L["neck"]
+    _hands(character, L)
     return L
+
+
+def _hands(character: dict, L: dict[str, np.ndarray]) -> None:
+    """Override the arms for a held phone (right forearm raised in front, head bowed) or hands
+    in the front pockets (elbows out and back, wrists at the hips)."""
+    hands = character.get("hands", "free")
+    if hands == "phone":
+        L["upperarm.R"] = rz(8.0) @ ry(6.0) @ rx(-18.0)
+        L["forearm.R"] = rz(-25.0) @ rx(-95.0)
+        L["hand.R"] = rx(-10.0)
+        L["neck"] = L["neck"] @ rx(14.0)
+    elif hands == "pockets":
+        for side, sg in (("R", -1.0), ("L", 1.0)):
+            L[f"upperarm.{side}"] = ry(sg * 10.0) @ rx(12.0)
+            L[f"forearm.{side}"] = ry(-sg * 10.0) @ rx(-42.0)
+            L[f"hand.{side}"] = rx(-15.0)
 
 
 def stand(character: dict, pose: dict) -> dict[str, np.ndarray]:
@@ -97,6 +114,7 @@ def stand(character: dict, pose: dict) -> dict[str, np.ndarray]:
         L[f"foot.{side}"] = rx(-4.0 * relaxed)
         L[f"upperarm.{side}"] = ry(sg * (9.0 - arms)) @ rx(-3.0)
         L[f"forearm.{side}"] = rx(-8.0)
+    _hands(character, L)
     return L
 
 
