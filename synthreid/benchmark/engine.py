@@ -101,14 +101,16 @@ class TrainConfig:
                   ("eval_feature", self.eval_feature in ("embedding", "logits")),
                   ("label_smoothing", 0 <= self.label_smoothing < 1), ("workers", self.workers >= 0),
                   ("loss", self.loss in losses.LOSSES), ("sce_alpha", self.sce_alpha >= 0),
-                  ("sce_beta", self.sce_beta >= 0), ("sce_alpha", self.sce_alpha + self.sce_beta > 0),
-                  ("train", len({str(Path(p).resolve()) for p in self.train}) == len(self.train))]
+                  ("sce_beta", self.sce_beta >= 0), ("sce_alpha", self.sce_alpha + self.sce_beta > 0)]
         for name, ok in checks:
             if not ok:
                 raise SynthreidError(f"config: invalid {name}={getattr(self, name)!r}")
         if self.arch not in models.REGISTRY:
             raise SynthreidError(f"config: unknown arch {self.arch!r}; valid: {', '.join(models.names())}")
         n = len(self.train)
+        if len({str(Path(p).resolve()) for p in self.train}) != n:
+            raise SynthreidError(f"config: train lists a dataset twice {self.train} (its identities would get "
+                                 "two labels; use --train-ids/--mix-ratio to weight it)")
         for name in ("train_ids", "train_images_per_id"):
             for v in mixing.per_dataset(getattr(self, name), n, name):
                 if v is not None and (not isinstance(v, int) or v < 1):

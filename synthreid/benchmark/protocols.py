@@ -83,7 +83,11 @@ def eval_thesis(ds, extract: Callable, num_ids: int = 100, draws: int = 10, seed
     feats = extract(pool)
     cmcs = np.stack([thesis_cmc(feats, pool, q, g) for q, g in thesis_draws(pool, num_ids, draws, seed)])
     mean, std = cmcs.mean(0), cmcs.std(0)
+    # One true match per query, at most len(gallery) <= topk ranks: INP = 1 / rank, so mINP is the
+    # CMC's increments weighted by 1 / rank (the mean reciprocal rank).
+    inps = (np.diff(cmcs, axis=1, prepend=0.0) / np.arange(1, cmcs.shape[1] + 1)).sum(1)
     res = {"protocol": "thesis", "cmc": mean.tolist(), "cmc_std": std.tolist(), "mAP": None,
+           "mINP": float(inps.mean()), "mINP_std": float(inps.std()),
            "draws": draws, "num_ids": min(num_ids, len({r.pid for r in pool})), **_ranks(mean)}
     res.update({f"{k}_std": v for k, v in _ranks(std).items()})
     return res

@@ -162,7 +162,7 @@ def test_trainer_subsamples_each_dataset_and_mixes(tmp_path, monkeypatch):
     assert seen and all(t.sources[i] == 1 for i in seen)  # mix ratio 0:1 draws only from b
     state = json.loads((tmp_path / "r" / "state.json").read_text())
     assert [d["images"] for d in state["train"]] == [6, 20] and state["train"][1]["mix_fraction"] == 1.0
-    with pytest.raises(SynthreidError, match="train"):
+    with pytest.raises(SynthreidError, match="dataset twice"):
         small_cfg(a, train=[str(a), str(a)]).validate()  # the same dataset twice would share ids
 
 

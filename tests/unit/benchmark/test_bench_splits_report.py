@@ -143,3 +143,19 @@ def test_cli_cuhk03_all_splits_end_to_end(tmp_path, capsys):
     # other settings on the same parent are refused before any training
     rc = main([*args[:-3], "--lr", "0.5", "--out", str(run), "--quiet"])
     assert rc == 2 and "different settings ['lr']" in capsys.readouterr().err
+
+
+def test_thesis_minp_is_mean_reciprocal_rank(tmp_path):
+    ds = read_dataset(make_synth_dataset(tmp_path / "d", n_ids=12, per_id=4))
+
+    def extract(records):  # noisy identity features: true matches land at assorted ranks
+        f = np.eye(16, dtype=np.float32)[[r.pid for r in records]]
+        return f + 0.6 * np.random.default_rng(0).standard_normal(f.shape).astype(np.float32)
+    res = protocols.evaluate("thesis", ds, extract, draws=2)
+    pool = ds.test_pool()
+    want = []
+    for q, g in protocols.thesis_draws(pool, 100, 2, 0):
+        f = extract(pool)
+        d = protocols.pairwise_distance(f[q], f[g])
+        want += [1.0 / (1 + int((d[i] < d[i, i]).sum())) for i in range(len(q))]
+    assert res["mINP"] == pytest.approx(np.mean(want)) and res["rank1"] < res["mINP"] < 1.0
