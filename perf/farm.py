@@ -29,9 +29,10 @@ from synthreid.workers.catalog import open_catalog  # noqa: E402
 from synthreid.workers.config import FarmConfig  # noqa: E402
 from synthreid.workers.tasks import RenderBackend, enqueue_dataset, run_render_task  # noqa: E402
 
+# The presets' image settings (64x128 crops, 16 spp + denoise), one Cycles thread per worker.
 TINY = {"name": "perf", "seed": 3, "characters": 4, "images_per_character": 3,
-        "camera": {"resolution": [480, 270]}, "output": {"size": [32, 64]},
-        "render": {"samples": 4, "denoise": False, "max_bounces": 1, "threads": 1},
+        "output": {"size": [64, 128]},
+        "render": {"samples": 16, "denoise": True, "max_bounces": 4, "threads": 1},
         "splits": {"test": 1, "val": 1}}
 
 
@@ -72,15 +73,15 @@ def task_overhead(tmp: Path) -> dict:
     return {"wall": wall, "render": TimedBackend.render_seconds, "overhead": wall - TimedBackend.render_seconds}
 
 
-def throughput(tmp: Path, workers: int, characters: int = 6) -> float:
+def throughput(tmp: Path, workers: int, characters: int = 8, images: int = 4) -> float:
     data = tmp / f"tp{workers}"
     env = {**os.environ, "SYNTHREID_DATA_DIR": str(data)}
     for k in ("SYNTHREID_DATABASE_URL", "SYNTHREID_REDIS_URL"):
         env.pop(k, None)
     spec = tmp / f"tp{workers}.toml"
-    spec.write_text(f'name = "tp"\nseed = 5\ncharacters = {characters}\nimages_per_character = 3\n'
-                    '[camera]\nresolution = [480, 270]\n[output]\nsize = [32, 64]\n'
-                    '[render]\nsamples = 4\ndenoise = false\nmax_bounces = 1\nthreads = 1\n'
+    spec.write_text(f'name = "tp"\nseed = 5\ncharacters = {characters}\nimages_per_character = {images}\n'
+                    '[output]\nsize = [64, 128]\n'
+                    '[render]\nsamples = 16\ndenoise = true\nmax_bounces = 4\nthreads = 1\n'
                     '[splits]\ntest = 1\nval = 1\n')
     cli = [sys.executable, "-m", "synthreid.cli"]
     subprocess.run([*cli, "enqueue", str(spec), "-q"], env=env, check=True, capture_output=True)
@@ -89,7 +90,7 @@ def throughput(tmp: Path, workers: int, characters: int = 6) -> float:
                               stderr=subprocess.DEVNULL) for _ in range(workers)]
     for p in procs:
         p.wait()
-    return characters * 3 / (time.perf_counter() - t0)
+    return characters * images / (time.perf_counter() - t0)
 
 
 def enqueue_iv(cfg: FarmConfig) -> dict:
