@@ -117,29 +117,29 @@ def test_cmc_plot_readable_for_ten_runs(tmp_path, monkeypatch):
 def test_cli_cuhk03_all_splits_end_to_end(tmp_path, capsys):
     pytest.importorskip("torch")
     cuhk = tmp_path / "cuhk03"
-    make_openreid(cuhk, n_ids=8, n_splits=3)
+    make_openreid(cuhk, n_ids=8, n_splits=2)
     run = tmp_path / "run"
     args = ["benchmark", "train", "--train", str(cuhk), "--val", str(cuhk), "--test", str(cuhk), "--protocol",
             "cuhk03", "--splits", "all", "--arch", "tiny", "--epochs", "1", "--batch-size", "8", "--workers", "0",
             "--height", "64", "--width", "32", "--out", str(run), "--quiet"]
     assert main(args) == 0
-    assert "3 splits, mean" in capsys.readouterr().out
+    assert "2 splits, mean" in capsys.readouterr().out
     split_sets = []
-    for s in range(3):
+    for s in range(2):
         m = runs.load_metrics(run / f"split-{s:02d}")
         assert m["cuhk03:cuhk03-classic"]["split_id"] == s
         split_sets.append(json.loads((run / f"split-{s:02d}" / "config.json").read_text())["split_id"])
-    assert split_sets == [0, 1, 2]
+    assert split_sets == [0, 1]
     parent = runs.load_metrics(run)["cuhk03:cuhk03-classic"]
-    assert parent["splits"] == 3 and parent["split_ids"] == [0, 1, 2] and parent["rank1_std"] is not None
-    assert json.loads((run / "config.json").read_text())["splits"] == [0, 1, 2]
+    assert parent["splits"] == 2 and parent["split_ids"] == [0, 1] and parent["rank1_std"] is not None
+    assert json.loads((run / "config.json").read_text())["splits"] == [0, 1]
     # a second eval on the parent re-tests every split and refreshes the aggregate
     assert main(["benchmark", "eval", str(run), "--test", str(cuhk), "--protocol", "thesis", "--workers", "0",
                  "--quiet"]) == 0
-    assert runs.load_metrics(run)["cuhk03:thesis"]["splits"] == 3
+    assert runs.load_metrics(run)["cuhk03:thesis"]["splits"] == 2
     assert main(["benchmark", "report", str(run), "--out", str(tmp_path / "rep"), "--max-rank", "10"]) == 0
     rows = list(csv.DictReader(io.StringIO((tmp_path / "rep" / "report.csv").read_text())))
-    assert [r["split"] for r in rows if r["protocol"] == "cuhk03-classic"] == ["", "0", "1", "2"]
+    assert [r["split"] for r in rows if r["protocol"] == "cuhk03-classic"] == ["", "0", "1"]
     # other settings on the same parent are refused before any training
     rc = main([*args[:-3], "--lr", "0.5", "--out", str(run), "--quiet"])
     assert rc == 2 and "different settings ['lr']" in capsys.readouterr().err
