@@ -6,6 +6,8 @@ Prints absolute rates and ratios against baselines measured in the same run:
   infer   images/s of batched G_AB inference           vs. batch 1
   apply   images/s of refine.apply end to end (PNG IO)  vs. batched inference alone
   amp     (CUDA only) train and inference with AMP      vs. the same in fp32
+  fgbg    step time of fgbg with / without the background discriminator vs. the cyclegan step
+  eval    one held-out evaluation (16 renders, refine.evaluate) vs. one training step
 
     python perf/refine.py [--device cpu|cuda] [--iters 10] [--batch 16] [--threads N]
 """
@@ -28,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from synthreid.dataset import image_stem, write_manifest  # noqa: E402
 from synthreid.refine.apply import apply  # noqa: E402
 from synthreid.refine.config import RefinerConfig  # noqa: E402
+from synthreid.refine.evaluate import EvalSet, evaluate  # noqa: E402
 from synthreid.refine.model import RefinerModel  # noqa: E402
 from synthreid.refine.networks import build_generator  # noqa: E402
 from synthreid.refine.train import save_checkpoint  # noqa: E402
@@ -104,6 +107,27 @@ def measure(dev, amp: bool, iters: int, batch: int, src: Path, tgt: Path, work: 
     return res
 
 
+def measure_variants(dev, iters: int, src: Path, tgt: Path) -> dict:
+    """Seconds per step of cyclegan, fgbg without and with D_bg; seconds per evaluation."""
+    res = {}
+    b1 = batch_of(1, dev)
+    for tag, kw in (("cyclegan", {}), ("fgbg_no_bgd", {"model": "fgbg", "bg_discriminator": False}),
+                    ("fgbg", {"model": "fgbg"})):
+        model = RefinerModel(RefinerConfig(source=str(src), target=str(tgt), size=(H, W), amp=False, **kw), dev)
+        res[f"{tag}_s"] = timed(lambda m=model: m.step(b1), iters, dev)
+    b16 = batch_of(16, dev)
+    evalset = EvalSet(b16["a"].cpu(), b16["mask_a"].cpu(), b16["b"].cpu())
+    res["eval_s"] = timed(lambda: evaluate(model.translate, evalset), max(2, iters // 3), dev, warmup=1)
+    return res
+
+
+def report_variants(tag: str, r: dict) -> None:
+    c = r["cyclegan_s"]
+    print(f"[{tag}] fgbg step = {r['fgbg_no_bgd_s'] / c:.2f}x cyclegan without D_bg, {r['fgbg_s'] / c:.2f}x with "
+          f"({1 / r['fgbg_s']:.2f} it/s); one evaluation of 16 renders = {r['eval_s'] / r['fgbg_s']:.2f} fgbg steps "
+          f"({r['eval_s'] * 1000:.0f} ms)")
+
+
 def report(tag: str, r: dict) -> None:
     print(f"[{tag}] train: {1 / r['train_s']:.2f} it/s; bare G fwd+bwd {1 / r['g_fwd_bwd_s']:.2f}/s; "
           f"ratio step/G = {r['train_s'] / r['g_fwd_bwd_s']:.1f}x the time")
@@ -132,6 +156,8 @@ def main() -> int:
         src, tgt = make_fixture(Path(tmp), args.images)
         results["fp32"] = measure(dev, False, args.iters, args.batch, src, tgt, Path(tmp))
         report(f"{dev.type} fp32", results["fp32"])
+        results["variants"] = measure_variants(dev, args.iters, src, tgt)
+        report_variants(f"{dev.type} fp32", results["variants"])
         if dev.type == "cuda":
             results["amp"] = measure(dev, True, args.iters, args.batch, src, tgt, Path(tmp))
             report(f"{dev.type} amp", results["amp"])
