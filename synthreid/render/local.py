@@ -21,7 +21,7 @@ from tqdm import tqdm
 from synthreid.errors import SynthreidError
 from synthreid.fsutil import remove_stale_temps
 from synthreid.render.output import finalize_dataset, image_done, init_dataset
-from synthreid.render.plan import plan_image, plan_character
+from synthreid.render.plan import plan_character, plan_image
 from synthreid.render.spec import DatasetSpec
 
 log = logging.getLogger(__name__)
