@@ -98,6 +98,10 @@ class PeopleSpec:
     hand_poses: tuple[float, float, float] = _f((0.8, 0.1, 0.1), lo=0.0, hi=1.0,
                                                 doc="relative weights per character of free hands, "
                                                     "a phone held in the right hand, hands in pockets")
+    meshes_dir: str | None = _f(None, doc="folder of the user's rigged characters (.glb/.gltf/.fbx, see "
+                                          "docs/assets.md); None = procedural people only")
+    mesh_probability: float = _f(1.0, lo=0.0, hi=1.0, doc="chance per character of a user mesh from "
+                                                           "meshes_dir (else procedural); unused without it")
 
     def __post_init__(self):
         if sum(self.hand_poses) <= 0:
@@ -246,6 +250,8 @@ class DatasetSpec:
             bg = dataclasses.replace(bg, panoramas_dir=str((base / bg.panoramas_dir).resolve()))
         if ppl.motion_dir and not Path(ppl.motion_dir).is_absolute():
             ppl = dataclasses.replace(ppl, motion_dir=str((base / ppl.motion_dir).resolve()))
+        if ppl.meshes_dir and not Path(ppl.meshes_dir).is_absolute():
+            ppl = dataclasses.replace(ppl, meshes_dir=str((base / ppl.meshes_dir).resolve()))
         return dataclasses.replace(self, background=bg, people=ppl)
 
     def replace(self, **changes) -> DatasetSpec:

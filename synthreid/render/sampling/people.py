@@ -199,7 +199,9 @@ def sample_character(spec, rng: np.random.Generator) -> dict:
     bottom also length (fraction of thigh for shorts, of shin for trousers/jeans); bottom is None
     under a dress, shoes {type, color, color_name, sole_color} or None = barefoot),
     hair {style, color, color_name}, facial_hair {style, color} | None,
-    accessories {backpack, shoulder_bag, handbag, hat, cap, glasses: dict | None}.
+    accessories {backpack, shoulder_bag, handbag, hat, cap, glasses: dict | None};
+    only with people.meshes_dir: mesh {file (relative to meshes_dir), root} | None (procedural),
+    the user's rigged character built instead of the procedural body (same height and motion).
     """
     p, a = spec.people, spec.appearance
     cat = load_json("catalog.json")
@@ -259,7 +261,7 @@ def sample_character(spec, rng: np.random.Generator) -> dict:
         facial = {"style": weighted_choice(rng, cat["facial_hair"]), "color": hcol}
 
     hands = HAND_POSES[int(rng.choice(3, p=np.asarray(p.hand_poses) / sum(p.hand_poses)))]
-    return {
+    out = {
         "sex": sex, "age": _r(age, 2), "height": _r(height), "mass": _r(bmi * height**2, 2),
         "bmi": _r(bmi, 2), "skin": skin, "skin_tone": tone, "body": body,
         "gait": {"stride": _r(rng.uniform(0.7, 1.25)), "arm_swing": _r(rng.uniform(0.3, 1.6)),
@@ -268,6 +270,42 @@ def sample_character(spec, rng: np.random.Generator) -> dict:
         "top": top, "bottom": bottom, "shoes": shoes, "hair": hair, "facial_hair": facial,
         "accessories": _accessories(rng, spec),
     }
+    if p.meshes_dir:  # drawn last so the procedural draws above stay the same with or without it
+        out["mesh"] = _sample_mesh(rng, p)
+    return out
+
+
+MESH_SUFFIXES = (".glb", ".gltf", ".fbx")
+
+
+@functools.lru_cache(maxsize=16)
+def _meshes(folder: str, mtime: float) -> tuple[str, ...]:
+    root = Path(folder)
+    return tuple(sorted(str(p.relative_to(root)) for p in root.rglob("*")
+                        if p.is_file() and p.suffix.lower() in MESH_SUFFIXES
+                        and not any(part.startswith(".") for part in p.relative_to(root).parts)))
+
+
+def list_meshes(meshes_dir: str) -> tuple[str, ...]:
+    """Rigged character files (.glb/.gltf/.fbx, relative paths, sorted) under ``people.meshes_dir``,
+    or SpecError naming the field."""
+    if not os.path.isdir(meshes_dir):
+        raise SpecError("people.meshes_dir", f"{meshes_dir}: not a folder")
+    files = _meshes(meshes_dir, os.path.getmtime(meshes_dir))
+    if not files:
+        raise SpecError("people.meshes_dir", f"{meshes_dir}: no .glb/.gltf/.fbx characters found")
+    return files
+
+
+def _sample_mesh(rng: np.random.Generator, p) -> dict | None:
+    """With probability ``people.mesh_probability`` a user character file:
+    {"file": path relative to meshes_dir, "root": absolute meshes_dir}; else None (procedural).
+    Always two draws, so the choice of one character does not shift the next."""
+    files = list_meshes(p.meshes_dir)
+    u, k = rng.random(), int(rng.integers(len(files)))
+    if u >= p.mesh_probability:
+        return None
+    return {"file": files[k], "root": os.path.abspath(p.meshes_dir)}
 
 
 # ---- poses ------------------------------------------------------------------------------

@@ -268,6 +268,12 @@ class Person:
             self.armature = None
 
 
-def build_person(character: dict, motion_dir: str | None = None) -> Person:
-    """Create the rigged, clothed person in the current scene (see ``Person``)."""
+def build_person(character: dict, motion_dir: str | None = None, meshes_dir: str | None = None):
+    """Create the rigged, clothed person in the current scene (see ``Person``); a character
+    with a ``mesh`` entry is the user's own rigged file (``usermesh.UserPerson``, same
+    interface; ``meshes_dir`` overrides the folder stored in the character)."""
+    if isinstance(character, dict) and character.get("mesh"):
+        from synthreid.render.blender.person.usermesh import UserPerson
+
+        return UserPerson(character, motion_dir, meshes_dir)
     return Person(character, motion_dir)
