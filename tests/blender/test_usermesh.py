@@ -206,3 +206,22 @@ def test_bone_names_map_to_ours(name, ours):
     from synthreid.render.blender.person.usermesh import map_bones
 
     assert map_bones([name]) == {ours: name}
+
+
+def test_bvh_clip_drives_user_rig(chars, tmp_path):
+    from tests.blender.test_people_motion import BVH  # T-pose left arm; frame 1 flexes the left hip 60 deg
+
+    (tmp_path / "clips").mkdir()
+    (tmp_path / "clips" / "tpose.bvh").write_text(BVH)
+    p = build_person(_character(chars), motion_dir=str(tmp_path / "clips"))
+    try:
+        p.pose({"kind": "bvh", "clip": "tpose.bvh", "frame": 0})
+        j0 = p.joints_world()
+        assert abs(j0["l_wrist"][2] - j0["l_shoulder"][2]) < 0.05
+        assert j0["r_wrist"][2] < j0["r_shoulder"][2] - 0.3
+        p.pose({"kind": "bvh", "clip": "tpose.bvh", "frame": 1})
+        j1 = p.joints_world()
+        assert j1["l_knee"][1] < j1["l_hip"][1] - 0.2  # knee forward (-Y)
+        assert abs(j1["r_knee"][1] - j1["r_hip"][1]) < 0.05
+    finally:
+        p.remove()
