@@ -13,7 +13,7 @@ import os
 import queue as queue_mod
 import time
 import traceback
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 from tqdm import tqdm
@@ -155,5 +155,3 @@ def override_counts(spec: DatasetSpec, characters: int | None, images: int | Non
             data[section] = {**data[section], **values}
     return DatasetSpec.from_dict(data)
 
-
-__all__ = ["RenderReport", "render_dataset", "missing_images", "override_counts", "replace"]

@@ -8,7 +8,6 @@ written atomically: image and mask first, the label row (meta/STEM.json) last.
 from __future__ import annotations
 
 import io
-import json
 import time
 from pathlib import Path
 
@@ -179,7 +178,3 @@ class RenderSession:
             self.person.remove()
             self.person = None
         self.character_index = None
-
-
-def read_json(path: str | Path) -> dict:
-    return json.loads(Path(path).read_text())
