@@ -45,7 +45,8 @@ class RenderSession:
             self.person.remove()
             self.person = None
         character = plan_character(self.spec, ci)
-        self.person = build_person(character["attributes"], motion_dir=self.spec.people.motion_dir)
+        self.person = build_person(character["attributes"], motion_dir=self.spec.people.motion_dir,
+                                   meshes_dir=self.spec.people.meshes_dir)
         for obj in self.person.objects:
             obj.pass_index = MASK_PASS_INDEX
         self.stage.set_background(character["background"], self.spec.background.panoramas_dir)
