@@ -75,11 +75,13 @@ def _extents(surf: Surface, z: float, band: float = 0.02):
     return float(np.abs(v[:, 0]).max()), float(np.ptp(v[:, 1]) / 2), float((v[:, 1].max() + v[:, 1].min()) / 2)
 
 
-def cone(surf: Surface, skel: Skeleton, z_top: float, z_hem: float, flare: float, extra: float) -> Layer:
+def cone(surf: Surface, skel: Skeleton, z_top: float, z_hem: float, flare: float, extra: float,
+         lead: float = 1.0) -> Layer:
     """A skirt-like tube from ``z_top`` down to ``z_hem``, open at the hem. Its rings hug the
     body's own slices down to the widest point of the hips, then flare by ``flare`` metres.
 
-    Lower rings follow the thighs, each side mostly its own leg, so walking swings the hem.
+    Lower rings follow the thighs, each side its own leg, so walking swings the hem; ``lead``
+    (0..1) is how much of the thigh's turn they take (less lifts a short hem less).
     """
     n_rings, nu = 14, 28
     zs = np.linspace(z_top, z_hem, n_rings)
@@ -98,11 +100,18 @@ def cone(surf: Surface, skel: Skeleton, z_top: float, z_hem: float, flare: float
                       for i in range(n_rings - 1) for j in range(nu)])
     names = surf.bones
     W = np.zeros((len(verts), len(names)))
-    follow = np.clip((z_top - verts[:, 2]) / max(z_top - z_hem, 1e-6), 0, 1) * 0.85
-    side = np.clip(verts[:, 0] / (np.abs(verts[:, 0]).max() + 1e-9), -1, 1)
+    # A rigid pelvis part above the hip joints; below them each half goes fully with its own
+    # thigh (a linear blend of pelvis and thigh would lag behind the swinging leg and let it
+    # poke out). Only a narrow seam at the front and back centre blends the two legs, so the
+    # fabric stretches between the knees instead of leaving a gap.
+    hip_z = float(skel.bones["thigh.L"][0][2])
+    ramp = max(0.35 * (z_top - z_hem), 1e-3)
+    follow = np.clip((hip_z + 0.25 * ramp - verts[:, 2]) / ramp, 0, 1) * lead
+    seam = 0.4 * float(np.abs(verts[:, 0]).max() + 1e-9)
+    side = np.clip(0.5 + 0.5 * verts[:, 0] / seam, 0, 1)
     W[:, names.index("pelvis")] = 1 - follow
-    W[:, names.index("thigh.L")] = follow * (0.5 + 0.35 * side)
-    W[:, names.index("thigh.R")] = follow * (0.5 - 0.35 * side)
+    W[:, names.index("thigh.L")] = follow * side
+    W[:, names.index("thigh.R")] = follow * (1 - side)
     return Layer(verts, faces, W, verts.copy())
 
 
@@ -112,7 +121,8 @@ def build_top(surf: Surface, skel: Skeleton, top: dict, bottom: dict | None) -> 
     hip_z = b["leg_length"]
     fit = float(np.clip(top.get("fit", 1.0), 0.6, 1.8))
     off = TOP_OFFSET.get(kind, 0.008) * fit
-    hem = {"jacket": hip_z - 0.02 * h, "coat": hip_z - 0.02 * h, "dress": hip_z + 0.06 * h}.get(kind, hip_z + 0.015 * h)
+    # a dress bodice reaches the upper thighs, under the skirt cone, so no skin shows at the hips
+    hem = {"jacket": hip_z - 0.02 * h, "coat": hip_z - 0.02 * h, "dress": hip_z - 0.03 * h}.get(kind, hip_z + 0.015 * h)
     tucked = bool(top.get("tucked")) and bottom is not None and bottom["type"] not in SKIRT_HEM
     if tucked:  # ends just under the waistband of the bottom, which covers it
         hem = hip_z + 0.045 * h
@@ -202,8 +212,10 @@ def build_bottom(surf: Surface, skel: Skeleton, bottom: dict) -> Layer:
         hem = hip_z - SKIRT_HEM[kind] * (hip_z - b["knee_height"])
         hem = max(hem, 0.08 * h)
         pants = Layer(*subset(surf, legs_region(surf, skel, waist, 0.0, -1.0), 0.006))
-        flare = {"skirt_short": 0.03, "skirt_knee": 0.05, "skirt_long": 0.08}[kind] * h / 1.75
-        return Layer.merge([pants, cone(surf, skel, waist, hem, flare, 0.012)])
+        flare = {"skirt_short": 0.045, "skirt_knee": 0.055, "skirt_long": 0.08}[kind] * h / 1.75
+        # a short hem turning fully with a thigh would lift off the thigh in front
+        lead = 0.6 if kind == "skirt_short" else 1.0
+        return Layer.merge([pants, cone(surf, skel, waist, hem, flare, 0.016, lead)])
     if kind == "shorts":
         thigh_t, shin_t = float(bottom.get("length", 0.55)), -1.0
     else:
