@@ -76,3 +76,55 @@ def test_skirts_and_dresses_leave_no_skin_gap_while_walking(base, kind):
             assert leg_skin_hits(p, z0, z1) == 0, f"skin between the waist and hem at phase {phase:.2f}"
     finally:
         p.remove()
+
+
+def _first_hit(origin, direction):
+    sc = bpy.context.scene
+    hit, _, _, face, obj, _ = sc.ray_cast(bpy.context.evaluated_depsgraph_get(), Vector(origin),
+                                          Vector(direction), distance=10.0)
+    return (obj.original, face) if hit else (None, -1)
+
+
+def _bone_of(p, face: int) -> str:
+    """The bone most of a body face's vertices belong to."""
+    dominant = np.argmax(p.surf.weights, axis=1)
+    return p.surf.bones[int(np.bincount(dominant[p.surf.faces[face]]).argmax())]
+
+
+def _centre(obj) -> np.ndarray:
+    ev = obj.evaluated_get(bpy.context.evaluated_depsgraph_get())
+    return np.array([ev.matrix_world @ v.co for v in ev.data.vertices]).mean(0)
+
+
+@pytest.mark.parametrize("pose", [{"kind": "stand"}, {"kind": "walk", "phase": 0.0}, {"kind": "walk", "phase": 0.5}],
+                         ids=["stand", "walk0", "walk50"])
+def test_phone_held_in_front_of_chest_head_bowed(base, pose):
+    free = build_person(base)
+    p = build_person(dict(base, hands="phone"))
+    try:
+        free.pose(pose)
+        jf = free.joints_world()
+        p.pose(pose)
+        j = p.joints_world()
+        sz = p.skel.shoulder_z
+        half = abs(p.skel.bones["upperarm.R"][0][0])
+        wrist, phone = np.array(j["r_wrist"]), _centre(p.parts["phone"])
+        # in front of the chest, inside the torso's outline, at chest height
+        assert abs(wrist[0]) < 0.6 * half and abs(phone[0]) < 0.6 * half
+        assert sz - 0.35 < wrist[2] < sz
+        ev = p.parts["body"].evaluated_get(bpy.context.evaluated_depsgraph_get())
+        v = np.array([ev.matrix_world @ x.co for x in ev.data.vertices])
+        torso = np.isin(np.argmax(p.surf.weights, axis=1), [p.surf.bones.index(b) for b in ("spine", "chest")])
+        chest = v[torso & (np.abs(v[:, 2] - wrist[2]) < 0.04) & (np.abs(v[:, 0]) < 0.08)]
+        front = chest[:, 1].min()
+        assert phone[1] < front - 0.03 and wrist[1] > front - 0.3  # in front, not at arm's length
+        # from behind the phone and the raised hand are hidden by the torso
+        obj, face = _first_hit((phone[0], 3.0, phone[2]), (0, -1, 0))
+        assert obj is not None and obj != p.parts["phone"]
+        if obj == p.parts["body"]:
+            assert _bone_of(p, face).split(".")[0] not in ("hand", "forearm")
+        # the head bows towards the phone
+        assert j["nose"][1] < jf["nose"][1] - 0.02 and j["nose"][2] < jf["nose"][2] - 0.01
+    finally:
+        p.remove()
+        free.remove()

@@ -88,10 +88,13 @@ def _hands(character: dict, L: dict[str, np.ndarray]) -> None:
     in the front pockets (elbows out and back, wrists at the hips)."""
     hands = character.get("hands", "free")
     if hands == "phone":
-        L["upperarm.R"] = rz(8.0) @ ry(6.0) @ rx(-18.0)
-        L["forearm.R"] = rz(-25.0) @ rx(-95.0)
-        L["hand.R"] = rx(-10.0)
-        L["neck"] = L["neck"] @ rx(14.0)
+        # elbow by the side, forearm turned in across the body: the hand sits in front of the
+        # chest, inside the torso's outline from behind, and the head bows towards it
+        L["upperarm.R"] = ry(-10.0) @ rx(-20.0)
+        L["forearm.R"] = rz(40.0) @ rx(-100.0)
+        L["hand.R"] = rx(10.0)
+        L["neck"] = L["neck"] @ rx(12.0)
+        L["head"] = rx(12.0)
     elif hands == "pockets":
         for side, sg in (("R", -1.0), ("L", 1.0)):
             L[f"upperarm.{side}"] = ry(sg * 10.0) @ rx(12.0)
