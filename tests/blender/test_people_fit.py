@@ -128,3 +128,38 @@ def test_phone_held_in_front_of_chest_head_bowed(base, pose):
     finally:
         p.remove()
         free.remove()
+
+
+def _hand_seen(p, azimuths: int = 8, n: int = 40) -> float:
+    """Fraction of sampled hand vertices that some horizontal-ish camera ray reaches first."""
+    surf = p.surf
+    bones = [surf.bones.index(b) for b in ("hand.L", "hand.R")]
+    idx = np.nonzero(np.isin(np.argmax(surf.weights, axis=1), bones))[0]
+    idx = np.random.default_rng(0).choice(idx, size=min(n, len(idx)), replace=False)
+    dg = bpy.context.evaluated_depsgraph_get()
+    ev = p.parts["body"].evaluated_get(dg)
+    co = np.array([ev.matrix_world @ ev.data.vertices[int(i)].co for i in idx])
+    seen = np.zeros(len(idx), bool)
+    for a in np.linspace(0, 2 * np.pi, azimuths, endpoint=False):
+        eye = np.array([3 * math.sin(a), -3 * math.cos(a), 1.2])
+        for k, x in enumerate(co):
+            d = x - eye
+            dist = float(np.linalg.norm(d))
+            hit, loc, _, _, obj, _ = bpy.context.scene.ray_cast(dg, Vector(eye), Vector(d / dist), distance=dist + 0.01)
+            seen[k] |= bool(hit) and obj.original == p.parts["body"] and (Vector(x) - loc).length < 0.004
+    return float(seen.mean())
+
+
+def test_hands_in_pockets_are_hidden(base):
+    for hands, phases in (("pockets", (0.0, 0.3, 0.6)), ("free", (0.0,))):
+        p = build_person(dict(base, hands=hands))
+        try:
+            for phase in phases:
+                p.pose({"kind": "walk", "phase": phase})
+                seen = _hand_seen(p)
+                if hands == "pockets":
+                    assert seen < 0.05, f"{seen:.0%} of the hands visible at phase {phase}"
+                else:
+                    assert seen > 0.3  # the check itself can see hands
+        finally:
+            p.remove()

@@ -1,7 +1,8 @@
 """Poses as per-bone rotations: the built-in walk cycle, standing, and BVH clips (pure numpy).
 
 A pose is ``(L, lift)``: ``L[bone]`` is a (3, 3) rotation expressed in the rest pose's world
-axes, applied relative to the bone's parent (world delta of a bone = D(parent) @ L(bone));
+axes, applied relative to the bone's parent (world delta of a bone = D(parent) @ L(bone)); a
+rotation times a scalar also scales the bone uniformly (hands hidden in pockets);
 ``lift`` is unused by the caller except for BVH root height (grounding puts feet on z = 0).
 Axes: X = the person's left, -Y = forward, Z = up.
 """
@@ -17,6 +18,8 @@ import re
 import numpy as np
 
 from synthreid.errors import SpecError
+
+HAND_IN_POCKET = 0.2  # scale of a hand tucked into a pocket
 
 GAIT_FILE = os.path.join(os.path.dirname(__file__), "..", "..", "..", "assets", "people", "gait", "walk.json")
 
@@ -96,10 +99,12 @@ def _hands(character: dict, L: dict[str, np.ndarray]) -> None:
         L["neck"] = L["neck"] @ rx(12.0)
         L["head"] = rx(12.0)
     elif hands == "pockets":
+        # elbows out and back, wrists at the front pockets; the hand tips back into the hip and
+        # shrinks to a fifth (a uniform scale in L, see rig.Poser) so it vanishes in the pocket
         for side, sg in (("R", -1.0), ("L", 1.0)):
-            L[f"upperarm.{side}"] = ry(sg * 10.0) @ rx(12.0)
-            L[f"forearm.{side}"] = ry(-sg * 10.0) @ rx(-42.0)
-            L[f"hand.{side}"] = rx(-15.0)
+            L[f"upperarm.{side}"] = rz(-sg * 20.0) @ ry(sg * 5.0) @ rx(5.0)
+            L[f"forearm.{side}"] = rz(-sg * 25.0) @ rx(-45.0)
+            L[f"hand.{side}"] = HAND_IN_POCKET * (rz(-sg * 30.0) @ rx(40.0))
 
 
 def stand(character: dict, pose: dict) -> dict[str, np.ndarray]:

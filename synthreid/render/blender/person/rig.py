@@ -72,6 +72,9 @@ class Poser:
         pbs = self.obj.pose.bones
         for n in self.names:
             R = self.rest[n]
-            B = R.T @ L.get(n, np.eye(3)) @ R
+            Ln = L.get(n, np.eye(3))
+            s = float(np.cbrt(np.linalg.det(Ln)))  # a uniform scale folded into the rotation
+            B = R.T @ (Ln / s) @ R
             pbs[n].rotation_quaternion = Matrix(B.tolist()).to_quaternion()
+            pbs[n].scale = (s, s, s)
         pbs[self.names[0]].location = (self.rest[self.names[0]].T @ root).tolist()
