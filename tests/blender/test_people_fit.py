@@ -163,3 +163,27 @@ def test_hands_in_pockets_are_hidden(base):
                     assert seen > 0.3  # the check itself can see hands
         finally:
             p.remove()
+
+
+@pytest.mark.parametrize("kind", ["jacket", "coat"])
+def test_open_coats_have_lapels_and_collars_show_from_behind(base, kind):
+    tops = {o: {"type": kind, "color": [0.3, 0.3, 0.5], "texture": {"kind": "plain"}, "sleeve": "long",
+                "open": o, "inner": [0.9, 0.9, 0.9] if o else None} for o in (True, False)}
+    verts = {}
+    for is_open, top in tops.items():
+        p = build_person(dict(base, top=top, hair={"style": "bald"}))
+        try:
+            p.pose({"kind": "stand"})
+            obj = p.parts["top"]
+            verts[is_open] = np.array([v.co for v in obj.data.vertices])
+            # from behind, a level ray over the neck's base meets the raised back of the collar
+            z = p.skel.bones["neck"][0][2] + 0.057 * p.skel.height
+            hit, _ = _first_hit((0.0, 3.0, z), (0, -1, 0))
+            assert hit == obj, f"no collar seen from behind ({hit and hit.name})"
+        finally:
+            p.remove()
+    # lapels: extra garment surface in front of the chest beside the opening
+    def lapel_count(v):
+        return int(((np.abs(v[:, 0]) > 0.05) & (np.abs(v[:, 0]) < 0.12) & (v[:, 1] < -0.05)
+                    & (v[:, 2] > base["height"] * 0.65)).sum())
+    assert lapel_count(verts[True]) > lapel_count(verts[False]) + 10

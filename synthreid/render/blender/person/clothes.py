@@ -141,6 +141,8 @@ def build_top(surf: Surface, skel: Skeleton, top: dict, bottom: dict | None) -> 
     layers = [Layer(*subset(surf, region, offset))]
     if kind in ("jacket", "coat", "longsleeve", "tshirt") and not top.get("hood"):
         layers.append(collar_band(surf, skel, kind, off))
+    if kind in ("jacket", "coat") and top.get("open"):
+        layers.append(lapels(surf, skel, off + 0.004))
     if top.get("hood"):
         layers.append(hood(surf, skel, off))
     if kind == "dress":
@@ -153,12 +155,14 @@ def build_top(surf: Surface, skel: Skeleton, top: dict, bottom: dict | None) -> 
 
 
 def _ring_band(surf: Surface, skel: Skeleton, zs: np.ndarray, grow: np.ndarray, bone_w: dict[str, float],
-               nu: int = 20) -> Layer:
-    """An open-ended tube through body slices at heights ``zs``, each grown by ``grow`` metres."""
+               nu: int = 20, back: np.ndarray | None = None) -> Layer:
+    """An open-ended tube through body slices at heights ``zs``, each grown by ``grow`` metres;
+    ``back`` (per ring, metres) raises the rings at the back, fading to nothing at the sides."""
     rx, ry, cy = (np.array(v) for v in zip(*[_extents(surf, z, 0.012) for z in zs], strict=True))
     ang = np.linspace(0, 2 * np.pi, nu, endpoint=False)
+    lift = np.outer(np.zeros(len(zs)) if back is None else back, np.clip(np.sin(ang), 0, 1) ** 0.7)
     verts = np.stack([np.outer(rx + grow, np.cos(ang)), cy[:, None] + np.outer(ry + grow, np.sin(ang)),
-                      np.repeat(zs[:, None], nu, 1)], -1).reshape(-1, 3)
+                      zs[:, None] + lift], -1).reshape(-1, 3)
     n = len(zs)
     faces = np.array([[i * nu + j, (i + 1) * nu + j, (i + 1) * nu + (j + 1) % nu, i * nu + (j + 1) % nu]
                       for i in range(n - 1) for j in range(nu)])
@@ -168,17 +172,55 @@ def _ring_band(surf: Surface, skel: Skeleton, zs: np.ndarray, grow: np.ndarray, 
     return Layer(verts, faces, W, verts.copy())
 
 
+def lapels(surf: Surface, skel: Skeleton, off: float) -> Layer:
+    """Two lapels folded back on the chest along the edges of an open coat or jacket: strips
+    from the collar down to the lowest button, widest at the top, lying ``off`` metres in
+    front of the chest surface (matching the open front's overlay of half width 0.045 h/1.75)."""
+    h = skel.height
+    k = h / 1.75
+    top_z = skel.shoulder_z - 0.005 * h
+    bot_z = skel.bones["chest"][0][2] - 0.04 * h
+    zs = np.linspace(top_z, bot_z, 7)
+    t = (top_z - zs) / (top_z - bot_z)
+    body = ~surf.bone_mask("upperarm.L", "upperarm.R", "forearm.L", "forearm.R", "hand.L", "hand.R")
+    sv = surf.verts[body]
+    verts = []
+    for sg in (1.0, -1.0):
+        for z, tt in zip(zs, t, strict=True):
+            inner = 0.047 * k  # just outside the inner colour of the opening
+            width = 0.055 * k * (1 - tt) + 0.004
+            for x in (inner, inner + 0.5 * width, inner + width):
+                near = sv[(np.abs(sv[:, 2] - z) < 0.025) & (np.abs(sv[:, 0] - sg * x) < 0.02)]
+                y = float(near[:, 1].min()) if len(near) else float(sv[:, 1].min())
+                verts.append([sg * x, y - off - 0.003 * (x == inner), z])
+    verts = np.array(verts)
+    nz = len(zs)
+    faces = []
+    for s in range(2):
+        base = s * nz * 3
+        for i in range(nz - 1):
+            for j in range(2):
+                a = base + i * 3 + j
+                faces.append([a, a + 3, a + 4, a + 1] if s else [a, a + 1, a + 4, a + 3])
+    W = np.zeros((len(verts), len(surf.bones)))
+    W[:, surf.bones.index("chest")] = 0.8
+    W[:, surf.bones.index("spine")] = 0.2
+    return Layer(verts, np.array(faces), W, verts.copy())
+
+
 def collar_band(surf: Surface, skel: Skeleton, kind: str, off: float) -> Layer:
     """A collar: a ribbed band around the neckline (shirts) or a turned-down collar standing
     off the neck (jackets, coats)."""
     h = skel.height
     z0 = skel.bones["neck"][0][2] + 0.012 * h
     if kind in ("jacket", "coat"):
-        zs = z0 + np.array([-0.012, 0.0, 0.018, 0.03]) * h
-        grow = off + np.array([0.004, 0.008, 0.014, 0.022]) * h / 1.75
-    else:
-        zs = z0 + np.array([-0.008, 0.0, 0.004]) * h
-        grow = off + np.array([0.002, 0.004, 0.003]) * h / 1.75
+        # up the neck, then folded down and out: the fold shows above the shoulders from behind
+        zs = z0 + np.array([-0.012, 0.0, 0.018, 0.03, 0.022, 0.008]) * h
+        grow = off + np.array([0.004, 0.008, 0.012, 0.018, 0.028, 0.034]) * h / 1.75
+        back = np.array([0.0, 0.004, 0.012, 0.018, 0.016, 0.01]) * h
+        return _ring_band(surf, skel, zs, grow, {"chest": 0.6, "neck": 0.4}, back=back)
+    zs = z0 + np.array([-0.008, 0.0, 0.004]) * h
+    grow = off + np.array([0.002, 0.004, 0.003]) * h / 1.75
     return _ring_band(surf, skel, zs, grow, {"chest": 0.6, "neck": 0.4})
 
 
