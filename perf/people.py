@@ -105,7 +105,7 @@ def main() -> None:
     cam.data.lens = 36.0 * 5.0 / (h * 1.1)
     renders = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for w, hh in ((64, 128), (128, 256)):
+        for w, hh in ((64, 128), (128, 256)) if args.renders > 0 else ():  # --renders 0: builds only
             sc.render.resolution_x, sc.render.resolution_y = w, hh
             times = []
             for i in range(args.renders + 1):

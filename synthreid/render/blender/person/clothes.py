@@ -155,10 +155,12 @@ def build_top(surf: Surface, skel: Skeleton, top: dict, bottom: dict | None) -> 
 
 
 def _ring_band(surf: Surface, skel: Skeleton, zs: np.ndarray, grow: np.ndarray, bone_w: dict[str, float],
-               nu: int = 20, back: np.ndarray | None = None) -> Layer:
-    """An open-ended tube through body slices at heights ``zs``, each grown by ``grow`` metres;
-    ``back`` (per ring, metres) raises the rings at the back, fading to nothing at the sides."""
-    rx, ry, cy = (np.array(v) for v in zip(*[_extents(surf, z, 0.012) for z in zs], strict=True))
+               nu: int = 20, back: np.ndarray | None = None, slice_z: np.ndarray | None = None) -> Layer:
+    """An open-ended tube through body slices at heights ``zs`` (or ``slice_z`` where given),
+    each grown by ``grow`` metres; ``back`` (per ring, metres) raises the rings at the back,
+    fading to nothing at the sides."""
+    at = zs if slice_z is None else slice_z
+    rx, ry, cy = (np.array(v) for v in zip(*[_extents(surf, z, 0.012) for z in at], strict=True))
     ang = np.linspace(0, 2 * np.pi, nu, endpoint=False)
     lift = np.outer(np.zeros(len(zs)) if back is None else back, np.clip(np.sin(ang), 0, 1) ** 0.7)
     verts = np.stack([np.outer(rx + grow, np.cos(ang)), cy[:, None] + np.outer(ry + grow, np.sin(ang)),
@@ -215,10 +217,12 @@ def collar_band(surf: Surface, skel: Skeleton, kind: str, off: float) -> Layer:
     z0 = skel.bones["neck"][0][2] + 0.012 * h
     if kind in ("jacket", "coat"):
         # up the neck, then folded down and out: the fold shows above the shoulders from behind
-        zs = z0 + np.array([-0.012, 0.0, 0.018, 0.03, 0.022, 0.008]) * h
-        grow = off + np.array([0.004, 0.008, 0.012, 0.018, 0.028, 0.034]) * h / 1.75
+        zs = z0 + np.array([-0.012, 0.0, 0.018, 0.03, 0.024, 0.014]) * h
+        grow = off + np.array([0.004, 0.008, 0.012, 0.016, 0.02, 0.022]) * h / 1.75
         back = np.array([0.0, 0.004, 0.012, 0.018, 0.016, 0.01]) * h
-        return _ring_band(surf, skel, zs, grow, {"chest": 0.6, "neck": 0.4}, back=back)
+        # the folded part takes the neck's slice, not the shoulders' it hangs in front of
+        slice_z = np.where(np.arange(len(zs)) >= 3, zs[3], zs)
+        return _ring_band(surf, skel, zs, grow, {"chest": 0.6, "neck": 0.4}, back=back, slice_z=slice_z)
     zs = z0 + np.array([-0.008, 0.0, 0.004]) * h
     grow = off + np.array([0.002, 0.004, 0.003]) * h / 1.75
     return _ring_band(surf, skel, zs, grow, {"chest": 0.6, "neck": 0.4})
