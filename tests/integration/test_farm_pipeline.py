@@ -65,7 +65,10 @@ def test_sigkill_mid_character_is_finished_after_lease(farm):
     farm.cli("enqueue", farm.spec(characters=2, images=3), "-q")
     a = farm.worker()
     meta = farm.data / "datasets" / "tiny" / "meta"
-    wait_for(lambda: meta.is_dir() and len(list(meta.glob("*.json"))) >= 1, 120, "a first rendered image")
+    # Kill only while the worker holds a task with at least one image already stored; between
+    # two characters it holds none, and that moment must not be mistaken for "mid-character".
+    wait_for(lambda: meta.is_dir() and len(list(meta.glob("*.json"))) >= 1
+             and farm.query("SELECT id FROM tasks WHERE state = 'running'"), 120, "a first rendered image")
     a.send_signal(signal.SIGKILL)
     a.wait()
     running = farm.query("SELECT id FROM tasks WHERE state = 'running'")
