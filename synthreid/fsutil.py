@@ -64,3 +64,13 @@ def remove_stale_temps(folder: str | os.PathLike) -> int:
             p.unlink()
             n += 1
     return n
+
+
+def read_json_object(path: str | os.PathLike) -> dict:
+    """The JSON object in ``path``, or {} when the file is missing, unreadable or not an object
+    (for optional side files such as a run's metrics.json written by another process)."""
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError):
+        return {}
+    return data if isinstance(data, dict) else {}

@@ -15,7 +15,8 @@ import json
 from pathlib import Path
 
 from synthreid.benchmark import runs, splits
-from synthreid.fsutil import atomic_path, write_text
+from synthreid.fsutil import write_text
+from synthreid.plots import pyplot, save_png
 
 RANK_COLS = ("rank1", "rank5", "rank10", "rank20")
 VALUE_COLS = (*RANK_COLS, "mAP", "mINP")
@@ -136,10 +137,7 @@ def to_csv(rows) -> str:
 def plot_cmc(rows, path: Path, max_rank: int = 20) -> None:
     """CMC curves of ranks 1..max_rank; legend outside the axes, so ~10 curves stay readable
     (10 colours, then the line style changes)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     styles = ("-", "--", "-.", ":")
     markers = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">")
@@ -169,9 +167,7 @@ def plot_cmc(rows, path: Path, max_rank: int = 20) -> None:
     ax.legend([handles[i] for i in order], [labels[i] for i in order], fontsize=7.5, loc="upper left",
               bbox_to_anchor=(1.02, 1.0), borderaxespad=0, frameon=False)
     ax.set_title("CMC")
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
-    plt.close(fig)
+    save_png(fig, path, dpi=110, bbox_inches="tight")
 
 
 def make_report(run_dirs, out: str | Path, max_rank: int = 20) -> dict[str, Path]:

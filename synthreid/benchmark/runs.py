@@ -25,6 +25,7 @@ from pathlib import Path
 
 from synthreid.errors import SynthreidError
 from synthreid.fsutil import atomic_path, write_json, write_text
+from synthreid.plots import pyplot, save_png
 
 log = logging.getLogger(__name__)
 
@@ -87,10 +88,7 @@ def write_val_curve(run_dir: Path, history: list[dict]) -> None:
     w.writeheader()
     w.writerows(history)
     write_text(run_dir / "val_curve.csv", buf.getvalue())
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, ax = plt.subplots(figsize=(6, 3.5))
     ep = [h["epoch"] for h in history]
@@ -102,9 +100,7 @@ def write_val_curve(run_dir: Path, history: list[dict]) -> None:
     ax2.set_ylabel("loss")
     fig.legend(loc="lower center", ncol=2, fontsize=8)
     fig.tight_layout(rect=(0, 0.08, 1, 1))
-    with atomic_path(run_dir / "val_curve.png") as tmp:
-        fig.savefig(tmp, format="png", dpi=100)
-    plt.close(fig)
+    save_png(fig, run_dir / "val_curve.png", dpi=100)
 
 
 def write_results(run_dir: Path, key: str, result: dict) -> dict:

@@ -34,7 +34,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from synthreid.fsutil import atomic_path, write_json, write_text
+from synthreid.fsutil import write_json, write_text
+from synthreid.plots import pyplot, save_png
 
 EVAL_FIELDS = ("iter", "identity_l1", "domain_gap", "domain_gap_source", "domain_gap_reduction")
 AVG_ROWS = 50  # losses_avg: mean over this many last logged rows of losses.csv
@@ -132,10 +133,7 @@ def write_eval(run_dir: Path, rows: list[dict]) -> None:
 
 
 def plot_eval(rows: list[dict], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     its = [r["iter"] for r in rows]
     fig, (ax_i, ax_g) = plt.subplots(1, 2, figsize=(10, 3.6))
@@ -150,9 +148,7 @@ def plot_eval(rows: list[dict], path: Path) -> None:
         ax.set_ylim(bottom=0)
         ax.grid(alpha=0.3)
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=90)
-    plt.close(fig)
+    save_png(fig, path, dpi=90)
 
 
 def _finite(d: dict) -> dict:

@@ -28,7 +28,8 @@ import torch
 from PIL import Image
 from tqdm import tqdm
 
-from synthreid.fsutil import atomic_path, write_json, write_text
+from synthreid.fsutil import atomic_path, read_json_object, write_json, write_text
+from synthreid.plots import pyplot, save_png
 from synthreid.refine.config import RefinerConfig
 from synthreid.refine.data import UnpairedSamples, fixed_batch, source_pairs, target_pairs, to_image
 from synthreid.refine.errors import RefineError
@@ -104,20 +105,9 @@ def _read_log(run_dir: Path, upto: int) -> list[dict]:
     return read_rows(run_dir / "losses.csv", upto)
 
 
-def _read_json(path: Path) -> dict:
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
 def plot_losses(rows: list[dict], path: str | Path) -> None:
     """One line per loss term against the iteration (log scale), written as PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     keys = [k for k in rows[0] if k not in ("iter", "lr", "sec_per_iter")]
     fig, (ax_g, ax_d) = plt.subplots(1, 2, figsize=(12, 4))
@@ -132,9 +122,7 @@ def plot_losses(rows: list[dict], path: str | Path) -> None:
         ax.legend(fontsize=7)
         ax.grid(alpha=0.3)
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=90)
-    plt.close(fig)
+    save_png(fig, path, dpi=90)
 
 
 def sample_grid(model: RefinerModel, a: torch.Tensor, b: torch.Tensor, pad: int = 2) -> Image.Image:
@@ -183,7 +171,7 @@ def train(config: RefinerConfig, run_dir: str | Path, device: str | None = "auto
         model.load_state_dict(load_checkpoint(ckpt_path, map_location=dev))
         rows = _read_log(run_dir, model.iteration)
         eval_rows = read_rows(run_dir / "eval.csv", model.iteration)
-        wall_before = float(_read_json(run_dir / "metrics.json").get("wall_seconds") or 0.0)
+        wall_before = float(read_json_object(run_dir / "metrics.json").get("wall_seconds") or 0.0)
         log.info("resuming %s at iteration %d", run_dir, model.iteration)
     elif (run_dir / "config.json").is_file():
         _check_resume_config(run_dir, config)

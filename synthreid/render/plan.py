@@ -8,7 +8,6 @@ can be re-drawn alone and the same spec and seed always give the same parameters
 from __future__ import annotations
 
 from collections.abc import Iterator
-from functools import lru_cache
 
 from synthreid.dataset import image_stem
 from synthreid.render.sampling import STREAM_CHARACTER, STREAM_IMAGE, rng_for
@@ -25,11 +24,6 @@ from synthreid.render.sampling.scene import (
 from synthreid.render.spec import DatasetSpec
 
 
-@lru_cache(maxsize=8)
-def _background_images(folder: str, field: str, suffixes: tuple[str, ...]) -> tuple[str, ...]:
-    return tuple(list_background_images(folder, field, suffixes))
-
-
 def _check_index(spec: DatasetSpec, ci: int, ii: int | None = None) -> None:
     if not 0 <= ci < spec.characters:
         raise IndexError(f"character index {ci} outside 0..{spec.characters - 1}")
@@ -44,10 +38,10 @@ def plan_character(spec: DatasetSpec, ci: int) -> dict:
     attributes = sample_character(spec, rng)
     images = None
     if spec.background.mode == "images":
-        images = list(_background_images(spec.background.images_dir, "background.images_dir", IMAGE_SUFFIXES))
+        images = list_background_images(spec.background.images_dir, "background.images_dir", IMAGE_SUFFIXES)
     elif spec.background.mode == "panorama":
-        images = list(_background_images(spec.background.panoramas_dir, "background.panoramas_dir",
-                                         PANORAMA_SUFFIXES))
+        images = list_background_images(spec.background.panoramas_dir, "background.panoramas_dir",
+                                        PANORAMA_SUFFIXES)
     background = sample_background(rng, spec, images)
     return {"pid": ci, "attributes": attributes, "background": background}
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import json
 import logging
 import os
 import signal
@@ -25,6 +24,7 @@ from pathlib import Path
 
 from synthreid.dataset import Dataset
 from synthreid.errors import DatasetError, SynthreidError
+from synthreid.fsutil import read_json_object
 from synthreid.workers.catalog import Catalog, Task
 from synthreid.workers.config import FarmConfig
 from synthreid.workers.jobs import GPU_QUEUE, JOBS, JobError, JobPlan, build_plan, make_payload
@@ -71,14 +71,6 @@ def submit_job(catalog: Catalog, config: FarmConfig, command: str, run: str, arg
 
 
 # ---- progress and results -------------------------------------------------------------------
-def _read_json(path: Path) -> dict:
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
 def _last_loss_row(run_dir: Path) -> dict | None:
     """Last row of a refiner run's losses.csv as numbers (None when there is none yet)."""
     try:
@@ -99,12 +91,12 @@ def read_progress(plan: JobPlan) -> dict | None:
     """{'done', 'total', 'unit'} of a running job from the files it writes, or None if unknown."""
     kind = plan.job.task_kind
     if kind == "train_refiner":
-        row, total = _last_loss_row(plan.run_dir), _read_json(plan.run_dir / "config.json").get("iters")
+        row, total = _last_loss_row(plan.run_dir), read_json_object(plan.run_dir / "config.json").get("iters")
         if total:
             return {"done": int(row["iter"]) if row and "iter" in row else 0, "total": int(total), "unit": "iter"}
     elif kind == "train_reid":
-        done = _read_json(plan.run_dir / "state.json").get("epochs_done", 0)
-        total = _read_json(plan.run_dir / "config.json").get("epochs")
+        done = read_json_object(plan.run_dir / "state.json").get("epochs_done", 0)
+        total = read_json_object(plan.run_dir / "config.json").get("epochs")
         if total:
             return {"done": int(done), "total": int(total), "unit": "epoch"}
     elif kind == "apply_refiner":
@@ -135,14 +127,14 @@ def collect_results(plan: JobPlan) -> tuple[dict, dict | None]:
     """(``record_run`` keyword arguments, refined dataset or None) of a finished job."""
     run_dir = plan.run_dir
     kind = plan.job.task_kind
-    metrics = _read_json(run_dir / "metrics.json")
+    metrics = read_json_object(run_dir / "metrics.json")
     if plan.job.run_kind == "refiner":
         row = _last_loss_row(run_dir)
         if row:
             metrics = {**metrics, "iteration": int(row.get("iter", 0)),
                        "losses": {k: v for k, v in row.items() if k not in ("iter", "lr", "sec_per_iter")}}
     record = {"kind": plan.job.run_kind, "name": plan.run, "run_dir": str(run_dir.resolve()),
-              "config": _read_json(run_dir / "config.json"), "metrics": metrics,
+              "config": read_json_object(run_dir / "config.json"), "metrics": metrics,
               "artifacts": run_artifacts(run_dir)}
     if kind in ("train_refiner", "train_reid"):
         record["inputs"] = {k: (v if k in ("train", "test") else v[0]) for k, v in plan.inputs.items()}

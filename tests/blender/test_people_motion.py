@@ -144,7 +144,7 @@ def test_bvh_joint_names_of_common_conventions(tmp_path):
     poser = motion.map_joints(clip(["hip", "abdomen", "chest", "neck", "head"]))
     assert poser == {"pelvis": 0, "spine": 1, "chest": 2, "neck": 3, "head": 4}
     # a zero-length end site must not produce NaN rotations
-    assert np.isfinite(motion._align(np.zeros(3), np.array([0.0, 0.0, 1.0]))).all()
+    assert np.isfinite(motion.align_directions(np.zeros(3), np.array([0.0, 0.0, 1.0]))).all()
     with pytest.raises(motion.SpecError, match="malformed BVH"):
         (tmp_path / "bad.bvh").write_text("HIERARCHY\nROOT Hips\n{\nOFFSET 0 0\n")
         motion.BvhClip(str(tmp_path / "bad.bvh"))

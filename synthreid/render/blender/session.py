@@ -7,6 +7,7 @@ written atomically: image and mask first, the label row (meta/STEM.json) last.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import time
 from pathlib import Path
@@ -14,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from synthreid.fsutil import atomic_path, sha256_file, write_json
+from synthreid.fsutil import atomic_path, write_json
 from synthreid.render import geometry
 from synthreid.render.blender.person import build_person
 from synthreid.render.blender.scene import MASK_PASS_INDEX, Stage
@@ -123,7 +124,7 @@ class RenderSession:
 
         stem, ext = row["stem"], "." + self.spec.output.format
         img_rel, mask_rel = f"images/{stem}{ext}", f"masks/{stem}.png"
-        self._save(rgb, root / img_rel)
+        checksum = self._save(rgb, root / img_rel)
         self._save(mask, root / mask_rel)
         label = {
             **row,
@@ -137,7 +138,7 @@ class RenderSession:
             "joints2d": joints2d,
             "joints2d_crop": joints_crop,
             "character": character,
-            "checksum": sha256_file(root / img_rel),
+            "checksum": checksum,
             "render_seconds": round(t_render, 4),
         }
         label["total_seconds"] = round(time.perf_counter() - t_start, 4)
@@ -158,12 +159,15 @@ class RenderSession:
         photo.alpha_composite(rgba)
         return photo.convert("RGB")
 
-    def _save(self, img: Image.Image, path: Path) -> None:
+    def _save(self, img: Image.Image, path: Path) -> str:
+        """Encode and write ``img`` atomically; return the sha256 of the bytes written."""
         buf = io.BytesIO()
         fmt = "JPEG" if path.suffix == ".jpg" else "PNG"
         img.save(buf, fmt, **({"quality": 95} if fmt == "JPEG" else {"optimize": False}))
+        data = buf.getvalue()
         with atomic_path(path) as tmp:
-            tmp.write_bytes(buf.getvalue())
+            tmp.write_bytes(data)
+        return hashlib.sha256(data).hexdigest()
 
     def render_character(self, ci: int, image_indices, root: str | Path, on_image=None) -> list[dict]:
         rows = []

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from synthreid.errors import SpecError
-from synthreid.render.sampling import palettes
+from synthreid.render.sampling import asset_files, palettes
 from synthreid.render.sampling.palettes import load_json, weighted_choice
 
 ADULT_AGE = 18.0
@@ -119,18 +119,11 @@ def _texture(rng: np.random.Generator, spec, group: str, color: list[float], for
 PRINT_SUFFIXES = (".png", ".jpg", ".jpeg")
 
 
-@functools.lru_cache(maxsize=16)
-def _prints(folder: str, mtime: float) -> tuple[str, ...]:
-    root = Path(folder)
-    return tuple(sorted(str(p.relative_to(root)) for p in root.rglob("*")
-                        if p.is_file() and p.suffix.lower() in PRINT_SUFFIXES))
-
-
 def list_prints(textures_dir: str) -> tuple[str, ...]:
     """Image files (PNG/JPG, relative paths, sorted) under ``appearance.textures_dir``, or SpecError."""
     if not os.path.isdir(textures_dir):
         raise SpecError("appearance.textures_dir", f"{textures_dir}: not a folder")
-    files = _prints(textures_dir, os.path.getmtime(textures_dir))
+    files = asset_files(textures_dir, PRINT_SUFFIXES)
     if not files:
         raise SpecError("appearance.textures_dir", f"{textures_dir}: no .png/.jpg/.jpeg images found")
     return files
@@ -278,20 +271,12 @@ def sample_character(spec, rng: np.random.Generator) -> dict:
 MESH_SUFFIXES = (".glb", ".gltf", ".fbx")
 
 
-@functools.lru_cache(maxsize=16)
-def _meshes(folder: str, mtime: float) -> tuple[str, ...]:
-    root = Path(folder)
-    return tuple(sorted(str(p.relative_to(root)) for p in root.rglob("*")
-                        if p.is_file() and p.suffix.lower() in MESH_SUFFIXES
-                        and not any(part.startswith(".") for part in p.relative_to(root).parts)))
-
-
 def list_meshes(meshes_dir: str) -> tuple[str, ...]:
     """Rigged character files (.glb/.gltf/.fbx, relative paths, sorted) under ``people.meshes_dir``,
     or SpecError naming the field."""
     if not os.path.isdir(meshes_dir):
         raise SpecError("people.meshes_dir", f"{meshes_dir}: not a folder")
-    files = _meshes(meshes_dir, os.path.getmtime(meshes_dir))
+    files = asset_files(meshes_dir, MESH_SUFFIXES)
     if not files:
         raise SpecError("people.meshes_dir", f"{meshes_dir}: no .glb/.gltf/.fbx characters found")
     return files

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
+from synthreid.render.sampling import asset_files
+
 WALL_TEXTURES = ("brick", "tiles", "plaster", "wood", "concrete", "stripes")
 FLOOR_TEXTURES = ("tiles", "wood", "concrete", "checker", "asphalt")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
@@ -38,11 +40,7 @@ def list_background_images(folder: str | Path, field: str = "background.images_d
     root = Path(folder)
     if not root.is_dir():
         raise DatasetError(f"{field} {root}: no such folder")
-    files = sorted(
-        str(p.relative_to(root)) for p in root.rglob("*")
-        if p.is_file() and p.suffix.lower() in suffixes
-        and not any(part.startswith(".") for part in p.relative_to(root).parts)
-    )
+    files = list(asset_files(root, suffixes))
     if not files:
         raise DatasetError(f"{field} {root}: no {'/'.join(suffixes)} files found")
     return files

@@ -212,16 +212,7 @@ class Person:
     # ---- queries ------------------------------------------------------------------------
     def world_vertices(self) -> np.ndarray:
         """(N, 3) float64 world coordinates of every evaluated (posed) vertex of the person."""
-        dg = bpy.context.evaluated_depsgraph_get()
-        out = []
-        for obj in self.objects:
-            ev = obj.evaluated_get(dg)
-            me = ev.data
-            co = np.empty(len(me.vertices) * 3, np.float32)
-            me.vertices.foreach_get("co", co)
-            M = np.array(ev.matrix_world)
-            out.append(co.reshape(-1, 3).astype(np.float64) @ M[:3, :3].T + M[:3, 3])
-        return np.vstack(out)
+        return meshutil.evaluated_world_vertices(self.objects)
 
     def joints_world(self) -> dict[str, list[float]]:
         """COCO-18 joints in world coordinates for the current pose."""

@@ -8,6 +8,20 @@ import numpy as np
 WEIGHT_STEPS = 20  # vertex-group weights are quantised to 1/20 so each level is one bulk add
 
 
+def evaluated_world_vertices(objects) -> np.ndarray:
+    """(N, 3) float64 world coordinates of the evaluated (posed, deformed) vertices of ``objects``."""
+    dg = bpy.context.evaluated_depsgraph_get()
+    out = []
+    for obj in objects:
+        ev = obj.evaluated_get(dg)
+        me = ev.data
+        co = np.empty(len(me.vertices) * 3, np.float32)
+        me.vertices.foreach_get("co", co)
+        m = np.array(ev.matrix_world)
+        out.append(co.reshape(-1, 3).astype(np.float64) @ m[:3, :3].T + m[:3, 3])
+    return np.vstack(out)
+
+
 def mesh_from_arrays(name: str, verts: np.ndarray, faces: np.ndarray, smooth: bool = True) -> bpy.types.Mesh:
     """A mesh from (N, 3) float vertices and (F, k) int faces (all faces with k corners)."""
     me = bpy.data.meshes.new(name)

@@ -263,7 +263,7 @@ def map_joints(clip: BvhClip) -> dict[str, int]:
     return out
 
 
-def _align(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def align_directions(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """The smallest rotation taking direction a to direction b."""
     na, nb = np.linalg.norm(a), np.linalg.norm(b)
     if na < 1e-9 or nb < 1e-9:
@@ -300,7 +300,7 @@ def bvh(skeleton, clip: BvhClip, frame: int) -> dict[str, np.ndarray]:
             if d_clip is None or name == "pelvis":
                 A = np.eye(3)
             else:
-                A = _align(ours, C @ d_clip)
+                A = align_directions(ours, C @ d_clip)
             D[name] = G @ A
         L[name] = Dp.T @ D[name]
     return L

@@ -22,7 +22,7 @@ import numpy as np
 from mathutils import Matrix
 
 from synthreid.errors import SpecError
-from synthreid.render.blender.person import COCO18, motion
+from synthreid.render.blender.person import COCO18, meshutil, motion
 from synthreid.render.blender.person.skeleton import Skeleton
 
 # datablock collections an importer may add to; everything new in them belongs to the person
@@ -72,22 +72,6 @@ def _rot(M: np.ndarray) -> np.ndarray:
     R = np.asarray(M, dtype=np.float64)[:3, :3]
     u, _, vt = np.linalg.svd(R)
     return u @ vt
-
-
-def _align(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """The smallest rotation taking direction a to direction b (3x3)."""
-    na, nb = np.linalg.norm(a), np.linalg.norm(b)
-    if na < 1e-12 or nb < 1e-12:
-        return np.eye(3)
-    a, b = a / na, b / nb
-    v, c = np.cross(a, b), float(a @ b)
-    if c < -0.999999:
-        axis = np.cross(a, [1.0, 0.0, 0.0])
-        axis = axis if np.linalg.norm(axis) > 1e-6 else np.cross(a, [0.0, 1.0, 0.0])
-        axis /= np.linalg.norm(axis)
-        return 2 * np.outer(axis, axis) - np.eye(3)
-    K = np.array([[0, -v[2], v[1]], [v[2], 0, -v[0]], [-v[1], v[0], 0]])
-    return np.eye(3) + K + K @ K / (1 + c)
 
 
 def resolve_file(character: dict, meshes_dir: str | None = None) -> str:
@@ -234,7 +218,7 @@ class UserPerson:
                 self._align[rig_name] = np.eye(3)
             else:
                 h, t, _ = self.skel.bones[ours]
-                self._align[rig_name] = _align(tails[rig_name] - heads[rig_name], t - h)
+                self._align[rig_name] = motion.align_directions(tails[rig_name] - heads[rig_name], t - h)
         self._joints = self._rest_joints(heads, tails)
 
     def _rest_joints(self, heads: dict, tails: dict) -> dict[str, tuple[np.ndarray, str]]:
@@ -315,16 +299,7 @@ class UserPerson:
     # ---- queries ------------------------------------------------------------------------
     def world_vertices(self) -> np.ndarray:
         """(N, 3) float64 world coordinates of every evaluated (posed) vertex."""
-        dg = bpy.context.evaluated_depsgraph_get()
-        out = []
-        for obj in self.objects:
-            ev = obj.evaluated_get(dg)
-            me = ev.data
-            co = np.empty(len(me.vertices) * 3, np.float32)
-            me.vertices.foreach_get("co", co)
-            M = np.array(ev.matrix_world)
-            out.append(co.reshape(-1, 3).astype(np.float64) @ M[:3, :3].T + M[:3, 3])
-        return np.vstack(out)
+        return meshutil.evaluated_world_vertices(self.objects)
 
     def joints_world(self) -> dict[str, list[float]]:
         """COCO-18 joints in world coordinates for the current pose."""
