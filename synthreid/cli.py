@@ -12,6 +12,7 @@ import importlib
 import logging
 import sys
 
+from synthreid.cliutil import HelpFormatter, apply_help_formatter
 from synthreid.errors import SynthreidError
 
 # Order is the order of `synthreid --help`.
@@ -27,7 +28,10 @@ COMMAND_MODULES = (
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="synthreid",
-        description="Synthetic-data factory for person re-identification.",
+        description="Synthetic-data factory for person re-identification. Sizes are WIDTHxHEIGHT "
+                    "pixels everywhere (64x128 = 64 wide, 128 high). `synthreid COMMAND --help` "
+                    "describes each command.",
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -40,6 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
                 continue  # that package has no commands yet
             raise
         module.register(sub)
+    # One help style for every command: defaults shown only where they say something.
+    apply_help_formatter(parser)
     return parser
 
 

@@ -80,7 +80,7 @@ def cmd_demo(args) -> int:
     out = Path(args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     print(STAND_IN_NOTE)
-    size = "32x64"
+    size = "32x64"  # WIDTHxHEIGHT, for render and refine alike
     common = ["--characters", str(args.characters), "--images", str(args.images), "--size", size,
               "--samples", str(args.samples)]
     source, target_render = out / "source", out / "target-render"
@@ -92,7 +92,7 @@ def cmd_demo(args) -> int:
     print(f"  target stand-in with a simulated camera look: {target}")
     refiner = out / "runs" / "refiner"
     _run(["refine", "train", "--source", str(source), "--target", str(target / "images"), "--model", "cyclegan",
-          "--size", "64x32", "--iters", str(args.iters), "--generator", "resnet_6blocks", "--ngf", "16",
+          "--size", size, "--iters", str(args.iters), "--generator", "resnet_6blocks", "--ngf", "16",
           "--ndf", "16", "--workers", "0", "--sample-every", str(max(1, args.iters // 2)),
           "--checkpoint-every", str(max(1, args.iters // 2)), "--out", str(refiner), "--device", "cpu"])
     refined = out / "refined"
@@ -118,10 +118,13 @@ def cmd_demo(args) -> int:
 
 
 def register(sub) -> None:
-    p = sub.add_parser("demo", help="tiny end-to-end run on CPU: render, refine, benchmark, report")
+    p = sub.add_parser("demo", help="tiny end-to-end run on CPU: render, refine, benchmark, report",
+                       description="Render a source and a stand-in target domain, train and apply a "
+                                   "refiner, train re-ID on both, and write a report; every step is a "
+                                   "synthreid command, printed so it can be re-run by hand.")
     p.add_argument("--out", default="synthreid-demo", help="folder for everything the demo makes")
-    p.add_argument("--characters", type=int, default=30)
-    p.add_argument("--images", type=int, default=4)
+    p.add_argument("--characters", type=int, default=30, help="identities in each rendered dataset")
+    p.add_argument("--images", type=int, default=4, help="images per identity")
     p.add_argument("--samples", type=int, default=8, help="Cycles samples per pixel")
     p.add_argument("--iters", type=int, default=200, help="refiner generator updates")
     p.add_argument("--epochs", type=int, default=8, help="re-ID training epochs per run")

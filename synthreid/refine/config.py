@@ -1,6 +1,6 @@
 """RefinerConfig: every option of a refiner run, frozen and JSON-serialisable.
 
-Defaults follow design §6 (the CycleGAN reference defaults) at person-shaped 128x64 crops.
+Defaults follow design §6 (the CycleGAN reference defaults) at person-shaped 64x128 (WIDTHxHEIGHT) crops.
 Pure Python: no torch import, so the CLI can build and validate configs cheaply.
 """
 
@@ -19,27 +19,40 @@ RECON_LOSSES = ("l1", "l2", "l1+l2", "huber")  # mirrors refine.losses (kept tor
 _SIZE_RE = re.compile(r"^\s*(\d+)\s*[xX]\s*(\d+)\s*$")
 
 
-def parse_size(text: str | tuple | list) -> tuple[int, int]:
-    """``"128x64"`` -> (height, width) in pixels; both sides positive and divisible by 4."""
-    if isinstance(text, (tuple, list)):
+def parse_size(text) -> tuple[int, int]:
+    """The model size as ``(height, width)`` pixels (tensor order), both positive and divisible by 4.
+
+    Accepts the command-line convention ``"WIDTHxHEIGHT"`` (``"64x128"``: 64 wide, 128 high),
+    a ``synthreid.cliutil.Size`` (width, height), or a bare ``(height, width)`` pair as stored
+    in run folders made before sizes were written as strings.
+    """
+    if hasattr(text, "width") and hasattr(text, "height"):
+        h, w = text.height, text.width
+    elif isinstance(text, (tuple, list)):
         if len(text) != 2:
             raise RefineError(f"size: expected (height, width), got {text!r}")
         h, w = text
     else:
         m = _SIZE_RE.match(str(text))
         if not m:
-            raise RefineError(f"size: expected HEIGHTxWIDTH such as '128x64', got {text!r}")
-        h, w = m.groups()
+            raise RefineError(f"size: expected WIDTHxHEIGHT such as '64x128', got {text!r}")
+        w, h = m.groups()
     try:
         h, w = int(h), int(w)
     except (TypeError, ValueError) as exc:
         raise RefineError(f"size: expected integers, got {text!r}") from exc
     if h <= 0 or w <= 0 or h % 4 or w % 4:
         raise RefineError(
-            f"size: {h}x{w} invalid, both sides must be positive and divisible by 4 "
-            "(two stride-2 down/upsamplings), e.g. 128x64 or 256x128"
+            f"size: {w}x{h} (WIDTHxHEIGHT) invalid, both sides must be positive and divisible by 4 "
+            "(two stride-2 down/upsamplings), e.g. 64x128 or 128x256"
         )
     return h, w
+
+
+def format_size(size: tuple[int, int]) -> str:
+    """``(height, width)`` -> ``"WIDTHxHEIGHT"``, the form written to config.json and shown to users."""
+    h, w = size
+    return f"{w}x{h}"
 
 
 @dataclass(frozen=True)
@@ -48,7 +61,9 @@ class RefinerConfig:
 
     Domain A is the rendered ``source`` dataset (canonical layout, masks required); domain B
     is the ``target`` folder of real camera images (masks in ``target_masks``, same stems,
-    optional except for ``ptgan``). ``size`` is (height, width) in pixels. Iterations count
+    optional except for ``ptgan``). ``size`` is held as (height, width) pixels (tensor order) and
+    given/written as the string ``"WIDTHxHEIGHT"`` (config.json: ``"size": "64x128"``); a landscape
+    size (width > height) is refused unless ``allow_landscape``. Iterations count
     generator updates; the learning rate is constant for ``iters - decay_iters`` iterations,
     then decays linearly to zero. Loss weights: ``lambda_cycle`` per direction,
     ``lambda_identity`` as a fraction of it (0 disables), ``lambda_mask_id`` (ptgan),
@@ -63,7 +78,8 @@ class RefinerConfig:
     target: str
     target_masks: str | None = None
     model: str = "cyclegan"
-    size: tuple[int, int] = (128, 64)
+    size: tuple[int, int] = (128, 64)  # (height, width) px; "64x128" as text
+    allow_landscape: bool = False  # person crops are portrait: a wider-than-high size is most likely swapped
     generator: str = "resnet_9blocks"
     discriminator: str = "basic"
     n_layers_d: int = 3
@@ -98,6 +114,13 @@ class RefinerConfig:
 
     def __post_init__(self):
         object.__setattr__(self, "size", parse_size(self.size))
+        if not isinstance(self.allow_landscape, bool):
+            raise RefineError(f"allow_landscape: expected true/false, got {self.allow_landscape!r}")
+        if self.size[1] > self.size[0] and not self.allow_landscape:
+            h, w = self.size
+            raise RefineError(
+                f"size: {w}x{h} is landscape (WIDTHxHEIGHT: {w} wide, {h} high) but person crops are "
+                f"portrait; did you mean {h}x{w}? (--force-landscape / allow_landscape=True to train it anyway)")
         if self.model not in MODELS:
             raise RefineError(f"model: unknown {self.model!r}, expected one of {', '.join(MODELS)}")
         if self.generator not in GENERATORS:
@@ -138,7 +161,7 @@ class RefinerConfig:
         min_side = 3 * 2 ** self.n_layers_d  # n stride-2 convs then two 4x4 stride-1 convs
         if min(self.size) < min_side:
             raise RefineError(
-                f"size: {self.size[0]}x{self.size[1]} is too small for a {self.n_layers_d}-layer PatchGAN "
+                f"size: {format_size(self.size)} is too small for a {self.n_layers_d}-layer PatchGAN "
                 f"(each side >= {min_side}); use a larger size or a smaller n_layers_d")
         if self.model == "ptgan" and not self.target_masks:
             raise RefineError(
@@ -156,7 +179,7 @@ class RefinerConfig:
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
-        d["size"] = list(self.size)
+        d["size"] = format_size(self.size)
         return d
 
     @classmethod

@@ -12,6 +12,7 @@ floor (z = 0) at the origin. Polar angles are measured from +Z (0 deg = straight
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import json
 import tomllib
 import types
@@ -287,7 +288,9 @@ def _build(cls, data, prefix: str):
     unknown = sorted(set(data) - set(fields))
     if unknown:
         key = f"{prefix}{unknown[0]}"
-        raise SpecError(key, f"unknown key; allowed keys here: {', '.join(sorted(fields))}")
+        close = difflib.get_close_matches(unknown[0], fields, n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        raise SpecError(key, f"unknown key; {hint}allowed keys here: {', '.join(sorted(fields))}")
     hints = typing.get_type_hints(cls)
     kwargs = {}
     for name, f in fields.items():

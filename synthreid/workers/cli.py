@@ -13,6 +13,8 @@ import subprocess
 import sys
 import time
 
+from synthreid.cliutil import positive_int
+
 
 def _config():
     from synthreid.workers.config import FarmConfig
@@ -193,7 +195,9 @@ def cmd_reconcile(args) -> int:
 
 
 def register(sub) -> None:
-    p = sub.add_parser("db", help="catalog schema (migrations)")
+    p = sub.add_parser("db", help="catalog schema (migrations)",
+                       description="Manage the farm catalog's schema (SQLite in the data directory, or "
+                                   "Postgres from SYNTHREID_DATABASE_URL).")
     dsub = p.add_subparsers(dest="db_command", metavar="ACTION")
     dsub.required = True
     up = dsub.add_parser("upgrade", help="apply pending numbered SQL migrations")
@@ -217,14 +221,16 @@ def register(sub) -> None:
                     "run NAMES instead of paths: datasets are DATA_DIR/datasets/NAME, the run folder is "
                     "DATA_DIR/runs/RUN (--out is set by the farm). Example: synthreid submit refine-train "
                     "--name r1 -- --source IV --target market --iters 1000")
-    p.add_argument("job", choices=("refine-train", "refine-apply", "benchmark-train", "benchmark-eval"))
-    p.add_argument("rest", nargs=argparse.REMAINDER, metavar="--name RUN -- ARGS")
+    p.add_argument("job", choices=("refine-train", "refine-apply", "benchmark-train", "benchmark-eval"),
+                   help="the sub-command to run: refine train/apply, benchmark train/eval")
+    p.add_argument("rest", nargs=argparse.REMAINDER, metavar="--name RUN -- ARGS",
+                   help="the run's name, then -- and the sub-command's own arguments (dataset and run names)")
     p.set_defaults(func=cmd_submit)
 
     p = sub.add_parser("worker", help="run a long-lived farm worker")
     p.add_argument("--queues", default="render", help="comma-separated queues to serve (default: render)")
     p.add_argument("--burst", action="store_true", help="exit once no task of these queues is pending or running")
-    p.add_argument("--processes", type=int, default=1, help="local worker processes to run (default 1)")
+    p.add_argument("--processes", type=positive_int, default=1, help="local worker processes to run")
     p.set_defaults(func=cmd_worker)
 
     p = sub.add_parser("status", help="progress of datasets and runs: done/total, failures, rate, ETA, workers")

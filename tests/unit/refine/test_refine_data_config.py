@@ -3,6 +3,7 @@ import pytest
 import torch
 from PIL import Image
 
+from synthreid.cliutil import Size
 from synthreid.errors import DatasetError
 from synthreid.refine.config import RefinerConfig, parse_size
 from synthreid.refine.data import UnpairedSamples, augment, load_rgb, source_pairs, target_pairs
@@ -14,8 +15,11 @@ pytestmark = pytest.mark.torch
 
 
 def test_parse_size():
-    assert parse_size("128x64") == (128, 64)
-    assert parse_size("256X128") == (256, 128)
+    # Text is WIDTHxHEIGHT (the CLI convention); the result is (height, width), tensor order.
+    assert parse_size("64x128") == (128, 64)
+    assert parse_size("128X256") == (256, 128)
+    assert parse_size([128, 64]) == (128, 64)  # run folders written before sizes were strings
+    assert parse_size(Size(width=64, height=128)) == (128, 64)
     for bad in ("128", "128x", "130x64", "128x62", "0x64", "axb", "-4x8"):
         with pytest.raises(RefineError, match="size"):
             parse_size(bad)
@@ -31,6 +35,12 @@ def test_config_validation_and_roundtrip(domains):
         tiny_config(src, tgt, None, model="ptgan")
     with pytest.raises(RefineError, match="iters"):
         tiny_config(src, tgt, iters=0)
+    assert c.to_dict()["size"] == "16x32"  # WIDTHxHEIGHT, as on the command line
+    old = {**c.to_dict(), "size": [32, 16]}  # config.json of older runs: [height, width]
+    assert RefinerConfig.from_dict(old) == c
+    with pytest.raises(RefineError, match="landscape"):
+        tiny_config(src, tgt, size="32x16")
+    assert tiny_config(src, tgt, size="32x16", allow_landscape=True).size == (16, 32)
     with pytest.raises(RefineError, match="unknown field"):
         RefinerConfig.from_dict({**c.to_dict(), "lambda_typo": 1})
 

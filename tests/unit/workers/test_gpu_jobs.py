@@ -21,7 +21,7 @@ from synthreid.workers.jobs import JobError, build_plan, make_payload, validate_
 from synthreid.workers.status import farm_status, format_status
 from synthreid.workers.worker import Worker
 
-TINY = ["--size", "32x16", "--generator", "resnet_6blocks", "--ngf", "8", "--ndf", "8", "--n-layers-d", "2",
+TINY = ["--size", "16x32", "--generator", "resnet_6blocks", "--ngf", "8", "--ndf", "8", "--n-layers-d", "2",
         "--workers", "0", "--device", "cpu", "--checkpoint-every", "1", "--sample-every", "1"]
 
 

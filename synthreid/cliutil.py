@@ -1,0 +1,114 @@
+"""Conventions shared by every ``synthreid`` command: sizes, CPU defaults, help formatting.
+
+Sizes on the command line are always ``WIDTHxHEIGHT`` in pixels (``64x128`` is a portrait
+person crop, 64 wide and 128 high), whichever command takes them. Pure standard library:
+``synthreid --help`` imports this module.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+from typing import NamedTuple
+
+_SIZE_RE = re.compile(r"^\s*(\d+)\s*[xX]\s*(\d+)\s*$")
+
+
+class Size(NamedTuple):
+    """An image size in pixels; a tuple ``(width, height)`` so it serialises as ``[w, h]``."""
+
+    width: int
+    height: int
+
+    def __str__(self) -> str:
+        return f"{self.width}x{self.height}"
+
+    @property
+    def landscape(self) -> bool:
+        return self.width > self.height
+
+
+def parse_size(text: str) -> Size:
+    """``"64x128"`` -> ``Size(width=64, height=128)``; both sides positive integers.
+
+    Raises ``argparse.ArgumentTypeError`` (argparse turns it into a one-line usage error).
+    """
+    m = _SIZE_RE.match(str(text))
+    if not m:
+        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT in pixels, e.g. 64x128, got {text!r}")
+    w, h = int(m.group(1)), int(m.group(2))
+    if w <= 0 or h <= 0:
+        raise argparse.ArgumentTypeError(f"expected positive WIDTHxHEIGHT in pixels, e.g. 64x128, got {text!r}")
+    return Size(w, h)
+
+
+parse_size.__name__ = "WIDTHxHEIGHT"  # argparse names the type in "invalid WIDTHxHEIGHT value" errors
+
+
+def available_cores() -> int:
+    """CPU cores this process may run on (affinity/cgroup-limited where the OS says so), >= 1."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def default_loader_workers(cap: int = 2) -> int:
+    """Data-loader processes that leave one core to the main (training) process: 0..cap."""
+    return max(0, min(cap, available_cores() - 1))
+
+
+def non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    value = non_negative_int(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}")
+    return value
+
+
+class HelpFormatter(argparse.HelpFormatter):
+    """Appends ``(default: X)`` to an option's help only when it says something.
+
+    Skipped when the default is None or suppressed, for flags (store_true/false), for
+    required options and positionals, and when the help text already mentions a default.
+    Sizes print as ``WIDTHxHEIGHT``.
+    """
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        if (default is None or default is argparse.SUPPRESS or action.required
+                or "default" in text.lower() or "%(default)" in text
+                or (action.nargs == 0 and isinstance(default, bool))
+                or (not action.option_strings and action.nargs not in (argparse.OPTIONAL, argparse.ZERO_OR_MORE))):
+            return text
+        shown = str(default) if isinstance(default, Size) else "%(default)s"
+        return f"{text} (default: {shown})" if text else f"(default: {shown})"
+
+
+def apply_help_formatter(parser: argparse.ArgumentParser) -> None:
+    """Give ``parser`` and every sub-command parser below it the shared ``HelpFormatter``."""
+    parser.formatter_class = HelpFormatter
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                apply_help_formatter(sub)
+
+
+def iter_parsers(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()):
+    """Yield ``(command words, parser)`` for ``parser`` and every sub-command parser below it."""
+    yield path, parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield from iter_parsers(sub, (*path, name))
