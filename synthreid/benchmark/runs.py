@@ -26,6 +26,7 @@ from pathlib import Path
 from synthreid.errors import SynthreidError
 from synthreid.fsutil import atomic_path, write_json, write_text
 from synthreid.plots import pyplot, save_png
+from synthreid.weights import check_plain, load_weights
 
 log = logging.getLogger(__name__)
 
@@ -58,23 +59,19 @@ def load_metrics(run_dir: str | Path) -> dict:
 
 
 def save_checkpoint(path: str | Path, state: dict) -> None:
+    """Write ``state`` atomically; it must hold only weights-only types (see synthreid.weights)."""
     import torch
 
+    check_plain(state, str(path))
     with atomic_path(path) as tmp:
         torch.save(state, tmp)
 
 
 def load_checkpoint(path: str | Path, required=("model",)) -> dict:
-    """Load a checkpoint on CPU; RunError naming the file when corrupt or incomplete."""
-    import torch
-
+    """Load a checkpoint on CPU with torch's weights-only unpickler (nothing in the file runs);
+    RunError naming the file when it is missing, corrupt, not pure weights or incomplete."""
     path = Path(path)
-    if not path.is_file():
-        raise RunError(f"{path}: checkpoint missing")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as exc:  # torch raises many types for truncated/garbage files
-        raise RunError(f"{path}: corrupt checkpoint ({type(exc).__name__}: {exc})") from exc
+    state = load_weights(path, RunError, "checkpoint")
     if not isinstance(state, dict) or any(k not in state for k in required):
         raise RunError(f"{path}: not a benchmark checkpoint (needs keys {list(required)})")
     return state

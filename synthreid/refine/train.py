@@ -35,6 +35,7 @@ from synthreid.refine.data import UnpairedSamples, fixed_batch, source_pairs, ta
 from synthreid.refine.errors import RefineError
 from synthreid.refine.evaluate import EvalSet, evaluate, holdout, read_rows, write_eval, write_metrics
 from synthreid.refine.model import RefinerModel
+from synthreid.weights import check_plain, load_weights
 
 log = logging.getLogger(__name__)
 CHECKPOINT = "checkpoints/latest.pt"
@@ -49,8 +50,10 @@ def pick_device(device: str | None = "auto") -> torch.device:
 
 
 def save_checkpoint(model: RefinerModel, path: str | Path) -> None:
+    state = model.state_dict()
+    check_plain(state, str(path))  # never write a checkpoint that load_checkpoint would refuse
     buf = io.BytesIO()
-    torch.save(model.state_dict(), buf)
+    torch.save(state, buf)
     with atomic_path(path) as tmp:
         tmp.write_bytes(buf.getvalue())
 
@@ -58,12 +61,8 @@ def save_checkpoint(model: RefinerModel, path: str | Path) -> None:
 def load_checkpoint(path: str | Path, map_location="cpu") -> dict:
     """The checkpoint dict, or RefineError naming the file when it is missing or corrupt."""
     path = Path(path)
-    if not path.is_file():
-        raise RefineError(f"{path}: no checkpoint")
-    try:
-        state = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as exc:  # torch raises many types for truncated/garbled files
-        raise RefineError(f"{path}: corrupt or unreadable checkpoint ({type(exc).__name__}: {exc})") from exc
+    # weights-only: a file naming any Python object (not tensors/numbers/strings) is refused unrun
+    state = load_weights(path, RefineError, "checkpoint", map_location=map_location)
     if not isinstance(state, dict) or "G_AB" not in state or "config" not in state:
         raise RefineError(f"{path}: not a refiner checkpoint (missing G_AB/config)")
     return state
