@@ -121,6 +121,9 @@ class RefinerConfig:
             raise RefineError(
                 f"size: {w}x{h} is landscape (WIDTHxHEIGHT: {w} wide, {h} high) but person crops are "
                 f"portrait; did you mean {h}x{w}? (--force-landscape / allow_landscape=True to train it anyway)")
+        # Recorded as "this run is landscape on purpose": a portrait run's config (and so its
+        # resume check) does not depend on whether the flag was given.
+        object.__setattr__(self, "allow_landscape", self.size[1] > self.size[0])
         if self.model not in MODELS:
             raise RefineError(f"model: unknown {self.model!r}, expected one of {', '.join(MODELS)}")
         if self.generator not in GENERATORS:
@@ -188,6 +191,9 @@ class RefinerConfig:
         unknown = sorted(set(d) - names)
         if unknown:
             raise RefineError(f"config: unknown field(s) {', '.join(unknown)} (known: {', '.join(sorted(names))})")
+        if "allow_landscape" not in d and isinstance(d.get("size"), list):
+            # Runs made before the landscape guard stored [height, width]; load them as trained.
+            d = {**d, "allow_landscape": True}
         try:
             return cls(**d)
         except TypeError as exc:

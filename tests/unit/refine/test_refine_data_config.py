@@ -36,11 +36,14 @@ def test_config_validation_and_roundtrip(domains):
     with pytest.raises(RefineError, match="iters"):
         tiny_config(src, tgt, iters=0)
     assert c.to_dict()["size"] == "16x32"  # WIDTHxHEIGHT, as on the command line
-    old = {**c.to_dict(), "size": [32, 16]}  # config.json of older runs: [height, width]
-    assert RefinerConfig.from_dict(old) == c
+    # config.json of runs made before the guard: "size": [height, width], no allow_landscape
+    legacy = {k: v for k, v in c.to_dict().items() if k != "allow_landscape"}
+    assert RefinerConfig.from_dict({**legacy, "size": [32, 16]}) == c
+    assert RefinerConfig.from_dict({**legacy, "size": [16, 32]}).size == (16, 32)  # old landscape runs load
     with pytest.raises(RefineError, match="landscape"):
         tiny_config(src, tgt, size="32x16")
     assert tiny_config(src, tgt, size="32x16", allow_landscape=True).size == (16, 32)
+    assert tiny_config(src, tgt, allow_landscape=True) == tiny_config(src, tgt)  # same run when portrait
     with pytest.raises(RefineError, match="unknown field"):
         RefinerConfig.from_dict({**c.to_dict(), "lambda_typo": 1})
 
