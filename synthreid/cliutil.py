@@ -43,9 +43,6 @@ def parse_size(text: str) -> Size:
     return Size(w, h)
 
 
-parse_size.__name__ = "WIDTHxHEIGHT"  # argparse names the type in "invalid WIDTHxHEIGHT value" errors
-
-
 def available_cores() -> int:
     """CPU cores this process may run on (affinity/cgroup-limited where the OS says so), >= 1."""
     try:
@@ -96,9 +93,17 @@ class HelpFormatter(argparse.HelpFormatter):
         return f"{text} (default: {shown})" if text else f"(default: {shown})"
 
 
+def _with_shared_defaults(formatter: type) -> type:
+    if issubclass(formatter, HelpFormatter):
+        return formatter
+    # Keep hand-laid-out descriptions/epilogs (Raw* formatters); replace any default-appending.
+    raw = [c for c in (argparse.RawTextHelpFormatter, argparse.RawDescriptionHelpFormatter) if issubclass(formatter, c)]
+    return type(f"HelpFormatter+{raw[0].__name__}", (HelpFormatter, raw[0]), {}) if raw else HelpFormatter
+
+
 def apply_help_formatter(parser: argparse.ArgumentParser) -> None:
     """Give ``parser`` and every sub-command parser below it the shared ``HelpFormatter``."""
-    parser.formatter_class = HelpFormatter
+    parser.formatter_class = _with_shared_defaults(parser.formatter_class)
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
             for sub in action.choices.values():
