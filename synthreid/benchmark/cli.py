@@ -110,7 +110,8 @@ def cmd_report(args) -> int:
 def cmd_export(args) -> int:
     from synthreid.benchmark.export import export
 
-    out = export(args.dataset, args.out, args.format, image_ext=args.image_ext, overwrite=args.overwrite)
+    out = export(args.dataset, args.out, args.format, image_ext=args.image_ext, overwrite=args.overwrite,
+                 quality=args.quality)
     print(f"exported {args.dataset} as {args.format} to {out}")
     return 0
 
@@ -198,5 +199,7 @@ def register(sub) -> None:
     x.add_argument("--format", required=True, choices=("market1501", "openreid"))
     x.add_argument("--out", required=True, type=Path)
     x.add_argument("--image-ext", choices=(".jpg", ".png"), default=".jpg")
+    x.add_argument("--quality", type=int, default=95, metavar="1-100",
+                   help="JPEG quality of --image-ext .jpg (default 95; torchreid and fast-reid read only .jpg)")
     x.add_argument("--overwrite", action="store_true")
     x.set_defaults(func=cmd_export)

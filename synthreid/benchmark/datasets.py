@@ -136,12 +136,25 @@ def carve_val(records: list[ReidRecord], num_val: int, seed: int) -> tuple[list,
 
 
 def split_query_gallery(records: list[ReidRecord]) -> tuple[list, list]:
-    """Market-like query/gallery from a pool: the first image of each (identity, camera) is a query."""
-    seen, query, gallery = set(), [], []
+    """Market-like query/gallery from a pool: per identity, the first image of each camera (in
+    camera order) becomes a query only while every query of that identity keeps a gallery image
+    on another camera; everything else is gallery. So every query has a cross-camera match, and
+    identities seen by one camera only are gallery-only (distractors for the other queries)."""
+    by_pid: dict[int, list[ReidRecord]] = {}
     for r in sorted(records, key=lambda r: (r.pid, r.camid, r.path)):
-        key = (r.pid, r.camid)
-        (gallery if key in seen else query).append(r)
-        seen.add(key)
+        by_pid.setdefault(r.pid, []).append(r)
+    query, gallery = [], []
+    for recs in by_pid.values():
+        first = {}
+        for r in recs:
+            first.setdefault(r.camid, r)
+        chosen: list[ReidRecord] = []
+        for cand in first.values():
+            rest = [r for r in recs if r not in chosen and r is not cand]
+            if all(any(g.camid != q.camid for g in rest) for q in (*chosen, cand)):
+                chosen.append(cand)
+        query += chosen
+        gallery += [r for r in recs if r not in chosen]
     return query, gallery
 
 
