@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "synthreid.workers.cli",
     "synthreid.refine.cli",
     "synthreid.benchmark.cli",
+    "synthreid.study.cli",
     "synthreid.demo",
 )
 

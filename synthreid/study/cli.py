@@ -1,0 +1,30 @@
+"""``synthreid study STUDY.toml [--out DIR]``: run (or resume) a declarative transfer study."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def cmd_study(args) -> int:
+    from synthreid.study.runner import run_study
+    from synthreid.study.spec import load_study
+
+    spec = load_study(args.study)  # refuses a bad file before any work
+    out = Path(args.out) if args.out else Path("out") / f"study-{spec.name}"
+    print(f"study {spec.name}: {len(spec.arms)} arms x {len(spec.seeds)} seeds, "
+          f"{len(spec.test_sets)} test sets -> {out}", flush=True)
+    outcome = run_study(spec, out, progress=not args.quiet)
+    print(Path(outcome.report["md"]).read_text())
+    return 0
+
+
+def register(sub) -> None:
+    p = sub.add_parser("study", help="a declarative, cached, resumable transfer experiment (arms x seeds x "
+                                     "real test sets, with baselines)",
+                       description="Run every step of a study file (render, refine, train, evaluate), "
+                                   "cached by content: a re-run does only what changed; stop and re-run to "
+                                   "resume. See docs/study.md.")
+    p.add_argument("study", type=Path, metavar="STUDY.toml")
+    p.add_argument("--out", type=Path, metavar="DIR", help="output folder (default out/study-<study name>)")
+    p.add_argument("--quiet", action="store_true", help="no per-step progress bars (step lines stay)")
+    p.set_defaults(func=cmd_study)
