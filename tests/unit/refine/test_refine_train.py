@@ -93,14 +93,23 @@ def _translation_error(model, images):
     return (model.translate(x, "AB") - want).abs().mean().item()
 
 
+# Margins come from a sweep of training seeds 0-9 (2026-12-02, 2 busy cores): trained/init error
+# 0.36-0.51, trained/identity-map error 0.26-0.28, domain gap trained/iteration 0 0.28-0.56, trained
+# gap/untranslated gap 0.11-0.28. Each bound below sits well outside that range yet far from "nothing
+# learned" (ratio 1.0); one seed's luck must not decide the test.
+SEED_SWEEP_BOUNDS = {"vs_init": 0.7, "vs_identity": 0.4, "gap_vs_start": 0.75, "gap_vs_source": 0.45}
+
+
 @pytest.mark.slow
-def test_toy_colour_shift_is_learned(tmp_path):
+@pytest.mark.parametrize("seed", [0, 7])
+def test_toy_colour_shift_is_learned(tmp_path, seed):
     src = make_source(tmp_path / "toyA", n_ids=8, per_id=2, size=(32, 16), vary=False)
     tgt, _ = make_target(tmp_path / "toyB", n=16, size=(32, 16))
     cfg = tiny_config(src, tgt, None, ngf=4, ndf=4, iters=40, batch_size=4, lr=4e-3, load_scale=1.0,
-                      flip=False, checkpoint_every=1000, sample_every=1000, log_every=10)
+                      flip=False, checkpoint_every=1000, sample_every=1000, log_every=10, seed=seed)
     rng = np.random.default_rng(123)
     held_out = [toy_image(rng, 32, 16)[0] for _ in range(8)]
+    torch.manual_seed(seed)
     before = _translation_error(RefinerModel(cfg), held_out)
     run = train(cfg, tmp_path / "run", device="cpu", progress=False)
     model = RefinerModel(cfg)
@@ -109,12 +118,13 @@ def test_toy_colour_shift_is_learned(tmp_path):
     no_change = np.mean([np.abs(to_tensor(Image.fromarray(i)) - to_tensor(Image.fromarray(colour_shift(i)))).mean()
                          for i in held_out])
     print(f"translation error: init {before:.3f}, trained {after:.3f}, identity map {no_change:.3f}")
-    assert after < 0.6 * before
-    assert after < 0.5 * no_change  # far better than leaving the image unchanged: the swap was learned
+    bounds = SEED_SWEEP_BOUNDS
+    assert after < bounds["vs_init"] * before
+    assert after < bounds["vs_identity"] * no_change  # far better than leaving the image unchanged
     # The run's own held-out evaluation sees the same: the colour gap to the target closes.
     metrics = json.loads((run / "metrics.json").read_text())
     first = next(csv.DictReader(open(run / "eval.csv")))
     print("eval", metrics["eval"], "at iteration 0:", first)
     assert metrics["eval_images"] == {"source": 4, "target": 16}
-    assert metrics["eval"]["domain_gap"] < 0.5 * float(first["domain_gap"])
-    assert metrics["eval"]["domain_gap"] < 0.3 * metrics["eval"]["domain_gap_source"]
+    assert metrics["eval"]["domain_gap"] < bounds["gap_vs_start"] * float(first["domain_gap"])
+    assert metrics["eval"]["domain_gap"] < bounds["gap_vs_source"] * metrics["eval"]["domain_gap_source"]
