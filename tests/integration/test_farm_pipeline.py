@@ -65,10 +65,16 @@ def test_sigkill_mid_character_is_finished_after_lease(farm):
     farm.cli("enqueue", farm.spec(characters=2, images=3), "-q")
     a = farm.worker()
     meta = farm.data / "datasets" / "tiny" / "meta"
-    # Kill only while the worker holds a task with at least one image already stored; between
-    # two characters it holds none, and that moment must not be mistaken for "mid-character".
-    wait_for(lambda: meta.is_dir() and len(list(meta.glob("*.json"))) >= 1
-             and farm.query("SELECT id FROM tasks WHERE state = 'running'"), 120, "a first rendered image")
+
+    def held_character_partly_stored():
+        # The state we need: the worker holds a task whose character has some, but not all, of
+        # its images on disk. Between characters (or once all are stored) it is not mid-character.
+        rows = farm.query("SELECT i.stem FROM tasks t JOIN images i ON i.character_id = t.character_id "
+                          "WHERE t.state = 'running'")
+        stored = sum((meta / f"{stem}.json").is_file() for (stem,) in rows)
+        return 0 < stored < len(rows)
+
+    wait_for(held_character_partly_stored, 180, "a running task with part of its images stored")
     a.send_signal(signal.SIGKILL)
     a.wait()
     running = farm.query("SELECT id FROM tasks WHERE state = 'running'")
