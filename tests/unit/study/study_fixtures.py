@@ -24,7 +24,7 @@ def person(pid: int, rng: np.random.Generator) -> Image.Image:
     return img
 
 
-def make_market(root: Path, train_ids=range(1, 9), test_ids=range(20, 26), per_cam=2, seed=0) -> Path:
+def make_market(root: Path, train_ids=range(1, 11), test_ids=range(20, 26), per_cam=2, seed=0) -> Path:
     """Market-1501 layout: train ids x 2 cameras x per_cam images; test ids with one query per
     camera-1 image and the rest in the gallery."""
     rng = np.random.default_rng(seed)

@@ -1,0 +1,109 @@
+"""Running studies: cached steps, re-running only what changed, resuming after interruptions."""
+
+import shutil
+
+import pytest
+
+from synthreid.errors import DatasetError
+from synthreid.study.cache import DONE
+from synthreid.study.runner import run_study
+from synthreid.study.spec import load_study
+
+from .study_fixtures import study_text, write_study
+
+ARMS = """
+[[arms]]
+name = "A"
+kind = "dataset"
+path = "a"
+
+[[arms]]
+name = "B"
+kind = "dataset"
+path = "b"
+"""
+TESTS = """
+[[test_sets]]
+name = "real"
+path = "real"
+"""
+NO_BASELINES = "[baselines]\nchance = false\nuntrained = false\nhandcrafted = false\nreal_anchor = false\n"
+
+
+def load(folder, arms=ARMS, tests=TESTS, extra=NO_BASELINES, seeds="[0]"):
+    return load_study(write_study(folder, study_text(arms, tests, seeds=seeds, extra=extra)))
+
+
+def executed(outcome):
+    return sorted((s.stage, s.arm, s.seed, s.test) for s in outcome.executed)
+
+
+def test_second_run_executes_nothing(data):
+    spec = load(data, extra="")
+    first = run_study(spec, data / "out", progress=False, stream=None)
+    # A and B and the anchor real-real: train + evaluate each; chance, hand-crafted, untrained
+    assert len(first.executed) == 9
+    again = run_study(load(data, extra=""), data / "out", progress=False, stream=None)
+    assert again.executed == []
+    assert again.records.keys() == first.records.keys()
+
+
+def test_changing_one_arm_reruns_only_that_arm(data):
+    run_study(load(data), data / "out", progress=False, stream=None)
+    changed = load(data, arms=ARMS.replace('path = "b"', 'path = "b"\nrecipe = { lr = 0.02 }'))
+    assert executed(run_study(changed, data / "out", progress=False, stream=None)) == [
+        ("evaluate", "B", 0, "real"), ("train", "B", 0, None)]
+    # another folder with the same content is the same input: nothing to do
+    shutil.copytree(data / "a", data / "a-copy")
+    moved = load(data, arms=ARMS.replace('path = "a"', 'path = "a-copy"').replace(
+        'path = "b"', 'path = "b"\nrecipe = { lr = 0.02 }'))
+    assert run_study(moved, data / "out", progress=False, stream=None).executed == []
+    # one changed image of B's data re-runs B (its content key changed), not A
+    img = sorted((data / "b" / "bounding_box_train").iterdir())[0]
+    img.write_bytes((data / "c" / "bounding_box_train" / sorted((data / "c" / "bounding_box_train")
+                                                                .iterdir())[0].name).read_bytes())
+    assert [a for _, a, _, _ in executed(run_study(moved, data / "out", progress=False, stream=None))] == ["B", "B"]
+
+
+def test_adding_a_seed_and_a_test_set_runs_only_the_new_steps(data):
+    run_study(load(data), data / "out", progress=False, stream=None)
+    more = load(data, seeds="[0, 1]", tests=TESTS + '\n[[test_sets]]\nname = "other"\npath = "c"\n')
+    got = executed(run_study(more, data / "out", progress=False, stream=None))
+    assert ("train", "A", 0, None) not in got and ("train", "B", 0, None) not in got
+    assert sorted(got) == sorted([("train", "A", 1, None), ("train", "B", 1, None),
+                                  ("evaluate", "A", 0, "other"), ("evaluate", "B", 0, "other"),
+                                  ("evaluate", "A", 1, "real"), ("evaluate", "B", 1, "real"),
+                                  ("evaluate", "A", 1, "other"), ("evaluate", "B", 1, "other")])
+
+
+def test_interrupted_after_its_work_a_step_is_not_marked_done_and_resumes(data):
+    spec = load(data)
+
+    def interrupt(step, phase):
+        if step.stage == "train" and step.arm == "B" and phase == "finished":
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_study(spec, data / "out", progress=False, stream=None, hook=interrupt)
+    train_b = next(p for p in (data / "out" / "cache" / "train").iterdir()
+                   if '"arm": "B"' in (p / "step.json").read_text())
+    assert (train_b / "run" / "last.pt").is_file()  # the work was done ...
+    assert not (train_b / DONE).exists()  # ... but the step is not done
+    resumed = run_study(spec, data / "out", progress=False, stream=None)
+    assert executed(resumed) == [("evaluate", "B", 0, "real"), ("train", "B", 0, None)]
+    assert (train_b / DONE).is_file()
+    assert (data / "out" / "report.md").is_file()
+
+
+def test_a_real_failure_mid_run_keeps_finished_steps(data):
+    spec = load(data)
+
+    def remove_test_set(step, phase):
+        if step.stage == "evaluate" and step.arm == "B" and phase == "start":
+            shutil.move(data / "real", data / "real-away")
+
+    with pytest.raises(DatasetError):
+        run_study(spec, data / "out", progress=False, stream=None, hook=remove_test_set)
+    assert not (data / "out" / "report.md").exists()
+    shutil.move(data / "real-away", data / "real")
+    assert executed(run_study(spec, data / "out", progress=False, stream=None)) == [("evaluate", "B", 0, "real")]
