@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import signal
+import sys
 from pathlib import Path
 
 from synthreid.errors import SpecError
@@ -21,9 +24,19 @@ def _load_spec(args):
     from synthreid.render.local import override_counts
     from synthreid.render.spec import DatasetSpec
 
-    if bool(args.spec) == bool(args.preset):
-        raise SpecError("spec", "give exactly one of SPEC (a TOML file) or --preset NAME")
-    spec = DatasetSpec.from_toml(args.spec) if args.spec else DatasetSpec.preset(args.preset)
+    manifest = Path(args.out) / "manifest.json" if args.out else None
+    if not args.spec and not args.preset and manifest is not None and manifest.is_file():
+        # `render --out DATASET` continues a dataset with the spec it was made from.
+        try:
+            spec = DatasetSpec.from_dict(json.loads(manifest.read_text())["spec"], source=str(manifest))
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise SpecError("spec", f"{manifest}: no readable spec to resume from ({exc}); "
+                                    "give SPEC or --preset") from None
+    elif bool(args.spec) == bool(args.preset):
+        raise SpecError("spec", "give exactly one of SPEC (a TOML file) or --preset NAME "
+                                "(or only --out DATASET to continue an existing dataset)")
+    else:
+        spec = DatasetSpec.from_toml(args.spec) if args.spec else DatasetSpec.preset(args.preset)
     output = {"size": args.size} if getattr(args, "size", None) else {}
     render = {"samples": args.samples} if getattr(args, "samples", None) else {}
     return override_counts(spec, args.characters, args.images, args.name, output=output, render=render)
@@ -42,6 +55,15 @@ def cmd_render(args) -> int:
     spec = _load_spec(args)
     out = _out_dir(args, spec)
     report = render_dataset(spec, out, workers=args.workers, progress=not args.quiet)
+    if report.interrupted is not None:
+        labels = ("labels.jsonl updated" if report.finalized
+                  else "labels.jsonl not updated (the next run updates it)")
+        with contextlib.suppress(OSError):  # after SIGHUP the terminal may be gone
+            print(f"{report.root}: interrupted ({signal.Signals(report.interrupted).name}): rendered "
+                  f"{report.rendered}, skipped {report.skipped} already done, {report.left} left, "
+                  f"failed {len(report.failed)}; {labels}. Run the same command again to resume.",
+                  file=sys.stderr)
+        return 128 + report.interrupted
     print(f"{report.root}: rendered {report.rendered}, skipped {report.skipped} already done, "
           f"failed {len(report.failed)} in {report.seconds:.1f} s")
     if args.sheet and (report.rendered or report.skipped):
@@ -61,6 +83,34 @@ def cmd_plan(args) -> int:
     return 0
 
 
+def cmd_verify(args) -> int:
+    from synthreid.render.verify import fix_dataset, verify_dataset
+
+    report = verify_dataset(args.dataset, progress=not args.quiet)
+    for p in report.problems:
+        print(p.message)
+    n_other = sum(1 for p in report.problems if p.stem is None)
+    print(f"verify {report.root}: {report.sound} of {report.planned} images sound, {len(report.damaged)} damaged, "
+          f"{len(report.not_rendered)} not rendered yet, {n_other} other problems")
+    if report.ok:
+        return 0
+    resume = (f"`synthreid render --out {report.root}` (a local dataset) or "
+              f"`synthreid enqueue SPEC --name {report.spec.name} --resume` (a farm dataset)")
+    if args.fix:
+        fixed = fix_dataset(report)
+        print(f"fixed: removed the files of {len(fixed.removed_images)} damaged images, "
+              f"{fixed.removed_temps} temp files" + ("; rewrote labels.jsonl" if fixed.labels_rewritten else ""))
+        for p in fixed.left:
+            print(f"not fixed: {p.message}")
+        if fixed.removed_images or report.not_rendered:
+            print(f"render the missing images with {resume}")
+    elif report.damaged or report.temps or report.labels_stale:
+        print("run `synthreid verify --fix` to remove the damaged files, then " + resume)
+    elif report.not_rendered:
+        print(f"render the missing images with {resume}")
+    return 1
+
+
 def cmd_preview(args) -> int:
     from synthreid.render.preview import contact_sheet
 
@@ -78,16 +128,34 @@ def cmd_spec(args) -> int:
         print(spec_reference(), end="")
         return 0
     if args.list:
-        print("\n".join(preset_names()))
+        names = preset_names()
+        width = max(len(n) for n in names)
+        for name in names:
+            print(f"{name:<{width}}  {preset_description(name)}")
         return 0
     spec = DatasetSpec.load(args.spec_or_preset)
     print(json.dumps(spec.to_dict(), indent=2))
     return 0
 
 
+def preset_description(name: str) -> str:
+    """The one-line description of a built-in preset: its TOML's ``# description:`` comment."""
+    from synthreid.render.spec import PRESET_DIR
+
+    try:
+        with open(PRESET_DIR / f"{name}.toml", encoding="utf-8") as fh:
+            for line in fh:
+                if line.lower().startswith("# description:"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "(no description)"
+
+
 def _spec_args(p: argparse.ArgumentParser, with_render: bool = True) -> None:
-    p.add_argument("spec", nargs="?", help="dataset spec (TOML)")
-    p.add_argument("--preset", help="a built-in preset: I, II, III, IV, IV-realistic")
+    p.add_argument("spec", nargs="?", help="dataset spec (TOML); omit it with --out DATASET to continue "
+                                           "that dataset with the spec in its manifest")
+    p.add_argument("--preset", help="a built-in preset instead of SPEC (`synthreid spec --list` shows them)")
     p.add_argument("--characters", type=int, help="override the number of characters")
     p.add_argument("--images", type=int, help="override images per character")
     p.add_argument("--name", help="override the dataset name")
@@ -109,17 +177,31 @@ def register(sub) -> None:
     _spec_args(p)
     p.set_defaults(func=cmd_plan)
 
-    p = sub.add_parser("preview", help="write a contact sheet PNG of a dataset")
+    p = sub.add_parser("preview", help="write a contact sheet PNG of a dataset (skips damaged images)")
     p.add_argument("dataset", help="dataset folder")
     p.add_argument("--out", required=True, help="PNG file to write")
-    p.add_argument("--count", type=int, default=48)
-    p.add_argument("--columns", type=int, default=12)
-    p.add_argument("--cell", type=_size, default=[64, 128], help="cell size WIDTHxHEIGHT")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--count", type=int, default=48, help="how many crops to show (default: %(default)s)")
+    p.add_argument("--columns", type=int, default=12, help="crops per row (default: %(default)s)")
+    p.add_argument("--cell", type=_size, default=[64, 128], help="cell size WIDTHxHEIGHT in px (default: 64x128)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of the random choice of crops; another seed shows others (default: %(default)s)")
     p.set_defaults(func=cmd_preview)
 
+    p = sub.add_parser("verify", help="check every image and mask of a dataset against its label rows",
+                       description="Check every planned image of a rendered dataset: meta row readable, image "
+                                   "and mask present, decodable, sha256 and size as recorded; labels.jsonl up "
+                                   "to date; no leftover temp files. Prints what is wrong per file and a "
+                                   "summary; exit status 1 when anything is wrong or not rendered yet.")
+    p.add_argument("dataset", help="dataset folder (the one holding manifest.json)")
+    p.add_argument("--fix", action="store_true",
+                   help="remove the files of damaged images and leftover temp files and rewrite labels.jsonl, "
+                        "so that the next `render` (or the farm's `enqueue --resume`) renders them again")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_verify)
+
     p = sub.add_parser("spec", help="print a spec or preset as resolved JSON; --list shows presets")
-    p.add_argument("spec_or_preset", nargs="?", default="IV")
-    p.add_argument("--list", action="store_true")
+    p.add_argument("spec_or_preset", nargs="?", default="IV",
+                   help="a spec TOML file or a preset name (default: %(default)s)")
+    p.add_argument("--list", action="store_true", help="list the built-in presets with a one-line description")
     p.add_argument("--doc", action="store_true", help="print the Markdown reference of every spec field")
     p.set_defaults(func=cmd_spec)

@@ -2,15 +2,32 @@
 
 Each worker process imports bpy once, builds the stage once and renders whole characters
 (so the person is built once per character); the parent shows one progress bar (rate, ETA)
-over images. Finished images are skipped, so running again resumes.
+over images. Images already complete on disk (checksum-checked) are skipped, so running
+again resumes.
+
+Stopping: the parent alone handles SIGINT, SIGTERM and SIGHUP. The first asks the workers
+to stop after the image in progress (nothing new is started), then labels.jsonl is finalized
+with what was done; a second one kills the workers at once and removes their temp files
+(every file is written atomically, so nothing half-written is left). Workers ignore the
+terminal's SIGINT/SIGHUP and die with the parent (Linux parent-death signal, plus a
+watchdog thread on the parent's sentinel elsewhere). Each run keeps Blender's scratch files
+in one ``$TMPDIR/synthreid-render-PID-*`` folder, removed on exit (or by the next run when
+the parent was SIGKILLed).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing as mp
 import os
 import queue as queue_mod
+import re
+import shutil
+import signal
+import sys
+import tempfile
+import threading
 import time
 import traceback
 from dataclasses import dataclass
@@ -26,20 +43,35 @@ from synthreid.render.spec import DatasetSpec
 
 log = logging.getLogger(__name__)
 
+STOP_SIGNALS = tuple(s for s in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", None)) if s)
+# Signals a terminal sends to the whole foreground process group: workers ignore them.
+GROUP_SIGNALS = tuple(s for s in (signal.SIGINT, getattr(signal, "SIGHUP", None)) if s)
+TMP_PREFIX = "synthreid-render-"
+_TMP_RE = re.compile(rf"^{TMP_PREFIX}(\d+)-[^-]+$")
+POLL_S = 0.1  # how often the parent looks at the stop flag while waiting for events
+
 
 @dataclass
 class RenderReport:
-    """What one ``render_dataset`` call did (seconds are wall time)."""
+    """What one ``render_dataset`` call did (seconds are wall time).
+
+    ``interrupted`` is the number of the first stop signal received (None when the run ended
+    by itself); ``left`` counts planned images not rendered; ``finalized`` says whether
+    labels.jsonl was rewritten (not after a second signal).
+    """
 
     root: Path
     rendered: int
     skipped: int
     failed: list[tuple[str, str]]
     seconds: float
+    interrupted: int | None = None
+    left: int = 0
+    finalized: bool = True
 
 
 def missing_images(spec: DatasetSpec, root: Path) -> dict[int, list[int]]:
-    """{character index: [image indices not yet finished]} in dataset folder ``root``."""
+    """{character index: [image indices not yet complete]} in dataset folder ``root``."""
     todo: dict[int, list[int]] = {}
     for ci in range(spec.characters):
         character = plan_character(spec, ci)
@@ -50,10 +82,48 @@ def missing_images(spec: DatasetSpec, root: Path) -> dict[int, list[int]]:
     return todo
 
 
-def _worker_main(spec_dict: dict, root: str, tasks, events) -> None:
-    """Worker process: render characters from ``tasks`` until a None arrives."""
-    import sys
+# ---- worker process ------------------------------------------------------------------------
+def _die_with_parent(parent_pid: int) -> None:
+    """Make this process end when the parent does, even when the parent is SIGKILLed."""
+    if sys.platform.startswith("linux"):
+        import ctypes
 
+        pr_set_pdeathsig = 1
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, int(signal.SIGKILL), 0, 0, 0)
+    if os.getppid() != parent_pid:  # the parent died before the death signal was armed
+        os._exit(1)
+    parent = mp.parent_process()
+    if parent is not None:
+        # Elsewhere (and as a second line on Linux): the sentinel becomes ready when it exits.
+        threading.Thread(target=_exit_with, args=(parent.sentinel,), name="parent-watchdog", daemon=True).start()
+
+
+def _exit_with(sentinel) -> None:
+    from multiprocessing.connection import wait
+
+    wait([sentinel])
+    os._exit(1)
+
+
+def _worker_main(spec_dict: dict, root: str, tmp: str, parent_pid: int, tasks, events, stop) -> None:
+    """Worker process: render characters from ``tasks`` until a None arrives or ``stop`` is set."""
+    # The parent blocked these signals while starting us; ignore them first, then unblock,
+    # so a Ctrl-C in the terminal never raises KeyboardInterrupt inside Blender.
+    for s in GROUP_SIGNALS:
+        signal.signal(s, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, GROUP_SIGNALS)
+    _die_with_parent(parent_pid)
+    # Blender's scratch files (the stage's outputs, its own session folder) go under the
+    # parent's temp folder, which the parent removes whatever happens to us.
+    os.environ["TMPDIR"] = tmp
+    tempfile.tempdir = tmp
+    if not os.environ.get("SYNTHREID_BLENDER_VERBOSE"):
+        # Only Blender writes to a worker's stdout (status lines, memory reports at exit);
+        # errors reach the parent through ``events``.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 1)
+        os.close(devnull)
     # A parent that imported bpy hands its sys.path (with bpy's scripts/modules folder) to
     # spawned children, where `import bpy` would then find the wrong package.
     sys.path[:] = [p for p in sys.path if "/bpy/" not in p.replace("\\", "/")]
@@ -64,18 +134,22 @@ def _worker_main(spec_dict: dict, root: str, tasks, events) -> None:
     except Exception:  # noqa: BLE001 - reported to the parent, which fails clearly
         events.put(("fatal", os.getpid(), traceback.format_exc()))
         return
-    while True:
-        item = tasks.get()
-        if item is None:
-            break
-        ci, indices = item
-        for ii in indices:
-            try:
-                row = session.render_image(ci, ii, root)
-                events.put(("done", row["stem"], row["render_seconds"], row["total_seconds"]))
-            except Exception as exc:  # noqa: BLE001 - one bad image must not stop the run
-                events.put(("failed", f"{ci}/{ii}", f"{type(exc).__name__}: {exc}"))
-    session.close()
+    try:
+        while not stop.is_set():
+            item = tasks.get()
+            if item is None:
+                break
+            ci, indices = item
+            for ii in indices:
+                if stop.is_set():
+                    break
+                try:
+                    row = session.render_image(ci, ii, root)
+                    events.put(("done", row["stem"], row["render_seconds"], row["total_seconds"]))
+                except Exception as exc:  # noqa: BLE001 - one bad image must not stop the run
+                    events.put(("failed", f"{ci}/{ii}", f"{type(exc).__name__}: {exc}"))
+    finally:
+        session.close()
     events.put(("exit", os.getpid(), session.timings))
 
 
@@ -83,13 +157,93 @@ def default_workers() -> int:
     return max(1, os.cpu_count() or 1)
 
 
+# ---- parent --------------------------------------------------------------------------------
+class _StopNow(BaseException):
+    """Raised in the parent by a second stop signal: leave at once."""
+
+
+class _Stopper:
+    """The parent's handler of STOP_SIGNALS while workers run (main thread only)."""
+
+    def __init__(self):
+        self.signum: int | None = None
+        self.count = 0
+        self._old: dict[int, object] = {}
+
+    def install(self) -> bool:
+        if threading.current_thread() is not threading.main_thread():
+            return False
+        for s in STOP_SIGNALS:
+            self._old[s] = signal.signal(s, self._handle)
+        return True
+
+    def ignore(self) -> None:
+        """Ignore further signals while cleaning up (kill, join and rmtree take milliseconds)."""
+        for s in self._old:
+            signal.signal(s, signal.SIG_IGN)
+
+    def restore(self) -> None:
+        for s, handler in self._old.items():
+            signal.signal(s, handler)
+        self._old.clear()
+
+    def _handle(self, signum, frame) -> None:
+        self.count += 1
+        if self.signum is None:
+            self.signum = signum
+        if self.count > 1:
+            raise _StopNow()
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def sweep_orphan_temp_dirs(base: str | None = None) -> int:
+    """Remove ``synthreid-render-PID-*`` folders left by SIGKILLed renders (PID gone); return how many."""
+    n = 0
+    base = Path(base or tempfile.gettempdir())
+    for d in base.glob(f"{TMP_PREFIX}*-*"):
+        m = _TMP_RE.match(d.name)
+        if m and d.is_dir() and int(m[1]) != os.getpid() and not _pid_alive(int(m[1])):
+            shutil.rmtree(d, ignore_errors=True)
+            n += 1
+    return n
+
+
+def _remove_worker_temps(root: Path, pids) -> None:
+    """Delete the atomic-write temp files (``.NAME.PID.tmp``) of killed workers."""
+    for sub in ("images", "masks", "meta"):
+        for pid in pids:
+            for p in (root / sub).glob(f".*.{pid}.tmp"):
+                with contextlib.suppress(FileNotFoundError):
+                    p.unlink()
+
+
+def _stop_message(signum: int) -> str:
+    name = signal.Signals(signum).name
+    return (f"synthreid: {name}: stopping after the images in progress "
+            "(Ctrl-C again, or a second signal, stops at once)")
+
+
 def render_dataset(spec: DatasetSpec, root: str | Path, workers: int | None = None,
                    progress: bool = True) -> RenderReport:
-    """Render every missing image of ``spec`` into ``root`` with ``workers`` processes."""
+    """Render every missing image of ``spec`` into ``root`` with ``workers`` processes.
+
+    A SIGINT/SIGTERM/SIGHUP while rendering stops it (see the module docstring); the report's
+    ``interrupted`` then names the signal.
+    """
     t0 = time.perf_counter()
     root = Path(root)
     init_dataset(spec, root)
     remove_stale_temps(root)
+    sweep_orphan_temp_dirs()
     todo = missing_images(spec, root)
     n_todo = sum(len(v) for v in todo.values())
     skipped = spec.total_images - n_todo
@@ -99,45 +253,101 @@ def render_dataset(spec: DatasetSpec, root: str | Path, workers: int | None = No
         spec = spec.replace(render={**spec.to_dict()["render"], "threads": 1})
     failed: list[tuple[str, str]] = []
     rendered = 0
-    if n_todo:
-        ctx = mp.get_context("spawn")  # bpy must not be forked from a parent that imported it
-        tasks, events = ctx.Queue(), ctx.Queue()
-        for ci in sorted(todo):
-            tasks.put((ci, todo[ci]))
-        for _ in range(workers):
-            tasks.put(None)
-        procs = [ctx.Process(target=_worker_main, args=(spec.to_dict(), str(root), tasks, events), daemon=True)
-                 for _ in range(workers)]
-        for p in procs:
-            p.start()
-        alive = workers
-        bar = tqdm(total=n_todo, unit="img", desc=f"render {spec.name}", disable=not progress, smoothing=0.1)
+    stopper = _Stopper()
+    hard = False
+    finalized = False
+    installed = stopper.install()
+    try:
+        if n_todo:
+            rendered, hard = _run_workers(spec, root, todo, n_todo, workers, progress, stopper, failed)
+        if not hard:
+            try:
+                finalize_dataset(root, spec)
+                finalized = True
+            except _StopNow:
+                hard = True  # labels.jsonl is written atomically: the old one stays whole
+    finally:
+        if installed:
+            stopper.restore()
+    return RenderReport(root, rendered, skipped, failed, time.perf_counter() - t0,
+                        interrupted=stopper.signum, left=n_todo - rendered, finalized=finalized)
+
+
+def _run_workers(spec: DatasetSpec, root: Path, todo: dict[int, list[int]], n_todo: int, workers: int,
+                 progress: bool, stopper: _Stopper, failed: list) -> tuple[int, bool]:
+    """Start the workers, show progress until they are done or stopped; (rendered, hard stop)."""
+    ctx = mp.get_context("spawn")  # bpy must not be forked from a parent that imported it
+    tasks, events, stop = ctx.Queue(), ctx.Queue(), ctx.Event()
+    for ci in sorted(todo):
+        tasks.put((ci, todo[ci]))
+    for _ in range(workers):
+        tasks.put(None)
+    tmp = tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{os.getpid()}-")
+    procs = [ctx.Process(target=_worker_main, args=(spec.to_dict(), str(root), tmp, os.getpid(), tasks, events,
+                                                    stop), daemon=True)
+             for _ in range(workers)]
+    rendered, hard, announced, ok = 0, False, False, False
+    bar = None
+    try:
+        # Children inherit the blocked mask, so a Ctrl-C while they boot cannot reach them
+        # before they ignore it; ours is delivered when we unblock.
+        signal.pthread_sigmask(signal.SIG_BLOCK, GROUP_SIGNALS)
         try:
-            while alive:
-                try:
-                    ev = events.get(timeout=1.0)
-                except queue_mod.Empty:
-                    if not any(p.is_alive() for p in procs):
-                        break
-                    continue
-                if ev[0] == "done":
-                    rendered += 1
-                    bar.update(1)
-                elif ev[0] == "failed":
-                    failed.append((ev[1], ev[2]))
-                    bar.write(f"failed {ev[1]}: {ev[2]}")
-                elif ev[0] == "fatal":
-                    raise SynthreidError(f"render worker {ev[1]} could not start:\n{ev[2]}")
-                elif ev[0] == "exit":
-                    alive -= 1
-        finally:
-            bar.close()
             for p in procs:
+                p.start()
+        finally:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, GROUP_SIGNALS)
+        bar = tqdm(total=n_todo, unit="img", desc=f"render {spec.name}", disable=not progress, smoothing=0.1)
+        while True:
+            if stopper.signum is not None and not announced:
+                stop.set()  # workers finish the image in progress and exit
+                announced = True
+                with contextlib.suppress(OSError):  # SIGHUP: the terminal may be gone
+                    bar.write(_stop_message(stopper.signum), file=sys.stderr)
+            try:
+                ev = events.get(timeout=POLL_S)
+            except queue_mod.Empty:
+                if all(p.exitcode is not None for p in procs):
+                    break
+                continue
+            if ev[0] == "done":
+                rendered += 1
+                bar.update(1)
+            elif ev[0] == "failed":
+                failed.append((ev[1], ev[2]))
+                bar.write(f"failed {ev[1]}: {ev[2]}")
+            elif ev[0] == "fatal":
+                raise SynthreidError(f"render worker {ev[1]} could not start:\n{ev[2]}")
+        for p in procs:
+            if p.exitcode not in (0, None) and stopper.signum is None:
+                failed.append(("worker", f"render worker {p.pid} died (exit code {p.exitcode}); "
+                                         "its unfinished images are left for the next run"))
+        ok = True
+    except _StopNow:
+        hard = True
+    finally:
+        stopper.ignore()
+        if bar is not None:
+            bar.close()
+        for p in procs:
+            if p.pid is not None and p.exitcode is None and not ok:
+                p.kill()  # a second signal or an error: discard the images in progress
+        for p in procs:
+            if p.pid is not None:
                 p.join(timeout=10)
-                if p.is_alive():
-                    p.terminate()
-    finalize_dataset(root, spec)
-    return RenderReport(root, rendered, skipped, failed, time.perf_counter() - t0)
+                if p.exitcode is None:
+                    p.kill()
+                    p.join()
+        _remove_worker_temps(root, [p.pid for p in procs if p.pid is not None])
+        shutil.rmtree(tmp, ignore_errors=True)
+        # Undelivered tasks must not keep this process alive at exit (the feeder thread
+        # would wait for a reader that is gone).
+        tasks.cancel_join_thread()
+        tasks.close()
+        events.close()
+        stopper.restore()
+        stopper.install()
+    return rendered, hard
 
 
 def override_counts(spec: DatasetSpec, characters: int | None, images: int | None,
@@ -154,4 +364,3 @@ def override_counts(spec: DatasetSpec, characters: int | None, images: int | Non
         if values:
             data[section] = {**data[section], **values}
     return DatasetSpec.from_dict(data)
-

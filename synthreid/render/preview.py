@@ -2,14 +2,48 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw
 
-from synthreid.dataset import Dataset
+from synthreid.dataset import Dataset, ImageRecord
 from synthreid.errors import DatasetError
 from synthreid.fsutil import atomic_path
+from synthreid.render.output import file_problems, read_meta_row
+
+log = logging.getLogger(__name__)
+MAX_LISTED = 10  # damaged files named in the warning; `synthreid verify` lists all
+
+
+def sound_records(ds: Dataset) -> tuple[list[ImageRecord], list[tuple[str, str]]]:
+    """(records whose files are intact, [(file, what is wrong)] of the others).
+
+    Rendered images are checked against their meta rows (``file_problems``: checksum, mask);
+    an image file with no meta row in a dataset that has them is an interrupted write, and a
+    meta row whose image is gone is reported missing. Datasets without meta rows (imported
+    or refined ones) are taken as they are.
+    """
+    records = ds.records()
+    meta = ds.root / "meta"
+    metas = {p.stem for p in meta.glob("*.json")} if meta.is_dir() else set()
+    if not metas:
+        return records, []
+    good, bad = [], []
+    for rec in records:
+        row = read_meta_row(ds.root, rec.stem)
+        if row is None:
+            bad.append((rec.image, "no readable meta row (interrupted render?)"))
+            continue
+        problems = file_problems(ds.root, rec.stem, row)
+        if problems:
+            bad.append((rec.image, "; ".join(problems)))
+        else:
+            good.append(rec)
+    have = {rec.stem for rec in records}
+    bad.extend((f"images/{stem}.*", "missing (its meta row exists)") for stem in sorted(metas - have))
+    return good, bad
 
 
 def contact_sheet(dataset_dir: str | Path, out: str | Path, count: int = 48, columns: int = 12,
@@ -17,12 +51,18 @@ def contact_sheet(dataset_dir: str | Path, out: str | Path, count: int = 48, col
                   labels: bool = True) -> Path:
     """Write a PNG grid of ``count`` images (seeded choice; one per person by default).
 
-    ``cell`` is (width, height) in px; crops are fitted into it keeping their aspect.
+    ``cell`` is (width, height) in px; crops are fitted into it keeping their aspect. Damaged
+    or missing images (see ``sound_records``) are skipped with a warning naming them.
     """
     ds = Dataset(dataset_dir)
-    records = ds.records()
+    records, bad = sound_records(ds)
+    if bad:
+        shown = "; ".join(f"{path}: {why}" for path, why in bad[:MAX_LISTED])
+        more = f"; and {len(bad) - MAX_LISTED} more" if len(bad) > MAX_LISTED else ""
+        log.warning("%s: skipped %d damaged or missing images (%s%s); `synthreid verify %s` lists them all",
+                    dataset_dir, len(bad), shown, more, dataset_dir)
     if not records:
-        raise DatasetError(f"{dataset_dir}: no rendered images yet")
+        raise DatasetError(f"{dataset_dir}: no rendered images yet" + (" that are intact" if bad else ""))
     rng = np.random.default_rng(seed)
     if one_per_person:
         by_pid: dict[int, list] = {}
@@ -41,9 +81,13 @@ def contact_sheet(dataset_dir: str | Path, out: str | Path, count: int = 48, col
     sheet = Image.new("RGB", (cols * (cw + 2) + 2, rows * (ch + label_h + 2) + 2), (24, 24, 24))
     draw = ImageDraw.Draw(sheet)
     for i, rec in enumerate(chosen):
-        with Image.open(ds.root / rec.image) as im:
-            im = im.convert("RGB")
-            im.thumbnail((cw, ch), Image.LANCZOS)
+        try:
+            with Image.open(ds.root / rec.image) as im:
+                im = im.convert("RGB")
+                im.thumbnail((cw, ch), Image.LANCZOS)
+        except (OSError, ValueError) as exc:  # files with no meta row to check them against
+            log.warning("%s: skipped %s: cannot be decoded (%s)", dataset_dir, rec.image, exc)
+            continue
         x = 2 + (i % columns) * (cw + 2)
         y = 2 + (i // columns) * (ch + label_h + 2)
         sheet.paste(im, (x + (cw - im.width) // 2, y + (ch - im.height) // 2))

@@ -4,10 +4,10 @@ one character's images (finished rows, leftover temp files of crashed writers)."
 from __future__ import annotations
 
 import contextlib
-import json
 from pathlib import Path
 
-from synthreid.fsutil import sha256_file
+# One definition of "complete on disk" for the farm and local renders (checksum-checked).
+from synthreid.render.output import finished_row as finished_row
 
 
 def remove_character_temps(root: str | Path, stems: list[str]) -> int:
@@ -28,28 +28,3 @@ def remove_character_temps(root: str | Path, stems: list[str]) -> int:
                     p.unlink()
                     n += 1
     return n
-
-
-def finished_row(root: str | Path, stem: str) -> dict | None:
-    """The label row of an image already complete on disk, or None when it must be (re)rendered.
-
-    Complete: ``meta/STEM.json`` is readable, names its image and mask, both exist, and the
-    image's sha256 matches the recorded checksum (a torn or replaced file is rendered again).
-    """
-    root = Path(root)
-    meta = root / "meta" / f"{stem}.json"
-    try:
-        row = json.loads(meta.read_text())
-    except (OSError, json.JSONDecodeError):
-        return None
-    image, mask = row.get("image"), row.get("mask")
-    if not image or not mask or not (root / mask).is_file():
-        return None
-    try:
-        checksum = sha256_file(root / image)
-    except OSError:
-        return None
-    if row.get("checksum") not in (None, checksum):
-        return None
-    row["checksum"] = checksum
-    return row

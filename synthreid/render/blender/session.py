@@ -2,13 +2,15 @@
 
 The stage (room, lights, camera, compositor) is built once; the person is rebuilt only when
 the character changes; per image the pose, camera, light and render border change. Files are
-written atomically: image and mask first, the label row (meta/STEM.json) last.
+written atomically: image and mask first, the label row (meta/STEM.json, with the sha256 of
+both) last.
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
+import shutil
 import time
 from pathlib import Path
 
@@ -125,7 +127,7 @@ class RenderSession:
         stem, ext = row["stem"], "." + self.spec.output.format
         img_rel, mask_rel = f"images/{stem}{ext}", f"masks/{stem}.png"
         checksum = self._save(rgb, root / img_rel)
-        self._save(mask, root / mask_rel)
+        mask_checksum = self._save(mask, root / mask_rel)
         label = {
             **row,
             "state": "done",
@@ -139,6 +141,7 @@ class RenderSession:
             "joints2d_crop": joints_crop,
             "character": character,
             "checksum": checksum,
+            "mask_checksum": mask_checksum,
             "render_seconds": round(t_render, 4),
         }
         label["total_seconds"] = round(time.perf_counter() - t_start, 4)
@@ -179,7 +182,9 @@ class RenderSession:
         return rows
 
     def close(self) -> None:
+        """Remove the person and the stage's temp folder (Blender's render output); idempotent."""
         if self.person is not None:
             self.person.remove()
             self.person = None
         self.character_index = None
+        shutil.rmtree(self.stage.tmpdir, ignore_errors=True)
