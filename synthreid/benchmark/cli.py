@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 from pathlib import Path
+
+from synthreid.cliutil import default_loader_workers, non_negative_int, positive_int
 
 log = logging.getLogger(__name__)
 
 FORMAT_CHOICES = ("synthreid", "market1501", "cuhk03np", "openreid")
+PROTOCOL_HELP = ("thesis: 100 test identities, one query and one gallery image each, mean over --draws; "
+                 "market: Market-1501 standard (all queries, CMC + mAP); cuhk03: classic splits or 767/700")
+WORKERS_HELP = "data loader processes (0 = load in the main process; min(4, cores - 1) when not given)"
 
 
 def _default_run_dir(args) -> Path:
@@ -64,15 +68,17 @@ def cmd_train(args) -> int:
         ids = splits.parse_splits(args.splits, [*cfg.train, cfg.val, *cfg.test])
         splits.run_split_training(cfg, run_dir, ids, progress=not args.quiet)
         for key, res in runs.load_metrics(run_dir).items():
-            print(_summary_line(f"{key} ({res['splits']} splits, mean)", res))
+            print(_summary_line(f"{key.rsplit(':', 1)[0]} ({res['splits']} splits, mean)", res))
         return 0
     results = run_training(cfg, run_dir, progress=not args.quiet)
-    for test, res in results.items():
-        print(_summary_line(test, res))
+    for res in results.values():
+        print(_summary_line(res.get("dataset", res.get("test")), res))
+    print(f"results: {run_dir / 'metrics.json'}; validation curve: {run_dir / 'val_curve.png'}")
     return 0
 
 
 def _summary_line(test, res) -> str:
+    """``NAME [protocol]: r1=.. r5=.. r10=.. r20=.. mAP=..`` (percentages); NAME is the test folder."""
     ranks = " ".join(f"r{k}={100 * res[f'rank{k}']:.1f}" for k in (1, 5, 10, 20))
     m_ap = f" mAP={100 * res['mAP']:.1f}" if res.get("mAP") is not None else ""
     return f"{test} [{res['protocol']}]: {ranks}{m_ap}"
@@ -90,8 +96,8 @@ def cmd_eval(args) -> int:
     for test in args.test:
         for run in targets:
             res = evaluate_run(run, str(test), protocol=args.protocol, fmt=args.format, device=args.device,
-                               workers=args.workers, progress=not args.quiet)
-            print(_summary_line(f"{run.name}: {test}" if parent else test, res))
+                               workers=args.workers, progress=not args.quiet, threads=args.threads)
+            print(_summary_line(f"{run.name}: {res['dataset']}" if parent else res["dataset"], res))
     if parent:
         splits.write_parent_metrics(args.run)
     record_run(args.run)
@@ -102,8 +108,9 @@ def cmd_report(args) -> int:
     from synthreid.benchmark.report import make_report
 
     paths = make_report(args.runs, args.out, max_rank=args.max_rank)
-    print(Path(paths["md"]).read_text())
-    print(json.dumps({k: str(v) for k, v in paths.items()}))
+    print(Path(paths["md"]).read_text().rstrip())
+    print(f"\nwrote {paths['md']} (this table), {paths['csv']} (one row per run, test and split) and "
+          f"{paths['png']} (CMC curves)")
     return 0
 
 
@@ -122,29 +129,28 @@ def register(sub) -> None:
     bs = p.add_subparsers(dest="benchmark_command", metavar="SUBCOMMAND")
     bs.required = True
 
-    t = bs.add_parser("train", help="train a re-ID model (resumes RUN if it exists)",
-                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    t = bs.add_parser("train", help="train a re-ID model (resumes RUN if it exists)")
     t.add_argument("--train", action="append", required=True, type=Path, metavar="DS",
                    help="training dataset folder (repeat to train on several at once)")
     t.add_argument("--val", required=True, type=Path, metavar="DS", help="dataset whose val split selects the epoch")
     t.add_argument("--test", action="append", type=Path, metavar="DS", help="test dataset (repeatable)")
-    t.add_argument("--protocol", choices=("thesis", "market", "cuhk03"), default="thesis")
-    t.add_argument("--format", choices=FORMAT_CHOICES, help="format of all datasets (default: detect)")
+    t.add_argument("--protocol", choices=("thesis", "market", "cuhk03"), default="thesis", help=PROTOCOL_HELP)
+    t.add_argument("--format", choices=FORMAT_CHOICES, help="format of all datasets (default: detected per folder)")
     for k in ("train", "val", "test"):
-        t.add_argument(f"--{k}-format", choices=FORMAT_CHOICES, help=f"format of the {k} datasets")
+        t.add_argument(f"--{k}-format", choices=FORMAT_CHOICES, help=f"format of the {k} datasets (overrides --format)")
     t.add_argument("--arch", default="inception", help="inception, resnet50 or tiny")
     t.add_argument("--weights", help="initial ResNet-50 weights file (state_dict)")
     t.add_argument("--finetune-from", type=Path, metavar="RUN", help="start from RUN's best model, new classifier")
     t.add_argument("--finetune-lr-mult", type=float, default=0.1, help="feature network lr multiplier")
     t.add_argument("--out", type=Path, metavar="RUN", help="run directory (default runs/ARCH-DATASETS-sSEED)")
-    t.add_argument("--epochs", type=int, default=50)
-    t.add_argument("--batch-size", type=int, default=256)
-    t.add_argument("--lr", type=float, default=0.1)
-    t.add_argument("--momentum", type=float, default=0.9)
-    t.add_argument("--weight-decay", type=float, default=5e-4)
+    t.add_argument("--epochs", type=int, default=50, help="training epochs (a finished run resumed with more continues)")
+    t.add_argument("--batch-size", type=int, default=256, help="images per training step")
+    t.add_argument("--lr", type=float, default=0.1, help="SGD learning rate of the classifier (and of the features unless finetuning)")
+    t.add_argument("--momentum", type=float, default=0.9, help="SGD Nesterov momentum (0 = plain SGD)")
+    t.add_argument("--weight-decay", type=float, default=5e-4, help="SGD weight decay (L2)")
     t.add_argument("--step-size", type=int, help="epochs per lr x0.1 (default 60 inception, 40 others)")
-    t.add_argument("--features", type=int, default=128)
-    t.add_argument("--dropout", type=float, default=0.5)
+    t.add_argument("--features", type=int, default=128, help="embedding size (0 = the backbone's pooled features)")
+    t.add_argument("--dropout", type=float, default=0.5, help="dropout before the classifier, 0-1")
     t.add_argument("--norm", action="store_true", help="L2-normalise the embedding instead of ReLU")
     t.add_argument("--loss", choices=("ce", "ls", "sce"), default="ce",
                    help="cross-entropy, label smoothing, or symmetric cross-entropy (alpha CE + beta RCE)")
@@ -167,39 +173,47 @@ def register(sub) -> None:
     t.add_argument("--width", type=int, help="input width (default per arch: 56 inception)")
     t.add_argument("--val-ids", type=int, default=100, help="validation identities per epoch")
     t.add_argument("--draws", type=int, default=10, help="seeded draws of the thesis test protocol")
-    t.add_argument("--eval-feature", choices=("embedding", "logits"), default="embedding")
+    t.add_argument("--eval-feature", choices=("embedding", "logits"), default="embedding",
+                   help="feature compared at test time: the embedding, or the classifier's logits")
     t.add_argument("--split", type=int, default=0, help="split id of Open-ReID datasets (CUHK03 classic)")
-    t.add_argument("--skip-bad", action="store_true", help="skip mis-named files with a counted warning")
-    t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--workers", type=int, default=4, help="data loader processes")
+    t.add_argument("--skip-bad", action="store_true",
+                   help="skip mis-named and unreadable images (each is decoded once up front) and say how many")
+    t.add_argument("--seed", type=int, default=0, help="seed of every random choice (identity draws, sampling, augmentation, init)")
+    t.add_argument("--workers", type=non_negative_int, default=default_loader_workers(4), help=WORKERS_HELP)
     t.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
-    t.add_argument("--threads", type=int, help="torch CPU threads (default: all cores)")
+    t.add_argument("--threads", type=positive_int, help="torch CPU threads (default: every core this process may use)")
     t.add_argument("--no-amp", action="store_true", help="disable mixed precision on CUDA")
     t.add_argument("--quiet", action="store_true", help="no progress bars")
     t.set_defaults(func=cmd_train)
 
     e = bs.add_parser("eval", help="test a run's best model on more datasets (every split of a multi-split run)")
-    e.add_argument("run", type=Path, metavar="RUN")
-    e.add_argument("--test", action="append", required=True, type=Path, metavar="DS")
-    e.add_argument("--protocol", choices=("thesis", "market", "cuhk03"), help="default: the run's protocol")
-    e.add_argument("--format", choices=FORMAT_CHOICES)
-    e.add_argument("--device", default="auto")
-    e.add_argument("--workers", type=int)
-    e.add_argument("--quiet", action="store_true")
+    e.add_argument("run", type=Path, metavar="RUN", help="run directory of `benchmark train` (or a multi-split run)")
+    e.add_argument("--test", action="append", required=True, type=Path, metavar="DS",
+                   help="test dataset folder (repeatable); results are named after the folder")
+    e.add_argument("--protocol", choices=("thesis", "market", "cuhk03"),
+                   help="test protocol (default: the run's protocol)")
+    e.add_argument("--format", choices=FORMAT_CHOICES, help="format of the test datasets (default: detected)")
+    e.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
+    e.add_argument("--workers", type=non_negative_int, help="data loader processes (default: the run's --workers)")
+    e.add_argument("--threads", type=positive_int,
+                   help="torch CPU threads (default: the run's --threads, else every core this process may use)")
+    e.add_argument("--quiet", action="store_true", help="no progress bars")
     e.set_defaults(func=cmd_eval)
 
     r = bs.add_parser("report", help="Markdown/CSV table and CMC plot comparing runs")
-    r.add_argument("runs", nargs="+", type=Path, metavar="RUN")
-    r.add_argument("--out", required=True, type=Path, metavar="DIR")
+    r.add_argument("runs", nargs="+", type=Path, metavar="RUN", help="run directories to compare, in table order")
+    r.add_argument("--out", required=True, type=Path, metavar="DIR",
+                   help="folder for report.md, report.csv and cmc.png (created)")
     r.add_argument("--max-rank", type=int, default=20, help="last rank of the CMC plot")
     r.set_defaults(func=cmd_report)
 
     x = bs.add_parser("export", help="export a synthreid dataset to Market-1501 folders or Open-ReID layout")
-    x.add_argument("dataset", type=Path, metavar="DATASET")
-    x.add_argument("--format", required=True, choices=("market1501", "openreid"))
-    x.add_argument("--out", required=True, type=Path)
-    x.add_argument("--image-ext", choices=(".jpg", ".png"), default=".jpg")
+    x.add_argument("dataset", type=Path, metavar="DATASET", help="a synthreid dataset folder (with manifest.json)")
+    x.add_argument("--format", required=True, choices=("market1501", "openreid"),
+                   help="market1501: bounding_box_train/test + query folders; openreid: meta.json + splits.json")
+    x.add_argument("--out", required=True, type=Path, metavar="DIR", help="folder to write (must be new or empty)")
+    x.add_argument("--image-ext", choices=(".jpg", ".png"), default=".jpg", help="image format of the exported files")
     x.add_argument("--quality", type=int, default=95, metavar="1-100",
                    help="JPEG quality of --image-ext .jpg (default 95; torchreid and fast-reid read only .jpg)")
-    x.add_argument("--overwrite", action="store_true")
+    x.add_argument("--overwrite", action="store_true", help="replace an existing export in --out")
     x.set_defaults(func=cmd_export)

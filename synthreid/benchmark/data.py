@@ -9,6 +9,7 @@ the same whatever the number of loader workers.
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import torch
@@ -24,8 +25,8 @@ def load_rgb(path: str) -> Image.Image:
     try:
         with Image.open(path) as im:
             return im.convert("RGB")
-    except OSError as exc:
-        raise DatasetError(f"{path}: unreadable image ({exc})") from exc
+    except Exception as exc:  # PIL raises OSError, SyntaxError, ValueError, DecompressionBombError...
+        raise DatasetError(f"{path}: unreadable image ({type(exc).__name__}: {exc})") from None
 
 
 def random_sized_rect_crop(img: Image.Image, height: int, width: int, rng: np.random.Generator,
@@ -103,12 +104,54 @@ class SeededSampler(torch.utils.data.Sampler):
         return iter(zip(perm.tolist(), seeds.tolist(), strict=True))
 
 
+# torch re-raises a worker's exception as the same type with the worker's whole traceback as
+# its message; the original one-line message is the traceback's last line.
+_WORKER_LAST_LINE = re.compile(r"^(?:[\w.]+\.)?DatasetError: (?P<msg>.+)$")
+
+
+def worker_message(exc: Exception) -> str:
+    """The one-line message of a DatasetError raised in a DataLoader worker (or ``exc``'s own)."""
+    text = str(exc)
+    if "Original Traceback" not in text:
+        return text
+    for line in reversed(text.strip().splitlines()):
+        m = _WORKER_LAST_LINE.match(line.strip())
+        if m:
+            return m["msg"]
+    return text.strip().splitlines()[-1]
+
+
+class Loader:
+    """A DataLoader whose dataset errors (an unreadable image) surface as one line naming the file,
+    with loader workers as without; everything else is the DataLoader's."""
+
+    def __init__(self, loader: torch.utils.data.DataLoader):
+        self.loader = loader
+
+    def __len__(self):
+        return len(self.loader)
+
+    def __getattr__(self, name):
+        return getattr(self.loader, name)
+
+    def __iter__(self):
+        it = iter(self.loader)
+        while True:
+            try:
+                batch = next(it)
+            except StopIteration:
+                return
+            except DatasetError as exc:
+                raise DatasetError(worker_message(exc)) from None
+            yield batch
+
+
 def make_loader(ds: ReidImages, batch_size: int, workers: int, sampler=None, drop_last=False,
-                pin_memory=False) -> torch.utils.data.DataLoader:
-    return torch.utils.data.DataLoader(
+                pin_memory=False) -> Loader:
+    return Loader(torch.utils.data.DataLoader(
         ds, batch_size=batch_size, sampler=sampler, shuffle=False, num_workers=workers,
         drop_last=drop_last, pin_memory=pin_memory, persistent_workers=workers > 0,
-        prefetch_factor=4 if workers > 0 else None)
+        prefetch_factor=4 if workers > 0 else None))
 
 
 def normalize(batch: torch.Tensor, device: torch.device, channels_last: bool = False) -> torch.Tensor:

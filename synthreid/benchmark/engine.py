@@ -10,7 +10,7 @@ On CUDA the loop uses AMP (float16 autocast + GradScaler) and channels-last tens
 from __future__ import annotations
 
 import logging
-import os
+import shutil
 import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -22,6 +22,7 @@ from tqdm import tqdm
 
 from synthreid.benchmark import data, losses, mixing, models, protocols, runs
 from synthreid.benchmark.datasets import ReidDataset, read_dataset
+from synthreid.cliutil import available_cores, default_loader_workers
 from synthreid.errors import SynthreidError
 from synthreid.fsutil import write_json
 
@@ -70,7 +71,7 @@ class TrainConfig:
     seed: int = 0
     split_id: int = 0
     skip_bad: bool = False
-    workers: int = 4
+    workers: int = field(default_factory=lambda: default_loader_workers(4))  # <= cores - 1
     device: str = "auto"
     threads: int | None = None          # torch CPU threads; None = all cores
     amp: bool = True
@@ -126,7 +127,8 @@ def pick_device(name: str = "auto") -> torch.device:
 
 
 def setup_threads(threads: int | None) -> None:
-    torch.set_num_threads(threads or os.cpu_count() or 1)
+    """torch CPU threads: ``threads``, or every core this process may use."""
+    torch.set_num_threads(threads or available_cores())
 
 
 def _read(path, fmt, cfg: TrainConfig) -> ReidDataset:
@@ -189,16 +191,24 @@ class Trainer:
         self.cfg = cfg
         self.run_dir = Path(run_dir)
         self.progress = progress
+        self._created_dir = not self.run_dir.exists()  # a failed first start removes it again
         self.device = pick_device(cfg.device)
         setup_threads(cfg.threads)
         self._check_config()  # refuse a mismatching existing run before any work
         self.records, self.labels, self.sources, self.train_info = training_set(cfg)
         self.num_classes = max(self.labels) + 1
+        if self.num_classes < 2:
+            raise SynthreidError(f"{', '.join(cfg.train)}: training needs >= 2 identities, got {self.num_classes}")
         val_ds = _read(cfg.val, cfg.val_format, cfg)
         if not val_ds.val:
             raise SynthreidError(f"{cfg.val}: no validation identities")
         self.val_records = val_ds.val
+        protocols.check_validation_set(self.val_records, cfg.val)
         self.val_draw = protocols.thesis_draws(self.val_records, cfg.val_ids, 1, cfg.seed)[0]
+        self.val_ids = len(self.val_draw[0])
+        for test in cfg.test:  # refuse test sets the protocol cannot score before any training
+            for note in protocols.check_test_set(cfg.protocol, _read(test, cfg.test_format, cfg)):
+                log.warning("%s", note)
         torch.manual_seed(cfg.seed)
         self.model = models.build(cfg.arch, self.num_classes, cfg.num_features, cfg.dropout, cfg.norm,
                                   weights=cfg.weights)
@@ -289,7 +299,18 @@ class Trainer:
                                 self.progress)
 
     def train(self) -> dict:
-        """Train until ``cfg.epochs``; returns the last history row (or {} if already done)."""
+        """Train until ``cfg.epochs``; returns the last history row (or {} if already done).
+
+        A run folder this start created is removed again when training fails before its first
+        checkpoint (nothing to resume; a later start with other settings is not refused)."""
+        try:
+            return self._train()
+        except BaseException:
+            if self._created_dir and not (self.run_dir / "last.pt").exists():
+                shutil.rmtree(self.run_dir, ignore_errors=True)
+            raise
+
+    def _train(self) -> dict:
         cfg = self.cfg
         ds = data.ReidImages(self.records, self.labels, cfg.size, train=True)
         if cfg.mix_ratio is not None:
@@ -300,6 +321,11 @@ class Trainer:
                                   drop_last=True, pin_memory=self.device.type == "cuda")
         criterion = losses.make_criterion(cfg.loss, cfg.label_smoothing, cfg.sce_alpha, cfg.sce_beta)
         row = {}
+        log.info("validation: %d identities, one query and one gallery image each; val rank-1 and mAP in %%, "
+                 "score = area under the CMC over ranks 1-100 (101 - mean rank of the true match, 100 = "
+                 "perfect; selects best.pt)", self.val_ids)
+        if self.val_ids < protocols.FEW_VAL_IDS:
+            log.warning("%s", protocols.few_val_ids_note(self.val_ids))
         for epoch in range(self.start_epoch, cfg.epochs):
             sampler.set_epoch(epoch)
             self.model.train()
@@ -322,20 +348,23 @@ class Trainer:
             lr = self.optimizer.param_groups[-1]["lr"]
             self.scheduler.step()
             feats = self._features(self.val_records)
-            score = protocols.validation_score(feats, self.val_records, self.val_draw)
+            val = protocols.validation_metrics(feats, self.val_records, self.val_draw)
+            score = val["val_score"]
             row = {"epoch": epoch + 1, "loss": tot_loss / max(seen, 1), "acc": correct / max(seen, 1),
-                   "val_score": score, "lr": lr, "images_per_s": seen / (time.perf_counter() - t0)}
+                   "val_score": score, "val_rank1": val["val_rank1"], "val_mAP": val["val_mAP"], "lr": lr,
+                   "images_per_s": seen / (time.perf_counter() - t0)}
             self.history.append(row)
             if score > self.best_score:
                 self.best_score, self.best_epoch = score, epoch + 1
                 runs.save_checkpoint(self.run_dir / "best.pt", self._state(epoch + 1))
             runs.save_checkpoint(self.run_dir / "last.pt", self._state(epoch + 1))
-            runs.write_val_curve(self.run_dir, self.history)
+            runs.write_val_curve(self.run_dir, self.history, self.val_ids)
             write_json(self.run_dir / "state.json", {
                 "epochs_done": epoch + 1, "best_epoch": self.best_epoch, "best_score": self.best_score,
-                "num_classes": self.num_classes, "train": self.train_info})
-            log.info("epoch %d: loss %.3f acc %.3f val %.2f (best %.2f @ %d)", epoch + 1, row["loss"],
-                     row["acc"], score, self.best_score, self.best_epoch)
+                "num_classes": self.num_classes, "val_ids": self.val_ids, "train": self.train_info})
+            log.info("epoch %d: loss %.3f acc %.3f | val rank-1 %.1f%% mAP %.1f%% score %.2f (best %.2f @ %d)",
+                     epoch + 1, row["loss"], row["acc"], val["val_rank1"], val["val_mAP"], score,
+                     self.best_score, self.best_epoch)
         return row
 
 
@@ -353,16 +382,20 @@ def load_model(run_dir: str | Path, which: str = "best") -> tuple[nn.Module, dic
 
 
 def evaluate_run(run_dir: str | Path, test: str, protocol: str | None = None, fmt: str | None = None,
-                 device: str = "auto", workers: int | None = None, progress: bool = True) -> dict:
-    """Evaluate a run's best model on dataset ``test``; the result is added to metrics.json."""
+                 device: str = "auto", workers: int | None = None, progress: bool = True,
+                 threads: int | None = None) -> dict:
+    """Evaluate a run's best model on dataset ``test``; the result is added to metrics.json under
+    ``FOLDER:PROTOCOL`` (the test set's folder name, as given on the command line)."""
     model, st = load_model(run_dir)
     cfg = TrainConfig.from_dict(st["config"])
     protocol = protocol or cfg.protocol
     dev = pick_device(device)
-    setup_threads(cfg.threads)
+    setup_threads(threads or cfg.threads)
+    ds = _read(test, fmt, cfg)
+    for note in protocols.check_test_set(protocol, ds):
+        log.warning("%s", note)
     model.to(dev)
     amp = cfg.amp and dev.type == "cuda"
-    ds = _read(test, fmt, cfg)
 
     def extract(records):
         return extract_features(model, records, cfg.size, dev, cfg.batch_size,
@@ -370,9 +403,15 @@ def evaluate_run(run_dir: str | Path, test: str, protocol: str | None = None, fm
                                 False, progress)
 
     res = protocols.evaluate(protocol, ds, extract, seed=cfg.seed, draws=cfg.draws, num_ids=100)
-    res.update({"test": str(test), "dataset": ds.name, "best_epoch": st.get("best_epoch")})
-    runs.write_results(Path(run_dir), f"{ds.name}:{res['protocol']}", res)
+    name = test_name(test, ds)
+    res.update({"test": str(test), "dataset": name, "best_epoch": st.get("best_epoch")})
+    runs.write_results(Path(run_dir), f"{name}:{res['protocol']}", res)
     return res
+
+
+def test_name(path: str | Path, ds: ReidDataset) -> str:
+    """A test set's name in results: its folder's name (a CUHK03-NP root adds the variant it read)."""
+    return ds.name if ds.format == "cuhk03np" else Path(path).resolve().name
 
 
 def run_training(cfg: TrainConfig, run_dir: str | Path, progress: bool = True, record: bool = True) -> dict:

@@ -45,11 +45,16 @@ def test_market_misnamed_file_raises_or_is_counted(tmp_path):
 def test_unreadable_image_named_when_verifying(tmp_path):
     root = tmp_path / "m"
     make_market(root)
-    (root / "query" / "0010_c2s2_000010_00.jpg").write_bytes(b"not a jpeg")
-    read_dataset(root)  # names only: fine
-    with pytest.raises(DatasetError, match="0010_c2s2_000010_00.jpg.*unreadable"):
-        read_dataset(root, verify=True)
+    bad = root / "query" / "0010_c2s2_000010_00.jpg"
+    bad.write_bytes(b"not a jpeg")
+    with pytest.raises(DatasetError, match="0010_c2s2_000010_00.jpg: not a PNG, JPEG or BMP"):
+        read_dataset(root)  # every read checks each file's header and end marker (cheap)
+    bad.write_bytes(b"\xff\xd8 a JPEG start, garbage, a JPEG end \xff\xd9")
+    read_dataset(root)  # passes the cheap check...
+    with pytest.raises(DatasetError, match="0010_c2s2_000010_00.jpg: unreadable"):
+        read_dataset(root, verify=True)  # ...not the decode
     assert read_dataset(root, verify=True, skip_bad=True).skipped == 1
+    assert read_dataset(root, skip_bad=True).skipped == 1  # --skip-bad decodes too
 
 
 def test_cuhk03np_reader(tmp_path):

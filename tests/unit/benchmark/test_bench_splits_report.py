@@ -117,7 +117,7 @@ def test_cmc_plot_readable_for_ten_runs(tmp_path, monkeypatch):
 def test_cli_cuhk03_all_splits_end_to_end(tmp_path, capsys):
     pytest.importorskip("torch")
     cuhk = tmp_path / "cuhk03"
-    make_openreid(cuhk, n_ids=8, n_splits=2)
+    make_openreid(cuhk, n_ids=12, n_splits=2)  # 10 trainval identities: 2 carved out for validation
     run = tmp_path / "run"
     args = ["benchmark", "train", "--train", str(cuhk), "--val", str(cuhk), "--test", str(cuhk), "--protocol",
             "cuhk03", "--splits", "all", "--arch", "tiny", "--epochs", "1", "--batch-size", "8", "--workers", "0",
