@@ -27,12 +27,13 @@ from synthreid.fsutil import write_json, write_text
 FORMAT = "synthreid-dataset"
 FORMAT_VERSION = 1
 NAME_RE = re.compile(r"^(?P<pid>\d{5})_c(?P<cam>\d+)_(?P<idx>\d{4})\.(?P<ext>png|jpg)$")
-DATASET_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+# \Z, not $: "$" also matches before a trailing newline, and "name\n" must be refused.
+DATASET_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}\Z")
 
 
 def check_dataset_name(name: str) -> str:
     """Return ``name`` if it is a safe folder name (letters, digits, '.', '_', '-'), else raise."""
-    if not isinstance(name, str) or not DATASET_NAME_RE.match(name) or ".." in name:
+    if not isinstance(name, str) or not DATASET_NAME_RE.fullmatch(name) or ".." in name:
         raise DatasetError(
             f"dataset name {name!r}: expected 1-128 letters, digits, '.', '_' or '-', "
             "starting with a letter or digit (no path separators)"

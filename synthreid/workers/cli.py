@@ -59,7 +59,9 @@ def cmd_enqueue(args) -> int:
     cat = _catalog(config)
     try:
         res = enqueue_dataset(cat, spec, name=args.name, resume=args.resume, max_attempts=config.max_attempts,
-                              backend=backend, progress=not args.quiet)
+                              backend=backend, progress=not args.quiet, processes=config.plan_processes,
+                              data_dir=config.data_dir,
+                              catalog_dir=None if config.uses_postgres else config.sqlite_path.parent)
         verb = "resumed" if res.resumed else "enqueued"
         print(f"{verb} dataset {res.name!r}: {res.characters} characters, {res.images} images, "
               f"{len(res.tasks)} tasks to run ({res.seconds:.1f} s); files go to {config.dataset_root(res.name)}")
@@ -151,16 +153,19 @@ def cmd_worker(args) -> int:
 
 
 def cmd_status(args) -> int:
+    from synthreid.workers.dispatch import make_dispatcher
     from synthreid.workers.status import farm_status, format_status
 
     config = _config()
     cat = _catalog(config)
+    dispatcher = make_dispatcher(config)
     try:
         while True:
-            st = farm_status(cat, args.dataset, live_within=max(10.0, config.lease_seconds))
+            st = farm_status(cat, args.dataset, live_within=max(10.0, config.lease_seconds), dispatcher=dispatcher,
+                             lease=config.lease_seconds)
             if args.json:
                 print(json.dumps({"datasets": [d.to_dict() for d in st["datasets"]], "runs": st["runs"],
-                                  "workers": st["workers"]}))
+                                  "workers": st["workers"], "warnings": st["warnings"]}))
             else:
                 if args.watch:
                     print("\033[2J\033[H", end="")
@@ -172,6 +177,7 @@ def cmd_status(args) -> int:
         return 0
     finally:
         cat.close()
+        dispatcher.close()
 
 
 def cmd_reconcile(args) -> int:

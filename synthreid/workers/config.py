@@ -9,13 +9,19 @@
 ``SYNTHREID_MAX_ATTEMPTS``  attempts per task before it stays failed (default 3)
 ``SYNTHREID_RETRY_BACKOFF`` first retry delay, seconds, doubled per attempt (default 10)
 ``SYNTHREID_REAPER_INTERVAL`` seconds between reaper passes inside each worker (default 10)
+``SYNTHREID_PLAN_PROCESSES`` processes planning an ``enqueue`` in parallel (default: CPU count, at most 8)
+
+Passwords in the URLs are never printed: ``mask_url`` replaces them, and ``SecretFilter``
+removes them from every log line (e.g. from a driver's error message).
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass, replace
 from pathlib import Path
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 from synthreid.dataset import check_dataset_name
 from synthreid.errors import SynthreidError
@@ -23,6 +29,92 @@ from synthreid.errors import SynthreidError
 
 class ConfigError(SynthreidError):
     """An environment setting is malformed; the message names the variable."""
+
+
+MASK = "***"
+
+
+def url_password(url: str | None) -> str | None:
+    """The password of a ``scheme://user:pass@host...`` URL (percent-decoded), or None."""
+    if not url:
+        return None
+    try:
+        password = urlsplit(url).password
+    except ValueError:
+        return None
+    return unquote(password) if password else None
+
+
+def mask_url(url: str | None) -> str:
+    """``url`` with its password replaced by ``***`` (parsed with urllib, never by hand)."""
+    if not url:
+        return ""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+        port = parts.port
+    except ValueError:
+        return f"{url.split(':', 1)[0]}://{MASK}"  # unparsable: show nothing but the scheme
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    netloc = f"{user}:{MASK}@{host or ''}" + (f":{port}" if port else "")
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+def redact(text: str, secrets) -> str:
+    """``text`` with every secret (as given, percent-encoded and -decoded) replaced by ``***``."""
+    for secret in secrets:
+        if not secret:
+            continue
+        for form in {secret, unquote(secret), quote(secret, safe="")}:
+            if len(form) >= 3:  # a 1-2 character password would blank out ordinary words
+                text = text.replace(form, MASK)
+    return text
+
+
+def _check_url(key: str, url: str) -> None:
+    """Refuse what libpq/redis-py would misparse (and then print part of): an unencoded '@'."""
+    scheme, _, rest = url.partition("://")
+    netloc = rest.split("/", 1)[0]
+    if netloc.count("@") > 1:
+        raise ConfigError(f"{key}: the user or password contains '@' (or '/'); percent-encode it "
+                          f"('@' as %40, '/' as %2F), e.g. {scheme}://user:{MASK}@host:port/...")
+    try:
+        _ = urlsplit(url).port
+    except ValueError:
+        raise ConfigError(f"{key}: cannot parse {mask_url(url)!r}: expected "
+                          f"{scheme}://user:password@host:port/...") from None
+
+
+class SecretFilter(logging.Filter):
+    """Removes the given secrets from every record passing through a handler."""
+
+    def __init__(self, secrets):
+        super().__init__()
+        self.secrets = [s for s in secrets if s]
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self.secrets:
+            msg = record.getMessage()
+            clean = redact(msg, self.secrets)
+            if clean != msg or record.exc_info:
+                if record.exc_info:
+                    clean += "\n" + redact(logging.Formatter().formatException(record.exc_info), self.secrets)
+                    record.exc_info, record.exc_text = None, None
+                record.msg, record.args = clean, None
+        return True
+
+
+def install_secret_filter(config: FarmConfig) -> None:
+    """Keep the catalog's and the queue's passwords out of every log line of this process."""
+    secrets = [p for p in (url_password(config.database_url), url_password(config.redis_url)) if p]
+    if not secrets:
+        return
+    handlers = logging.getLogger().handlers
+    for h in handlers:
+        if not any(isinstance(f, SecretFilter) for f in h.filters):
+            h.addFilter(SecretFilter(secrets))
 
 
 def _number(env, key: str, default: float, lo: float) -> float:
@@ -47,6 +139,7 @@ class FarmConfig:
     max_attempts: int = 3
     retry_backoff: float = 10.0
     reaper_interval: float = 10.0
+    plan_processes: int = 1
 
     @classmethod
     def from_env(cls, env=None) -> FarmConfig:
@@ -55,9 +148,13 @@ class FarmConfig:
         if db and not db.startswith(("postgresql://", "postgres://", "sqlite:///")):
             raise ConfigError(f"SYNTHREID_DATABASE_URL: expected postgresql://... or sqlite:///PATH, got "
                               f"{db.split('://')[0]!r}://...")
+        if db and not db.startswith("sqlite:///"):
+            _check_url("SYNTHREID_DATABASE_URL", db)
         redis = env.get("SYNTHREID_REDIS_URL") or None
         if redis and not redis.startswith(("redis://", "rediss://", "unix://")):
             raise ConfigError("SYNTHREID_REDIS_URL: expected redis://[:password@]host:port/db")
+        if redis and not redis.startswith("unix://"):
+            _check_url("SYNTHREID_REDIS_URL", redis)
         return cls(
             database_url=db,
             redis_url=redis,
@@ -66,6 +163,7 @@ class FarmConfig:
             max_attempts=int(_number(env, "SYNTHREID_MAX_ATTEMPTS", 3, 1)),
             retry_backoff=_number(env, "SYNTHREID_RETRY_BACKOFF", 10.0, 0.0),
             reaper_interval=_number(env, "SYNTHREID_REAPER_INTERVAL", 10.0, 0.1),
+            plan_processes=int(_number(env, "SYNTHREID_PLAN_PROCESSES", min(os.cpu_count() or 1, 8), 1)),
         )
 
     def replace(self, **kw) -> FarmConfig:

@@ -1,5 +1,10 @@
 """``synthreid status``: per dataset images done / total, failures, render rate, ETA; refiner and
-re-ID runs (state, progress, metrics summary, last error); live workers.
+re-ID runs (state, progress, metrics summary, last error); live workers; warnings when the
+queue and the catalog disagree.
+
+A dataset whose due tasks have waited longer than a lease with none running and nothing
+finished is "stalled": it gets no ETA (a rate measured earlier would promise progress that
+is not happening).
 
 Counts come from the ``tasks`` table (one row per character, indexed on (dataset_id, state,
 finished_at)): images are marked done in the same transaction that finishes their task, so
@@ -14,6 +19,8 @@ from dataclasses import asdict, dataclass, field
 
 from synthreid.errors import DatasetError
 from synthreid.workers.catalog import Catalog
+
+CHECK_SAMPLE = 1000   # queued tasks looked up in Redis by `status`
 
 
 @dataclass
@@ -31,12 +38,17 @@ class DatasetStatus:
     finalized: bool
     errors: list[dict] = field(default_factory=list)
     kind: str = "rendered"
+    stalled: bool = False
+    planned: int | None = None  # characters planned so far while its enqueue runs; None = all
+    characters: int = 0
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
-def dataset_status(catalog: Catalog, ds: dict, window: float = 300.0) -> DatasetStatus:
+def dataset_status(catalog: Catalog, ds: dict, window: float = 300.0, stall_after: float = 60.0) -> DatasetStatus:
+    """Counts, rate and ETA of one dataset; ``stall_after`` (s, one lease): how long due tasks
+    may wait with none running and nothing finished before the dataset counts as stalled."""
     now = time.time()
 
     def fn(cur):
@@ -49,27 +61,38 @@ def dataset_status(catalog: Catalog, ds: dict, window: float = 300.0) -> Dataset
                              "AND last_error IS NOT NULL", (ds["id"],)).fetchone()[0]
         errors = catalog.q(cur, "SELECT id, payload, attempts, last_error FROM tasks WHERE dataset_id = ? AND "
                            "state = 'failed' ORDER BY id LIMIT 3", (ds["id"],)).fetchall()
-        return by_state, int(recent or 0), int(retrying), errors
+        due = catalog.q(cur, "SELECT COUNT(*) FROM tasks WHERE dataset_id = ? AND state = 'pending' AND "
+                        "not_before <= ?", (ds["id"], now)).fetchone()[0]
+        # Latest sign of life: a task finished, started, or came due (a retry after its backoff).
+        active = catalog.q(cur, "SELECT MAX(finished_at), MAX(started_at) FROM tasks WHERE dataset_id = ?",
+                           (ds["id"],)).fetchone()
+        woke = catalog.q(cur, "SELECT MAX(not_before) FROM tasks WHERE dataset_id = ? AND state = 'pending' AND "
+                         "not_before <= ?", (ds["id"], now)).fetchone()[0]
+        last = max([float(v) for v in (*active, woke) if v is not None] + [float(ds["created_at"])])
+        return by_state, int(recent or 0), int(retrying), errors, int(due), last
 
     total = ds["characters"] * ds["images_per_character"]
     if ds["kind"] != "rendered":  # refined/imported datasets are registered once complete
         return DatasetStatus(name=ds["name"], total=total, done=total, failed=0, running_tasks=0, pending_tasks=0,
                              failed_tasks=0, retrying_tasks=0, rate=0.0, eta_seconds=0.0, finalized=True,
                              kind=ds["kind"])
-    by_state, recent, retrying, errors = catalog.run(fn)
+    by_state, recent, retrying, errors, due, last = catalog.run(fn)
     done = by_state.get("done", (0, 0))[1]
     failed = by_state.get("failed", (0, 0))[1]
     span = max(1.0, min(window, now - ds["created_at"]))
     rate = recent / span
     remaining = total - done - failed
-    eta = remaining / rate if rate > 0 else (0.0 if remaining == 0 else None)
+    running = by_state.get("running", (0, 0))[0]
+    stalled = remaining > 0 and running == 0 and due > 0 and now - last > stall_after
+    eta = remaining / rate if rate > 0 and not stalled else (0.0 if remaining == 0 else None)
     return DatasetStatus(
         name=ds["name"], total=total, done=done, failed=failed,
         running_tasks=by_state.get("running", (0, 0))[0], pending_tasks=by_state.get("pending", (0, 0))[0],
         failed_tasks=by_state.get("failed", (0, 0))[0], retrying_tasks=retrying, rate=rate, eta_seconds=eta,
         finalized=ds["finalized_at"] is not None,
         errors=[{"task": r[0], "attempts": r[2], "error": (r[3] or "").splitlines()[0] if r[3] else ""}
-                for r in errors])
+                for r in errors], stalled=stalled, planned=ds.get("planned_characters"),
+        characters=ds["characters"])
 
 
 def run_state(run: dict) -> str:
@@ -110,9 +133,41 @@ def metrics_summary(kind: str, metrics: dict | None) -> str:
     return "; ".join(parts)
 
 
-def farm_status(catalog: Catalog, name: str | None = None, live_within: float = 60.0) -> dict:
-    """{'datasets': [DatasetStatus...], 'runs': [run_status...], 'workers': [...]}; one dataset
-    (and no runs) when ``name`` is given."""
+def queue_warnings(catalog: Catalog, dispatcher, lease: float) -> list[str]:
+    """Where the queue (Redis) and the catalog disagree: tasks queued in the catalog for more
+    than a lease whose job Redis does not hold, messages set aside, Redis unreachable."""
+    if dispatcher is None or dispatcher.kind == "local":
+        return []
+    from synthreid.workers.dispatch import DEAD_LETTER, DispatchError
+
+    now = time.time()
+    queued, stale = catalog.queued_count(older_than=lease)
+    ids = [r[0] for r in catalog.run(lambda cur: catalog.q(
+        cur, "SELECT id FROM tasks WHERE state = 'pending' AND not_before <= ? AND dispatched_at < ? "
+             "ORDER BY dispatched_at LIMIT ?", (now, now - lease, CHECK_SAMPLE)).fetchall())]
+    out = []
+    try:
+        lost = dispatcher.missing(ids)
+        lengths = dispatcher.queue_lengths(("render", "gpu"))
+        dead = dispatcher.dead_letters()
+    except DispatchError as exc:
+        return [f"queue: {exc}; {queued} tasks wait in the catalog"]
+    if lost:
+        more = f" (of the {len(ids)} oldest checked)" if stale > len(ids) else ""
+        out.append(f"queue and catalog disagree: {len(lost)} tasks queued in the catalog for more than a lease "
+                   f"have no job in Redis{more}; Redis holds {sum(lengths.values())} jobs. A running worker's "
+                   f"reaper re-sends them within about {lease:.0f} s (`synthreid reconcile` does it at once)")
+    if dead:
+        out.append(f"{dead} malformed or foreign queue messages were set aside (Redis list {DEAD_LETTER})")
+    return out
+
+
+def farm_status(catalog: Catalog, name: str | None = None, live_within: float = 60.0, dispatcher=None,
+                lease: float | None = None) -> dict:
+    """{'datasets': [DatasetStatus...], 'runs': [run_status...], 'workers': [...], 'warnings': [...]};
+    one dataset (and no runs) when ``name`` is given. ``lease`` (s, default ``live_within``)
+    is the stall threshold; with a ``dispatcher`` the queue is compared with the catalog."""
+    lease = live_within if lease is None else lease
     if name is not None:
         ds = catalog.get_dataset(name)
         if ds is None:
@@ -121,8 +176,13 @@ def farm_status(catalog: Catalog, name: str | None = None, live_within: float = 
     else:
         datasets = catalog.list_datasets()
     runs = [] if name is not None else [run_status(r) for r in catalog.list_runs()]
-    return {"datasets": [dataset_status(catalog, d) for d in datasets], "runs": runs,
-            "workers": catalog.live_workers(live_within)}
+    statuses = [dataset_status(catalog, d, stall_after=lease) for d in datasets]
+    warnings = queue_warnings(catalog, dispatcher, lease)
+    for d in statuses:
+        if d.stalled:
+            warnings.append(f"{d.name}: stalled: {d.pending_tasks} tasks due and none running for more than "
+                            f"{lease:.0f} s (no worker serving the queue, or their jobs were lost)")
+    return {"datasets": statuses, "runs": runs, "workers": catalog.live_workers(live_within), "warnings": warnings}
 
 
 def _duration(seconds: float | None) -> str:
@@ -139,8 +199,11 @@ def format_status(status: dict) -> str:
     for d in status["datasets"]:
         pct = 100.0 * d.done / d.total if d.total else 100.0
         state = f" {d.kind}" if d.kind != "rendered" else (" finalized" if d.finalized else "")
+        if d.planned is not None:
+            state += f" planning {d.planned}/{d.characters} characters"
+        eta = "stalled" if d.stalled else _duration(d.eta_seconds)
         lines.append(f"{d.name:24s} {d.done:>8d}/{d.total:<8d} {pct:6.1f} {d.failed:>7d} {d.running_tasks:>4d} "
-                     f"{d.rate:7.2f} {_duration(d.eta_seconds):>8s}{state}")
+                     f"{d.rate:7.2f} {eta:>8s}{state}")
         if d.retrying_tasks:
             lines.append(f"  {d.retrying_tasks} tasks waiting to retry")
         for e in d.errors:
@@ -156,6 +219,8 @@ def format_status(status: dict) -> str:
             for line in (r["error"] or "").splitlines():
                 lines.append(f"  ! {line}")
     ws = status["workers"]
+    for w in status.get("warnings", []):
+        lines.append(f"warning: {w}")
     lines.append(f"live workers: {len(ws)}")
     for w in ws:
         task = f"task {w['task_id']}" if w["task_id"] else "idle"

@@ -1,15 +1,23 @@
 """Units of work: enqueueing a dataset (catalog rows + one task per character) and running
 a ``render_character`` task so that a re-run does only the missing work.
 
+Enqueue streams: characters are planned in batches (in parallel processes for large
+datasets) and each batch is committed with its tasks, so memory stays flat whatever the size
+and workers can start before planning ends. Before anything is written, the size is checked
+against the free disk space (image files estimated from the output size).
+
 The render package is reached through ``RenderBackend`` (imported lazily, bpy only inside the
 worker); unit tests pass a fake backend instead.
 """
 
 from __future__ import annotations
 
+import collections
 import logging
+import multiprocessing
+import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,11 +26,17 @@ from tqdm import tqdm
 from synthreid.dataset import check_dataset_name
 from synthreid.errors import DatasetError
 from synthreid.workers.catalog import Catalog, Task
+from synthreid.workers.catalog.base import PlanBatch, dump_json
 from synthreid.workers.storage import finished_row, remove_character_temps
 
 log = logging.getLogger(__name__)
 
 RENDER_QUEUE = "render"
+BATCH_IMAGES = 20_000        # image rows per committed batch (~10 MB of JSON)
+PARALLEL_FROM = 2_000        # characters from which planning runs in a process pool
+META_BYTES = 2_500           # meta/STEM.json and the labels.jsonl row of one image
+CATALOG_BYTES = 1_500        # catalog rows + indexes per image (SQLite; Postgres is similar)
+ALL_STATES = ("pending", "running", "done", "failed")
 
 
 class RenderBackend:
@@ -79,6 +93,13 @@ class RenderBackend:
 
         finalize_dataset(root, spec)
 
+    def close(self) -> None:
+        """Close the render session (removes its temp folder)."""
+        if self._session is not None:
+            self._session.close()
+            self._session = None
+            self._session_spec = None
+
     def session(self, spec):
         """One RenderSession per process and spec: bpy is imported once and the room kept."""
         key = spec.to_json()
@@ -92,31 +113,162 @@ class RenderBackend:
         return self._session
 
 
+class TaskList(Sequence):
+    """A dataset's unfinished tasks as (task id, queue), read from the catalog page by page
+    (a list of ten million pairs would not fit the memory bound)."""
+
+    def __init__(self, catalog: Catalog, dataset_id: int, states: tuple[str, ...] = ("pending", "running")):
+        self.catalog, self.dataset_id, self.states = catalog, dataset_id, states
+        self._len: int | None = None
+
+    def __len__(self) -> int:
+        if self._len is None:
+            self._len = self.catalog.count_tasks(self.dataset_id, self.states)
+        return self._len
+
+    def __iter__(self) -> Iterator[tuple[int, str]]:
+        return self.catalog.iter_tasks(self.dataset_id, self.states)
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return list(self)[i]
+        for k, t in enumerate(self):
+            if k == (i if i >= 0 else len(self) + i):
+                return t
+        raise IndexError(i)
+
+
 @dataclass
 class EnqueueResult:
     dataset_id: int
     name: str
     characters: int
     images: int
-    tasks: list[tuple[int, str]]
+    tasks: Sequence[tuple[int, str]]
     resumed: bool
     seconds: float
 
 
+def estimate_bytes(spec) -> tuple[int, int]:
+    """(bytes of files, bytes of catalog rows) per image, conservatively.
+
+    PNG crops of rendered people take about 1.2 bytes per pixel (JPEG 0.4) and masks 0.15;
+    without a fixed output size the crop is taken as a quarter of the camera frame.
+    """
+    if spec.output.size:
+        w, h = spec.output.size
+        px = w * h
+    else:
+        w, h = spec.camera.resolution
+        px = w * h // 4
+    per_px = 1.2 if spec.output.format == "png" else 0.4
+    return int(px * (per_px + 0.15)) + META_BYTES, CATALOG_BYTES
+
+
+def _free_bytes(path: Path) -> int:
+    p = Path(path)
+    while not p.exists() and p != p.parent:
+        p = p.parent
+    return shutil.disk_usage(p).free
+
+
+def check_capacity(spec, data_dir: Path | None, catalog_dir: Path | None = None) -> int:
+    """Refuse (DatasetError) a dataset whose estimated size exceeds the free space of the data
+    directory (and of the SQLite catalog's folder); returns the estimated bytes."""
+    images = spec.characters * spec.images_per_character
+    files, rows = estimate_bytes(spec)
+    need = {}
+    if data_dir is not None:
+        need[Path(data_dir)] = images * files
+    if catalog_dir is not None:
+        need[Path(catalog_dir)] = need.get(Path(catalog_dir), 0) + images * rows
+    for where, n in need.items():
+        free = _free_bytes(where)
+        if n > free:
+            raise DatasetError(
+                f"dataset {spec.name!r}: {spec.characters:,} characters x {spec.images_per_character:,} images "
+                f"need about {n / 1e9:,.1f} GB on {where} (estimated {files:,} B of files"
+                + (f" + {rows:,} B of catalog" if catalog_dir is not None and Path(catalog_dir) == where else "")
+                + f" per image) but only {free / 1e9:,.1f} GB are free: lower --characters/--images "
+                "or free space")
+    return sum(need.values())
+
+
+def _plan_range(spec, start: int, stop: int, backend=None) -> PlanBatch:
+    """Plan characters ``start..stop-1`` with their images, JSON encoded."""
+    if backend is None:
+        from synthreid.render.plan import plan_character, plan_image
+    else:
+        plan_character, plan_image = backend.plan_character, backend.plan_image
+    chars, images = [], []
+    for ci in range(start, stop):
+        char = plan_character(spec, ci)
+        chars.append((ci, spec.seed, dump_json(char)))
+        for ii in range(spec.images_per_character):
+            row = plan_image(spec, ci, ii, char)
+            images.append((ci, ii, row["camid"], row["stem"], dump_json(row)))
+    return PlanBatch(start, stop, chars, images)
+
+
+_POOL_SPEC = None
+
+
+def _pool_init(spec_dict: dict) -> None:
+    global _POOL_SPEC
+    from synthreid.render.spec import DatasetSpec
+
+    _POOL_SPEC = DatasetSpec.from_dict(spec_dict)
+
+
+def _pool_plan(bounds: tuple[int, int]) -> PlanBatch:
+    return _plan_range(_POOL_SPEC, *bounds)
+
+
+def plan_batches(spec, start: int, batch: int, processes: int = 1, backend=None) -> Iterator[PlanBatch]:
+    """Planned batches of ``batch`` characters from ``start`` on, in order.
+
+    With ``processes`` > 1 a pool plans ahead, at most two batches per process in flight, so
+    memory stays bounded when the catalog inserts slower than the pool plans.
+    """
+    ranges = ((a, min(a + batch, spec.characters)) for a in range(start, spec.characters, batch))
+    if processes <= 1:
+        for a, b in ranges:
+            yield _plan_range(spec, a, b, backend)
+        return
+    ctx = multiprocessing.get_context("spawn")  # no inherited threads, locks or connections
+    with ctx.Pool(processes, initializer=_pool_init, initargs=(spec.to_dict(),)) as pool:
+        pending: collections.deque = collections.deque()
+        for bounds in ranges:
+            pending.append(pool.apply_async(_pool_plan, (bounds,)))
+            if len(pending) >= 2 * processes:
+                yield pending.popleft().get()
+        while pending:
+            yield pending.popleft().get()
+
+
 def enqueue_dataset(catalog: Catalog, spec, *, name: str | None = None, resume: bool = False,
                     max_attempts: int = 3, backend: RenderBackend | None = None,
-                    progress: bool = True) -> EnqueueResult:
+                    progress: bool = True, processes: int = 1, data_dir: Path | None = None,
+                    catalog_dir: Path | None = None, batch_images: int = BATCH_IMAGES) -> EnqueueResult:
     """Write ``spec`` as a dataset into the catalog: every character's and image's sampled
-    parameters in one transaction, plus one render task per character.
+    parameters plus one render task per character, planned and committed in batches of about
+    ``batch_images`` image rows (memory stays flat; workers may start on the first batches).
 
-    An existing name raises DatasetError unless ``resume`` (then the same spec is required and
-    its unfinished and failed tasks are returned for dispatch). Nothing is written on error.
+    Before anything is written the estimated size is checked against the free space of
+    ``data_dir`` / ``catalog_dir`` (when given). An existing name raises DatasetError unless
+    ``resume`` (then the same spec is required: its planning is completed if it was
+    interrupted, and its unfinished and failed tasks are returned for dispatch). The first
+    batch is committed together with the dataset row, so a planning error writes nothing.
+    ``tasks`` of the result are read from the catalog lazily.
     """
     backend = backend or RenderBackend()
     t0 = time.perf_counter()
     if name is not None:
         spec = spec.replace(name=check_dataset_name(name))
     name = check_dataset_name(spec.name)
+    per_batch = max(1, batch_images // spec.images_per_character)
+    # Only the real planner can run in worker processes (a test backend stays in-process).
+    procs = processes if type(backend) is RenderBackend and spec.characters >= PARALLEL_FROM else 1
     existing = catalog.get_dataset(name)
     if existing is not None:
         if not resume:
@@ -125,21 +277,37 @@ def enqueue_dataset(catalog: Catalog, spec, *, name: str | None = None, resume: 
         if existing["spec"] != spec.to_dict():
             raise DatasetError(f"dataset {name!r}: --resume needs the same spec it was enqueued with "
                                "(the catalog holds a different one)")
-        tasks = catalog.resume_dataset(existing["id"])
-        return EnqueueResult(existing["id"], name, existing["characters"],
-                             existing["characters"] * existing["images_per_character"], tasks, True,
-                             time.perf_counter() - t0)
+        dsid = existing["id"]
+        start = existing["planned_characters"]
+        if start is not None:
+            log.info("dataset %s: planning was interrupted at character %d; continuing", name, start)
+            _plan_into(catalog, spec, name, dsid, start, per_batch, procs, backend, max_attempts, progress)
+        catalog.resume_dataset(dsid)
+        return EnqueueResult(dsid, name, existing["characters"],
+                             existing["characters"] * existing["images_per_character"], TaskList(catalog, dsid),
+                             True, time.perf_counter() - t0)
+    check_capacity(spec, data_dir, catalog_dir)
+    first = _plan_range(spec, 0, min(per_batch, spec.characters), None if procs > 1 else backend)
+    dsid = catalog.begin_rendered_dataset(name, spec.to_dict(), spec.characters, spec.images_per_character,
+                                          first, RENDER_QUEUE, max_attempts)
+    if first.stop < spec.characters:
+        _plan_into(catalog, spec, name, dsid, first.stop, per_batch, procs, backend, max_attempts, progress,
+                   done=first.stop)
+    return EnqueueResult(dsid, name, spec.characters, spec.characters * spec.images_per_character,
+                         TaskList(catalog, dsid, ALL_STATES), False, time.perf_counter() - t0)
 
-    characters, images = [], []
-    for ci in tqdm(range(spec.characters), desc=f"plan {name}", unit="char", disable=not progress):
-        char = backend.plan_character(spec, ci)
-        characters.append((ci, spec.seed, char))
-        for ii in range(spec.images_per_character):
-            row = backend.plan_image(spec, ci, ii, char)
-            images.append((ci, ii, row["camid"], row["stem"], row))
-    tasks = catalog.create_rendered_dataset(name, spec.to_dict(), characters, images, RENDER_QUEUE, max_attempts)
-    ds = catalog.get_dataset(name)
-    return EnqueueResult(ds["id"], name, len(characters), len(images), tasks, False, time.perf_counter() - t0)
+
+def _plan_into(catalog: Catalog, spec, name: str, dsid: int, start: int, per_batch: int, processes: int,
+               backend, max_attempts: int, progress: bool, done: int | None = None) -> None:
+    bar = tqdm(total=spec.characters, initial=done if done is not None else start, desc=f"plan {name}",
+               unit="char", disable=not progress, smoothing=0.1)
+    try:
+        for batch in plan_batches(spec, start, per_batch, processes, None if processes > 1 else backend):
+            if not catalog.add_planned_batch(dsid, name, batch, RENDER_QUEUE, max_attempts, spec.characters):
+                raise DatasetError(f"dataset {name!r}: another enqueue --resume is planning it at the same time")
+            bar.update(batch.stop - batch.start)
+    finally:
+        bar.close()
 
 
 class TaskLost(Exception):
@@ -189,7 +357,7 @@ def run_render_task(catalog: Catalog, task: Task, *, worker: str, data_root: Cal
     finished = catalog.finish_render_task(task.id, worker, rows)
     if not finished:
         raise TaskLost()
-    if catalog.unfinished_tasks(task.dataset_id) == 0:
+    if catalog.unfinished_tasks(task.dataset_id) == 0 and catalog.fully_planned(task.dataset_id):
         backend.finalize_dataset(spec, root)
         catalog.mark_finalized(task.dataset_id)
         log.info("dataset %s: all tasks finished, labels.jsonl written", ds["name"])

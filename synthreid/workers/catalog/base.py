@@ -22,6 +22,9 @@ from synthreid.workers.catalog.runs import RunsMixin
 log = logging.getLogger(__name__)
 
 MIGRATION_RE = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
+DATASET_KEYS = ("id", "name", "kind", "spec", "characters", "images_per_character", "created_at", "finalized_at",
+                "planned_characters")
+DATASET_COLS = ", ".join(DATASET_KEYS)
 TASK_COLS = ("id, kind, queue, payload, dataset_id, character_id, n_images, state, attempts, "
              "max_attempts, worker, lease_until, last_error")
 
@@ -32,6 +35,10 @@ class CatalogError(SynthreidError):
 
 class CatalogUnavailable(CatalogError):
     """The database could not be reached within the retry window."""
+
+
+class CatalogFull(CatalogError):
+    """The catalog's disk is full (or the database refused to grow)."""
 
 
 @dataclass(frozen=True)
@@ -49,6 +56,27 @@ class Task:
     worker: str | None
     lease_until: float | None
     last_error: str | None
+
+
+@dataclass(frozen=True)
+class PlanBatch:
+    """Planned rows of characters ``start..stop-1``, JSON already encoded.
+
+    ``characters``: (index, seed, attributes JSON); ``images``: (character index, image index,
+    camera id, stem, params JSON).
+    """
+
+    start: int
+    stop: int
+    characters: list
+    images: list
+
+    @classmethod
+    def from_rows(cls, characters, images) -> PlanBatch:
+        chars = [(ci, seed, a if isinstance(a, str) else dump_json(a)) for ci, seed, a in characters]
+        imgs = [(ci, ii, cam, stem, p if isinstance(p, str) else dump_json(p)) for ci, ii, cam, stem, p in images]
+        idx = [c[0] for c in chars]
+        return cls(min(idx, default=0), max(idx, default=-1) + 1, chars, imgs)
 
 
 def load_json(v):
@@ -87,11 +115,39 @@ class Catalog(RunsMixin):
     tokens: dict[str, str] = {}
     skip_locked = ""
     connection_errors: tuple[type[BaseException], ...] = ()
+    integrity_errors: tuple[type[BaseException], ...] = ()
+    where = "catalog"
 
     def __init__(self, retry_for: float = 30.0):
         self.retry_for = retry_for
+        self.give_up_at: float | None = None  # time.monotonic() after which retries stop (a stopping worker)
         self.conn = None
         self._connect_with_retry()
+
+    def give_up_after(self, seconds: float) -> None:
+        """Stop retrying a lost connection ``seconds`` from now (raise CatalogUnavailable instead)."""
+        t = time.monotonic() + seconds
+        self.give_up_at = t if self.give_up_at is None else min(self.give_up_at, t)
+
+    def _deadline(self) -> float:
+        d = time.monotonic() + self.retry_for
+        return d if self.give_up_at is None else min(d, self.give_up_at)
+
+    def _wait(self, delay: float, deadline: float) -> None:
+        """Sleep ``delay`` s in short slices, so a later ``give_up_after`` cuts the wait short."""
+        end = time.monotonic() + delay
+        while (now := time.monotonic()) < end:
+            if self.give_up_at is not None and now >= min(deadline, self.give_up_at):
+                return
+            time.sleep(min(0.2, end - now))
+
+    def _translate(self, exc: BaseException) -> BaseException | None:
+        """A driver error as one of ours (disk full, ...), or None to let it propagate (drivers)."""
+        return None
+
+    def _clean(self, text: str) -> str:
+        """An error text fit to print (drivers remove their password)."""
+        return str(text).strip()
 
     # ---- driver hooks ---------------------------------------------------------------------
     def _connect(self):  # pragma: no cover - abstract
@@ -118,17 +174,17 @@ class Catalog(RunsMixin):
 
     # ---- connection and transactions ------------------------------------------------------
     def _connect_with_retry(self) -> None:
-        deadline = time.monotonic() + self.retry_for
+        deadline = self._deadline()
         delay = 0.2
         while True:
             try:
                 self.conn = self._connect()
                 return
             except self.connection_errors as exc:
-                if time.monotonic() + delay > deadline:
-                    raise CatalogUnavailable(f"catalog database unreachable: {str(exc).strip()}") from exc
-                log.warning("catalog unreachable (%s); retrying in %.1f s", str(exc).strip(), delay)
-                time.sleep(delay)
+                if time.monotonic() + delay > min(deadline, self.give_up_at or deadline):
+                    raise CatalogUnavailable(f"{self.where} unreachable: {self._clean(exc)}") from None
+                log.warning("%s unreachable (%s); retrying in %.1f s", self.where, self._clean(exc), delay)
+                self._wait(delay, deadline)
                 delay = min(delay * 2, 30.0)
 
     @contextlib.contextmanager
@@ -147,8 +203,9 @@ class Catalog(RunsMixin):
                 cur.close()
 
     def run(self, fn):
-        """Run ``fn(cursor)`` in one transaction; on a lost connection reconnect and rerun it."""
-        deadline = time.monotonic() + self.retry_for
+        """Run ``fn(cursor)`` in one transaction; on a lost connection reconnect and rerun it
+        (until ``retry_for`` or ``give_up_after`` runs out: CatalogUnavailable)."""
+        deadline = self._deadline()
         delay = 0.2
         while True:
             try:
@@ -158,11 +215,19 @@ class Catalog(RunsMixin):
                     return fn(cur)
             except self.connection_errors as exc:
                 self.close()
-                if time.monotonic() + delay > deadline:
-                    raise CatalogUnavailable(f"catalog database unreachable: {str(exc).strip()}") from exc
-                log.warning("catalog connection lost (%s); reconnecting in %.1f s", str(exc).strip(), delay)
-                time.sleep(delay)
+                translated = self._translate(exc)
+                if translated is not None:
+                    raise translated from None
+                if time.monotonic() + delay > min(deadline, self.give_up_at or deadline):
+                    raise CatalogUnavailable(f"{self.where} unreachable: {self._clean(exc)}") from None
+                log.warning("%s connection lost (%s); reconnecting in %.1f s", self.where, self._clean(exc), delay)
+                self._wait(delay, deadline)
                 delay = min(delay * 2, 30.0)
+            except Exception as exc:
+                translated = self._translate(exc)
+                if translated is not None:
+                    raise translated from None
+                raise
 
     def q(self, cur, sql: str, params: Sequence = ()):
         cur.execute(self._sql(sql), tuple(params))
@@ -216,24 +281,21 @@ class Catalog(RunsMixin):
     # ---- datasets --------------------------------------------------------------------------
     def get_dataset(self, name: str) -> dict | None:
         def fn(cur):
-            row = self.q(cur, "SELECT id, name, kind, spec, characters, images_per_character, created_at, "
-                         "finalized_at FROM datasets WHERE name = ?", (name,)).fetchone()
+            row = self.q(cur, f"SELECT {DATASET_COLS} FROM datasets WHERE name = ?", (name,)).fetchone()
             return _dataset_row(row)
 
         return self.run(fn)
 
     def get_dataset_by_id(self, dataset_id: int) -> dict | None:
         def fn(cur):
-            row = self.q(cur, "SELECT id, name, kind, spec, characters, images_per_character, created_at, "
-                         "finalized_at FROM datasets WHERE id = ?", (dataset_id,)).fetchone()
+            row = self.q(cur, f"SELECT {DATASET_COLS} FROM datasets WHERE id = ?", (dataset_id,)).fetchone()
             return _dataset_row(row)
 
         return self.run(fn)
 
     def list_datasets(self) -> list[dict]:
         def fn(cur):
-            rows = self.q(cur, "SELECT id, name, kind, spec, characters, images_per_character, created_at, "
-                          "finalized_at FROM datasets ORDER BY id").fetchall()
+            rows = self.q(cur, f"SELECT {DATASET_COLS} FROM datasets ORDER BY id").fetchall()
             return [_dataset_row(r) for r in rows]
 
         return self.run(fn)
@@ -241,41 +303,115 @@ class Catalog(RunsMixin):
     def create_rendered_dataset(self, name: str, spec: dict, characters: list[tuple[int, int, dict]],
                                 images: Iterable[tuple[int, int, int, str, dict]], queue: str,
                                 max_attempts: int) -> list[tuple[int, str]]:
-        """Write a dataset, its characters, every image row and one render task per character.
-
-        ``characters``: (index, seed, attributes); ``images``: (character index, image index,
-        camera id, stem, params). One transaction: on any error nothing is written. Returns
-        the (task id, queue) pairs to dispatch.
-        """
-        images = list(images)
-        per_char = spec.get("images_per_character", 0)
+        """Write a small dataset, its characters, image rows and tasks in one transaction
+        (``characters``: (index, seed, attributes); ``images``: (character index, image index,
+        camera id, stem, params)); nothing is written on error. Returns the (task id, queue)
+        pairs to dispatch. Large datasets go through ``begin_rendered_dataset`` and
+        ``add_planned_batch`` instead (bounded memory)."""
+        batch = PlanBatch.from_rows(characters, images)
 
         def fn(cur):
-            if self.q(cur, "SELECT 1 FROM datasets WHERE name = ?", (name,)).fetchone():
-                raise DatasetError(f"dataset {name!r} already exists in the catalog "
-                                   "(use --resume to continue it, or choose another --name)")
-            now = time.time()
-            self.q(cur, "INSERT INTO datasets (name, kind, spec, characters, images_per_character, created_at) "
-                   "VALUES (?, 'rendered', ?, ?, ?, ?)", (name, dump_json(spec), len(characters), per_char, now))
-            dsid = self.q(cur, "SELECT id FROM datasets WHERE name = ?", (name,)).fetchone()[0]
-            self._bulk_insert(cur, "characters", ("dataset_id", "idx", "seed", "attributes"),
-                              [(dsid, ci, seed, dump_json(attrs)) for ci, seed, attrs in characters])
-            char_ids = dict(self.q(cur, "SELECT idx, id FROM characters WHERE dataset_id = ?", (dsid,)).fetchall())
-            self._bulk_insert(cur, "images", ("dataset_id", "character_id", "idx", "camid", "stem", "params"),
-                              [(dsid, char_ids[ci], ii, cam, stem, dump_json(params))
-                               for ci, ii, cam, stem, params in images])
-            counts: dict[int, int] = {}
-            for ci, *_ in images:
-                counts[ci] = counts.get(ci, 0) + 1
-            self._bulk_insert(
-                cur, "tasks",
-                ("kind", "queue", "payload", "dataset_id", "character_id", "n_images", "max_attempts", "created_at"),
-                [("render_character", queue, dump_json({"dataset": name, "character": ci}), dsid, char_ids[ci],
-                  counts.get(ci, 0), max_attempts, now) for ci, _, _ in characters])
+            dsid = self._insert_dataset(cur, name, spec, len(characters), spec.get("images_per_character", 0))
+            self._insert_batch(cur, dsid, name, batch, queue, max_attempts)
+            self.q(cur, "UPDATE datasets SET planned_characters = NULL WHERE id = ?", (dsid,))
             return [tuple(r) for r in self.q(cur, "SELECT id, queue FROM tasks WHERE dataset_id = ? ORDER BY id",
                                              (dsid,)).fetchall()]
 
         return self.run(fn)
+
+    def begin_rendered_dataset(self, name: str, spec: dict, characters: int, images_per_character: int,
+                               first: PlanBatch | None = None, queue: str = "render",
+                               max_attempts: int = 3) -> int:
+        """Insert a dataset row in state "planning" (0 characters planned), with its first
+        batch if given, in one transaction; returns its id. DatasetError when the name is taken
+        (also when a concurrent enqueue of the same name wins the race)."""
+        def fn(cur):
+            dsid = self._insert_dataset(cur, name, spec, characters, images_per_character)
+            if first is not None:
+                self._insert_batch(cur, dsid, name, first, queue, max_attempts)
+                self._set_planned(cur, dsid, first.stop, characters)
+            return dsid
+
+        return self.run(fn)
+
+    def add_planned_batch(self, dataset_id: int, name: str, batch: PlanBatch, queue: str, max_attempts: int,
+                          characters: int) -> bool:
+        """Insert one planned batch (characters ``batch.start..stop-1``) and its tasks in one
+        transaction; a batch already stored (a retried commit) is skipped. False when the
+        dataset's planning is not at ``batch.start`` (another enqueue continues it)."""
+        def fn(cur):
+            row = self.q(cur, "SELECT planned_characters FROM datasets WHERE id = ?", (dataset_id,)).fetchone()
+            if row is None:
+                raise CatalogError(f"dataset {name!r}: removed from the catalog while it was being planned")
+            planned = row[0]
+            if planned is None or planned >= batch.stop:
+                return True   # this batch is already in (the commit went through, its answer was lost)
+            if planned != batch.start:
+                return False
+            self._insert_batch(cur, dataset_id, name, batch, queue, max_attempts)
+            self._set_planned(cur, dataset_id, batch.stop, characters)
+            return True
+
+        return self.run(fn)
+
+    def _set_planned(self, cur, dataset_id: int, planned: int, characters: int) -> None:
+        # NULL = every character planned (as for datasets written before migration 0004).
+        self.q(cur, "UPDATE datasets SET planned_characters = ? WHERE id = ?",
+               (None if planned >= characters else planned, dataset_id))
+
+    def _insert_dataset(self, cur, name: str, spec: dict, characters: int, per_char: int) -> int:
+        exists = DatasetError(f"dataset {name!r} already exists in the catalog "
+                              "(use --resume to continue it, or choose another --name)")
+        if self.q(cur, "SELECT 1 FROM datasets WHERE name = ?", (name,)).fetchone():
+            raise exists
+        try:
+            return int(self.q(cur, "INSERT INTO datasets (name, kind, spec, characters, images_per_character, "
+                              "created_at, planned_characters) VALUES (?, 'rendered', ?, ?, ?, ?, 0) RETURNING id",
+                              (name, dump_json(spec), characters, per_char, time.time())).fetchone()[0])
+        except self.integrity_errors:
+            raise exists from None  # a concurrent enqueue of this name committed first
+
+    def _insert_batch(self, cur, dsid: int, name: str, batch: PlanBatch, queue: str, max_attempts: int) -> None:
+        """Characters, images and one task per character of ``batch`` (JSON already encoded)."""
+        now = time.time()
+        self._bulk_insert(cur, "characters", ("dataset_id", "idx", "seed", "attributes"),
+                          [(dsid, ci, seed, attrs) for ci, seed, attrs in batch.characters])
+        if not batch.characters:
+            return
+        lo, hi = batch.characters[0][0], batch.characters[-1][0]
+        char_ids = dict(self.q(cur, "SELECT idx, id FROM characters WHERE dataset_id = ? AND idx BETWEEN ? AND ?",
+                               (dsid, min(lo, hi), max(lo, hi))).fetchall())
+        counts: dict[int, int] = {}
+        rows = []
+        for ci, ii, cam, stem, params in batch.images:
+            counts[ci] = counts.get(ci, 0) + 1
+            rows.append((dsid, char_ids[ci], ii, cam, stem, params))
+        self._bulk_insert(cur, "images", ("dataset_id", "character_id", "idx", "camid", "stem", "params"), rows)
+        del rows
+        self._bulk_insert(
+            cur, "tasks",
+            ("kind", "queue", "payload", "dataset_id", "character_id", "n_images", "max_attempts", "created_at"),
+            [("render_character", queue, dump_json({"dataset": name, "character": ci}), dsid, char_ids[ci],
+              counts.get(ci, 0), max_attempts, now) for ci, _, _ in batch.characters])
+
+    def iter_tasks(self, dataset_id: int, states: Sequence[str] = ("pending", "running"),
+                   page: int = 10_000) -> Iterator[tuple[int, str]]:
+        """(task id, queue) of a dataset's tasks in ``states``, read page by page (flat memory)."""
+        last = 0
+        marks = ", ".join("?" * len(states))
+        while True:
+            rows = self.run(lambda cur, last=last: self.q(
+                cur, f"SELECT id, queue FROM tasks WHERE dataset_id = ? AND state IN ({marks}) AND id > ? "
+                     "ORDER BY id LIMIT ?", (dataset_id, *states, last, page)).fetchall())
+            if not rows:
+                return
+            yield from (tuple(r) for r in rows)
+            last = rows[-1][0]
+
+    def count_tasks(self, dataset_id: int, states: Sequence[str] = ("pending", "running")) -> int:
+        marks = ", ".join("?" * len(states))
+        return int(self.run(lambda cur: self.q(cur, f"SELECT COUNT(*) FROM tasks WHERE dataset_id = ? AND state "
+                                                    f"IN ({marks})", (dataset_id, *states)).fetchone()[0]))
 
     def resume_dataset(self, dataset_id: int) -> list[tuple[int, str]]:
         """Reset failed tasks of a dataset to pending (fresh attempts); return its unfinished tasks."""
@@ -316,6 +452,12 @@ class Catalog(RunsMixin):
 
         return self.run(fn)
 
+    def fully_planned(self, dataset_id: int) -> bool:
+        """Every character of the dataset is in the catalog (its enqueue finished planning)."""
+        row = self.run(lambda cur: self.q(cur, "SELECT planned_characters FROM datasets WHERE id = ?",
+                                          (dataset_id,)).fetchone())
+        return row is not None and row[0] is None
+
     def mark_finalized(self, dataset_id: int) -> None:
         self.run(lambda cur: self.q(cur, "UPDATE datasets SET finalized_at = ? WHERE id = ?",
                                     (time.time(), dataset_id)))
@@ -337,21 +479,27 @@ class Catalog(RunsMixin):
         return _task_row(row)
 
     def claim(self, worker: str, lease_seconds: float, *, task_id: int | None = None,
-              queues: Sequence[str] = ("render",)) -> Task | None:
+              queues: Sequence[str] = ("render",), kinds: Sequence[str] | None = None) -> Task | None:
         """Lease one task to ``worker``: the given id, or the oldest claimable one of ``queues``.
 
-        Claimable: pending and due, running with an expired lease, or already leased to this
-        worker (a retry after a lost connection). Returns None when nothing could be claimed.
+        Claimable: of one of ``queues`` (and ``kinds`` when given), and pending and due, running
+        with an expired lease, or already leased to this worker (a retry after a lost
+        connection). Returns None when nothing could be claimed.
         """
         now = time.time()
         cond = ("((state = 'pending' AND not_before <= ?) OR (state = 'running' AND "
                 "(lease_until < ? OR worker = ?)))")
+        own = f"queue IN ({', '.join('?' * len(queues))})"
+        own_params = list(queues)
+        if kinds is not None:
+            own += f" AND kind IN ({', '.join('?' * len(kinds)) or 'NULL'})"
+            own_params += list(kinds)
         if task_id is not None:
-            pick, pick_params = f"SELECT id FROM tasks WHERE id = ? AND {cond}", [task_id, now, now, worker]
+            pick = f"SELECT id FROM tasks WHERE id = ? AND {own} AND {cond}"
+            pick_params = [task_id, *own_params, now, now, worker]
         else:
-            pick = (f"SELECT id FROM tasks WHERE queue IN ({', '.join('?' * len(queues))}) AND {cond} "
-                    "ORDER BY id LIMIT 1")
-            pick_params = [*queues, now, now, worker]
+            pick = f"SELECT id FROM tasks WHERE {own} AND {cond} ORDER BY id LIMIT 1"
+            pick_params = [*own_params, now, now, worker]
         sql = (f"UPDATE tasks SET state = 'running', worker = ?, lease_until = ?, started_at = ?, "
                f"attempts = attempts + (CASE WHEN state = 'running' AND worker = ? THEN 0 ELSE 1 END) "
                f"WHERE id = ({pick} {self.skip_locked}) AND {cond} RETURNING {TASK_COLS}")
@@ -444,6 +592,33 @@ class Catalog(RunsMixin):
 
         return self.run(fn)
 
+    def stale_queued(self, older_than: float, limit: int = 1000) -> list[tuple[int, str]]:
+        """Up to ``limit`` due pending tasks sent to the queue more than ``older_than`` s ago
+        (their job may be lost); their send time is set to now, so concurrent reapers check
+        disjoint sets and each task is looked at again only after another ``older_than``."""
+        now = time.time()
+
+        def fn(cur):
+            rows = self.q(cur, f"UPDATE tasks SET dispatched_at = ? WHERE id IN (SELECT id FROM tasks WHERE "
+                               f"state = 'pending' AND not_before <= ? AND dispatched_at < ? ORDER BY dispatched_at "
+                               f"LIMIT ? {self.skip_locked}) AND state = 'pending' RETURNING id, queue",
+                          (now, now, now - older_than, limit)).fetchall()
+            return sorted(tuple(r) for r in rows)
+
+        return self.run(fn)
+
+    def queued_count(self, older_than: float = 0.0) -> tuple[int, int]:
+        """(due pending tasks sent to a queue, of them sent more than ``older_than`` s ago)."""
+        now = time.time()
+
+        def fn(cur):
+            return tuple(int(v or 0) for v in self.q(
+                cur, "SELECT COUNT(*), SUM(CASE WHEN dispatched_at < ? THEN 1 ELSE 0 END) FROM tasks "
+                     "WHERE state = 'pending' AND not_before <= ? AND dispatched_at IS NOT NULL",
+                (now - older_than, now)).fetchone())
+
+        return self.run(fn)
+
     def undispatch(self, task_ids: Sequence[int]) -> None:
         """Forget that tasks were dispatched (the queue could not take them); the reaper retries."""
         if task_ids:
@@ -501,8 +676,7 @@ class Catalog(RunsMixin):
 def _dataset_row(row) -> dict | None:
     if row is None:
         return None
-    keys = ("id", "name", "kind", "spec", "characters", "images_per_character", "created_at", "finalized_at")
-    d = dict(zip(keys, row, strict=True))
+    d = dict(zip(DATASET_KEYS, row, strict=True))
     d["spec"] = load_json(d["spec"])
     return d
 

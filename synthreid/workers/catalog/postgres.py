@@ -1,13 +1,18 @@
-"""Postgres catalog (the farm), through psycopg2. Claims use ``FOR UPDATE SKIP LOCKED``."""
+"""Postgres catalog (the farm), through psycopg2. Claims use ``FOR UPDATE SKIP LOCKED``; bulk
+rows go in with COPY."""
 
 from __future__ import annotations
 
+import csv
+import io
 from collections.abc import Sequence
 
 import psycopg2
+import psycopg2.errors
 import psycopg2.extras
 
-from synthreid.workers.catalog.base import Catalog
+from synthreid.workers.catalog.base import Catalog, CatalogError, CatalogFull
+from synthreid.workers.config import mask_url, redact, url_password
 
 MIGRATION_LOCK = 0x5E_11D  # advisory lock key serializing `db upgrade` runs
 
@@ -16,9 +21,12 @@ class PostgresCatalog(Catalog):
     tokens = {"ID": "BIGSERIAL PRIMARY KEY", "JSON": "JSONB", "TIME": "DOUBLE PRECISION"}
     skip_locked = "FOR UPDATE SKIP LOCKED"
     connection_errors = (psycopg2.OperationalError, psycopg2.InterfaceError)
+    integrity_errors = (psycopg2.IntegrityError,)
 
     def __init__(self, url: str, retry_for: float = 30.0):
         self.url = url
+        self.where = f"catalog {mask_url(url)}"
+        self._secrets = [p for p in (url_password(url),) if p]
         super().__init__(retry_for=retry_for)
 
     def _connect(self):
@@ -27,12 +35,30 @@ class PostgresCatalog(Catalog):
         conn.autocommit = False
         return conn
 
+    def _clean(self, text) -> str:
+        return redact(str(text).strip(), self._secrets)
+
+    def _translate(self, exc):
+        if isinstance(exc, psycopg2.errors.DiskFull):
+            return CatalogFull(f"{self.where}: the database server's disk is full ({self._clean(exc)})")
+        if isinstance(exc, psycopg2.errors.InsufficientResources):
+            return CatalogError(f"{self.where}: out of resources ({self._clean(exc)})")
+        return None
+
     def _sql(self, sql: str) -> str:
         return sql.replace("?", "%s")
 
     def _bulk_insert(self, cur, table: str, cols: Sequence[str], rows: list[tuple]) -> None:
-        psycopg2.extras.execute_values(cur, f"INSERT INTO {table} ({', '.join(cols)}) VALUES %s", rows,
-                                       page_size=2000)
+        """COPY the rows in (CSV: NULL is an unquoted empty field, strings are quoted)."""
+        if not rows:
+            return
+        buf = io.StringIO()
+        w = csv.writer(buf, quoting=csv.QUOTE_NONNUMERIC, lineterminator="\n")
+        w.writerows(rows)
+        buf.seek(0)
+        # QUOTE_NONNUMERIC writes None as "" (quoted): FORCE_NULL turns those back into NULL.
+        cur.copy_expert(f"COPY {table} ({', '.join(cols)}) FROM STDIN WITH (FORMAT csv, FORCE_NULL "
+                        f"({', '.join(cols)}))", buf)
 
     def _lock_migrations(self, cur) -> None:
         cur.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
@@ -45,4 +71,4 @@ class PostgresCatalog(Catalog):
         return self.conn.get_backend_pid() if self.conn is not None else None
 
     def __repr__(self) -> str:
-        return f"PostgresCatalog({self.url.split('@')[-1]})"
+        return f"PostgresCatalog({mask_url(self.url)})"
