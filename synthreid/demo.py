@@ -78,6 +78,10 @@ def make_target(rendered: Path, out: Path, seed: int = 0) -> Path:
 
 def cmd_demo(args) -> int:
     out = Path(args.out).resolve()
+    if args.target:
+        from synthreid.study.targets import find_images
+
+        find_images(args.target)  # a missing or image-less folder fails before any rendering
     out.mkdir(parents=True, exist_ok=True)
     print(STAND_IN_NOTE)
     size = "32x64"  # WIDTHxHEIGHT, for render and refine alike
@@ -90,8 +94,16 @@ def cmd_demo(args) -> int:
           *common])
     target = make_target(target_render, out / "target", seed=1)
     print(f"  target stand-in with a simulated camera look: {target}")
+    refine_target = target / "images"
+    if args.target:
+        from synthreid.study.targets import find_images, flat_image_folder
+
+        # the refiner learns your camera domain; re-ID is still tested on the labelled stand-in
+        refine_target = flat_image_folder(args.target, out / "target-crops")
+        print(f"  refiner target: {len(find_images(args.target))} real crops under {Path(args.target).resolve()} "
+              "(the re-ID test set stays the stand-in: crops without identity labels cannot score re-ID)")
     refiner = out / "runs" / "refiner"
-    _run(["refine", "train", "--source", str(source), "--target", str(target / "images"), "--model", "cyclegan",
+    _run(["refine", "train", "--source", str(source), "--target", str(refine_target), "--model", "cyclegan",
           "--size", size, "--iters", str(args.iters), "--generator", "resnet_6blocks", "--ngf", "16",
           "--ndf", "16", "--workers", "0", "--sample-every", str(max(1, args.iters // 2)),
           "--checkpoint-every", str(max(1, args.iters // 2)), "--out", str(refiner), "--device", "cpu"])
@@ -129,4 +141,6 @@ def register(sub) -> None:
     p.add_argument("--iters", type=int, default=200, help="refiner generator updates")
     p.add_argument("--epochs", type=int, default=8, help="re-ID training epochs per run")
     p.add_argument("--arch", default="inception", help="re-ID network (inception; tiny for a faster smoke run)")
+    p.add_argument("--target", metavar="DIR", help="a folder of your real camera crops (searched recursively) as the "
+                                                   "refiner's target domain; default: the rendered stand-in")
     p.set_defaults(func=cmd_demo)

@@ -6,6 +6,9 @@ from pathlib import Path
 
 
 def cmd_study(args) -> int:
+    import time
+
+    started = time.perf_counter()
     from synthreid.study.runner import run_study
     from synthreid.study.spec import load_study
 
@@ -13,7 +16,7 @@ def cmd_study(args) -> int:
     out = Path(args.out) if args.out else Path("out") / f"study-{spec.name}"
     print(f"study {spec.name}: {len(spec.arms)} arms x {len(spec.seeds)} seeds, "
           f"{len(spec.test_sets)} test sets -> {out}", flush=True)
-    outcome = run_study(spec, out, progress=not args.quiet)
+    outcome = run_study(spec, out, progress=not args.quiet, started=started)
     print(Path(outcome.report["md"]).read_text())
     return 0
 

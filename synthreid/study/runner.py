@@ -60,11 +60,13 @@ class Runner:
     ``hook(step, phase)`` is called with phase ``"start"`` before a step runs and
     ``"finished"`` after its work and before it is marked done (tests interrupt studies there).
     ``stream``: where progress lines go (None: silent); ``progress``: the steps' own bars.
+    ``started``: ``time.perf_counter()`` when the command began (so that reading and checking the
+    study file count as overhead); default: now.
     """
 
     def __init__(self, spec: StudySpec, out: str | Path, progress: bool = True, hook: StepHook | None = None,
-                 stream: TextIO | None = sys.stderr):
-        self.spec, self.out = spec, Path(out)
+                 stream: TextIO | None = sys.stderr, started: float | None = None):
+        self.spec, self.out, self.started = spec, Path(out), started
         self.progress, self.hook, self.stream = progress, hook, stream
         self.cache = StepCache(self.out / "cache")
 
@@ -87,7 +89,7 @@ class Runner:
         return sum(s.units / rates.get(s.stage, 1.0) for s in todo.values())
 
     def run(self) -> StudyOutcome:
-        t0 = time.perf_counter()
+        t0 = time.perf_counter() if self.started is None else self.started
         self.out.mkdir(parents=True, exist_ok=True)
         memo = FingerprintMemo(self.cache.root / "fingerprints.json")
         steps = plan(self.spec, self.cache, memo)

@@ -309,12 +309,16 @@ def _handcrafted(step: Step, folder: Path, progress: bool):
 
 def untrained_model(cfg):
     """The recipe's network with seeded random weights, as the trainer builds it before epoch 1."""
+    import inspect
+
     import torch
 
     from synthreid.benchmark import models
 
+    # every model option the recipe sets (num_features, dropout, norm, weights, neck, ...) by name
+    names = set(inspect.signature(models.build).parameters) - {"name", "num_classes"}
     torch.manual_seed(cfg.seed)
-    return models.build(cfg.arch, 0, cfg.num_features, cfg.dropout, cfg.norm, weights=cfg.weights)
+    return models.build(cfg.arch, 0, **{k: getattr(cfg, k) for k in names if hasattr(cfg, k)})
 
 
 def _untrained(step: Step, folder: Path, progress: bool):
