@@ -91,15 +91,15 @@ def cmd_verify(args) -> int:
         print(p.message)
     n_other = sum(1 for p in report.problems if p.stem is None)
     print(f"verify {report.root}: {report.sound} of {report.planned} images sound, {len(report.damaged)} damaged, "
-          f"{len(report.not_rendered)} not rendered yet, {n_other} other problems")
+          f"{len(report.not_rendered)} not rendered yet, {n_other} other problem(s)")
     if report.ok:
         return 0
     resume = (f"`synthreid render --out {report.root}` (a local dataset) or "
               f"`synthreid enqueue SPEC --name {report.spec.name} --resume` (a farm dataset)")
     if args.fix:
         fixed = fix_dataset(report)
-        print(f"fixed: removed the files of {len(fixed.removed_images)} damaged images, "
-              f"{fixed.removed_temps} temp files" + ("; rewrote labels.jsonl" if fixed.labels_rewritten else ""))
+        print(f"fixed: removed the files of {len(fixed.removed_images)} damaged image(s), "
+              f"{fixed.removed_temps} temp file(s)" + ("; rewrote labels.jsonl" if fixed.labels_rewritten else ""))
         for p in fixed.left:
             print(f"not fixed: {p.message}")
         if fixed.removed_images or report.not_rendered:

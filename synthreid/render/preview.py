@@ -59,7 +59,7 @@ def contact_sheet(dataset_dir: str | Path, out: str | Path, count: int = 48, col
     if bad:
         shown = "; ".join(f"{path}: {why}" for path, why in bad[:MAX_LISTED])
         more = f"; and {len(bad) - MAX_LISTED} more" if len(bad) > MAX_LISTED else ""
-        log.warning("%s: skipped %d damaged or missing images (%s%s); `synthreid verify %s` lists them all",
+        log.warning("%s: skipped %d damaged or missing image(s) (%s%s); `synthreid verify %s` lists them all",
                     dataset_dir, len(bad), shown, more, dataset_dir)
     if not records:
         raise DatasetError(f"{dataset_dir}: no rendered images yet" + (" that are intact" if bad else ""))

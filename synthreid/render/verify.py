@@ -169,7 +169,7 @@ def verify_dataset(root: str | Path, progress: bool = False) -> VerifyReport:
     if labels_error is not None:
         problems.append(Problem(None, labels_error))
     elif stale:
-        problems.append(Problem(None, f"labels.jsonl: out of date for {len(stale)} images "
+        problems.append(Problem(None, f"labels.jsonl: out of date for {len(stale)} image(s) "
                                       f"(e.g. {', '.join(stale[:MAX_EXAMPLES])}); it lags the meta rows"))
     temps: list[str] = []
     for sub in SUBDIRS:

@@ -89,7 +89,7 @@ def test_truncated_image_is_not_done_reported_fixed_and_rerendered(dataset, caps
 
     assert main(["verify", str(root), "--quiet", "--fix"]) == 1
     out = capsys.readouterr().out
-    assert "removed the files of 1 damaged images" in out and f"synthreid render --out {root}" in out
+    assert "removed the files of 1 damaged image(s)" in out and f"synthreid render --out {root}" in out
     assert not (root / victim["image"]).exists() and not (root / "meta" / f"{victim['stem']}.json").exists()
     after = verify_dataset(root)
     assert after.not_rendered == (victim["stem"],) and not after.problems  # labels.jsonl rewritten too
@@ -150,7 +150,7 @@ def test_interrupted_writes_stale_labels_and_strangers(dataset):
     text = "\n".join(p.message for p in report.problems)
     assert report.damaged == (rows[0]["stem"],) and "no meta row (interrupted render)" in text
     assert report.temps == (temp.relative_to(root).as_posix(),) and "leftover temp file" in text
-    assert "labels.jsonl: out of date for 1 images" in text and "images/notes.txt: not an image" in text
+    assert "labels.jsonl: out of date for 1 image(s)" in text and "images/notes.txt: not an image" in text
     fixed = fix_dataset(report)
     assert fixed.removed_images == (rows[0]["stem"],) and fixed.removed_temps == 1 and fixed.labels_rewritten
     assert [p.message for p in fixed.left] == ["images/notes.txt: not an image of this dataset's plan "
@@ -198,7 +198,7 @@ def test_preview_skips_and_lists_damaged_images(dataset, tmp_path, caplog):
         out = contact_sheet(root, tmp_path / "sheet.png", one_per_person=False)
     assert Image.open(out).size[0] > 0
     text = caplog.text
-    assert "skipped 2 damaged or missing images" in text
+    assert "skipped 2 damaged or missing image(s)" in text
     assert rows[0]["image"] in text and f"images/{rows[3]['stem']}.*: missing" in text
     for r in rows[1:3]:
         assert r["image"] not in text
