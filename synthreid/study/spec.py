@@ -2,7 +2,8 @@
 
 Every error names the field as it is written in the file (``arms[2].kind``,
 ``test_sets[0].path``, ``recipe.lr``) and what was expected. Relative paths resolve against
-the study file's folder. See docs/study.md for the format.
+the study file's folder, or against its ``root`` key (itself relative to that folder). See
+docs/study.md for the format.
 """
 
 from __future__ import annotations
@@ -368,8 +369,9 @@ def _baselines(value) -> BaselineSpec:
 def parse_study(data: dict, path: str | Path) -> StudySpec:
     """Validate a study dict (as read from TOML at ``path``) into a :class:`StudySpec`."""
     path = Path(path).resolve()
-    base = path.parent
-    _check_keys(data, "", {"name", "seeds", "recipe", "arms", "test_sets", "baselines"})
+    _check_keys(data, "", {"name", "root", "seeds", "recipe", "arms", "test_sets", "baselines"})
+    # relative paths resolve against `root`, itself relative to the study file's folder
+    base = _folder(data.get("root", "."), "root", path.parent)
     name = _name(data.get("name", spec_stem(path)), "name")
     seeds = data.get("seeds", [0, 1, 2])
     if not isinstance(seeds, list) or not seeds:

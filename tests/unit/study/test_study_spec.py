@@ -138,3 +138,35 @@ def test_cli_refuses_bad_file_before_any_work(data, tmp_path, capsys):
     assert main(["study", str(path), "--out", str(out)]) == 2
     assert "arms[0].kind" in capsys.readouterr().err
     assert not out.exists()
+
+
+@pytest.mark.parametrize("name", ["pilot.toml", "thesis-table.toml"])
+def test_shipped_study_files_are_valid(tmp_path, name):
+    """The files in studies/ parse, against fixture folders laid out like ../shared/real."""
+    from pathlib import Path
+
+    from PIL import Image
+
+    from .study_fixtures import make_market
+
+    real = tmp_path / "shared" / "real"
+    for t in ("prid", "caviar4reid", "pku-dev"):
+        make_market(real / t)
+    (real / "unlabelled" / "mit").mkdir(parents=True)
+    Image.new("RGB", (64, 128)).save(real / "unlabelled" / "mit" / "0001.jpg")
+    (tmp_path / "repo" / "studies").mkdir(parents=True)
+    text = (Path(__file__).parents[3] / "studies" / name).read_text()
+    spec = load_study(write_study(tmp_path / "repo" / "studies", text, name))
+    assert [t.name for t in spec.test_sets] == ["prid", "caviar4reid", "pku-dev"]
+    assert [a.name for a in spec.arms if a.anchor] == ["real-prid", "real-caviar4reid", "real-pku-dev"]
+    refined = [a for a in spec.arms if a.refine]
+    assert len(refined) == 1 and refined[0].refine.target == str(real / "unlabelled")
+    renders = [a for a in spec.arms if a.kind is ArmKind.RENDER]
+    assert all(a.render["output"]["size"] == [64, 128] for a in renders)
+
+
+def test_root_moves_the_base_of_relative_paths(data, tmp_path):
+    (tmp_path / "studies").mkdir()
+    spec = load_study(write_study(tmp_path / "studies", 'root = ".."\n' + study_text(ARMS, TESTS)))
+    assert spec.arms[0].path == str(tmp_path / "a")
+    refused(tmp_path / "studies", 'root = "nowhere"\n' + study_text(ARMS, TESTS), "root", "no such folder")
