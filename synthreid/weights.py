@@ -58,19 +58,22 @@ _PLAIN = (bool, int, float, str, bytes, type(None))
 def check_plain(obj, where: str = "state") -> None:
     """Raise TypeError naming the first value under ``obj`` that :func:`load_weights` would refuse.
 
-    Called before saving, so a checkpoint that could not be loaded back is never written.
+    Called before saving, so a checkpoint that could not be loaded back is never written. Types
+    are matched exactly: a numpy float is a ``float`` subclass, but the weights-only loader refuses it.
     """
+    from collections import OrderedDict
+
     import torch
 
-    if isinstance(obj, _PLAIN) or isinstance(obj, torch.Tensor | torch.dtype | torch.device | torch.Size):
+    if type(obj) in _PLAIN or isinstance(obj, torch.Tensor | torch.dtype | torch.device | torch.Size):
         return
-    if isinstance(obj, dict):
+    if type(obj) in (dict, OrderedDict):
         for k, v in obj.items():
-            if not isinstance(k, _PLAIN):
+            if type(k) not in _PLAIN:
                 raise TypeError(f"{where}: key {k!r} of type {type(k).__name__} cannot be saved as weights")
             check_plain(v, f"{where}[{k!r}]")
         return
-    if isinstance(obj, list | tuple):
+    if type(obj) in (list, tuple):
         for i, v in enumerate(obj):
             check_plain(v, f"{where}[{i}]")
         return

@@ -135,8 +135,10 @@ def check_test_set(protocol: str, ds) -> list[str]:
                     "they are left out of the thesis draws"]
         return []
     if not ds.query or not ds.gallery:
+        hint = ": queries need identities seen by >= 2 cameras; render more images per character" \
+            if ds.gallery else ""
         raise DatasetError(f"{ds.root}: no query/gallery images for the {protocol} protocol "
-                           f"({len(ds.query)} queries, {len(ds.gallery)} gallery images)")
+                           f"({len(ds.query)} queries, {len(ds.gallery)} gallery images){hint}")
     gallery_cams = _cams_by_pid(ds.gallery)
     bad = sum(not (gallery_cams.get(q.pid, set()) - {q.camid}) for q in ds.query)
     if bad == len(ds.query):
