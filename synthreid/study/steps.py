@@ -213,6 +213,20 @@ def execute(step: Step, folder: Path, progress: bool = True) -> tuple[dict, floa
     return fn(step, folder, progress)
 
 
+def _repoint(config_json: Path, paths: dict) -> None:
+    """Give a half-done run the current locations of its inputs.
+
+    A step's key fixes its inputs' content, not their place: when the data or the study's
+    output folder moved since the run started, its config.json is updated so that the run's own
+    resume check accepts it.
+    """
+    from synthreid.fsutil import read_json_object, write_json
+
+    old = read_json_object(config_json)
+    if old and any(old.get(k) != v for k, v in paths.items()):
+        write_json(config_json, {**old, **paths})
+
+
 def _render(step: Step, folder: Path, progress: bool):
     from synthreid.render.local import render_dataset
     from synthreid.render.spec import DatasetSpec
@@ -237,6 +251,7 @@ def _refine(step: Step, folder: Path, progress: bool):
     target = flat_image_folder(p["target"], folder / "target")
     cfg = RefinerConfig.from_dict({"source": p["source"], "target": str(target), **p["config"]})
     run = folder / "run"
+    _repoint(run / "config.json", {"source": cfg.source, "target": cfg.target})
     before = 0
     if (run / CHECKPOINT).is_file():
         before = int(load_checkpoint(run / CHECKPOINT).get("iteration", 0))
@@ -251,6 +266,7 @@ def _train(step: Step, folder: Path, progress: bool):
     from synthreid.benchmark.engine import TrainConfig, Trainer
 
     cfg = TrainConfig.from_dict(dict(step.params["config"]))
+    _repoint(Path(step.params["run_dir"]) / "config.json", {"train": cfg.train, "val": cfg.val})
     trainer = Trainer(cfg, step.params["run_dir"], progress=progress)
     start = trainer.start_epoch
     trainer.train()

@@ -89,6 +89,9 @@ def test_interrupted_after_its_work_a_step_is_not_marked_done_and_resumes(data):
                    if '"arm": "B"' in (p / "step.json").read_text())
     assert (train_b / "run" / "last.pt").is_file()  # the work was done ...
     assert not (train_b / DONE).exists()  # ... but the step is not done
+    # the data moved meanwhile: same content, same step, and the half-done run still resumes
+    shutil.move(data / "b", data / "b-moved")
+    spec = load(data, arms=ARMS.replace('path = "b"', 'path = "b-moved"'))
     resumed = run_study(spec, data / "out", progress=False, stream=None)
     assert executed(resumed) == [("evaluate", "B", 0, "real"), ("train", "B", 0, None)]
     assert (train_b / DONE).is_file()
