@@ -277,7 +277,15 @@ def _run_workers(spec: DatasetSpec, root: Path, todo: dict[int, list[int]], n_to
                  progress: bool, stopper: _Stopper, failed: list) -> tuple[int, bool]:
     """Start the workers, show progress until they are done or stopped; (rendered, hard stop)."""
     ctx = mp.get_context("spawn")  # bpy must not be forked from a parent that imported it
-    tasks, events, stop = ctx.Queue(), ctx.Queue(), ctx.Event()
+    # Every child inherits these signals blocked: workers ignore them before unblocking, and
+    # multiprocessing's resource tracker (started by the first queue) keeps SIGHUP blocked
+    # for good instead of dying on a hang-up (it ignores SIGINT itself). Ours are delivered
+    # when we unblock.
+    signal.pthread_sigmask(signal.SIG_BLOCK, GROUP_SIGNALS)
+    try:
+        tasks, events, stop = ctx.Queue(), ctx.Queue(), ctx.Event()
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, GROUP_SIGNALS)
     for ci in sorted(todo):
         tasks.put((ci, todo[ci]))
     for _ in range(workers):
@@ -289,8 +297,6 @@ def _run_workers(spec: DatasetSpec, root: Path, todo: dict[int, list[int]], n_to
     rendered, hard, announced, ok = 0, False, False, False
     bar = None
     try:
-        # Children inherit the blocked mask, so a Ctrl-C while they boot cannot reach them
-        # before they ignore it; ours is delivered when we unblock.
         signal.pthread_sigmask(signal.SIG_BLOCK, GROUP_SIGNALS)
         try:
             for p in procs:
@@ -302,8 +308,11 @@ def _run_workers(spec: DatasetSpec, root: Path, todo: dict[int, list[int]], n_to
             if stopper.signum is not None and not announced:
                 stop.set()  # workers finish the image in progress and exit
                 announced = True
-                with contextlib.suppress(OSError):  # SIGHUP: the terminal may be gone
-                    bar.write(_stop_message(stopper.signum), file=sys.stderr)
+                if stopper.signum == getattr(signal, "SIGHUP", None):
+                    bar.disable = True  # the terminal is probably gone: writing to it would fail
+                else:
+                    with contextlib.suppress(OSError):
+                        bar.write(_stop_message(stopper.signum), file=sys.stderr)
             try:
                 ev = events.get(timeout=POLL_S)
             except queue_mod.Empty:
@@ -328,7 +337,8 @@ def _run_workers(spec: DatasetSpec, root: Path, todo: dict[int, list[int]], n_to
     finally:
         stopper.ignore()
         if bar is not None:
-            bar.close()
+            with contextlib.suppress(OSError):
+                bar.close()
         for p in procs:
             if p.pid is not None and p.exitcode is None and not ok:
                 p.kill()  # a second signal or an error: discard the images in progress

@@ -166,18 +166,24 @@ def test_second_ctrl_c_stops_at_once_without_half_written_files(tmp_path):
     assert report.sound == 1 and not report.damaged and not report.temps, report.problems
 
 
-def test_sigterm_of_the_parent_leaves_no_worker(tmp_path):
+@pytest.mark.parametrize("signum, group", [(signal.SIGTERM, False), (signal.SIGHUP, True)],
+                         ids=["SIGTERM-parent", "SIGHUP-group"])
+def test_sigterm_or_hangup_stops_cleanly_and_leaves_no_worker(tmp_path, signum, group):
     out = _planned(tmp_path)
     run = Render(tmp_path, out, workers=2, tag="first")
     run.wait_for("first finished image", lambda: run.rendered() >= 1)
     kids = _worker_pids(run, 2)
     t0 = time.monotonic()
-    os.kill(run.proc.pid, signal.SIGTERM)  # the parent only, as `kill PID` does
+    if group:  # a closed terminal hangs up its whole foreground process group
+        os.killpg(run.proc.pid, signum)
+    else:  # the parent only, as `kill PID` does
+        os.kill(run.proc.pid, signum)
     rc, dt = run.exit_after_signal(t0)
     gone = _wait_dead(kids)
-    print(f"\nSIGTERM -> exit: {dt:.2f} s, workers gone {gone:.2f} s later")
-    assert rc == 143, run.text()
-    assert "interrupted (SIGTERM)" in run.text()
+    name = signal.Signals(signum).name
+    print(f"\n{name} -> exit: {dt:.2f} s, workers gone {gone:.2f} s later")
+    assert rc == 128 + signum, run.text()
+    assert f"interrupted ({name})" in run.text()
     _assert_clean(run)
     assert not verify_dataset(out).damaged
 
