@@ -9,15 +9,8 @@ import signal
 import sys
 from pathlib import Path
 
+from synthreid.cliutil import parse_size as _size  # the one WIDTHxHEIGHT parser of the CLI
 from synthreid.errors import SpecError
-
-
-def _size(text: str) -> list[int]:
-    try:
-        w, h = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT in pixels, e.g. 64x128, got {text!r}") from None
-    return [w, h]
 
 
 def _load_spec(args):
