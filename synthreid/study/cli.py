@@ -27,7 +27,7 @@ def register(sub) -> None:
                        description="Run every step of a study file (render, refine, train, evaluate), "
                                    "cached by content: a re-run does only what changed; stop and re-run to "
                                    "resume. See docs/study.md.")
-    p.add_argument("study", type=Path, metavar="STUDY.toml")
+    p.add_argument("study", type=Path, metavar="STUDY.toml", help="the study file (see docs/study.md)")
     p.add_argument("--out", type=Path, metavar="DIR", help="output folder (default out/study-<study name>)")
     p.add_argument("--quiet", action="store_true", help="no per-step progress bars (step lines stay)")
     p.set_defaults(func=cmd_study)
