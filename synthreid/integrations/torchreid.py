@@ -27,11 +27,13 @@ DEFAULT_NAME = "synthreid"
 _registered: dict[str, tuple[str | None, str | None]] = {}
 
 
-def data_module():
-    """torchreid's data module (``torchreid.data`` or the PyPI package's ``torchreid.reid.data``)."""
-    for mod in ("torchreid.data", "torchreid.reid.data"):
+def api():
+    """torchreid's top-level API: ``torchreid`` (GitHub deep-person-reid) or ``torchreid.reid`` (the
+    PyPI package 0.2.5); both have ``data``, ``models``, ``optim``, ``engine``."""
+    for mod in ("torchreid", "torchreid.reid"):
         try:
-            data = importlib.import_module(mod)
+            top = importlib.import_module(mod)
+            data = importlib.import_module(f"{mod}.data")
         except ImportError as exc:
             missing = getattr(exc, "name", None) or ""
             if missing.split(".")[0] != "torchreid":  # torchreid is there but one of its imports is not
@@ -39,9 +41,14 @@ def data_module():
                                      "pip install -e '.[interop]' installs what it needs") from exc
             continue
         if hasattr(data, "register_image_dataset") and hasattr(data, "ImageDataset"):
-            return data
+            return top
     raise SynthreidError("torchreid is not installed: pip install -e '.[interop]' (or torchreid from "
                          "https://github.com/KaiyangZhou/deep-person-reid)")
+
+
+def data_module():
+    """torchreid's data module (``torchreid.data`` or the PyPI package's ``torchreid.reid.data``)."""
+    return api().data
 
 
 def dataset_class(folder: str | Path | None = None, format: str | None = None, subdir: str = DEFAULT_NAME,
