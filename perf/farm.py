@@ -4,15 +4,21 @@
    render time of the same characters (real Blender renders when bpy works, else skipped);
 2. throughput of 2 workers vs 1 on this machine (real renders, embedded SQLite catalog);
 3. enqueue of preset IV at full size (1,500 x 10) vs planning alone (no database);
-4. `status` latency on a catalog with 1,000,000 image rows vs one naive COUNT over images.
+4. `status` latency on a catalog with 1,000,000 image rows vs one naive COUNT over images;
+5. planning + insert of ``--plan-characters`` characters x 10 images (default 100,000): rate in
+   characters/s and peak RSS of the streaming enqueue (batches, COPY, a planning pool) vs the
+   previous path (the whole plan in memory, one transaction), each in its own process, on
+   SQLite and on Postgres.
 
 Usage: python perf/farm.py [--pg postgresql://postgres@127.0.0.1/postgres] [--skip-render]
+                           [--plan-characters N] [--plan-processes P]
 Writes perf/farm.png (bar chart of the measured times) next to the printed table.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -160,14 +166,99 @@ def status_latency(pg_admin: str) -> dict:
         admin.close()
 
 
+PLAN_CHILD = """
+import json, resource, sys, time
+sys.path.insert(0, sys.argv[1])
+from synthreid.render.spec import DatasetSpec
+from synthreid.workers.catalog import open_catalog
+from synthreid.workers.config import FarmConfig
+from synthreid.workers.tasks import enqueue_dataset
+_, _, data, url, path, characters, processes = sys.argv
+cfg = FarmConfig(data_dir=data, database_url=url or None)
+cat = open_catalog(cfg)
+spec = DatasetSpec.preset("I").replace(name="plan", characters=int(characters), images_per_character=10)
+t0 = time.perf_counter()
+if path == "new":
+    enqueue_dataset(cat, spec, progress=False, processes=int(processes))
+else:  # the previous enqueue: every row planned into lists, then one transaction
+    from synthreid.render.plan import plan_character, plan_image
+    chars, images = [], []
+    for ci in range(spec.characters):
+        char = plan_character(spec, ci)
+        chars.append((ci, spec.seed, char))
+        for ii in range(spec.images_per_character):
+            row = plan_image(spec, ci, ii, char)
+            images.append((ci, ii, row["camid"], row["stem"], row))
+    tasks = cat.create_rendered_dataset("plan", spec.to_dict(), chars, images, "render", 3)
+seconds = time.perf_counter() - t0
+n = cat.run(lambda cur: cat.q(cur, "SELECT COUNT(*) FROM images").fetchone()[0])
+print(json.dumps({"seconds": seconds, "images": n,
+                  "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                  "children_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}))
+"""
+
+
+def plan_insert(tmp: Path, url: str, path: str, characters: int, processes: int) -> dict:
+    """Enqueue ``characters`` x 10 images in a fresh process; rate and peak RSS (MB)."""
+    data = tmp / f"plan-{path}-{uuid.uuid4().hex[:6]}"
+    res = subprocess.run([sys.executable, "-c", PLAN_CHILD, str(REPO), str(data), url, path, str(characters),
+                          str(processes)], capture_output=True, text=True, check=True)
+    out = json.loads(res.stdout.strip().splitlines()[-1])
+    out["rate"] = characters / out["seconds"]
+    if out["images"] != characters * 10:
+        raise RuntimeError(f"{path}: {out['images']} image rows, expected {characters * 10}")
+    return out
+
+
+def planning(tmp: Path, pg_admin: str, characters: int, processes: int) -> dict:
+    import psycopg2
+
+    results = {}
+    dbs = [("SQLite", "", None)]
+    if pg_admin:
+        name = f"synthreid_perf_{uuid.uuid4().hex[:8]}"
+        dbs.append(("Postgres", pg_admin.rsplit("/", 1)[0] + "/" + name, name))
+    for label, url, dbname in dbs:
+        for path in ("new", "old"):
+            if dbname:
+                admin = psycopg2.connect(pg_admin)
+                admin.autocommit = True
+                admin.cursor().execute(f'CREATE DATABASE "{dbname}"')
+            try:
+                results[(label, path)] = r = plan_insert(tmp, url, path, characters, processes)
+            finally:
+                if dbname:
+                    admin.cursor().execute(f'DROP DATABASE IF EXISTS "{dbname}"')
+                    admin.close()
+            print(f"[plan+insert, {label}, {path} path] {characters:,} characters x 10 images: "
+                  f"{r['rate']:,.0f} characters/s, peak RSS {r['rss_mb']:.0f} MB"
+                  + (f" (planning processes: {r['children_rss_mb']:.0f} MB each at most)" if path == "new"
+                     and processes > 1 else ""), flush=True)
+        new, old = results[(label, "new")], results[(label, "old")]
+        print(f"[plan+insert, {label}] new vs old: rate {new['rate'] / old['rate']:.2f}x, peak RSS "
+              f"{new['rss_mb'] / old['rss_mb']:.2f}x", flush=True)
+    return results
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432/postgres", help="admin URL ('' to skip)")
     ap.add_argument("--skip-render", action="store_true", help="skip the parts that need bpy")
+    ap.add_argument("--plan-characters", type=int, default=100_000,
+                    help="characters (x 10 images) of the planning + insert comparison (0 skips it)")
+    ap.add_argument("--plan-processes", type=int, default=min(os.cpu_count() or 1, 8),
+                    help="planning processes of the streaming enqueue")
+    ap.add_argument("--only-planning", action="store_true", help="run only the planning + insert comparison")
     args = ap.parse_args()
     times: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
+        if args.plan_characters:
+            p = planning(tmp, args.pg, args.plan_characters, args.plan_processes)
+            for (label, path), r in p.items():
+                times[f"plan+insert {label} {path}"] = r["seconds"]
+        if args.only_planning:
+            return 0
         if not args.skip_render:
             o = task_overhead(tmp)
             print(f"[overhead] 4 characters x 3 images: render {o['render']:.2f} s, farm overhead "

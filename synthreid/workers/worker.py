@@ -64,7 +64,9 @@ class Worker:
         self.kinds = task_kinds(self.queues)
         self.burst = burst
         self.backend = backend or RenderBackend()
-        self.catalog_factory = catalog_factory or (lambda: open_catalog(config, retry_for=float("inf")))
+        # Connect with a short retry window (a stop signal is honoured between windows); once
+        # connected, the main loop's catalog retries lost connections until a stop.
+        self.catalog_factory = catalog_factory or (lambda: open_catalog(config, retry_for=5.0))
         self.dispatcher = dispatcher if dispatcher is not None else make_dispatcher(config)
         self.name = name or worker_name()
         self.poll_seconds = poll_seconds
@@ -143,6 +145,7 @@ class Worker:
         while not self.stop_requested.is_set():
             try:
                 cat = self.catalog_factory()
+                cat.retry_for = float("inf")
                 if self.stop_requested.is_set():
                     cat.give_up_after(self.config.lease_seconds)
                 return cat
