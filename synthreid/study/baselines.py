@@ -2,10 +2,11 @@
 
 - chance: random features (every gallery ranking equally likely), averaged over seeded draws;
 - untrained: features of the recipe's network with seeded random weights (no training);
-- hand-crafted: a LOMO-like descriptor (Liao et al., CVPR 2015): joint HSV colour histograms
-  and uniform local binary pattern histograms of overlapping windows, keeping each bin's
-  maximum over the windows of one horizontal stripe (robust to sideways shifts), log-scaled
-  and L2-normalised per part.
+- hand-crafted: a LOMO-like descriptor (Liao et al., CVPR 2015): each colour channel
+  histogram-equalised (a cheap stand-in for LOMO's Retinex: it removes a camera's gain and
+  colour cast), then joint HSV colour histograms and uniform local binary pattern histograms of
+  overlapping windows, keeping each bin's maximum over the windows of one horizontal stripe
+  (robust to sideways shifts), log-scaled and L2-normalised per part.
 
 Each baseline is an ``extract(records) -> (N, D) float32`` given to
 :func:`synthreid.benchmark.protocols.evaluate`.
@@ -16,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageOps
 
 from synthreid.errors import DatasetError
 
@@ -74,6 +75,7 @@ def lomo_descriptor(img: Image.Image) -> np.ndarray:
     """The hand-crafted descriptor of one RGB image: float32 vector (see module doc)."""
     h, w = LOMO_SIZE
     img = img.convert("RGB").resize((w, h), Image.BILINEAR)
+    img = Image.merge("RGB", [ImageOps.equalize(c) for c in img.split()])
     hsv = np.asarray(img.convert("HSV"), dtype=np.int64)
     q = [np.minimum(hsv[..., i] * b // 256, b - 1) for i, b in enumerate(HSV_BINS)]
     colour = (q[0] * HSV_BINS[1] + q[1]) * HSV_BINS[2] + q[2]
