@@ -30,6 +30,13 @@ BOTTOMS = ("trousers", "jeans", "shorts", "skirt_short", "skirt_knee", "skirt_lo
 SHOES = ("trainers", "shoes", "boots")
 TEXTURES = ("plain", "stripes", "checks", "plaid", "dots", "print", "denim", "noise")
 HAIR = ("bald", "short", "medium", "long", "ponytail", "bun")
+SLEEVE_LENGTHS = ("long", "short", "none")
+AGE_BANDS = (12.0, 16.0, 31.0, 46.0, 61.0, 95.0)  # PETA's age bands in years: [12, 16), [16, 31), ... [61, 95]
+# PETA's eleven colour names, the order of the appearance.*_colors weights (see render/colournames.py)
+COLOUR_NAMES = ("Black", "Blue", "Brown", "Green", "Grey", "Orange", "Pink", "Purple", "Red", "White", "Yellow")
+_W5 = tuple[float, float, float, float, float]
+_W6 = tuple[float, float, float, float, float, float]
+_W11 = tuple[float, float, float, float, float, float, float, float, float, float, float]
 ACCESSORIES = ("backpack", "shoulder_bag", "handbag", "hat", "cap", "glasses")
 
 
@@ -103,17 +110,28 @@ class PeopleSpec:
                                           "docs/assets.md); None = procedural people only")
     mesh_probability: float = _f(1.0, lo=0.0, hi=1.0, doc="chance per character of a user mesh from "
                                                            "meshes_dir (else procedural); unused without it")
+    age_weights: _W5 | None = _f(None, lo=0.0, doc="relative weights of PETA's age bands <16, 16-30, 31-45, "
+                                                   "46-60, >60 years (uniform within a band and people.age); "
+                                                   "None = uniform over people.age")
 
     def __post_init__(self):
         if sum(self.hand_poses) <= 0:
             raise SpecError("people.hand_poses", "at least one weight must be > 0")
+        if self.age_weights is not None:
+            live = [w > 0 and AGE_BANDS[i] < self.age[1] and AGE_BANDS[i + 1] > self.age[0]
+                    for i, w in enumerate(self.age_weights)]
+            if not any(live):
+                raise SpecError("people.age_weights", f"no band with a weight > 0 overlaps people.age "
+                                                      f"{list(self.age)}")
 
 
 @dataclass(frozen=True)
 class AppearanceSpec:
     """Clothes, textures, hair and accessories."""
 
-    palette: str = _f("saturated", choices=("saturated", "realistic"))
+    palette: str = _f("saturated", choices=("saturated", "realistic", "fitted"),
+                      doc="'fitted': top, bottom and jeans colours drawn by PETA colour name with the "
+                          "*_colors weights (shoes, bags, patterns: 'realistic')")
     tops: tuple[str, ...] = _f(TOPS, choices=TOPS)
     bottoms: tuple[str, ...] = _f(BOTTOMS, choices=BOTTOMS)
     shoes: tuple[str, ...] = _f(SHOES, choices=SHOES, doc="empty = barefoot-coloured feet (thesis set I)")
@@ -129,6 +147,45 @@ class AppearanceSpec:
     glasses: float = _f(0.15, lo=0.0, hi=1.0)
     textures_dir: str | None = _f(None, doc="folder of PNG/JPG prints used by the 'print' texture "
                                             "(see docs/textures.md); None = procedural motifs")
+    # Fitted attribute probabilities (scripts/fit-appearance.py); None keeps the built-in weights.
+    top_colors: _W11 | None = _f(None, lo=0.0, doc="palette 'fitted': weights of the 11 PETA colour names "
+                                                   "(Black, Blue, Brown, Green, Grey, Orange, Pink, Purple, "
+                                                   "Red, White, Yellow) for tops and dresses")
+    bottom_colors: _W11 | None = _f(None, lo=0.0, doc="palette 'fitted': colour-name weights of bottoms "
+                                                      "other than jeans")
+    jeans_colors: _W11 | None = _f(None, lo=0.0, doc="palette 'fitted': colour-name weights of jeans")
+    top_weights_female: _W6 | None = _f(None, lo=0.0, doc="relative weights of tshirt, longsleeve, sweater, "
+                                                          "jacket, coat, dress for women")
+    top_weights_male: _W6 | None = _f(None, lo=0.0, doc="the same for men")
+    bottom_weights_female: _W6 | None = _f(None, lo=0.0, doc="relative weights of trousers, jeans, shorts, "
+                                                             "skirt_short, skirt_knee, skirt_long for women")
+    bottom_weights_male: _W6 | None = _f(None, lo=0.0, doc="the same for men")
+    hair_weights_female: _W6 | None = _f(None, lo=0.0, doc="relative weights of bald, short, medium, long, "
+                                                           "ponytail, bun for women")
+    hair_weights_male: _W6 | None = _f(None, lo=0.0, doc="the same for men")
+    shirt_sleeves: tuple[float, float, float] | None = _f(None, lo=0.0, doc="relative weights of long, short "
+                                                                            "and no sleeves of 'longsleeve' "
+                                                                            "tops (shirts, blouses); None = long")
+
+    def __post_init__(self):
+        names = {"top_weights": ("tops", TOPS), "bottom_weights": ("bottoms", BOTTOMS),
+                 "hair_weights": ("hair", HAIR)}
+        for key, (allowed_key, order) in names.items():
+            allowed = getattr(self, allowed_key)
+            for sex in ("female", "male"):
+                w = getattr(self, f"{key}_{sex}")
+                if w is not None and not any(x > 0 for x, k in zip(w, order, strict=True) if k in allowed):
+                    raise SpecError(f"appearance.{key}_{sex}", "needs a weight > 0 for at least one of "
+                                                               f"appearance.{allowed_key} {list(allowed)}")
+        for key in ("top_colors", "bottom_colors", "jeans_colors", "shirt_sleeves"):
+            w = getattr(self, key)
+            if w is not None and sum(w) <= 0:
+                raise SpecError(f"appearance.{key}", "at least one weight must be > 0")
+        if self.palette == "fitted":
+            for key in ("top_colors", "bottom_colors", "jeans_colors"):
+                if getattr(self, key) is None:
+                    raise SpecError(f"appearance.{key}", "required with palette = 'fitted' (11 weights for "
+                                                         f"{', '.join(COLOUR_NAMES)})")
 
 
 @dataclass(frozen=True)

@@ -71,10 +71,11 @@ def weighted_choice(rng: np.random.Generator, weights: dict[str, float], allowed
 
 
 def garment_color(rng: np.random.Generator, palette: str, group: str) -> tuple[list[float], str]:
-    """(linear RGB, colour name) for a garment ``group`` (top, bottom, denim, shoes, accessory)."""
+    """(linear RGB, colour name) for a garment ``group`` (top, bottom, denim, shoes, accessory).
+    Palette 'fitted' draws its weighted groups with ``named_color``; here it means 'realistic'."""
     cfg = load_json("palettes.json")
-    if palette not in ("saturated", "realistic"):
-        raise SpecError("appearance.palette", f"{palette!r} is not one of: saturated, realistic")
+    if palette not in ("saturated", "realistic", "fitted"):
+        raise SpecError("appearance.palette", f"{palette!r} is not one of: saturated, realistic, fitted")
     if palette == "saturated":
         srgb = _hsv_draw(rng, cfg["saturated"])
         return _rgb_list(srgb_to_linear(srgb)), "saturated"
@@ -84,6 +85,23 @@ def garment_color(rng: np.random.Generator, palette: str, group: str) -> tuple[l
         srgb = _hsv_draw(rng, real["bright"])
     else:
         srgb = _jitter(rng, hex_to_srgb(real["colors"][name]), real["jitter"])
+    return _rgb_list(srgb_to_linear(srgb)), name
+
+
+NAMED_JITTER = (0.015, 0.12, 0.12)  # HSV jitter of named colours (hue turns, saturation and value fractions)
+
+
+def named_color(rng: np.random.Generator, weights) -> tuple[list[float], str]:
+    """(linear RGB, PETA colour name): a name drawn by ``weights`` (11, order of
+    ``colournames.COLOUR_NAMES``), then a jittered prototype of it that still maps to that name."""
+    from synthreid.render.colournames import COLOUR_NAMES, PROTOTYPES, colour_name
+
+    w = np.asarray(weights, dtype=np.float64)
+    name = COLOUR_NAMES[int(rng.choice(len(COLOUR_NAMES), p=w / w.sum()))]
+    protos = PROTOTYPES[name]
+    base = hex_to_srgb(protos[int(rng.integers(len(protos)))])
+    jitters = [_jitter(rng, base, NAMED_JITTER) for _ in range(8)]  # fixed draw count per colour
+    srgb = next((j for j in jitters if colour_name(j) == name), base)
     return _rgb_list(srgb_to_linear(srgb)), name
 
 

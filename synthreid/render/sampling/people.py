@@ -20,6 +20,7 @@ import numpy as np
 from synthreid.errors import SpecError
 from synthreid.render.sampling import asset_files, palettes
 from synthreid.render.sampling.palettes import load_json, weighted_choice
+from synthreid.render.spec import AGE_BANDS, BOTTOMS, HAIR, SLEEVE_LENGTHS, TOPS
 
 ADULT_AGE = 18.0
 WALK_FRACTION_MIXED = 0.5  # pose = "mixed": chance an image shows the walk (else standing)
@@ -129,9 +130,33 @@ def list_prints(textures_dir: str) -> tuple[str, ...]:
     return files
 
 
+def _fitted_color(rng: np.random.Generator, a, group: str) -> tuple[list[float], str]:
+    """Palette 'fitted': a colour of ``group`` (top, bottom, jeans) by the spec's PETA-name weights."""
+    return palettes.named_color(rng, {"top": a.top_colors, "bottom": a.bottom_colors, "jeans": a.jeans_colors}[group])
+
+
+def _weights(spec_weights, names: tuple[str, ...], builtin: dict) -> dict:
+    """A spec's weight tuple (order ``names``) as a dict, or the built-in weights when unset."""
+    return builtin if spec_weights is None else dict(zip(names, spec_weights, strict=True))
+
+
+def _sample_age(rng: np.random.Generator, p) -> float:
+    """Age in years: uniform over people.age, or by people.age_weights' band, then uniform within it."""
+    if p.age_weights is None:
+        return float(rng.uniform(*p.age))
+    lo, hi = p.age
+    spans = [(max(lo, a), min(hi, b)) for a, b in zip(AGE_BANDS[:-1], AGE_BANDS[1:], strict=True)]
+    w = np.array([wt if a < b else 0.0 for wt, (a, b) in zip(p.age_weights, spans, strict=True)])
+    a, b = spans[int(rng.choice(len(w), p=w / w.sum()))]
+    return float(rng.uniform(a, b))
+
+
 def _garment(rng, spec, kind: str, group: str, sex: str) -> dict:
     pal = spec.appearance.palette
-    color, name = palettes.garment_color(rng, pal, "denim" if kind == "jeans" and pal == "realistic" else group)
+    if pal == "fitted":
+        color, name = _fitted_color(rng, spec.appearance, "jeans" if kind == "jeans" else group)
+    else:
+        color, name = palettes.garment_color(rng, pal, "denim" if kind == "jeans" and pal == "realistic" else group)
     forced = "denim" if kind == "jeans" else None
     tex = _texture(rng, spec, group, color, forced)
     fit = _r(np.clip(np.exp(rng.normal(0.0, 0.2)), 0.7, 1.5), 3)  # looseness multiplier of the ease
@@ -199,7 +224,7 @@ def sample_character(spec, rng: np.random.Generator) -> dict:
     p, a = spec.people, spec.appearance
     cat = load_json("catalog.json")
     sex = "female" if rng.random() < p.female_fraction else "male"
-    age = float(rng.uniform(*p.age))
+    age = _sample_age(rng, p)
     lo, hi = p.height_adult
     mean, sd = (1.65, 0.07) if sex == "female" else (1.78, 0.075)
     adult_h = _truncnorm(rng, mean, sd, lo, hi)
@@ -209,19 +234,23 @@ def sample_character(spec, rng: np.random.Generator) -> dict:
     skin, tone = palettes.skin_color(rng)
     body = _sample_body(rng, sex, age, height, bmi)
 
-    top_kind = weighted_choice(rng, cat["tops"][sex], a.tops)
+    top_kind = weighted_choice(rng, _weights(getattr(a, f"top_weights_{sex}"), TOPS, cat["tops"][sex]), a.tops)
     top = _garment(rng, spec, top_kind, "top", sex)
     top["sleeve"] = SLEEVES.get(top_kind) or weighted_choice(rng, cat["dress_sleeves"])
-    if top_kind in ("longsleeve", "sweater") and rng.random() < 0.15:
+    if a.shirt_sleeves is not None and top_kind == "longsleeve":  # shirts and blouses of any sleeve length
+        top["sleeve"] = weighted_choice(rng, dict(zip(SLEEVE_LENGTHS, a.shirt_sleeves, strict=True)))
+    if top_kind in ("longsleeve", "sweater") and top["sleeve"] == "long" and rng.random() < 0.15:
         top["sleeve"] = "three_quarter"  # pushed-up sleeves
     if top_kind in ("sweater", "jacket"):
         top["hood"] = bool(rng.random() < (0.35 if top_kind == "sweater" else 0.25))
     if top_kind in ("jacket", "coat"):  # worn open over a shirt in the 'inner' colour
         top["open"] = bool(rng.random() < 0.6)
-        top["inner"] = palettes.garment_color(rng, a.palette, "top")[0]
+        top["inner"] = (_fitted_color(rng, a, "top") if a.palette == "fitted"
+                        else palettes.garment_color(rng, a.palette, "top"))[0]
     bottom = None
     if top_kind != "dress":
-        bottom = _garment(rng, spec, weighted_choice(rng, cat["bottoms"][sex], a.bottoms), "bottom", sex)
+        bottoms = _weights(getattr(a, f"bottom_weights_{sex}"), BOTTOMS, cat["bottoms"][sex])
+        bottom = _garment(rng, spec, weighted_choice(rng, bottoms, a.bottoms), "bottom", sex)
         # leg length covered: fraction of the thigh (shorts) or of the shin (trousers, jeans)
         if bottom["type"] == "shorts":
             bottom["length"] = _r(rng.uniform(0.35, 0.85), 3)
@@ -240,7 +269,7 @@ def sample_character(spec, rng: np.random.Generator) -> dict:
         sole = [0.9, 0.9, 0.88] if kind == "trainers" and rng.random() < 0.7 else [0.03, 0.03, 0.03]
         shoes = {"type": kind, "color": c, "color_name": name, "sole_color": sole}
 
-    style = weighted_choice(rng, cat["hair"][sex], a.hair)
+    style = weighted_choice(rng, _weights(getattr(a, f"hair_weights_{sex}"), HAIR, cat["hair"][sex]), a.hair)
     hcol, hname = palettes.hair_color(rng, age)
     hair = {"style": style, "color": hcol, "color_name": hname}
     if style != "bald":
