@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 
@@ -16,6 +17,11 @@ def cmd_study(args) -> int:
     out = Path(args.out) if args.out else Path("out") / f"study-{spec.name}"
     print(f"study {spec.name}: {len(spec.arms)} arms x {len(spec.seeds)} seeds, "
           f"{len(spec.test_sets)} test sets -> {out}", flush=True)
+    if args.plan:
+        from synthreid.study.runner import Runner
+
+        Runner(spec, out, stream=sys.stdout).show_plan()
+        return 0
     outcome = run_study(spec, out, progress=not args.quiet, started=started)
     print(Path(outcome.report["md"]).read_text())
     return 0
@@ -29,5 +35,6 @@ def register(sub) -> None:
                                    "resume. See docs/study.md.")
     p.add_argument("study", type=Path, metavar="STUDY.toml", help="the study file (see docs/study.md)")
     p.add_argument("--out", type=Path, metavar="DIR", help="output folder (default out/study-<study name>)")
+    p.add_argument("--plan", action="store_true", help="list the steps (done or to do) and the ETA; run nothing")
     p.add_argument("--quiet", action="store_true", help="no per-step progress bars (step lines stay)")
     p.set_defaults(func=cmd_study)

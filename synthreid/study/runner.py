@@ -49,6 +49,53 @@ class StudyOutcome:
         return max(0.0, self.wall_seconds - self.work_seconds)
 
 
+class StudyLock:
+    """``OUT/study.lock`` holding the running process's id: two runs of one output folder would
+    work in the same step folders. A lock left by a process that is gone is taken over."""
+
+    def __init__(self, out: Path):
+        self.path = out / "study.lock"
+
+    def __enter__(self):
+        import os
+
+        from synthreid.study.steps import StudyError
+
+        for _ in range(2):
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            except FileExistsError:
+                try:
+                    pid = int(self.path.read_text().strip() or 0)
+                except (OSError, ValueError):
+                    pid = 0
+                if pid and _alive(pid):
+                    raise StudyError(f"{self.path}: another study (process {pid}) is running in this output "
+                                     "folder; wait for it or stop it") from None
+                self.path.unlink(missing_ok=True)  # left by a process that is gone
+                continue
+            with os.fdopen(fd, "w") as fh:
+                fh.write(str(os.getpid()))
+            return self
+        raise StudyError(f"{self.path}: cannot take the study lock")
+
+    def __exit__(self, *exc):
+        self.path.unlink(missing_ok=True)
+        return False
+
+
+def _alive(pid: int) -> bool:
+    import os
+
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def fmt_duration(seconds: float) -> str:
     s = int(round(max(0.0, seconds)))
     return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
@@ -91,6 +138,22 @@ class Runner:
     def run(self) -> StudyOutcome:
         t0 = time.perf_counter() if self.started is None else self.started
         self.out.mkdir(parents=True, exist_ok=True)
+        with StudyLock(self.out):
+            return self._run(t0)
+
+    def show_plan(self) -> list[tuple[Step, bool]]:
+        """Print every step with whether it is done, and the ETA; runs nothing."""
+        memo = FingerprintMemo(self.cache.root / "fingerprints.json")
+        steps = plan(self.spec, self.cache, memo)
+        records = {step_id(s): r for s in steps if (r := self.cache.record(s.stage, s.key)) is not None}
+        out = [(s, step_id(s) in records) for s in steps]
+        for s, done in out:
+            self.say(f"  {'done' if done else 'todo'}  {s.label}  ({s.units:.0f} images)")
+        todo = len({step_id(s) for s, d in out if not d})
+        self.say(f"study {self.spec.name}: {todo} steps to run; ETA {fmt_duration(self._eta(steps, records))}")
+        return out
+
+    def _run(self, t0: float) -> StudyOutcome:
         memo = FingerprintMemo(self.cache.root / "fingerprints.json")
         steps = plan(self.spec, self.cache, memo)
         memo.save()

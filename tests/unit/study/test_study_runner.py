@@ -110,3 +110,29 @@ def test_a_real_failure_mid_run_keeps_finished_steps(data):
     assert not (data / "out" / "report.md").exists()
     shutil.move(data / "real-away", data / "real")
     assert executed(run_study(spec, data / "out", progress=False, stream=None)) == [("evaluate", "B", 0, "real")]
+
+
+def test_one_study_at_a_time_per_output_folder(data):
+    import os
+
+    from synthreid.study.steps import StudyError
+
+    spec = load(data)
+    (data / "out").mkdir()
+    (data / "out" / "study.lock").write_text(str(os.getpid()))  # a live process holds it
+    with pytest.raises(StudyError, match="another study"):
+        run_study(spec, data / "out", progress=False, stream=None)
+    assert not (data / "out" / "cache").exists()
+    (data / "out" / "study.lock").write_text("999999999")  # left by a process that is gone
+    assert len(run_study(spec, data / "out", progress=False, stream=None).executed) == 4
+    assert not (data / "out" / "study.lock").exists()
+
+
+def test_plan_lists_steps_and_runs_nothing(data, capsys):
+    from synthreid.cli import main
+
+    path = write_study(data, study_text(ARMS, TESTS, extra=NO_BASELINES))
+    assert main(["study", str(path), "--out", str(data / "out"), "--plan"]) == 0
+    text = capsys.readouterr().out
+    assert text.count("todo") == 4 and "train · arm A · seed 0" in text and "4 steps to run" in text
+    assert not list((data / "out").glob("cache/*/*/done.json"))
