@@ -151,6 +151,12 @@ def _worker_main(spec_dict: dict, root: str, tmp: str, parent_pid: int, tasks, e
     finally:
         session.close()
     events.put(("exit", os.getpid(), session.timings))
+    # Blender's interpreter teardown takes about a second and has nothing to save (every file
+    # is written and renamed, the parent removes the temp folder): leave once the events are out.
+    events.close()
+    events.join_thread()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 def default_workers() -> int:
@@ -262,8 +268,10 @@ def render_dataset(spec: DatasetSpec, root: str | Path, workers: int | None = No
             rendered, hard = _run_workers(spec, root, todo, n_todo, workers, progress, stopper, failed)
         if not hard:
             try:
+                t_fin = time.perf_counter()
                 finalize_dataset(root, spec)
                 finalized = True
+                log.debug("labels.jsonl finalized in %.2f s", time.perf_counter() - t_fin)
             except _StopNow:
                 hard = True  # labels.jsonl is written atomically: the old one stays whole
     finally:
@@ -294,7 +302,7 @@ def _run_workers(spec: DatasetSpec, root: Path, todo: dict[int, list[int]], n_to
     procs = [ctx.Process(target=_worker_main, args=(spec.to_dict(), str(root), tmp, os.getpid(), tasks, events,
                                                     stop), daemon=True)
              for _ in range(workers)]
-    rendered, hard, announced, ok = 0, False, False, False
+    rendered, hard, announced, ok = 0, False, 0.0, False
     bar = None
     try:
         signal.pthread_sigmask(signal.SIG_BLOCK, GROUP_SIGNALS)
@@ -307,7 +315,7 @@ def _run_workers(spec: DatasetSpec, root: Path, todo: dict[int, list[int]], n_to
         while True:
             if stopper.signum is not None and not announced:
                 stop.set()  # workers finish the image in progress and exit
-                announced = True
+                announced = time.perf_counter()
                 if stopper.signum == getattr(signal, "SIGHUP", None):
                     bar.disable = True  # the terminal is probably gone: writing to it would fail
                 else:
@@ -327,6 +335,8 @@ def _run_workers(spec: DatasetSpec, root: Path, todo: dict[int, list[int]], n_to
                 bar.write(f"failed {ev[1]}: {ev[2]}")
             elif ev[0] == "fatal":
                 raise SynthreidError(f"render worker {ev[1]} could not start:\n{ev[2]}")
+        if announced:
+            log.debug("stop: workers finished %.2f s after the signal", time.perf_counter() - announced)
         for p in procs:
             if p.exitcode not in (0, None) and stopper.signum is None:
                 failed.append(("worker", f"render worker {p.pid} died (exit code {p.exitcode}); "
