@@ -73,6 +73,7 @@ def dataset_status(catalog: Catalog, ds: dict, window: float = 300.0, stall_afte
 
     total = ds["characters"] * ds["images_per_character"]
     if ds["kind"] != "rendered":  # refined/imported datasets are registered once complete
+        total = (ds["spec"].get("counts") or {}).get("images", total)  # imported: identities differ in size
         return DatasetStatus(name=ds["name"], total=total, done=total, failed=0, running_tasks=0, pending_tasks=0,
                              failed_tasks=0, retrying_tasks=0, rate=0.0, eta_seconds=0.0, finalized=True,
                              kind=ds["kind"])
