@@ -159,7 +159,13 @@ def _spec_args(p: argparse.ArgumentParser, with_render: bool = True) -> None:
 
 
 def register(sub) -> None:
-    p = sub.add_parser("render", help="render a dataset locally (resumes; skips finished images)")
+    p = sub.add_parser("render", help="render a dataset locally (resumes; skips finished images)",
+                       description="Render a dataset on this machine with Blender worker processes. Images "
+                                   "already complete (files present, checksums as recorded) are skipped, so "
+                                   "running the same command again resumes; `--out DATASET` alone continues "
+                                   "that dataset. Ctrl-C (or SIGTERM/SIGHUP) stops after the images in "
+                                   "progress and updates labels.jsonl (exit status 130/143/129); a second "
+                                   "Ctrl-C stops at once. No file is ever left half-written.")
     _spec_args(p)
     p.add_argument("--workers", type=int, help="Blender worker processes (default: CPU cores)")
     p.add_argument("--sheet", help="also write a contact sheet PNG here")
