@@ -18,6 +18,7 @@ from synthreid.errors import SynthreidError
 # Order is the order of `synthreid --help`.
 COMMAND_MODULES = (
     "synthreid.render.cli",
+    "synthreid.render.stats_cli",
     "synthreid.workers.cli",
     "synthreid.refine.cli",
     "synthreid.benchmark.cli",
