@@ -87,6 +87,9 @@ _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _PNG_END = b"IEND\xaeB`\x82"
 _JPEG_START, _JPEG_END = b"\xff\xd8", b"\xff\xd9"
 _TAIL = 1024  # bytes searched for the end marker (some writers pad or append a little after it)
+# Images that passed, by path: (mtime_ns, size, decoded). A dataset read again in the same process
+# (train and val from one folder, the test set before training and at evaluation) is not re-checked.
+_PASSED: dict[str, tuple[int, int, bool]] = {}
 
 
 def image_problem(path: Path, decode: bool = False) -> str | None:
@@ -97,7 +100,11 @@ def image_problem(path: Path, decode: bool = False) -> str | None:
     decode every pixel with PIL, which catches corruption inside the file.
     """
     try:
-        size = path.stat().st_size
+        st = path.stat()
+        size = st.st_size
+        done = _PASSED.get(str(path))
+        if done and done[:2] == (st.st_mtime_ns, size) and (done[2] or not decode):
+            return None
         with open(path, "rb") as fh:
             head = fh.read(8)
             fh.seek(max(0, size - _TAIL))
@@ -124,6 +131,7 @@ def image_problem(path: Path, decode: bool = False) -> str | None:
                 im.load()
         except Exception as exc:  # PIL raises OSError, SyntaxError, ValueError, DecompressionBombError...
             return f"unreadable image ({type(exc).__name__}: {exc})"
+    _PASSED[str(path)] = (st.st_mtime_ns, size, decode)
     return None
 
 
