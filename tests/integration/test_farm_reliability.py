@@ -286,11 +286,12 @@ def test_concurrent_enqueue_cli_one_wins_the_others_get_the_message(farm):
 # ---- planning memory -----------------------------------------------------------------------------
 PLAN_CHILD = """
 import json, resource, sys, time
+from pathlib import Path
 from synthreid.render.spec import DatasetSpec
 from synthreid.workers.catalog import open_catalog
 from synthreid.workers.config import FarmConfig
 from synthreid.workers.tasks import enqueue_dataset
-cfg = FarmConfig(data_dir=sys.argv[1])
+cfg = FarmConfig(data_dir=Path(sys.argv[1]))
 cat = open_catalog(cfg)
 spec = DatasetSpec.from_dict({"name": "big", "seed": 1, "characters": int(sys.argv[2]),
                               "images_per_character": int(sys.argv[3]), "splits": {"test": 1, "val": 1}})
