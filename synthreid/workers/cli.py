@@ -17,9 +17,11 @@ from synthreid.cliutil import positive_int
 
 
 def _config():
-    from synthreid.workers.config import FarmConfig
+    from synthreid.workers.config import FarmConfig, install_secret_filter
 
-    return FarmConfig.from_env()
+    config = FarmConfig.from_env()
+    install_secret_filter(config)  # no password in any log line of this command
+    return config
 
 
 def _catalog(config, auto_upgrade=True):
