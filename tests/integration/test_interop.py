@@ -159,7 +159,14 @@ def test_torchreid_trains_and_evaluates_one_epoch(tmp_path):
     optimizer = tr.optim.build_optimizer(model, optim="adam", lr=3e-4)
     scheduler = tr.optim.build_lr_scheduler(optimizer, lr_scheduler="single_step", stepsize=20)
     engine = tr.engine.ImageSoftmaxEngine(dm, model, optimizer=optimizer, scheduler=scheduler, use_gpu=False)
-    engine.run(save_dir=str(tmp_path / "log"), max_epoch=1, eval_freq=1, print_freq=100)
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny batches: extra threads only contend with the rest of the suite
+    try:
+        engine.run(save_dir=str(tmp_path / "log"), max_epoch=1, eval_freq=1, print_freq=100)
+    finally:
+        torch.set_num_threads(threads)
     assert dm.num_train_pids == 24 and len(dm.test_dataset[name]["query"]) == 48  # torchreid needs >= 20 gallery images
     assert list((tmp_path / "log" / "model").glob("model.pth.tar-1"))
 
