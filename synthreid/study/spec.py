@@ -124,8 +124,22 @@ class StudySpec:
         raise KeyError(name)
 
     def arm_recipe(self, arm: ArmSpec) -> dict:
-        """The study recipe with the arm's overrides applied."""
+        """The study recipe table with the arm's overrides applied (as written)."""
         return {**dict(self.recipe), **dict(arm.recipe)}
+
+    def training_fields(self, arm: ArmSpec | None = None) -> dict:
+        """TrainConfig fields of an arm (or of the study recipe): the recipe table, with a named
+        preset (``recipe = "fast"``) expanded under the fields given explicitly."""
+        return expand_recipe(self.arm_recipe(arm) if arm is not None else dict(self.recipe))
+
+
+def expand_recipe(table: dict) -> dict:
+    """TrainConfig fields of a recipe table (see :meth:`StudySpec.training_fields`)."""
+    if "recipe" not in table:
+        return dict(table)
+    from synthreid.benchmark import recipes
+
+    return recipes.apply(table["recipe"], {k: v for k, v in table.items() if k != "recipe"})
 
 
 # ---- parsing ------------------------------------------------------------------------------------
@@ -222,7 +236,7 @@ def check_recipe(recipe: dict, field: str) -> None:
             known = ", ".join(sorted(names - set(STUDY_CONTROLLED)))
             raise _err(f"{field}.{key}", f"unknown training field; known: {known}")
     try:
-        cfg = TrainConfig.from_dict({**recipe, "train": ["study-arm"], "val": "study-arm"})
+        cfg = TrainConfig.from_dict({**expand_recipe(recipe), "train": ["study-arm"], "val": "study-arm"})
         cfg.validate()
     except (SynthreidError, TypeError, ValueError) as exc:
         raise _err(field, f"invalid training recipe ({exc})") from exc

@@ -153,7 +153,7 @@ class Planner:
             else:
                 data = [self.arm_data(arm)]
             self.data[arm.name] = data
-            recipe = spec.arm_recipe(arm)
+            recipe = spec.training_fields(arm)
             resolved = _resolved_recipe(recipe)
             role = "anchor" if arm.anchor else "arm"
             epochs = int(resolved.get("epochs", 1))
@@ -173,7 +173,8 @@ class Planner:
 
     def _baselines(self) -> None:
         spec, b = self.spec, self.spec.baselines
-        recipe = _resolved_recipe(dict(spec.recipe))
+        fields = spec.training_fields()
+        recipe = _resolved_recipe(fields)
         for ts in spec.test_sets:
             tkey, n = self.test_keys[ts.name], self.test_sizes[ts.name]
             common = {"test": tkey, "format": ts.format, "protocol": ts.protocol}
@@ -181,17 +182,17 @@ class Planner:
             if b.chance:
                 key = step_key("chance", {**common, "draws": b.chance_draws, "recipe_draws": recipe.get("draws")})
                 self.add(Step("chance", "chance", key, n * b.chance_draws, test=ts.name,
-                              params={**params, "draws": b.chance_draws, "recipe": dict(spec.recipe)},
+                              params={**params, "draws": b.chance_draws, "recipe": fields},
                               role="baseline"))
             if b.handcrafted:
                 key = step_key("handcrafted", {**common, "recipe_draws": recipe.get("draws")})
                 self.add(Step("handcrafted", "hand-crafted (LOMO-like)", key, n, test=ts.name,
-                              params={**params, "recipe": dict(spec.recipe)}, role="baseline"))
+                              params={**params, "recipe": fields}, role="baseline"))
             if b.untrained:
                 for seed in spec.seeds:
                     key = step_key("untrained", {**common, "recipe": recipe, "seed": seed})
                     self.add(Step("untrained", f"untrained {recipe.get('arch')}", key, n, seed=seed,
-                                  test=ts.name, params={**params, "recipe": dict(spec.recipe)}, role="baseline"))
+                                  test=ts.name, params={**params, "recipe": fields}, role="baseline"))
 
 
 def _test_params(ts: TestSetSpec) -> dict:
