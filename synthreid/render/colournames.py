@@ -7,9 +7,9 @@ the pixels of real crops, so that every colour statistic of ``synthreid stats`` 
 Input is sRGB in [0, 1] (``name_indices`` takes any ``(..., 3)`` array, uint8 0-255 or float).
 With V = max(R, G, B), C = V - min(R, G, B) (chroma), S = C / V and the HSV hue H in degrees:
 
-1. V < 0.18 -> Black.
+1. V < 0.18, or V < 0.35 with C < 0.16 -> Black (dark colours need more chroma to look
+   coloured: dark clothes with a colour cast, or navy, are called black, as annotators do).
 2. Achromatic (C < 0.10 or S < 0.22): V < 0.35 -> Black, V < 0.80 -> Grey, else White.
-   (The chroma floor keeps dark clothes with a slight colour cast black, as annotators do.)
 3. Chromatic, by hue:
 
    - H >= 345 or H < 15: Pink if S < 0.5 and V > 0.7 (pastel red), else Red;
@@ -32,10 +32,10 @@ _INDEX = {n: i for i, n in enumerate(COLOUR_NAMES)}
 BLACK, BLUE, BROWN, GREEN, GREY, ORANGE, PINK, PURPLE, RED, WHITE, YELLOW = range(11)
 
 PROTOTYPES: dict[str, tuple[str, ...]] = {
-    "Black": ("#1c1c1e", "#222326", "#2a2a2e", "#3a3b3f"),
-    "Blue": ("#1f2a44", "#2b3a55", "#4a6384", "#8ea6c2", "#2f4f9f", "#6c9bd2"),
+    "Black": ("#1c1c1e", "#222326", "#2a2a2e", "#3a3b3f", "#1f2a44"),
+    "Blue": ("#2b3a5e", "#4a6384", "#8ea6c2", "#2f4f9f", "#6c9bd2"),
     "Brown": ("#5e4330", "#cbb995", "#a89a6e", "#a0785a", "#7b5a3c"),
-    "Green": ("#5b5e3a", "#2e4d36", "#3b6e4a", "#6b8e5a"),
+    "Green": ("#5b5e3a", "#2f5a3a", "#3b6e4a", "#6b8e5a"),
     "Grey": ("#5c5d61", "#7d7f83", "#9a9a98", "#b9bbbe"),
     "Orange": ("#e07b28", "#f0a050", "#d9661f"),
     "Pink": ("#e89ab0", "#f4b6c2", "#d45d87"),
@@ -87,7 +87,7 @@ def name_indices(srgb) -> np.ndarray:
     # achromatic and very dark colours override the hue
     achromatic = (chroma < 0.10) | (s < 0.22)
     out = np.where(achromatic, np.where(v < 0.35, BLACK, np.where(v < 0.80, GREY, WHITE)), out)
-    out = np.where(v < 0.18, BLACK, out)
+    out = np.where((v < 0.18) | ((v < 0.35) & (chroma < 0.16)), BLACK, out)
     return out.astype(np.int8)
 
 

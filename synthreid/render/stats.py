@@ -11,7 +11,10 @@ Sources of a ``Distributions``:
 Colours from pixels (one vote per crop, the crop's most frequent colour name in the region):
 upper body = rows ``UPPER_ROWS`` of the crop height, lower body = rows ``LOWER_ROWS``, both
 within the centre columns ``COLUMNS`` of the width (a body-region prior for upright pedestrian
-crops); for rendered crops only the pixels inside the mask count. Names from ``render.colournames``.
+crops); for rendered crops only the pixels inside the mask count. Real crops (no mask) are
+first white-balanced so that the mean of their left and right ``BORDER`` columns (mostly
+background: street, walls) is grey, which removes much of a camera's colour cast. Names from
+``render.colournames``.
 
 Total-variation distance TVD(p, q) = 1/2 sum_i |p_i - q_i| in [0, 1] over a family's categories.
 """
@@ -30,7 +33,8 @@ from synthreid.render.colournames import COLOUR_NAMES, name_indices
 
 UPPER_ROWS = (0.20, 0.50)  # fractions of the crop height, top = 0
 LOWER_ROWS = (0.55, 0.85)
-COLUMNS = (0.25, 0.75)  # fractions of the crop width
+COLUMNS = (0.35, 0.65)  # fractions of the crop width (legs are narrow)
+BORDER = 0.15  # fraction of the width on each side taken as background for the white balance
 MIN_PIXELS = 8  # fewer (masked) pixels in a region: no colour vote for that crop
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 
@@ -180,15 +184,27 @@ def _region(shape: tuple[int, int], rows: tuple[float, float]) -> tuple[slice, s
     return slice(r0, r1), slice(c0, c1)
 
 
-def crop_colours(image: np.ndarray, mask: np.ndarray | None = None) -> dict[str, dict[str, float]]:
+def white_balance(image: np.ndarray) -> np.ndarray:
+    """``image`` (H x W x 3 uint8) with each channel scaled so that its ``BORDER`` columns average grey."""
+    img = np.asarray(image, dtype=np.float32)[..., :3]
+    b = max(1, int(round(BORDER * img.shape[1])))
+    ref = np.concatenate([img[:, :b].reshape(-1, 3), img[:, -b:].reshape(-1, 3)]).mean(axis=0)
+    gain = ref.mean() / np.maximum(ref, 1.0)
+    return np.clip(img * gain, 0, 255).astype(np.uint8)
+
+
+def crop_colours(image: np.ndarray, mask: np.ndarray | None = None,
+                 balance: bool = False) -> dict[str, dict[str, float]]:
     """{upper_colour / lower_colour: {name: 1.0}} of one crop (H x W x 3 uint8 sRGB; mask H x W,
     nonzero = person): each region's most frequent colour name; a region with fewer than
-    ``MIN_PIXELS`` (masked) pixels gives no vote."""
+    ``MIN_PIXELS`` (masked) pixels gives no vote. ``balance``: ``white_balance`` first."""
     image = np.asarray(image)
     if image.ndim != 3 or image.shape[2] < 3:
         raise ValueError(f"expected an H x W x 3 image, got shape {image.shape}")
     if mask is not None and np.asarray(mask).shape[:2] != image.shape[:2]:
         raise ValueError(f"mask shape {np.asarray(mask).shape} differs from the image's {image.shape[:2]}")
+    if balance:
+        image = white_balance(image)
     out = {}
     for family, rows in (("upper_colour", UPPER_ROWS), ("lower_colour", LOWER_ROWS)):
         rs, cs = _region(image.shape[:2], rows)
@@ -225,13 +241,15 @@ def _load_mask(path: Path) -> np.ndarray:
 
 def crop_distributions(items: Sequence[tuple[Path, Path | None]], label: str,
                        progress: bool = False) -> Distributions:
-    """Colour families measured from (image, mask or None) crops (see module doc)."""
+    """Colour families measured from (image, mask or None) crops; crops without a mask are
+    white-balanced first (see module doc)."""
     if not items:
         raise DatasetError(f"{label}: no crops to measure")
 
     def people():
         for img, mask in _progress(items, len(items), "measure colours", progress):
-            yield crop_colours(_load_rgb(img), _load_mask(mask) if mask is not None else None)
+            yield crop_colours(_load_rgb(img), _load_mask(mask) if mask is not None else None,
+                               balance=mask is None)
 
     return accumulate(people(), f"{label} ({len(items)} crops, pixels)")
 

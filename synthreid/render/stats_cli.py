@@ -15,7 +15,8 @@ DESCRIPTION = (
     "in memory without writing anything; a planned or rendered dataset folder (its labels.jsonl); or a folder "
     "of crops (colours from pixels). Colour names are PETA's eleven, from one mapping "
     "(synthreid/render/colournames.py); colours from pixels use rows 20-50 % (upper) and 55-85 % (lower) of "
-    "the crop height in the centre half of its width, inside the mask for renders.")
+    "the crop height in the centre 35-65 % of its width, inside the mask for renders; real crops are "
+    "white-balanced on their left and right borders first.")
 
 
 def _ours(args):

@@ -90,7 +90,7 @@ def committed_targets() -> dict[str, dict[str, float]]:
 @pytest.mark.parametrize(("rgb", "name"), [
     ((0, 0, 0), "Black"), ((30, 32, 36), "Black"), ((255, 255, 255), "White"), ((236, 236, 234), "White"),
     ((128, 128, 128), "Grey"), ((185, 187, 190), "Grey"), ((255, 0, 0), "Red"), ((100, 31, 42), "Red"),
-    ((0, 0, 255), "Blue"), ((31, 42, 68), "Blue"), ((0, 128, 0), "Green"), ((255, 165, 0), "Orange"),
+    ((0, 0, 255), "Blue"), ((43, 58, 94), "Blue"), ((31, 42, 68), "Black"),  # navy reads as black ((0, 128, 0), "Green"), ((255, 165, 0), "Orange"),
     ((255, 255, 0), "Yellow"), ((128, 0, 128), "Purple"), ((255, 192, 203), "Pink"), ((139, 69, 19), "Brown"),
     ((203, 185, 149), "Brown"),  # beige
     ((45, 48, 62), "Black"),  # black cloth with a blue cast stays black
