@@ -39,6 +39,7 @@ class DatasetStatus:
     errors: list[dict] = field(default_factory=list)
     kind: str = "rendered"
     stalled: bool = False
+    finalize_error: str | None = None
     planned: int | None = None  # characters planned so far while its enqueue runs; None = all
     characters: int = 0
 
@@ -93,7 +94,7 @@ def dataset_status(catalog: Catalog, ds: dict, window: float = 300.0, stall_afte
         finalized=ds["finalized_at"] is not None,
         errors=[{"task": r[0], "attempts": r[2], "error": (r[3] or "").splitlines()[0] if r[3] else ""}
                 for r in errors], stalled=stalled, planned=ds.get("planned_characters"),
-        characters=ds["characters"])
+        characters=ds["characters"], finalize_error=ds.get("finalize_error"))
 
 
 def run_state(run: dict) -> str:
@@ -202,6 +203,8 @@ def format_status(status: dict) -> str:
         state = f" {d.kind}" if d.kind != "rendered" else (" finalized" if d.finalized else "")
         if d.planned is not None:
             state += f" planning {d.planned}/{d.characters} characters"
+        elif not d.finalized and d.kind == "rendered" and d.running_tasks == 0 and d.pending_tasks == 0:
+            state += " finalizing"
         eta = "stalled" if d.stalled else _duration(d.eta_seconds)
         lines.append(f"{d.name:24s} {d.done:>8d}/{d.total:<8d} {pct:6.1f} {d.failed:>7d} {d.running_tasks:>4d} "
                      f"{d.rate:7.2f} {eta:>8s}{state}")
@@ -209,6 +212,8 @@ def format_status(status: dict) -> str:
             lines.append(f"  {d.retrying_tasks} tasks waiting to retry")
         for e in d.errors:
             lines.append(f"  failed task {e['task']} after {e['attempts']} attempts: {e['error']}")
+        if d.finalize_error and not d.finalized:
+            lines.append(f"  finalize failed (retried by an idle worker): {d.finalize_error.splitlines()[0]}")
     if status.get("runs"):
         lines.append(f"{'run':24s} {'kind':8s} {'state':9s} {'progress':>18s}  result")
         for r in status["runs"]:

@@ -357,11 +357,37 @@ def run_render_task(catalog: Catalog, task: Task, *, worker: str, data_root: Cal
     finished = catalog.finish_render_task(task.id, worker, rows)
     if not finished:
         raise TaskLost()
-    if catalog.unfinished_tasks(task.dataset_id) == 0 and catalog.fully_planned(task.dataset_id):
-        backend.finalize_dataset(spec, root)
-        catalog.mark_finalized(task.dataset_id)
-        log.info("dataset %s: all tasks finished, labels.jsonl written", ds["name"])
+    finalize_dataset(catalog, task.dataset_id, backend=backend, data_root=data_root)
     return {"rendered": rendered, "reused": reused, "finished": finished}
+
+
+def finalize_dataset(catalog: Catalog, dataset_id: int, *, backend: RenderBackend,
+                     data_root: Callable[[str], Path], stale_after: float = 600.0) -> bool:
+    """Write labels.jsonl of a dataset whose tasks are all finished, once (idempotent: a claim
+    in the catalog, re-runnable after ``stale_after`` s if its finalizer died). A failure is
+    recorded on the dataset (``status`` shows it) and retried by the next idle worker; it
+    never fails the task that completed the dataset. True when this call finalized it."""
+    if not catalog.claim_finalize(dataset_id, stale_after):
+        return False
+    ds = catalog.get_dataset_by_id(dataset_id)
+    try:
+        spec = backend.spec_from_dict(ds["spec"])
+        backend.finalize_dataset(spec, data_root(ds["name"]))
+    except Exception as exc:  # noqa: BLE001 - recorded on the dataset; the next pass retries
+        catalog.finalize_failed(dataset_id, f"{type(exc).__name__}: {exc}")
+        log.error("dataset %s: finalize failed (%s: %s); an idle worker retries it", ds["name"],
+                  type(exc).__name__, exc)
+        return False
+    catalog.mark_finalized(dataset_id)
+    log.info("dataset %s: all tasks finished, labels.jsonl written", ds["name"])
+    return True
+
+
+def finalize_pending(catalog: Catalog, *, backend: RenderBackend, data_root: Callable[[str], Path],
+                     stale_after: float) -> int:
+    """Finalize every complete dataset left unfinalized (a finalize that failed or was killed)."""
+    return sum(finalize_dataset(catalog, dsid, backend=backend, data_root=data_root, stale_after=stale_after)
+               for dsid in catalog.unfinalized_datasets(stale_after))
 
 
 def execute_task(task_id: int) -> None:  # pragma: no cover - for a stock `rq worker`, see worker.py

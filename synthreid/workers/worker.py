@@ -32,7 +32,14 @@ from synthreid.workers.dispatch import DispatchError, LocalDispatcher, dispatch,
 from synthreid.workers.gpu_tasks import JobFailed, run_gpu_task
 from synthreid.workers.jobs import GPU_QUEUE, GPU_TASK_KINDS
 from synthreid.workers.reaper import reap
-from synthreid.workers.tasks import RENDER_QUEUE, RenderBackend, StopRequested, TaskLost, run_render_task
+from synthreid.workers.tasks import (
+    RENDER_QUEUE,
+    RenderBackend,
+    StopRequested,
+    TaskLost,
+    finalize_pending,
+    run_render_task,
+)
 
 log = logging.getLogger(__name__)
 
@@ -185,6 +192,7 @@ class Worker:
         log.info("worker %s: queues %s, %s dispatch, lease %.0f s%s", self.name, ",".join(self.queues),
                  self.dispatcher.kind, self.config.lease_seconds, ", burst" if self.burst else "")
         backoff = 0.5
+        last_repair = 0.0
         try:
             catalog.register_worker(self.name, socket.gethostname(), os.getpid(), self.queues)
             for t in threads:
@@ -209,7 +217,9 @@ class Worker:
                     backoff = min(backoff * 2, MAX_BACKOFF)
                     continue
                 if task is None:
+                    last_repair = self._repair(catalog, last_repair)
                     if self.burst and catalog.unfinished_tasks(queues=self.queues) == 0:
+                        self._repair(catalog, 0.0)
                         log.info("worker %s: burst mode and nothing left to do", self.name)
                         break
                     continue
@@ -236,6 +246,19 @@ class Worker:
                 self._watchdog.cancel()
             log.info("worker %s stopped: %s", self.name, self.stats)
         return self.stats
+
+    def _repair(self, catalog: Catalog, last: float) -> float:
+        """When idle, at most every reaper interval: finalize complete datasets left unfinalized
+        (a finalize that failed, or whose worker died). Returns the time of this pass."""
+        now = time.monotonic()
+        if RENDER_QUEUE not in self.queues or now - last < self.config.reaper_interval:
+            return last
+        try:
+            finalize_pending(catalog, backend=self.backend, data_root=self.config.dataset_root,
+                             stale_after=self.config.lease_seconds)
+        except CatalogError as exc:
+            log.warning("finalize repair: %s", exc)
+        return now
 
     def _run_task(self, catalog: Catalog, task: Task) -> bool:
         """Run one claimed task and record its outcome; False when the catalog refused to

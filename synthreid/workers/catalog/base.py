@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 
 MIGRATION_RE = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 DATASET_KEYS = ("id", "name", "kind", "spec", "characters", "images_per_character", "created_at", "finalized_at",
-                "planned_characters")
+                "planned_characters", "finalizing_at", "finalize_error")
 DATASET_COLS = ", ".join(DATASET_KEYS)
 TASK_COLS = ("id, kind, queue, payload, dataset_id, character_id, n_images, state, attempts, "
              "max_attempts, worker, lease_until, last_error")
@@ -459,8 +459,37 @@ class Catalog(RunsMixin):
         return row is not None and row[0] is None
 
     def mark_finalized(self, dataset_id: int) -> None:
-        self.run(lambda cur: self.q(cur, "UPDATE datasets SET finalized_at = ? WHERE id = ?",
-                                    (time.time(), dataset_id)))
+        self.run(lambda cur: self.q(cur, "UPDATE datasets SET finalized_at = ?, finalizing_at = NULL, "
+                                    "finalize_error = NULL WHERE id = ?", (time.time(), dataset_id)))
+
+    def claim_finalize(self, dataset_id: int, stale_after: float) -> bool:
+        """Take the finalize of a complete, unfinalized dataset: True for exactly one caller
+        (again after ``stale_after`` s, when its finalizer died). Complete: fully planned and
+        no task pending or running."""
+        now = time.time()
+
+        def fn(cur):
+            c = self.q(cur, "UPDATE datasets SET finalizing_at = ? WHERE id = ? AND kind = 'rendered' AND "
+                       "finalized_at IS NULL AND planned_characters IS NULL AND (finalizing_at IS NULL OR "
+                       "finalizing_at < ?) AND NOT EXISTS (SELECT 1 FROM tasks WHERE tasks.dataset_id = datasets.id "
+                       "AND tasks.state IN ('pending', 'running'))", (now, dataset_id, now - stale_after))
+            return c.rowcount == 1
+
+        return self.run(fn)
+
+    def finalize_failed(self, dataset_id: int, error: str) -> None:
+        """Record why a finalize failed and free it for the next try."""
+        self.run(lambda cur: self.q(cur, "UPDATE datasets SET finalizing_at = NULL, finalize_error = ? WHERE id = ?",
+                                    (error[-2000:], dataset_id)))
+
+    def unfinalized_datasets(self, stale_after: float, limit: int = 10) -> list[int]:
+        """Ids of complete rendered datasets still not finalized (and not being finalized)."""
+        now = time.time()
+        return [r[0] for r in self.run(lambda cur: self.q(
+            cur, "SELECT id FROM datasets WHERE kind = 'rendered' AND finalized_at IS NULL AND planned_characters "
+                 "IS NULL AND (finalizing_at IS NULL OR finalizing_at < ?) AND NOT EXISTS (SELECT 1 FROM tasks WHERE "
+                 "tasks.dataset_id = datasets.id AND tasks.state IN ('pending', 'running')) ORDER BY id LIMIT ?",
+            (now - stale_after, limit)).fetchall())]
 
     def unfinished_tasks(self, dataset_id: int | None = None, queues: Sequence[str] | None = None) -> int:
         """Tasks still pending or running (of one dataset, or of the given queues)."""

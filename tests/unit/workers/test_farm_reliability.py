@@ -285,3 +285,62 @@ def test_render_worker_never_claims_a_gpu_task(config, catalog):
     assert catalog.claim("A", 5, task_id=tid, queues=["render"], kinds=task_kinds(["render"])) is None
     assert catalog.claim("A", 5, queues=["render"], kinds=task_kinds(["render"])) is None
     assert catalog.get_task(tid).state == "pending"
+
+
+# ---- re-runnable finalize -------------------------------------------------------------------------
+class FinalizeFailsOnce(FakeBackend):
+    """The finalize after the last task fails once, as on a full disk."""
+
+    def __init__(self):
+        super().__init__()
+        self.failures = 1
+
+    def finalize_dataset(self, spec, root):
+        if self.failures:
+            self.failures -= 1
+            raise OSError(errno.ENOSPC, "No space left on device", str(root / "labels.jsonl"))
+        super().finalize_dataset(spec, root)
+
+
+def test_failed_finalize_is_recorded_and_repaired_by_an_idle_worker(config, catalog):
+    enqueue_dataset(catalog, tiny_spec(characters=2, images=1), progress=False)
+    backend = FinalizeFailsOnce()
+    stats = make_worker(config, backend).run()   # burst: its last idle pass already repairs it
+    assert stats["done"] == 2 and stats["failed"] == 0  # the tasks themselves succeeded
+    ds = catalog.get_dataset("tiny")
+    assert backend.failures == 0 and backend.finalized == 1 and ds["finalized_at"] is not None
+    assert (config.dataset_root("tiny") / "labels.jsonl").is_file()
+
+
+def test_finalize_error_shows_in_status_until_repaired(config, catalog):
+    enqueue_dataset(catalog, tiny_spec(characters=1, images=1), progress=False)
+    backend = FinalizeFailsOnce()
+    task = catalog.claim("A", 5)
+    from synthreid.workers.tasks import finalize_pending, run_render_task
+
+    run_render_task(catalog, task, worker="A", data_root=config.dataset_root, backend=backend)
+    ds = catalog.get_dataset("tiny")
+    assert ds["finalized_at"] is None and "No space left" in ds["finalize_error"]
+    text = format_status(farm_status(catalog))
+    assert "finalizing" in text and "finalize failed" in text and "No space left" in text
+    assert finalize_pending(catalog, backend=backend, data_root=config.dataset_root, stale_after=5) == 1
+    ds = catalog.get_dataset("tiny")
+    assert ds["finalized_at"] is not None and ds["finalize_error"] is None
+    assert "finalize failed" not in format_status(farm_status(catalog))
+    assert finalize_pending(catalog, backend=backend, data_root=config.dataset_root, stale_after=5) == 0
+
+
+def test_finalize_of_a_killed_finalizer_is_taken_over_after_the_lease(config, catalog):
+    from synthreid.workers.tasks import finalize_pending
+
+    enqueue_dataset(catalog, tiny_spec(characters=1, images=1), progress=False)
+    backend = FakeBackend()
+    task = catalog.claim("A", 5)
+    with catalog._tx() as cur:  # the task finished, then its worker died inside the finalize
+        catalog.q(cur, "UPDATE tasks SET state = 'done' WHERE id = ?", (task.id,))
+        catalog.q(cur, "UPDATE datasets SET finalizing_at = ?", (time.time(),))
+    assert finalize_pending(catalog, backend=backend, data_root=config.dataset_root, stale_after=60) == 0
+    with catalog._tx() as cur:
+        catalog.q(cur, "UPDATE datasets SET finalizing_at = ?", (time.time() - 61,))
+    assert finalize_pending(catalog, backend=backend, data_root=config.dataset_root, stale_after=60) == 1
+    assert catalog.get_dataset("tiny")["finalized_at"] is not None
