@@ -139,7 +139,7 @@ def register(sub) -> None:
     for k in ("train", "val", "test"):
         t.add_argument(f"--{k}-format", choices=FORMAT_CHOICES, help=f"format of the {k} datasets (overrides --format)")
     t.add_argument("--arch", default="inception", help="inception, resnet50 or tiny")
-    t.add_argument("--weights", help="initial ResNet-50 weights file (state_dict)")
+    t.add_argument("--weights", help="initial ResNet-50 weights file (a state_dict; loaded weights-only, nothing in it runs)")
     t.add_argument("--finetune-from", type=Path, metavar="RUN", help="start from RUN's best model, new classifier")
     t.add_argument("--finetune-lr-mult", type=float, default=0.1, help="feature network lr multiplier")
     t.add_argument("--out", type=Path, metavar="RUN", help="run directory (default runs/ARCH-DATASETS-sSEED)")

@@ -153,9 +153,13 @@ def test_corrupt_image_with_loader_workers_is_one_line_and_run_folder_removed(tm
     msg = str(info.value)
     assert msg.startswith(f"{victim}: unreadable image") and "\n" not in msg and "Traceback" not in msg, msg
     assert not run.exists()  # created by this failed start: removed again
+    nested = tmp_path / "runs" / "group" / "run"  # parents it had to create go too
+    with pytest.raises(DatasetError):
+        Trainer(small_cfg(ds), nested, progress=False).train()
+    assert not (tmp_path / "runs").exists()
     # a folder that existed before the start is left in place
     run.mkdir()
-    t = Trainer(small_cfg(ds, workers=2), run, progress=False)
+    t = Trainer(small_cfg(ds), run, progress=False)
     with pytest.raises(DatasetError):
         t.train()
     assert run.is_dir()
@@ -175,7 +179,7 @@ def test_truncated_image_cli_one_line_then_skip_bad_trains(tmp_path, capsys, cap
                    "(--skip-bad skips bad files)"]
     assert not run.exists()
     with caplog.at_level(logging.WARNING):
-        assert main([*args, "--skip-bad"]) == 0
+        assert main([*(("0" if a == "2" else a) for a in args), "--skip-bad"]) == 0  # 0 workers: quicker
     assert f"{ds}: skipped 1 bad files" in caplog.text
     state = json.loads((run / "state.json").read_text())
     assert state["epochs_done"] == 1 and state["train"][0]["images"] == 6 * 4 - 1
