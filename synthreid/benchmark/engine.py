@@ -191,7 +191,8 @@ class Trainer:
         self.cfg = cfg
         self.run_dir = Path(run_dir)
         self.progress = progress
-        self._created_dir = not self.run_dir.exists()  # a failed first start removes it again
+        # folders this start creates (the run and missing parents): a failed first start removes them
+        self._new_dirs = [d for d in (self.run_dir, *self.run_dir.parents) if not d.exists()]
         self.device = pick_device(cfg.device)
         setup_threads(cfg.threads)
         self._check_config()  # refuse a mismatching existing run before any work
@@ -306,8 +307,13 @@ class Trainer:
         try:
             return self._train()
         except BaseException:
-            if self._created_dir and not (self.run_dir / "last.pt").exists():
+            if self._new_dirs and not (self.run_dir / "last.pt").exists():
                 shutil.rmtree(self.run_dir, ignore_errors=True)
+                for d in self._new_dirs[1:]:  # parents only while empty (another run may have started there)
+                    try:
+                        d.rmdir()
+                    except OSError:
+                        break
             raise
 
     def _train(self) -> dict:
