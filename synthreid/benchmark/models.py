@@ -127,10 +127,9 @@ def resnet50_backbone(weights: str | None = None) -> tuple[nn.Sequential, int]:
 
     net = resnet50(weights=None)
     if weights:
-        try:
-            state = torch.load(weights, map_location="cpu", weights_only=True)
-        except (OSError, RuntimeError, ValueError) as exc:
-            raise ModelError(f"{weights}: cannot load ResNet-50 weights ({exc})") from exc
+        from synthreid.weights import load_weights
+
+        state = load_weights(weights, ModelError, "ResNet-50 weights file")  # weights-only: nothing runs
         state = state.get("state_dict", state) if isinstance(state, dict) else state
         missing, unexpected = net.load_state_dict(state, strict=False)
         core_missing = [k for k in missing if not k.startswith("fc.")]
