@@ -108,6 +108,9 @@ def test_unscorable_test_set_refused_before_training(tmp_path):
     ok = one_camera_majority(tmp_path / "ok", n_ids=8, single=2)
     Trainer(small_cfg(good, test=[str(ok)], protocol="thesis"), run, progress=False)
     assert (run / "config.json").is_file()
+    res = protocols.evaluate("thesis", read_dataset(ok), lambda rs: torch.eye(8)[[r.pid for r in rs]].numpy(),
+                             draws=2)
+    assert res["num_ids"] == 6 and res["rank1"] == 1.0
 
 
 def test_check_test_set_rules():
