@@ -165,7 +165,10 @@ def test_malformed_messages_are_dead_lettered_and_the_worker_lives(farm):
     assert {e["job_id"] for e in entries} >= {"garbage", "jsonstr", "noargs"}
     assert all(e["reason"] for e in entries)
     assert not marker.exists()
-    # It still works: a real task after them is claimed (and stopped cleanly).
+    # It still works: a real task sent after them is rendered.
+    farm.cli("enqueue", farm.spec(characters=1, images=1), "-q")
+    wait_for(lambda: farm.query("SELECT state FROM tasks")[0][0] == "done", 180, "the real task to be done")
+    assert w.poll() is None
     w.send_signal(signal.SIGTERM)
     w.wait(30)
     assert w.returncode == 0, log_of(w)[-3000:]
