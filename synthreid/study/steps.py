@@ -105,13 +105,13 @@ class Planner:
     def __init__(self, spec: StudySpec, cache: StepCache, memo: FingerprintMemo):
         self.spec, self.cache, self.memo = spec, cache, memo
         self.steps: list[Step] = []
-        self._seen: set[tuple[str, str]] = set()
+        self._seen: set[tuple] = set()
         self.data: dict[str, list[Data]] = {}
         self.test_keys = {t.name: self.memo.folder(t.path) for t in spec.test_sets}
         self.test_sizes = {t.name: _count_test_images(t) for t in spec.test_sets}
 
     def add(self, step: Step) -> Step:
-        """Append a step; a step equal to an earlier one (same stage and key) is kept once per arm."""
+        """Append a step (once per arm, seed and test set; arms sharing a step's key share its work)."""
         sig = (step.stage, step.key, step.arm, step.seed, step.test)
         if sig not in self._seen:
             self._seen.add(sig)
@@ -144,12 +144,10 @@ class Planner:
     def plan(self) -> list[Step]:
         spec = self.spec
         self._baselines()
-        by_name = {a.name: a for a in spec.arms}
         # mixes last, so that their parts' steps are planned (and timed) under the parts' own arms
         for arm in sorted(spec.arms, key=lambda a: a.kind is ArmKind.MIX):
             if arm.kind is ArmKind.MIX:
-                parts = [self.data.get(p) or [self.arm_data(by_name[p])] for p in arm.parts]
-                data = [d for p in parts for d in p]
+                data = [d for p in arm.parts for d in self.data[p]]
             else:
                 data = [self.arm_data(arm)]
             self.data[arm.name] = data

@@ -136,3 +136,18 @@ def test_plan_lists_steps_and_runs_nothing(data, capsys):
     text = capsys.readouterr().out
     assert text.count("todo") == 4 and "train · arm A · seed 0" in text and "4 steps to run" in text
     assert not list((data / "out").glob("cache/*/*/done.json"))
+
+
+def test_a_mix_trains_on_its_parts_and_follows_their_changes(data):
+    mix = ARMS + '\n[[arms]]\nname = "AB"\nkind = "mix"\narms = ["A", "B"]\nratio = [1, 3]\n'
+    first = run_study(load(data, arms=mix), data / "out", progress=False, stream=None)
+    (train_ab,) = [s for s in first.steps if s.stage == "train" and s.arm == "AB"]
+    state = (data / "out" / "cache" / "train" / train_ab.key / "run" / "state.json").read_text()
+    assert str(data / "a") in state and str(data / "b") in state  # both parts' data trained it
+    changed = load(data, arms=mix.replace('path = "b"', 'path = "b"\nrecipe = { lr = 0.02 }'))
+    assert executed(run_study(changed, data / "out", progress=False, stream=None)) == [
+        ("evaluate", "B", 0, "real"), ("train", "B", 0, None)]  # the mix's recipe did not change
+    img = sorted((data / "b" / "bounding_box_train").iterdir())[0]
+    img.write_bytes(img.read_bytes() + b"\0")
+    assert {a for _, a, _, _ in executed(run_study(changed, data / "out", progress=False, stream=None))} == {
+        "B", "AB"}
