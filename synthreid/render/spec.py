@@ -166,6 +166,10 @@ class AppearanceSpec:
     shirt_sleeves: tuple[float, float, float] | None = _f(None, lo=0.0, doc="relative weights of long, short "
                                                                             "and no sleeves of 'longsleeve' "
                                                                             "tops (shirts, blouses); None = long")
+    from_images: str | None = _f(None, doc="folder of real crops of your cameras: top colours drawn by PETA "
+                                           "colour name as measured on their upper bodies, bottom and jeans "
+                                           "colours as on their lower bodies (overrides palette and *_colors "
+                                           "for those; see docs/stats.md)")
 
     def __post_init__(self):
         names = {"top_weights": ("tops", TOPS), "bottom_weights": ("bottoms", BOTTOMS),
@@ -181,10 +185,11 @@ class AppearanceSpec:
             w = getattr(self, key)
             if w is not None and sum(w) <= 0:
                 raise SpecError(f"appearance.{key}", "at least one weight must be > 0")
-        if self.palette == "fitted":
+        if self.palette == "fitted" and self.from_images is None:
             for key in ("top_colors", "bottom_colors", "jeans_colors"):
                 if getattr(self, key) is None:
-                    raise SpecError(f"appearance.{key}", "required with palette = 'fitted' (11 weights for "
+                    raise SpecError(f"appearance.{key}", "required with palette = 'fitted' unless from_images "
+                                                         "is set (11 weights for "
                                                          f"{', '.join(COLOUR_NAMES)})")
 
 
@@ -301,7 +306,9 @@ class DatasetSpec:
 
     def resolve_paths(self, base: Path) -> DatasetSpec:
         """Make relative folder paths absolute against the spec file's folder."""
-        bg, ppl = self.background, self.people
+        bg, ppl, app = self.background, self.people, self.appearance
+        if app.from_images and not Path(app.from_images).is_absolute():
+            app = dataclasses.replace(app, from_images=str((base / app.from_images).resolve()))
         if bg.images_dir and not Path(bg.images_dir).is_absolute():
             bg = dataclasses.replace(bg, images_dir=str((base / bg.images_dir).resolve()))
         if bg.panoramas_dir and not Path(bg.panoramas_dir).is_absolute():
@@ -310,7 +317,7 @@ class DatasetSpec:
             ppl = dataclasses.replace(ppl, motion_dir=str((base / ppl.motion_dir).resolve()))
         if ppl.meshes_dir and not Path(ppl.meshes_dir).is_absolute():
             ppl = dataclasses.replace(ppl, meshes_dir=str((base / ppl.meshes_dir).resolve()))
-        return dataclasses.replace(self, background=bg, people=ppl)
+        return dataclasses.replace(self, background=bg, people=ppl, appearance=app)
 
     def replace(self, **changes) -> DatasetSpec:
         """A copy with top-level fields changed, validated again."""

@@ -21,13 +21,14 @@ Total-variation distance TVD(p, q) = 1/2 sum_i |p_i - q_i| in [0, 1] over a fami
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from synthreid.errors import DatasetError
+from synthreid.errors import DatasetError, SpecError
 from synthreid.render.attributes import FAMILIES, character_families, peta_families
 from synthreid.render.colournames import COLOUR_NAMES, name_indices
 
@@ -269,6 +270,36 @@ def crop_files(folder: str | Path) -> list[Path]:
 def folder_crop_distributions(folder: str | Path, progress: bool = False) -> Distributions:
     """Colour families of a folder of real crops (no masks: the body-region prior alone)."""
     return crop_distributions([(p, None) for p in crop_files(folder)], Path(folder).name, progress)
+
+
+@functools.lru_cache(maxsize=8)
+def _measured_weights(folder: str, files: tuple[str, ...]) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    d = crop_distributions([(Path(folder) / f, None) for f in files], Path(folder).name)
+    out = []
+    for fam in ("upper_colour", "lower_colour"):
+        got = d.get(fam)
+        if got is None:
+            raise SpecError("appearance.from_images", f"{folder}: no crop large enough to measure its {fam}")
+        out.append(tuple(float(x) for x in got.probabilities))
+    return out[0], out[1]
+
+
+def image_colour_weights(folder: str | Path) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """(upper, lower) colour-name weights (11 each, order of ``COLOUR_NAMES``) measured on the
+    crops under ``folder`` like ``folder_crop_distributions``; cached per folder and file list.
+    Errors name the spec field ``appearance.from_images``."""
+    from synthreid.render.sampling import asset_files
+
+    root = Path(folder)
+    if not root.is_dir():
+        raise SpecError("appearance.from_images", f"{folder}: not a folder of crops")
+    files = asset_files(root, IMAGE_SUFFIXES)
+    if not files:
+        raise SpecError("appearance.from_images", f"{folder}: no .jpg/.jpeg/.png/.bmp crops found")
+    try:
+        return _measured_weights(str(root), files)
+    except DatasetError as exc:
+        raise SpecError("appearance.from_images", str(exc)) from exc
 
 
 def rendered_crop_distributions(root: str | Path, progress: bool = False) -> Distributions:

@@ -130,8 +130,20 @@ def list_prints(textures_dir: str) -> tuple[str, ...]:
     return files
 
 
+def _named_colours(a) -> bool:
+    """Tops and bottoms get PETA-named colours (palette 'fitted' or appearance.from_images)."""
+    return a.palette == "fitted" or a.from_images is not None
+
+
 def _fitted_color(rng: np.random.Generator, a, group: str) -> tuple[list[float], str]:
-    """Palette 'fitted': a colour of ``group`` (top, bottom, jeans) by the spec's PETA-name weights."""
+    """A colour of ``group`` (top, bottom, jeans) by PETA-name weights: measured on the crops of
+    appearance.from_images (upper body for tops, lower body for bottoms and jeans), else the
+    spec's *_colors."""
+    if a.from_images is not None:
+        from synthreid.render.stats import image_colour_weights
+
+        upper, lower = image_colour_weights(a.from_images)
+        return palettes.named_color(rng, upper if group == "top" else lower)
     return palettes.named_color(rng, {"top": a.top_colors, "bottom": a.bottom_colors, "jeans": a.jeans_colors}[group])
 
 
@@ -153,7 +165,7 @@ def _sample_age(rng: np.random.Generator, p) -> float:
 
 def _garment(rng, spec, kind: str, group: str, sex: str) -> dict:
     pal = spec.appearance.palette
-    if pal == "fitted":
+    if _named_colours(spec.appearance):
         color, name = _fitted_color(rng, spec.appearance, "jeans" if kind == "jeans" else group)
     else:
         color, name = palettes.garment_color(rng, pal, "denim" if kind == "jeans" and pal == "realistic" else group)
@@ -245,7 +257,7 @@ def sample_character(spec, rng: np.random.Generator) -> dict:
         top["hood"] = bool(rng.random() < (0.35 if top_kind == "sweater" else 0.25))
     if top_kind in ("jacket", "coat"):  # worn open over a shirt in the 'inner' colour
         top["open"] = bool(rng.random() < 0.6)
-        top["inner"] = (_fitted_color(rng, a, "top") if a.palette == "fitted"
+        top["inner"] = (_fitted_color(rng, a, "top") if _named_colours(a)
                         else palettes.garment_color(rng, a.palette, "top"))[0]
     bottom = None
     if top_kind != "dress":

@@ -331,3 +331,42 @@ def test_stats_of_a_planned_dataset_and_cli_report(tmp_path, capsys):
 def test_stats_cli_bad_input_names_what_is_wrong(tmp_path, capsys, argv, fragment):
     assert main([a.replace("{tmp}", str(tmp_path)) for a in argv]) == 2
     assert fragment in capsys.readouterr().err
+
+
+# ---- appearance.from_images ------------------------------------------------------------------
+def _crop_folder(folder: Path, seed: int = 5) -> Path:
+    rng = np.random.default_rng(seed)
+    uppers = [c for c, k in UPPER_MIX.items() for _ in range(k)]
+    lowers = [c for c, k in LOWER_MIX.items() for _ in range(k)]
+    folder.mkdir(parents=True)
+    for i, (u, lo) in enumerate(zip(uppers, lowers, strict=True)):
+        Image.fromarray(_crop(rng, u, lo)).save(folder / f"{i:03d}.png")
+    return folder
+
+
+def test_from_images_samples_the_measured_colour_mix(tmp_path, capsys):
+    crops = _crop_folder(tmp_path / "site" / "crops")
+    toml = tmp_path / "site" / "site.toml"
+    # no dresses: a dress shows the top's colour on the lower body too
+    toml.write_text('name = "site"\ncharacters = 1000\n[appearance]\nfrom_images = "crops"\n'
+                    'tops = ["tshirt", "longsleeve", "sweater", "jacket", "coat"]\n')
+    spec = DatasetSpec.from_toml(toml)
+    assert spec.appearance.from_images == str(crops.resolve())  # relative to the TOML's folder
+    ours = stats.planned_distributions(spec)
+    for fam, mix in (("upper_colour", UPPER_MIX), ("lower_colour", LOWER_MIX)):
+        assert stats.tvd(ours.get(fam).counts, [mix.get(n, 0) for n in COLOUR_NAMES]) < 0.05, fam
+    assert main(["stats", str(toml), "--characters", "300", "--against", str(crops), "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "over 2 families" in out  # crops tell colours only
+    tvds = [float(line.rsplit("TVD", 1)[1]) for line in out.splitlines() if line.startswith(("upper_c", "lower_c"))]
+    assert len(tvds) == 2 and max(tvds) < 0.1
+
+
+def test_from_images_bad_folder_names_the_field(tmp_path):
+    from synthreid.render.plan import plan_character
+
+    for folder, fragment in ((tmp_path / "missing", "not a folder"), (tmp_path, "no .jpg/.jpeg/.png/.bmp")):
+        spec = DatasetSpec.from_dict({"appearance": {"from_images": str(folder)}})
+        with pytest.raises(SpecError) as err:
+            plan_character(spec, 0)
+        assert err.value.field == "appearance.from_images" and fragment in str(err.value)
