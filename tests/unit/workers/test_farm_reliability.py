@@ -344,3 +344,35 @@ def test_finalize_of_a_killed_finalizer_is_taken_over_after_the_lease(config, ca
         catalog.q(cur, "UPDATE datasets SET finalizing_at = ?", (time.time() - 61,))
     assert finalize_pending(catalog, backend=backend, data_root=config.dataset_root, stale_after=60) == 1
     assert catalog.get_dataset("tiny")["finalized_at"] is not None
+
+
+# ---- interrupted dataset creation -----------------------------------------------------------------
+def test_half_created_dataset_folder_is_completed_not_refused(config, catalog):
+    from synthreid.workers.tasks import half_initialised
+
+    enqueue_dataset(catalog, tiny_spec(characters=2, images=1), progress=False)
+    root = config.dataset_root("tiny")
+    for sub in ("images", "masks", "meta"):  # what a creation killed before its manifest leaves
+        (root / sub).mkdir(parents=True)
+    (root / "labels.jsonl").write_text('{"stem": "00000_c1_0000", "st')  # torn
+    (root / "images" / ".00000_c1_0000.png.77.tmp").write_bytes(b"torn")
+    assert half_initialised(root)
+    backend = FakeBackend()
+    stats = make_worker(config, backend).run()
+    assert stats["done"] == 2 and stats["failed"] == 0
+    assert (root / "manifest.json").is_file() and backend.finalized == 1
+
+
+def test_foreign_or_rendered_folders_are_not_taken_for_half_created(tmp_path):
+    from synthreid.workers.tasks import half_initialised
+
+    (tmp_path / "images").mkdir()
+    (tmp_path / "images" / "00000_c1_0000.png").write_bytes(b"x")
+    assert not half_initialised(tmp_path)
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "notes.txt").write_text("mine")
+    assert not half_initialised(other)
+    (tmp_path / "ours").mkdir()
+    (tmp_path / "ours" / "manifest.json").write_text("{}")
+    assert not half_initialised(tmp_path / "ours")
