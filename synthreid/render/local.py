@@ -106,8 +106,12 @@ def _exit_with(sentinel) -> None:
     os._exit(1)
 
 
-def _worker_main(spec_dict: dict, root: str, tmp: str, parent_pid: int, tasks, events, stop) -> None:
-    """Worker process: render characters from ``tasks`` until a None arrives or ``stop`` is set."""
+def _worker_main(spec_dict: dict, root: str, tmp: str, parent_pid: int, tasks, events, stop, ready,
+                 slot: int) -> None:
+    """Worker process: render characters from ``tasks`` until a None arrives or ``stop`` is set.
+
+    ``ready[slot]`` (shared memory, no lock a kill could leave held) is set once Blender is up.
+    """
     # The parent blocked these signals while starting us; ignore them first, then unblock,
     # so a Ctrl-C in the terminal never raises KeyboardInterrupt inside Blender.
     for s in GROUP_SIGNALS:
@@ -134,6 +138,7 @@ def _worker_main(spec_dict: dict, root: str, tmp: str, parent_pid: int, tasks, e
     except Exception:  # noqa: BLE001 - reported to the parent, which fails clearly
         events.put(("fatal", os.getpid(), traceback.format_exc()))
         return
+    ready[slot] = 1  # until now a kill loses nothing; from now on the parent lets images finish
     try:
         while not stop.is_set():
             item = tasks.get()
@@ -292,6 +297,7 @@ def _run_workers(spec: DatasetSpec, root: Path, todo: dict[int, list[int]], n_to
     signal.pthread_sigmask(signal.SIG_BLOCK, GROUP_SIGNALS)
     try:
         tasks, events, stop = ctx.Queue(), ctx.Queue(), ctx.Event()
+        ready = ctx.RawArray("b", workers)
     finally:
         signal.pthread_sigmask(signal.SIG_UNBLOCK, GROUP_SIGNALS)
     for ci in sorted(todo):
@@ -300,8 +306,8 @@ def _run_workers(spec: DatasetSpec, root: Path, todo: dict[int, list[int]], n_to
         tasks.put(None)
     tmp = tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{os.getpid()}-")
     procs = [ctx.Process(target=_worker_main, args=(spec.to_dict(), str(root), tmp, os.getpid(), tasks, events,
-                                                    stop), daemon=True)
-             for _ in range(workers)]
+                                                    stop, ready, i), daemon=True)
+             for i in range(workers)]
     rendered, hard, announced, ok = 0, False, 0.0, False
     bar = None
     try:
@@ -312,6 +318,17 @@ def _run_workers(spec: DatasetSpec, root: Path, todo: dict[int, list[int]], n_to
         finally:
             signal.pthread_sigmask(signal.SIG_UNBLOCK, GROUP_SIGNALS)
         bar = tqdm(total=n_todo, unit="img", desc=f"render {spec.name}", disable=not progress, smoothing=0.1)
+        def handle(ev) -> None:
+            nonlocal rendered
+            if ev[0] == "done":
+                rendered += 1
+                bar.update(1)
+            elif ev[0] == "failed":
+                failed.append((ev[1], ev[2]))
+                bar.write(f"failed {ev[1]}: {ev[2]}")
+            elif ev[0] == "fatal":
+                raise SynthreidError(f"render worker {ev[1]} could not start:\n{ev[2]}")
+
         while True:
             if stopper.signum is not None and not announced:
                 stop.set()  # workers finish the image in progress and exit
@@ -321,20 +338,16 @@ def _run_workers(spec: DatasetSpec, root: Path, todo: dict[int, list[int]], n_to
                 else:
                     with contextlib.suppress(OSError):
                         bar.write(_stop_message(stopper.signum), file=sys.stderr)
+                for i, p in enumerate(procs):  # still starting Blender: nothing of theirs to finish
+                    if not ready[i] and p.exitcode is None:
+                        p.kill()
             try:
                 ev = events.get(timeout=POLL_S)
             except queue_mod.Empty:
                 if all(p.exitcode is not None for p in procs):
                     break
                 continue
-            if ev[0] == "done":
-                rendered += 1
-                bar.update(1)
-            elif ev[0] == "failed":
-                failed.append((ev[1], ev[2]))
-                bar.write(f"failed {ev[1]}: {ev[2]}")
-            elif ev[0] == "fatal":
-                raise SynthreidError(f"render worker {ev[1]} could not start:\n{ev[2]}")
+            handle(ev)
         if announced:
             log.debug("stop: workers finished %.2f s after the signal", time.perf_counter() - announced)
         for p in procs:

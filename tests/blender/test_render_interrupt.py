@@ -144,6 +144,20 @@ def test_ctrl_c_finishes_the_images_in_progress_and_resume_completes(tmp_path):
     assert verify_dataset(out).ok
 
 
+def test_ctrl_c_while_workers_start_blender_stops_at_once(tmp_path):
+    out = _planned(tmp_path)
+    run = Render(tmp_path, out, workers=2, tag="first")
+    kids = _worker_pids(run, 3)  # two workers and multiprocessing's resource tracker, just started
+    t0 = time.monotonic()
+    os.killpg(run.proc.pid, signal.SIGINT)
+    rc, dt = run.exit_after_signal(t0)
+    print(f"\nSIGINT while starting -> exit: {dt:.2f} s (rendered {run.rendered()})")
+    assert rc == 130, run.text()
+    _wait_dead(kids)
+    _assert_clean(run)
+    assert not verify_dataset(out).damaged
+
+
 def test_second_ctrl_c_stops_at_once_without_half_written_files(tmp_path):
     # Slow images (many samples) so that an image is in progress when both signals arrive.
     out = _planned(tmp_path, samples=400, characters=2)
