@@ -20,16 +20,17 @@ MAX_LISTED = 10  # damaged files named in the warning; `synthreid verify` lists 
 def sound_records(ds: Dataset) -> tuple[list[ImageRecord], list[tuple[str, str]]]:
     """(records whose files are intact, [(file, what is wrong)] of the others).
 
-    Rendered images are checked against their meta rows (``file_problems``: checksum, mask);
-    an image file with no meta row in a dataset that has them is an interrupted write, and a
-    meta row whose image is gone is reported missing. Datasets without meta rows (imported
-    or refined ones) are taken as they are.
+    In a rendered dataset (manifest kind 'rendered': `render` or the farm) every image is
+    checked against its meta row (``file_problems``: checksum, mask); an image file with no
+    meta row is an interrupted write, and a meta row whose image is gone is reported missing.
+    Other kinds (refined: new pixels under the source's meta rows; imported) are taken as
+    they are and only need to decode.
     """
     records = ds.records()
     meta = ds.root / "meta"
-    metas = {p.stem for p in meta.glob("*.json")} if meta.is_dir() else set()
-    if not metas:
+    if ds.manifest.get("kind") != "rendered" or not meta.is_dir():
         return records, []
+    metas = {p.stem for p in meta.glob("*.json")}
     good, bad = [], []
     for rec in records:
         row = read_meta_row(ds.root, rec.stem)

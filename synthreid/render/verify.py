@@ -120,9 +120,10 @@ def verify_dataset(root: str | Path, progress: bool = False) -> VerifyReport:
     """Check every planned image of the rendered dataset in ``root`` (reads every file once)."""
     root = Path(root)
     ds = Dataset(root)  # raises DatasetError naming manifest.json when it is not a dataset
-    if not isinstance(ds.manifest.get("spec"), dict):
-        raise DatasetError(f"{root / 'manifest.json'}: no 'spec' (verify checks datasets made by "
-                           f"`synthreid render` or the farm; this one is kind {ds.manifest.get('kind')!r})")
+    if ds.manifest.get("kind") != "rendered" or not isinstance(ds.manifest.get("spec"), dict):
+        # A refined dataset keeps its source's meta rows (checksums of the source pixels).
+        raise DatasetError(f"{root / 'manifest.json'}: kind is {ds.manifest.get('kind')!r}; verify checks "
+                           "datasets made by `synthreid render` or the farm (kind 'rendered', with a spec)")
     spec = DatasetSpec.from_dict(ds.manifest["spec"], source=str(root / "manifest.json"))
     labels, labels_error = _labels_by_stem(root)
     problems: list[Problem] = []

@@ -208,6 +208,19 @@ def test_preview_skips_and_lists_damaged_images(dataset, tmp_path, caplog):
         contact_sheet(root, tmp_path / "sheet2.png")
 
 
+def test_refined_datasets_are_previewed_without_checksums_and_not_verified(dataset, tmp_path, caplog):
+    spec, root, rows = dataset
+    manifest = json.loads((root / "manifest.json").read_text())
+    (root / "manifest.json").write_text(json.dumps({**manifest, "kind": "refined"}))
+    for r in rows:  # new pixels under the source's meta rows, as `refine apply` writes them
+        Image.new("RGB", SIZE, (1, 2, 3)).save(root / r["image"], "JPEG" if spec.output.format == "jpg" else "PNG")
+    with caplog.at_level(logging.WARNING, logger="synthreid.render.preview"):
+        contact_sheet(root, tmp_path / "sheet.png")
+    assert "skipped" not in caplog.text
+    with pytest.raises(DatasetError, match="kind is 'refined'"):
+        verify_dataset(root)
+
+
 def test_render_resumes_from_the_manifest_when_only_out_is_given(dataset):
     spec, root, rows = dataset
     args = build_parser().parse_args(["render", "--out", str(root)])
