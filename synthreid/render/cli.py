@@ -42,13 +42,15 @@ def _out_dir(args, spec) -> Path:
 
 
 def cmd_render(args) -> int:
-    from synthreid.render.local import render_dataset
+    from synthreid.render.local import RenderInterrupted, render_dataset
     from synthreid.render.preview import contact_sheet
 
     spec = _load_spec(args)
     out = _out_dir(args, spec)
-    report = render_dataset(spec, out, workers=args.workers, progress=not args.quiet)
-    if report.interrupted is not None:
+    try:
+        report = render_dataset(spec, out, workers=args.workers, progress=not args.quiet)
+    except RenderInterrupted as stopped:
+        report = stopped.report
         labels = ("labels.jsonl updated" if report.finalized
                   else "labels.jsonl not updated (the next run updates it)")
         with contextlib.suppress(OSError):  # after SIGHUP the terminal may be gone

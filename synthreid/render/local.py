@@ -70,6 +70,16 @@ class RenderReport:
     finalized: bool = True
 
 
+class RenderInterrupted(KeyboardInterrupt):
+    """``render_dataset`` was stopped by a signal (after cleaning up); ``report`` says what was
+    done and ``report.interrupted`` which signal. A KeyboardInterrupt, so that callers that
+    do not handle it stop as on Ctrl-C instead of taking the dataset as complete."""
+
+    def __init__(self, report: RenderReport):
+        super().__init__(f"render of {report.root} interrupted by {signal.Signals(report.interrupted).name}")
+        self.report = report
+
+
 def missing_images(spec: DatasetSpec, root: Path) -> dict[int, list[int]]:
     """{character index: [image indices not yet complete]} in dataset folder ``root``."""
     todo: dict[int, list[int]] = {}
@@ -247,8 +257,8 @@ def render_dataset(spec: DatasetSpec, root: str | Path, workers: int | None = No
                    progress: bool = True) -> RenderReport:
     """Render every missing image of ``spec`` into ``root`` with ``workers`` processes.
 
-    A SIGINT/SIGTERM/SIGHUP while rendering stops it (see the module docstring); the report's
-    ``interrupted`` then names the signal.
+    A SIGINT/SIGTERM/SIGHUP while rendering stops it (see the module docstring) and raises
+    ``RenderInterrupted`` carrying the report.
     """
     t0 = time.perf_counter()
     root = Path(root)
@@ -282,8 +292,11 @@ def render_dataset(spec: DatasetSpec, root: str | Path, workers: int | None = No
     finally:
         if installed:
             stopper.restore()
-    return RenderReport(root, rendered, skipped, failed, time.perf_counter() - t0,
-                        interrupted=stopper.signum, left=n_todo - rendered, finalized=finalized)
+    report = RenderReport(root, rendered, skipped, failed, time.perf_counter() - t0,
+                          interrupted=stopper.signum, left=n_todo - rendered, finalized=finalized)
+    if report.interrupted is not None:
+        raise RenderInterrupted(report)
+    return report
 
 
 def _run_workers(spec: DatasetSpec, root: Path, todo: dict[int, list[int]], n_todo: int, workers: int,
