@@ -6,11 +6,17 @@
 2. Training throughput (images/s) of InceptionNet at 144x56 on CPU: all cores vs one thread, and
    the data loader (decode + random crop + flip) vs the training step, to show it keeps up.
 3. On CUDA: training with AMP + channels-last against plain float32.
-4. Mixing: the losses (label smoothing, symmetric cross-entropy) against plain cross-entropy on
+4. Architectures on CPU (the fast recipe's candidates): training and forward-only images/s of each
+   at the fast recipe's 128x64 against Open-ReID Inception at 144x56 in the same run (ratio
+   column), wall-clock and per CPU-second (robust when other processes share the cores); then
+   bfloat16 autocast and channels-last for the fast recipe's arch, and the fast recipe's batch
+   augmentation and in-memory loader against the training step.
+5. Mixing: the losses (label smoothing, symmetric cross-entropy) against plain cross-entropy on
    a 256 x 2,251-class batch (1,500 synthetic + 751 Market identities), and one epoch of the
    weighted ``MixSampler`` against the plain shuffling ``SeededSampler`` (163k images).
 
 Usage: python perf/benchmark.py [--quick] [--loop-queries N] [--steps N] [--batch N]
+       python perf/benchmark.py --archs [--arch-list a,b,...] [--threads N] [--steps N] [--batch N]
 """
 
 from __future__ import annotations
@@ -159,6 +165,114 @@ def perf_training(steps: int, batch: int, gpu_steps: int):
           f"-> x{amp / fp32:.2f}")
 
 
+ARCH_CANDIDATES = ("osnet_x0_25", "osnet_x0_5", "mobilenetv3_small", "mobilenetv3_large",
+                   "efficientnet_lite0", "regnetx_002")
+
+
+def _rates(model, x, y, steps, bf16=False, channels_last=False):
+    """(train wall img/s, train img per CPU-s, eval wall img/s, eval img per CPU-s) on CPU."""
+    import torch
+
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=torch.channels_last)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+
+    def train_step():
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            _, logits = model(x)
+            loss = torch.nn.functional.cross_entropy(logits.float(), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    def eval_step():
+        with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            model(x)
+
+    out = []
+    for mode, fn in ((True, train_step), (False, eval_step)):
+        model.train(mode)
+        fn()  # warm-up (allocations, oneDNN primitive selection)
+        t, c = time.perf_counter(), time.process_time()
+        for _ in range(steps):
+            fn()
+        n = steps * x.shape[0]
+        out += [n / (time.perf_counter() - t), n / (time.process_time() - c)]
+    return tuple(out)
+
+
+def perf_archs(archs, steps: int, batch: int, threads: int | None):
+    """Training/eval images/s of each arch (fast recipe head and size) against Inception, same run."""
+    import torch
+
+    from synthreid.benchmark import augment, data, models, recipes
+
+    threads = threads or os.cpu_count() or 1
+    torch.set_num_threads(threads)
+    fast = recipes.RECIPES["fast"]
+    size = (fast["height"], fast["width"])
+    y = torch.randint(0, 200, (batch,))
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"[archs] CPU, {threads} torch threads, batch {batch}, {steps} steps, AdamW; load average {load:.1f} "
+          f"on {os.cpu_count()} cores (img/CPU-s is the robust column when the load exceeds the cores)")
+    print(f"{'arch':20s} {'input':>7s} {'params':>8s} {'MMACs':>7s} {'train img/s':>11s} {'img/CPU-s':>9s} "
+          f"{'x incep':>7s} {'eval img/s':>10s} {'img/CPU-s':>9s} {'x incep':>7s}")
+    base = None
+    for arch in ("inception", *archs):
+        torch.manual_seed(0)
+        if arch == "inception":
+            model, hw = models.build("inception", 200), models.INPUT_SIZE["inception"]
+        else:
+            model, hw = models.build(arch, 200, num_features=0, dropout=0.0, neck="bn"), size
+        x = torch.randn(batch, 3, *hw)
+        params = sum(p.numel() for p in model.parameters() if p.requires_grad) - 200 * model.head.num_features
+        macs = _count_macs(model, hw)
+        r = _rates(model, x, y, steps)
+        base = base or r
+        print(f"{arch:20s} {hw[0]:>3d}x{hw[1]:<3d} {params / 1e6:7.2f}M {macs / 1e6:7.1f} {r[0]:11.1f} {r[1]:9.1f} "
+              f"{r[1] / base[1]:7.2f} {r[2]:10.1f} {r[3]:9.1f} {r[3] / base[3]:7.2f}")
+    arch = fast["arch"]
+    x = torch.randn(batch, 3, *size)
+    variants = {"fp32": {}, "bf16 autocast": {"bf16": True}, "channels-last": {"channels_last": True},
+                "bf16 + channels-last": {"bf16": True, "channels_last": True}}
+    rates = {}
+    for name, kw in variants.items():
+        torch.manual_seed(0)
+        rates[name] = _rates(models.build(arch, 200, num_features=0, dropout=0.0, neck="bn"), x, y, steps, **kw)
+    print(f"[archs] {arch} on CPU: " + ", ".join(
+        f"{k} train {v[1]:.1f} / eval {v[3]:.1f} img/CPU-s (x{v[1] / rates['fp32'][1]:.2f} / "
+        f"x{v[3] / rates['fp32'][3]:.2f})" for k, v in rates.items()))
+    # The fast recipe's input pipeline: in-memory batches + tensor augmentation vs the step.
+    aug = augment.Augment(crop=True, color_jitter=fast["color_jitter"], erasing=fast["random_erasing"])
+    imgs = data.MemoryImages([], [], size)
+    imgs.images = torch.randint(0, 256, (2048, 3, *size), dtype=torch.uint8)
+    imgs.labels = torch.zeros(2048, dtype=torch.int64)
+    imgs.cams = torch.zeros(2048, dtype=torch.int64)
+    loader = data.make_loader(imgs, batch, 0, sampler=data.SeededSampler(2048, 0), drop_last=True)
+    t, c, n = time.perf_counter(), time.process_time(), 0
+    for step, (xb, _, _) in enumerate(loader):
+        g = augment.batch_generator(0, 0, step)
+        augment.normalised(data.standardize(augment.pixels(data.to_float(xb, torch.device("cpu")), aug, g)), aug, g)
+        n += len(xb)
+    ips, ipc = n / (time.perf_counter() - t), n / (time.process_time() - c)
+    print(f"[archs] in-memory loader + batch augmentation (crop, flip, jitter, erasing): {ips:.0f} img/s, "
+          f"{ipc:.0f} img/CPU-s -> x{ipc / rates['fp32'][1]:.1f} the {arch} training rate")
+
+
+def _count_macs(model, hw) -> float:
+    """Multiply-accumulates of one forward pass of one image (conv and linear layers)."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    was = model.training
+    model.eval()
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        model(torch.zeros(1, 3, *hw))
+    model.train(was)
+    return counter.get_total_flops() / 2
+
+
 def perf_mixing(repeat: int = 20, n_synth: int = 150_000, n_real: int = 12_936):
     import torch
 
@@ -198,7 +312,13 @@ def main(argv=None):
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--gpu-steps", type=int, default=30)
     ap.add_argument("--skip-train", action="store_true")
+    ap.add_argument("--archs", action="store_true", help="only the architecture comparison (section 4)")
+    ap.add_argument("--arch-list", default=",".join(ARCH_CANDIDATES), help="architectures against inception")
+    ap.add_argument("--threads", type=int, help="torch CPU threads (default: all cores)")
     a = ap.parse_args(argv)
+    if a.archs:
+        perf_archs([s for s in a.arch_list.split(",") if s], a.steps, a.batch, a.threads)
+        return
     perf_mixing(5 if a.quick else 20)
     if a.quick:
         perf_metrics(100, nq=800, ng=4000)
@@ -206,6 +326,7 @@ def main(argv=None):
         perf_metrics(a.loop_queries)
     if not a.skip_train:
         perf_training(1 if a.quick else a.steps, a.batch, a.gpu_steps)
+        perf_archs(ARCH_CANDIDATES, 1 if a.quick else a.steps, a.batch, a.threads)
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ import re
 import numpy as np
 import torch
 from PIL import Image
+from tqdm import tqdm
 
 from synthreid.errors import DatasetError
 
@@ -85,6 +86,37 @@ class ReidImages(torch.utils.data.Dataset):
         return to_uint8_tensor(img), self.labels[i], self.cams[i]
 
 
+class MemoryImages(torch.utils.data.Dataset):
+    """Images decoded once and kept in memory as one uint8 tensor (N, 3, H, W) at ``size``.
+
+    Pixels equal :class:`ReidImages` with ``train=False`` (PIL bilinear resize); training
+    augmentation happens later on whole batches (``augment``), so a loader needs no workers.
+    Index with an int or an (int, seed) pair; returns (uint8 image, label, camid). Costs
+    N x 3 x H x W bytes (2,000 images at 128x64: 49 MB).
+    """
+
+    def __init__(self, records, labels, size: tuple[int, int], progress: bool = False, desc: str = "decode"):
+        if len(records) != len(labels):
+            raise ValueError("records and labels differ in length")
+        h, w = size
+        self.labels = torch.tensor([int(x) for x in labels], dtype=torch.int64)
+        self.cams = torch.tensor([int(r.camid) for r in records], dtype=torch.int64)
+        self.size = size
+        self.images = torch.empty((len(records), 3, h, w), dtype=torch.uint8)
+        for i, r in enumerate(tqdm(records, desc=desc, unit="img", disable=not progress, leave=False)):
+            img = load_rgb(r.path)
+            if img.size != (w, h):
+                img = img.resize((w, h), Image.BILINEAR)
+            self.images[i] = to_uint8_tensor(img)
+
+    def __len__(self):
+        return len(self.images)
+
+    def __getitem__(self, item):
+        i = item[0] if isinstance(item, tuple) else item
+        return self.images[i], self.labels[i], self.cams[i]
+
+
 class SeededSampler(torch.utils.data.Sampler):
     """Shuffled (index, per-sample seed) pairs; call :meth:`set_epoch` before each epoch."""
 
@@ -102,6 +134,41 @@ class SeededSampler(torch.utils.data.Sampler):
         perm = rng.permutation(self.n)
         seeds = rng.integers(0, 2**63 - 1, size=self.n)
         return iter(zip(perm.tolist(), seeds.tolist(), strict=True))
+
+
+class IdentitySampler(torch.utils.data.Sampler):
+    """P x K batches for metric losses: (index, per-sample seed) pairs in runs of ``k`` images of one
+    identity (drawn without replacement, repeated when an identity has fewer), identities in a
+    seeded order; one epoch covers every identity about ``images / k`` times. Batches of a
+    multiple of ``k`` then hold P = batch / k identities with K images each."""
+
+    def __init__(self, labels, k: int, seed: int):
+        if k < 1:
+            raise ValueError(f"IdentitySampler: k must be >= 1 (got {k})")
+        self.k, self.seed, self.epoch = k, seed, 0
+        labels = np.asarray(labels)
+        self.groups = [np.flatnonzero(labels == lab) for lab in np.unique(labels)]
+        self.n = max(1, len(labels) // k) * k
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self):
+        return self.n
+
+    def __iter__(self):
+        rng = np.random.default_rng([self.seed, self.epoch, 0x9C])
+        chunks = []
+        for g in self.groups:
+            reps = max(1, round(len(g) / self.k))
+            idx = rng.permutation(g)
+            if len(idx) < reps * self.k:
+                idx = np.r_[idx, rng.choice(g, reps * self.k - len(idx))]
+            chunks += [idx[j * self.k:(j + 1) * self.k] for j in range(reps)]
+        order = rng.permutation(len(chunks))
+        flat = np.resize(np.concatenate([chunks[j] for j in order]), self.n)  # cut or wrap to n
+        seeds = rng.integers(0, 2**63 - 1, size=len(flat))
+        return iter(zip(flat.tolist(), seeds.tolist(), strict=True))
 
 
 # torch re-raises a worker's exception as the same type with the worker's whole traceback as
@@ -156,7 +223,17 @@ def make_loader(ds: ReidImages, batch_size: int, workers: int, sampler=None, dro
 
 def normalize(batch: torch.Tensor, device: torch.device, channels_last: bool = False) -> torch.Tensor:
     """uint8 (N, 3, H, W) -> float32 ImageNet-normalised on ``device``."""
-    x = batch.to(device, non_blocking=True).float().div_(255.0)
+    return standardize(to_float(batch, device), channels_last)
+
+
+def to_float(batch: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """uint8 (N, 3, H, W) -> float32 in [0, 1] on ``device``."""
+    return batch.to(device, non_blocking=True).float().div_(255.0)
+
+
+def standardize(x: torch.Tensor, channels_last: bool = False) -> torch.Tensor:
+    """float32 images in [0, 1] -> ImageNet-normalised (same device)."""
+    device = x.device
     mean = torch.tensor(IMAGENET_MEAN, device=device).view(1, 3, 1, 1)
     std = torch.tensor(IMAGENET_STD, device=device).view(1, 3, 1, 1)
     x = (x - mean) / std

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from synthreid.benchmark import data, losses, mixing, models, protocols, runs
+from synthreid.benchmark import augment, data, losses, mixing, models, protocols, recipes, runs
 from synthreid.benchmark.datasets import ReidDataset, read_dataset
 from synthreid.cliutil import available_cores, default_loader_workers
 from synthreid.errors import SynthreidError
@@ -76,6 +76,19 @@ class TrainConfig:
     threads: int | None = None          # torch CPU threads; None = all cores
     amp: bool = True
     channels_last: bool = True
+    # Recipe options (recipes.RECIPES; the defaults are the thesis recipe)
+    recipe: str = "thesis"              # the preset these values started from (recipes.apply)
+    neck: str = "fc"                    # fc (Open-ReID embedding) | bn (BN-neck, models.Head)
+    optimizer: str = "sgd"              # sgd (Nesterov when momentum > 0) | adam | adamw
+    schedule: str = "step"              # step (x gamma every step_size epochs) | cosine
+    warmup_epochs: int = 0              # linear lr warm-up (recipes.lr_factor)
+    random_erasing: float = 0.0         # probability per training image (augment.Augment)
+    color_jitter: float = 0.0           # brightness/contrast/saturation strength, 0-1
+    in_memory: bool = False             # decode train/val images once; crop+flip on batches
+    triplet_weight: float = 0.0         # + weight x batch-hard triplet loss (0 = softmax only)
+    triplet_margin: float = 0.3
+    instances_per_id: int = 0           # K images per identity in a batch (P x K sampler; 0 = shuffle)
+    cpu_bf16: bool = False              # bfloat16 autocast on CPU (see docs/benchmark.md for speed)
 
     def __post_init__(self):
         if self.loss == "ce" and self.label_smoothing > 0:
@@ -102,7 +115,15 @@ class TrainConfig:
                   ("eval_feature", self.eval_feature in ("embedding", "logits")),
                   ("label_smoothing", 0 <= self.label_smoothing < 1), ("workers", self.workers >= 0),
                   ("loss", self.loss in losses.LOSSES), ("sce_alpha", self.sce_alpha >= 0),
-                  ("sce_beta", self.sce_beta >= 0), ("sce_alpha", self.sce_alpha + self.sce_beta > 0)]
+                  ("sce_beta", self.sce_beta >= 0), ("sce_alpha", self.sce_alpha + self.sce_beta > 0),
+                  ("recipe", self.recipe in recipes.RECIPES), ("neck", self.neck in models.NECKS),
+                  ("optimizer", self.optimizer in recipes.OPTIMIZERS),
+                  ("schedule", self.schedule in recipes.SCHEDULES),
+                  ("warmup_epochs", 0 <= self.warmup_epochs < self.epochs),
+                  ("random_erasing", 0 <= self.random_erasing <= 1),
+                  ("color_jitter", 0 <= self.color_jitter < 1), ("triplet_weight", self.triplet_weight >= 0),
+                  ("triplet_margin", self.triplet_margin >= 0), ("instances_per_id", self.instances_per_id >= 0),
+                  ("batch_size", self.instances_per_id == 0 or self.batch_size % self.instances_per_id == 0)]
         for name, ok in checks:
             if not ok:
                 raise SynthreidError(f"config: invalid {name}={getattr(self, name)!r}")
@@ -167,20 +188,29 @@ def training_set(cfg: TrainConfig):
 
 @torch.no_grad()
 def extract_features(model: nn.Module, records, size, device, batch_size=256, workers=0,
-                     feature="embedding", amp=True, channels_last=False, progress=True) -> np.ndarray:
-    """Features (N, D) float32 of ``records`` in order (eval mode, plain resize)."""
-    ds = data.ReidImages(records, [0] * len(records), size, train=False)
+                     feature="embedding", amp=True, channels_last=False, progress=True,
+                     images: data.MemoryImages | None = None, cpu_bf16: bool = False) -> np.ndarray:
+    """Features (N, D) float32 of ``records`` in order (eval mode, plain resize); ``images``: the
+    same records already decoded (then ``records`` is not read)."""
+    ds = images if images is not None else data.ReidImages(records, [0] * len(records), size, train=False)
     loader = data.make_loader(ds, batch_size, workers, pin_memory=device.type == "cuda")
     was_training = model.training
     model.eval()
     out = []
     use_amp = amp and device.type == "cuda"
     for x, _, _ in tqdm(loader, desc="features", unit="batch", disable=not progress, leave=False):
-        with torch.autocast("cuda", dtype=torch.float16, enabled=use_amp):
+        with _autocast(device, use_amp, cpu_bf16):
             f, logits = model(data.normalize(x, device, channels_last))
         out.append((logits if feature == "logits" else f).float().cpu())
     model.train(was_training)
     return torch.cat(out).numpy() if out else np.zeros((0, 0), np.float32)
+
+
+def _autocast(device: torch.device, cuda_amp: bool, cpu_bf16: bool):
+    """float16 autocast on CUDA (AMP), bfloat16 on CPU when asked for, else a no-op context."""
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.float16, enabled=cuda_amp)
+    return torch.autocast("cpu", dtype=torch.bfloat16, enabled=cpu_bf16)
 
 
 class Trainer:
@@ -212,7 +242,7 @@ class Trainer:
                 log.warning("%s", note)
         torch.manual_seed(cfg.seed)
         self.model = models.build(cfg.arch, self.num_classes, cfg.num_features, cfg.dropout, cfg.norm,
-                                  weights=cfg.weights)
+                                  weights=cfg.weights, neck=cfg.neck)
         if cfg.finetune_from:
             self._load_finetune(cfg.finetune_from)
         self.model.to(self.device)
@@ -221,6 +251,8 @@ class Trainer:
             self.model.to(memory_format=torch.channels_last)
         self.optimizer, self.scheduler = self._optim()
         self.amp = cfg.amp and self.device.type == "cuda"
+        self.cpu_bf16 = cfg.cpu_bf16 and self.device.type == "cpu"
+        self.val_images = None  # decoded once when cfg.in_memory (see _train)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
         self.start_epoch, self.best_score, self.best_epoch, self.history = 0, -1.0, -1, []
         if (self.run_dir / "last.pt").is_file():
@@ -262,10 +294,16 @@ class Trainer:
         feat_mult = cfg.finetune_lr_mult if cfg.finetune_from else 1.0
         groups = [{"params": self.model.feature_parameters(), "lr": cfg.lr * feat_mult},
                   {"params": cls_params, "lr": cfg.lr}]
-        opt = torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay,
-                              nesterov=cfg.momentum > 0)
+        if cfg.optimizer == "sgd":
+            opt = torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay,
+                                  nesterov=cfg.momentum > 0)
+        elif cfg.optimizer == "adam":
+            opt = torch.optim.Adam(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        else:
+            opt = torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
         step = cfg.step_size or (60 if cfg.arch == "inception" else 40)
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda e: cfg.gamma ** (e // step))
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda e: recipes.lr_factor(
+            e, cfg.epochs, cfg.schedule, cfg.warmup_epochs, step, cfg.gamma))
         return opt, sched
 
     def _state(self, epoch: int) -> dict:
@@ -295,9 +333,10 @@ class Trainer:
         log.info("resuming %s at epoch %d", self.run_dir, self.start_epoch)
 
     def _features(self, records):
+        images = self.val_images if records is self.val_records else None
         return extract_features(self.model, records, self.cfg.size, self.device, self.cfg.batch_size,
-                                self.cfg.workers, self.cfg.eval_feature, self.amp, self.channels_last,
-                                self.progress)
+                                0 if images is not None else self.cfg.workers, self.cfg.eval_feature,
+                                self.amp, self.channels_last, self.progress, images, self.cpu_bf16)
 
     def train(self) -> dict:
         """Train until ``cfg.epochs``; returns the last history row (or {} if already done).
@@ -318,14 +357,24 @@ class Trainer:
 
     def _train(self) -> dict:
         cfg = self.cfg
-        ds = data.ReidImages(self.records, self.labels, cfg.size, train=True)
+        if cfg.in_memory:  # decode once; crop + flip then happen on whole batches (augment)
+            ds = data.MemoryImages(self.records, self.labels, cfg.size, self.progress, "decode train")
+            self.val_images = data.MemoryImages(self.val_records, [0] * len(self.val_records), cfg.size,
+                                                self.progress, "decode val")
+        else:
+            ds = data.ReidImages(self.records, self.labels, cfg.size, train=True)
+        aug = augment.Augment(crop=cfg.in_memory, color_jitter=cfg.color_jitter, erasing=cfg.random_erasing)
         if cfg.mix_ratio is not None:
             sampler = mixing.MixSampler(self.sources, cfg.mix_ratio, cfg.seed)
+        elif cfg.instances_per_id > 0:
+            sampler = data.IdentitySampler(self.labels, cfg.instances_per_id, cfg.seed)
         else:
             sampler = data.SeededSampler(len(ds), cfg.seed)
-        loader = data.make_loader(ds, min(cfg.batch_size, len(ds)), cfg.workers, sampler=sampler,
+        workers = 0 if cfg.in_memory else cfg.workers
+        loader = data.make_loader(ds, min(cfg.batch_size, len(ds)), workers, sampler=sampler,
                                   drop_last=True, pin_memory=self.device.type == "cuda")
         criterion = losses.make_criterion(cfg.loss, cfg.label_smoothing, cfg.sce_alpha, cfg.sce_beta)
+        triplet = losses.TripletLoss(cfg.triplet_margin) if cfg.triplet_weight > 0 else None
         row = {}
         log.info("validation: %d identities, one query and one gallery image each; val rank-1 and mAP in %%, "
                  "score = area under the CMC over ranks 1-100 (101 - mean rank of the true match, 100 = "
@@ -337,12 +386,18 @@ class Trainer:
             self.model.train()
             t0, tot_loss, correct, seen = time.perf_counter(), 0.0, 0, 0
             bar = tqdm(loader, desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="batch", disable=not self.progress)
-            for x, y, _ in bar:
-                x = data.normalize(x, self.device, self.channels_last)
+            for step, (x, y, _) in enumerate(bar):
+                g = augment.batch_generator(cfg.seed, epoch, step)
+                x = data.to_float(x, self.device)
+                if aug.pixel_ops:
+                    x = augment.pixels(x, aug, g)
+                x = augment.normalised(data.standardize(x, self.channels_last), aug, g)
                 y = y.to(self.device, non_blocking=True)
-                with torch.autocast("cuda", dtype=torch.float16, enabled=self.amp):
-                    _, logits = self.model(x)
+                with _autocast(self.device, self.amp, self.cpu_bf16):
+                    feat, logits = self.model(x)
                     loss = criterion(logits.float(), y)
+                    if triplet is not None:
+                        loss = loss + cfg.triplet_weight * triplet(feat.float(), y)
                 self.optimizer.zero_grad(set_to_none=True)
                 self.scaler.scale(loss).backward()
                 self.scaler.step(self.optimizer)
@@ -379,7 +434,8 @@ def load_model(run_dir: str | Path, which: str = "best") -> tuple[nn.Module, dic
     path = Path(run_dir) / f"{which}.pt"
     st = runs.load_checkpoint(path, required=("model", "arch", "num_classes", "config"))
     c = st["config"]
-    model = models.build(st["arch"], st["num_classes"], c["num_features"], c["dropout"], c["norm"])
+    model = models.build(st["arch"], st["num_classes"], c["num_features"], c["dropout"], c["norm"],
+                         neck=c.get("neck", "fc"))
     try:
         model.load_state_dict(st["model"])
     except RuntimeError as exc:
@@ -406,7 +462,7 @@ def evaluate_run(run_dir: str | Path, test: str, protocol: str | None = None, fm
     def extract(records):
         return extract_features(model, records, cfg.size, dev, cfg.batch_size,
                                 cfg.workers if workers is None else workers, cfg.eval_feature, amp,
-                                False, progress)
+                                False, progress, cpu_bf16=cfg.cpu_bf16 and dev.type == "cpu")
 
     res = protocols.evaluate(protocol, ds, extract, seed=cfg.seed, draws=cfg.draws, num_ids=100)
     name = test_name(test, ds)

@@ -8,6 +8,8 @@
   robust to wrong labels (e.g. weak synthetic variants that look like another identity).
 
 All take logits (N, C) float and integer labels (N,) and return the batch mean (a scalar).
+:class:`TripletLoss` (batch-hard, Hermans et al. 2017) takes features (N, D) instead; it is
+added to one of the above (``TrainConfig.triplet_weight``) with a P x K identity sampler.
 """
 
 from __future__ import annotations
@@ -48,3 +50,27 @@ def make_criterion(loss: str, label_smoothing: float = 0.0, sce_alpha: float = 0
     if loss == "sce":
         return SymmetricCrossEntropy(sce_alpha, sce_beta)
     raise SynthreidError(f"loss {loss!r}: unknown (valid: {', '.join(LOSSES)})")
+
+
+class TripletLoss(nn.Module):
+    """Batch-hard triplet loss: mean over anchors of relu(d(a, hardest positive) - d(a, hardest
+    negative) + margin), Euclidean distances between features (N, D). Anchors without a positive
+    or a negative in the batch are left out (0 when none is left)."""
+
+    def __init__(self, margin: float = 0.3):
+        super().__init__()
+        self.margin = float(margin)
+
+    def forward(self, feats: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        sq = feats.pow(2).sum(1)
+        # clamp before sqrt: rounding can make d^2 slightly negative; the epsilon keeps the gradient finite
+        dist = (sq[:, None] + sq[None, :] - 2 * feats @ feats.t()).clamp_min(1e-12).sqrt()
+        same = target[:, None] == target[None, :]
+        eye = torch.eye(len(target), dtype=torch.bool, device=feats.device)
+        pos = same & ~eye
+        valid = pos.any(1) & (~same).any(1)
+        if not valid.any():
+            return feats.sum() * 0.0
+        hardest_pos = dist.masked_fill(~pos, float("-inf")).amax(1)
+        hardest_neg = dist.masked_fill(same, float("inf")).amin(1)
+        return torch.relu(hardest_pos - hardest_neg + self.margin)[valid].mean()

@@ -1,20 +1,31 @@
-"""Re-ID networks: a registry with Open-ReID's InceptionNet and torchvision's ResNet-50.
+"""Re-ID networks: a registry with Open-ReID's InceptionNet, torchvision's ResNet-50, OSNet
+(``osnet``, from its paper) and timm's compact CPU-friendly families (trained from scratch).
 
 Every model maps images (N, 3, H, W) to ``(features, logits)``: ``features`` (N, num_features)
 is the embedding used for retrieval (after BN and ReLU, or L2-normalised with ``norm``; before
 dropout), ``logits`` (N, num_classes) the softmax classifier's output (None if num_classes=0).
+With the BN-neck head (``neck="bn"``, Luo et al. 2019, "Bag of Tricks") the classifier reads the
+batch-normalised pooled feature; retrieval uses that BN feature (eval mode) while training mode
+returns the feature before BN (the one a metric loss such as triplet acts on).
 """
 
 from __future__ import annotations
+
+import pickle
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from synthreid.benchmark.osnet import osnet
 from synthreid.errors import SynthreidError
 
 # Input size (height, width) each architecture was designed for.
-INPUT_SIZE = {"inception": (144, 56), "resnet50": (256, 128), "tiny": (64, 32)}
+INPUT_SIZE = {"inception": (144, 56), "resnet50": (256, 128), "tiny": (64, 32),
+              "osnet_x0_25": (256, 128), "osnet_x0_5": (256, 128), "osnet_x1_0": (256, 128),
+              "mobilenetv3_small": (256, 128), "mobilenetv3_large": (256, 128),
+              "efficientnet_lite0": (256, 128), "regnetx_002": (256, 128)}
+NECKS = ("fc", "bn")
 
 
 class ModelError(SynthreidError, ValueError):
@@ -49,33 +60,57 @@ class Block(nn.Module):
 
 
 class Head(nn.Module):
-    """Pooled backbone features -> Linear+BN1d embedding -> ReLU/L2 -> dropout -> classifier."""
+    """Pooled backbone features -> embedding -> classifier.
 
-    def __init__(self, in_features: int, num_features: int, num_classes: int, dropout: float, norm: bool):
+    ``neck="fc"`` (Open-ReID): Linear+BN1d embedding -> ReLU/L2 -> dropout -> classifier.
+    ``neck="bn"`` (BN-neck): optional Linear reduction to ``num_features`` (0 = keep the pooled
+    width) -> BN1d without shift -> dropout -> bias-free classifier; features as in the module doc.
+    """
+
+    def __init__(self, in_features: int, num_features: int, num_classes: int, dropout: float, norm: bool,
+                 neck: str = "fc"):
         super().__init__()
-        self.norm = norm
+        if neck not in NECKS:
+            raise ModelError(f"unknown neck {neck!r}; valid: {', '.join(NECKS)}")
+        self.norm, self.neck = norm, neck
         if num_features > 0:
             self.feat = nn.Linear(in_features, num_features)
             self.feat_bn = nn.BatchNorm1d(num_features)
         else:
-            self.feat = self.feat_bn = None
+            self.feat = None
             num_features = in_features
+            self.feat_bn = nn.BatchNorm1d(num_features) if neck == "bn" else None
+        if neck == "bn":
+            # a BN shift would only offset every feature alike (Bag of Tricks): frozen at zero
+            self.feat_bn.bias.requires_grad_(False)
         self.num_features = num_features
         self.drop = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
-        self.classifier = nn.Linear(num_features, num_classes) if num_classes > 0 else None
-        for m in (self.feat, self.classifier):
-            if m is not None:
-                nn.init.normal_(m.weight, std=0.001)
-                nn.init.zeros_(m.bias)
+        self.classifier = self._new_classifier(num_classes) if num_classes > 0 else None
+        if self.feat is not None:
+            nn.init.normal_(self.feat.weight, std=0.001 if neck == "fc" else 0.01)
+            nn.init.zeros_(self.feat.bias)
+
+    def _new_classifier(self, num_classes: int) -> nn.Linear:
+        bias = self.neck == "fc"
+        cls = nn.Linear(self.num_features, num_classes, bias=bias)
+        nn.init.normal_(cls.weight, std=0.001)
+        if bias:
+            nn.init.zeros_(cls.bias)
+        return cls
 
     def reset_classifier(self, num_classes: int) -> None:
         """A fresh classifier for ``num_classes`` identities (finetuning)."""
         device = self.feat_bn.weight.device if self.feat_bn is not None else None
-        self.classifier = nn.Linear(self.num_features, num_classes).to(device)
-        nn.init.normal_(self.classifier.weight, std=0.001)
-        nn.init.zeros_(self.classifier.bias)
+        self.classifier = self._new_classifier(num_classes).to(device)
 
     def forward(self, x):
+        if self.neck == "bn":
+            pre = self.feat(x) if self.feat is not None else x
+            x = self.feat_bn(pre)
+            logits = self.classifier(self.drop(x)) if self.classifier is not None else None
+            if self.training:
+                return pre, logits
+            return (F.normalize(x) if self.norm else x), logits
         if self.feat is not None:
             x = self.feat_bn(self.feat(x))
         x = F.normalize(x) if self.norm else (F.relu(x) if self.feat is not None else x)
@@ -87,11 +122,11 @@ class ReidNet(nn.Module):
     """Backbone (images -> (N, C, h, w)) + global average pool + :class:`Head`."""
 
     def __init__(self, backbone: nn.Module, channels: int, num_classes: int, num_features: int,
-                 dropout: float, norm: bool, arch: str):
+                 dropout: float, norm: bool, arch: str, neck: str = "fc"):
         super().__init__()
         self.arch = arch
         self.backbone = backbone
-        self.head = Head(channels, num_features, num_classes, dropout, norm)
+        self.head = Head(channels, num_features, num_classes, dropout, norm, neck)
 
     def forward(self, x):
         x = F.adaptive_avg_pool2d(self.backbone(x), 1).flatten(1)
@@ -139,19 +174,71 @@ def resnet50_backbone(weights: str | None = None) -> tuple[nn.Sequential, int]:
     return body, 2048
 
 
-def _inception(num_classes, num_features, dropout, norm, weights=None):
+def load_backbone_weights(net: nn.Module, weights: str, arch: str) -> None:
+    """Load a user's state_dict file into backbone ``net`` (nothing is ever downloaded); keys of a
+    classifier the backbone does not have are ignored, a missing backbone key is an error."""
+    try:
+        state = torch.load(weights, map_location="cpu", weights_only=True)
+    except (OSError, RuntimeError, ValueError, EOFError, pickle.UnpicklingError) as exc:
+        raise ModelError(f"{weights}: cannot load {arch} weights ({exc})") from exc
+    state = state.get("state_dict", state) if isinstance(state, dict) else state
+    if not isinstance(state, dict):
+        raise ModelError(f"{weights}: not a state_dict (a mapping of parameter names to tensors)")
+    try:
+        missing, _ = net.load_state_dict(state, strict=False)
+    except RuntimeError as exc:
+        raise ModelError(f"{weights}: weights do not fit {arch} ({exc})") from exc
+    if missing:
+        raise ModelError(f"{weights}: not {arch} weights (missing e.g. {missing[:3]})")
+
+
+class TimmBody(nn.Module):
+    """A timm classification network cut before its pooling/head: images -> feature maps."""
+
+    def __init__(self, net: nn.Module):
+        super().__init__()
+        self.net = net
+
+    def forward(self, x):
+        return self.net.forward_features(x)
+
+
+# our arch name -> timm model name (timm's 1.0 width for the MobileNets)
+TIMM_ARCHS = {"mobilenetv3_small": "mobilenetv3_small_100", "mobilenetv3_large": "mobilenetv3_large_100",
+              "efficientnet_lite0": "efficientnet_lite0", "regnetx_002": "regnetx_002"}
+
+
+def timm_backbone(arch: str, weights: str | None = None) -> tuple[nn.Module, int]:
+    """timm's ``TIMM_ARCHS[arch]`` randomly initialised (``pretrained=False``: no download), or with
+    a user's weights file; returns (body, channels of its last feature map)."""
+    try:
+        import timm
+    except ImportError as exc:
+        raise ModelError(f"{arch}: needs the timm package (pip install 'synthreid[ml]')") from exc
+    net = timm.create_model(TIMM_ARCHS[arch], pretrained=False)
+    if weights:
+        load_backbone_weights(net, weights, arch)
+    body = TimmBody(net)
+    with torch.no_grad():
+        net.eval()
+        channels = int(body(torch.zeros(1, 3, 64, 32)).shape[1])
+        net.train()
+    return body, channels
+
+
+def _inception(num_classes, num_features, dropout, norm, weights=None, neck="fc"):
     if weights:
         raise ModelError("inception: pretrained weights are not supported (trained from scratch)")
     body, ch = inception_backbone()
-    return ReidNet(body, ch, num_classes, num_features, dropout, norm, "inception")
+    return ReidNet(body, ch, num_classes, num_features, dropout, norm, "inception", neck)
 
 
-def _resnet50(num_classes, num_features, dropout, norm, weights=None):
+def _resnet50(num_classes, num_features, dropout, norm, weights=None, neck="fc"):
     body, ch = resnet50_backbone(weights)
-    return ReidNet(body, ch, num_classes, num_features, dropout, norm, "resnet50")
+    return ReidNet(body, ch, num_classes, num_features, dropout, norm, "resnet50", neck)
 
 
-def _tiny(num_classes, num_features, dropout, norm, weights=None):
+def _tiny(num_classes, num_features, dropout, norm, weights=None, neck="fc"):
     """A 4-conv network (16-32-64-128 channels) for smoke tests and the CPU demo only."""
     if weights:
         raise ModelError("tiny: pretrained weights are not supported")
@@ -160,10 +247,31 @@ def _tiny(num_classes, num_features, dropout, norm, weights=None):
     for m in body.modules():
         if isinstance(m, nn.Conv2d):
             nn.init.kaiming_normal_(m.weight, mode="fan_out")
-    return ReidNet(body, 128, num_classes, num_features, dropout, norm, "tiny")
+    return ReidNet(body, 128, num_classes, num_features, dropout, norm, "tiny", neck)
 
 
-REGISTRY = {"inception": _inception, "resnet50": _resnet50, "tiny": _tiny}
+def _osnet_builder(arch: str, width: float):
+    def build_osnet(num_classes, num_features, dropout, norm, weights=None, neck="fc"):
+        body, ch = osnet(width)
+        if weights:
+            load_backbone_weights(body, weights, arch)
+        return ReidNet(body, ch, num_classes, num_features, dropout, norm, arch, neck)
+    build_osnet.__doc__ = f"OSNet x{width} (synthreid.benchmark.osnet), from scratch or a user's weights."
+    return build_osnet
+
+
+def _timm_builder(arch: str):
+    def build_timm(num_classes, num_features, dropout, norm, weights=None, neck="fc"):
+        body, ch = timm_backbone(arch, weights)
+        return ReidNet(body, ch, num_classes, num_features, dropout, norm, arch, neck)
+    build_timm.__doc__ = f"timm {TIMM_ARCHS[arch]}, from scratch or a user's weights."
+    return build_timm
+
+
+REGISTRY = {"inception": _inception, "resnet50": _resnet50, "tiny": _tiny,
+            "osnet_x0_25": _osnet_builder("osnet_x0_25", 0.25), "osnet_x0_5": _osnet_builder("osnet_x0_5", 0.5),
+            "osnet_x1_0": _osnet_builder("osnet_x1_0", 1.0),
+            **{a: _timm_builder(a) for a in TIMM_ARCHS}}
 
 
 def names() -> list[str]:
@@ -171,11 +279,14 @@ def names() -> list[str]:
 
 
 def build(name: str, num_classes: int, num_features: int = 128, dropout: float = 0.5, norm: bool = False,
-          weights: str | None = None) -> ReidNet:
-    """A re-ID network by architecture name (see :func:`names`); ``weights`` for resnet50 only."""
+          weights: str | None = None, neck: str = "fc") -> ReidNet:
+    """A re-ID network by architecture name (see :func:`names`); ``weights`` (a state_dict file of
+    the backbone) for every arch but inception and tiny; ``neck`` one of :data:`NECKS`."""
     if name not in REGISTRY:
         raise ModelError(f"unknown model {name!r}; valid: {', '.join(names())}")
     if num_classes < 0 or num_features < 0 or not 0 <= dropout < 1:
         raise ModelError(f"{name}: need num_classes >= 0, num_features >= 0, 0 <= dropout < 1 "
                          f"(got {num_classes}, {num_features}, {dropout})")
-    return REGISTRY[name](num_classes, num_features, dropout, norm, weights)
+    if neck not in NECKS:
+        raise ModelError(f"{name}: unknown neck {neck!r}; valid: {', '.join(NECKS)}")
+    return REGISTRY[name](num_classes, num_features, dropout, norm, weights, neck)
