@@ -100,7 +100,7 @@ def cmd_verify(args) -> int:
         if fixed.removed_images or report.not_rendered:
             print(f"render the missing images with {resume}")
     elif report.damaged or report.temps or report.labels_stale:
-        print("run `synthreid verify --fix` to remove the damaged files, then " + resume)
+        print(f"run `synthreid verify {report.root} --fix` to remove the damaged files, then {resume}")
     elif report.not_rendered:
         print(f"render the missing images with {resume}")
     return 1

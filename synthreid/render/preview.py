@@ -17,8 +17,8 @@ log = logging.getLogger(__name__)
 MAX_LISTED = 10  # damaged files named in the warning; `synthreid verify` lists all
 
 
-def sound_records(ds: Dataset) -> tuple[list[ImageRecord], list[tuple[str, str]]]:
-    """(records whose files are intact, [(file, what is wrong)] of the others).
+def sound_records(ds: Dataset) -> tuple[list[ImageRecord], list[str]]:
+    """(records whose files are intact, what is wrong with the others: "FILE: problem").
 
     In a rendered dataset (manifest kind 'rendered': `render` or the farm) every image is
     checked against its meta row (``file_problems``: checksum, mask); an image file with no
@@ -35,15 +35,15 @@ def sound_records(ds: Dataset) -> tuple[list[ImageRecord], list[tuple[str, str]]
     for rec in records:
         row = read_meta_row(ds.root, rec.stem)
         if row is None:
-            bad.append((rec.image, "no readable meta row (interrupted render?)"))
+            bad.append(f"{rec.image}: no readable meta row (interrupted render?)")
             continue
         problems = file_problems(ds.root, rec.stem, row)
         if problems:
-            bad.append((rec.image, "; ".join(problems)))
+            bad.append("; ".join(problems))
         else:
             good.append(rec)
     have = {rec.stem for rec in records}
-    bad.extend((f"images/{stem}.*", "missing (its meta row exists)") for stem in sorted(metas - have))
+    bad.extend(f"images/{stem}.*: missing (its meta row exists)" for stem in sorted(metas - have))
     return good, bad
 
 
@@ -58,7 +58,7 @@ def contact_sheet(dataset_dir: str | Path, out: str | Path, count: int = 48, col
     ds = Dataset(dataset_dir)
     records, bad = sound_records(ds)
     if bad:
-        shown = "; ".join(f"{path}: {why}" for path, why in bad[:MAX_LISTED])
+        shown = "; ".join(bad[:MAX_LISTED])
         more = f"; and {len(bad) - MAX_LISTED} more" if len(bad) > MAX_LISTED else ""
         log.warning("%s: skipped %d damaged or missing image(s) (%s%s); `synthreid verify %s` lists them all",
                     dataset_dir, len(bad), shown, more, dataset_dir)

@@ -170,8 +170,9 @@ def verify_dataset(root: str | Path, progress: bool = False) -> VerifyReport:
     if labels_error is not None:
         problems.append(Problem(None, labels_error))
     elif stale:
-        problems.append(Problem(None, f"labels.jsonl: out of date for {len(stale)} image(s) "
-                                      f"(e.g. {', '.join(stale[:MAX_EXAMPLES])}); it lags the meta rows"))
+        problems.append(Problem(None, f"labels.jsonl: disagrees with the files for {len(stale)} image(s) "
+                                      f"(e.g. {', '.join(stale[:MAX_EXAMPLES])}); --fix or the next render "
+                                      "rewrites it"))
     temps: list[str] = []
     for sub in SUBDIRS:
         folder = root / sub

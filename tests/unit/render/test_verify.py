@@ -85,7 +85,7 @@ def test_truncated_image_is_not_done_reported_fixed_and_rerendered(dataset, caps
     assert main(["verify", str(root), "--quiet"]) == 1
     out = capsys.readouterr().out
     assert f"{victim['image']}: sha256 differs" in out and "cannot be decoded" in out
-    assert "1 damaged" in out and "verify --fix" in out
+    assert "1 damaged" in out and f"verify {root} --fix" in out
 
     assert main(["verify", str(root), "--quiet", "--fix"]) == 1
     out = capsys.readouterr().out
@@ -150,7 +150,7 @@ def test_interrupted_writes_stale_labels_and_strangers(dataset):
     text = "\n".join(p.message for p in report.problems)
     assert report.damaged == (rows[0]["stem"],) and "no meta row (interrupted render)" in text
     assert report.temps == (temp.relative_to(root).as_posix(),) and "leftover temp file" in text
-    assert "labels.jsonl: out of date for 1 image(s)" in text and "images/notes.txt: not an image" in text
+    assert "labels.jsonl: disagrees with the files for 1 image(s)" in text and "images/notes.txt: not an image" in text
     fixed = fix_dataset(report)
     assert fixed.removed_images == (rows[0]["stem"],) and fixed.removed_temps == 1 and fixed.labels_rewritten
     assert [p.message for p in fixed.left] == ["images/notes.txt: not an image of this dataset's plan "
