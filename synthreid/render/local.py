@@ -6,9 +6,10 @@ over images. Images already complete on disk (checksum-checked) are skipped, so 
 again resumes.
 
 Stopping: the parent alone handles SIGINT, SIGTERM and SIGHUP. The first asks the workers
-to stop after the image in progress (nothing new is started), then labels.jsonl is finalized
-with what was done; a second one kills the workers at once and removes their temp files
-(every file is written atomically, so nothing half-written is left). Workers ignore the
+to stop after the image in progress (nothing new is started; workers still starting Blender
+are killed, they hold no image), then labels.jsonl is finalized with what was done and
+``RenderInterrupted`` raised; a second one kills the workers at once and removes their temp
+files (every file is written atomically, so nothing half-written is left). Workers ignore the
 terminal's SIGINT/SIGHUP and die with the parent (Linux parent-death signal, plus a
 watchdog thread on the parent's sentinel elsewhere). Each run keeps Blender's scratch files
 in one ``$TMPDIR/synthreid-render-PID-*`` folder, removed on exit (or by the next run when
