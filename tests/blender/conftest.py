@@ -1,5 +1,7 @@
 """Fixtures for real Blender renders (small frames, few samples)."""
 
+import shutil
+
 import pytest
 
 from synthreid.render.spec import DatasetSpec
@@ -38,4 +40,8 @@ def session_factory():
             cache[key] = RenderSession(spec)
         return cache[key]
 
-    return get
+    yield get
+    # Only the temp folders (the process may leave with os._exit): each new session resets
+    # the one Blender scene, so the older sessions' objects are already gone.
+    for session in cache.values():
+        shutil.rmtree(session.stage.tmpdir, ignore_errors=True)
