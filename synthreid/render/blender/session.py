@@ -183,8 +183,10 @@ class RenderSession:
 
     def close(self) -> None:
         """Remove the person and the stage's temp folder (Blender's render output); idempotent."""
-        if self.person is not None:
-            self.person.remove()
+        try:
+            if self.person is not None:
+                self.person.remove()
+        finally:
             self.person = None
-        self.character_index = None
-        shutil.rmtree(self.stage.tmpdir, ignore_errors=True)
+            self.character_index = None
+            shutil.rmtree(self.stage.tmpdir, ignore_errors=True)
