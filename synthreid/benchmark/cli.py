@@ -16,7 +16,21 @@ PROTOCOL_HELP = ("thesis: 100 test identities, one query and one gallery image e
 WORKERS_HELP = "data loader processes (0 = load in the main process; min(4, cores - 1) when not given)"
 
 
-def _default_run_dir(args) -> Path:
+class _GivenStore(argparse.Action):
+    """``store`` that also records the option as given (``args.given_options``): a --recipe's
+    values apply to every option not given on the command line."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        setattr(namespace, self.dest, values)
+        namespace.given_options = {*getattr(namespace, "given_options", ()), self.dest}
+
+
+# TrainConfig field -> option dest, where they differ
+_FIELD_DEST = {"num_features": "features", "split_id": "split"}
+
+
+def _default_run_dir(args, arch: str | None = None) -> Path:
+    args.arch = arch or args.arch
     names = "+".join(Path(p).resolve().name for p in args.train)
     tag = "-ft" if args.finetune_from else ""
     return Path("runs") / f"{args.arch}-{names}{tag}-s{args.seed}"
@@ -43,10 +57,13 @@ def _ratio(text: str) -> list[float]:
     return values
 
 
-def cmd_train(args) -> int:
-    from synthreid.benchmark.engine import TrainConfig, run_training
+def train_config(args):
+    """The TrainConfig of ``benchmark train`` options: the --recipe's values, then every option
+    given on the command line (an option left out takes the recipe's value, else its default)."""
+    from synthreid.benchmark import recipes
+    from synthreid.benchmark.engine import TrainConfig
 
-    cfg = TrainConfig(
+    fields = dict(
         train=[str(p) for p in args.train], val=str(args.val), test=[str(p) for p in args.test or []],
         protocol=args.protocol, train_format=args.train_format or args.format,
         val_format=args.val_format or args.format, test_format=args.test_format or args.format,
@@ -59,8 +76,25 @@ def cmd_train(args) -> int:
         finetune_from=str(args.finetune_from) if args.finetune_from else None,
         finetune_lr_mult=args.finetune_lr_mult, val_ids=args.val_ids, draws=args.draws,
         eval_feature=args.eval_feature, seed=args.seed, split_id=args.split, skip_bad=args.skip_bad,
-        workers=args.workers, device=args.device, threads=args.threads, amp=not args.no_amp)
-    run_dir = Path(args.out) if args.out else _default_run_dir(args)
+        workers=args.workers, device=args.device, threads=args.threads, amp=not args.no_amp,
+        neck=args.neck, optimizer=args.optimizer, schedule=args.schedule, warmup_epochs=args.warmup_epochs,
+        random_erasing=args.random_erasing, color_jitter=args.color_jitter, triplet_weight=args.triplet_weight,
+        triplet_margin=args.triplet_margin, instances_per_id=args.instances_per_id, cpu_bf16=args.cpu_bf16,
+        **{k: v for k, v in (("in_memory", args.in_memory), ("cpu_channels_last", args.cpu_channels_last))
+           if v is not None})
+    given = getattr(args, "given_options", set())
+    preset = recipes.RECIPES.get(args.recipe, {})
+    # in_memory / cpu_channels_last are only in fields when given (--x / --no-x)
+    fields = {k: v for k, v in fields.items() if k not in preset or _FIELD_DEST.get(k, k) in given
+              or k in ("in_memory", "cpu_channels_last")}
+    return TrainConfig(**recipes.apply(args.recipe, fields))
+
+
+def cmd_train(args) -> int:
+    from synthreid.benchmark.engine import run_training
+
+    cfg = train_config(args)
+    run_dir = Path(args.out) if args.out else _default_run_dir(args, cfg.arch)
     print(f"run directory: {run_dir}")
     if args.splits:
         from synthreid.benchmark import runs, splits
@@ -130,6 +164,30 @@ def register(sub) -> None:
     bs.required = True
 
     t = bs.add_parser("train", help="train a re-ID model (resumes RUN if it exists)")
+    t.register("action", None, _GivenStore)  # plain options remember being given (--recipe)
+    t.register("action", "store", _GivenStore)
+    t.add_argument("--recipe", choices=("thesis", "fast"), default="thesis",
+                   help="thesis: Open-ReID Inception + softmax (the defaults below); fast: OSNet x0.25 at 128x64, "
+                        "BN-neck, AdamW + warm-up/cosine, erasing, colour jitter, in-memory images (CPU-fast; "
+                        "docs/benchmark.md). Options given explicitly override the recipe")
+    t.add_argument("--neck", choices=("fc", "bn"), default="fc",
+                   help="fc: Linear+BN+ReLU embedding; bn: BN-neck (classifier and retrieval on the BN feature)")
+    t.add_argument("--optimizer", choices=("sgd", "adam", "adamw"), default="sgd", help="optimizer")
+    t.add_argument("--schedule", choices=("step", "cosine"), default="step",
+                   help="step: lr x gamma every --step-size epochs; cosine: cosine decay to 0 after warm-up")
+    t.add_argument("--warmup-epochs", type=non_negative_int, default=0, help="linear lr warm-up epochs (from 1%%)")
+    t.add_argument("--random-erasing", type=float, default=0.0, metavar="P", help="random erasing probability")
+    t.add_argument("--color-jitter", type=float, default=0.0, metavar="S",
+                   help="brightness/contrast/saturation jitter strength, 0-1")
+    t.add_argument("--in-memory", action=argparse.BooleanOptionalAction, default=None,
+                   help="decode training/validation images once into memory and augment whole batches")
+    t.add_argument("--triplet-weight", type=float, default=0.0, help="weight of a batch-hard triplet loss (0 = off)")
+    t.add_argument("--triplet-margin", type=float, default=0.3, help="triplet margin")
+    t.add_argument("--instances-per-id", type=non_negative_int, default=0, metavar="K",
+                   help="P x K batches with K images per identity (0 = plain shuffling)")
+    t.add_argument("--cpu-bf16", action="store_true", help="bfloat16 autocast on CPU")
+    t.add_argument("--cpu-channels-last", action=argparse.BooleanOptionalAction, default=None,
+                   help="channels-last tensors on CPU (the fast recipe's default)")
     t.add_argument("--train", action="append", required=True, type=Path, metavar="DS",
                    help="training dataset folder (repeat to train on several at once)")
     t.add_argument("--val", required=True, type=Path, metavar="DS", help="dataset whose val split selects the epoch")
@@ -138,8 +196,10 @@ def register(sub) -> None:
     t.add_argument("--format", choices=FORMAT_CHOICES, help="format of all datasets (default: detected per folder)")
     for k in ("train", "val", "test"):
         t.add_argument(f"--{k}-format", choices=FORMAT_CHOICES, help=f"format of the {k} datasets (overrides --format)")
-    t.add_argument("--arch", default="inception", help="inception, resnet50 or tiny")
-    t.add_argument("--weights", help="initial ResNet-50 weights file (a state_dict; loaded weights-only, nothing in it runs)")
+    t.add_argument("--arch", default="inception",
+                   help="inception, resnet50, osnet_x0_25, osnet_x0_5, osnet_x1_0, mobilenetv3_small, "
+                        "mobilenetv3_large, efficientnet_lite0, regnetx_002 or tiny (all but resnet50 from scratch)")
+    t.add_argument("--weights", help="initial backbone weights file (resnet50, osnet_*, timm archs) (a state_dict; loaded weights-only, nothing in it runs)")
     t.add_argument("--finetune-from", type=Path, metavar="RUN", help="start from RUN's best model, new classifier")
     t.add_argument("--finetune-lr-mult", type=float, default=0.1, help="feature network lr multiplier")
     t.add_argument("--out", type=Path, metavar="RUN", help="run directory (default runs/ARCH-DATASETS-sSEED)")

@@ -89,6 +89,7 @@ class TrainConfig:
     triplet_margin: float = 0.3
     instances_per_id: int = 0           # K images per identity in a batch (P x K sampler; 0 = shuffle)
     cpu_bf16: bool = False              # bfloat16 autocast on CPU (see docs/benchmark.md for speed)
+    cpu_channels_last: bool = False     # channels-last tensors on CPU (faster for OSNet: docs/benchmark.md)
 
     def __post_init__(self):
         if self.loss == "ce" and self.label_smoothing > 0:
@@ -246,7 +247,8 @@ class Trainer:
         if cfg.finetune_from:
             self._load_finetune(cfg.finetune_from)
         self.model.to(self.device)
-        self.channels_last = cfg.channels_last and self.device.type == "cuda"
+        self.channels_last = (cfg.channels_last and self.device.type == "cuda"
+                              or cfg.cpu_channels_last and self.device.type == "cpu")
         if self.channels_last:
             self.model.to(memory_format=torch.channels_last)
         self.optimizer, self.scheduler = self._optim()
@@ -458,11 +460,14 @@ def evaluate_run(run_dir: str | Path, test: str, protocol: str | None = None, fm
         log.warning("%s", note)
     model.to(dev)
     amp = cfg.amp and dev.type == "cuda"
+    cpu_cl = cfg.cpu_channels_last and dev.type == "cpu"
+    if cpu_cl:
+        model.to(memory_format=torch.channels_last)
 
     def extract(records):
         return extract_features(model, records, cfg.size, dev, cfg.batch_size,
                                 cfg.workers if workers is None else workers, cfg.eval_feature, amp,
-                                False, progress, cpu_bf16=cfg.cpu_bf16 and dev.type == "cpu")
+                                cpu_cl, progress, cpu_bf16=cfg.cpu_bf16 and dev.type == "cpu")
 
     res = protocols.evaluate(protocol, ds, extract, seed=cfg.seed, draws=cfg.draws, num_ids=100)
     name = test_name(test, ds)

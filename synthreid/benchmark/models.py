@@ -216,6 +216,11 @@ def timm_backbone(arch: str, weights: str | None = None) -> tuple[nn.Module, int
     except ImportError as exc:
         raise ModelError(f"{arch}: needs the timm package (pip install 'synthreid[ml]')") from exc
     net = timm.create_model(TIMM_ARCHS[arch], pretrained=False)
+    # drop the ImageNet head our Head replaces (unused parameters would still be counted and
+    # carried in checkpoints): the classifier, and MobileNetV3's 1x1 conv after pooling
+    net.reset_classifier(0)
+    if arch.startswith("mobilenetv3"):
+        net.conv_head = net.norm_head = nn.Identity()
     if weights:
         load_backbone_weights(net, weights, arch)
     body = TimmBody(net)

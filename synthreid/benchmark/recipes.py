@@ -23,6 +23,7 @@ RECIPES: dict[str, dict] = {
         "loss": "ls", "label_smoothing": 0.1, "optimizer": "adamw", "lr": 3e-3, "weight_decay": 5e-4,
         "schedule": "cosine", "warmup_epochs": 3, "epochs": 30, "batch_size": 64,
         "random_erasing": 0.5, "color_jitter": 0.2, "in_memory": True, "workers": 0,
+        "cpu_channels_last": True,
     },
 }
 
