@@ -170,3 +170,17 @@ def test_root_moves_the_base_of_relative_paths(data, tmp_path):
     spec = load_study(write_study(tmp_path / "studies", 'root = ".."\n' + study_text(ARMS, TESTS)))
     assert spec.arms[0].path == str(tmp_path / "a")
     refused(tmp_path / "studies", 'root = "nowhere"\n' + study_text(ARMS, TESTS), "root", "no such folder")
+
+
+def test_named_recipe_expands_under_explicit_fields(data, tmp_path):
+    from synthreid.benchmark import recipes
+
+    text = study_text(ARMS.replace('path = "b"', 'path = "b"\nrecipe = { lr = 0.001 }'), TESTS)
+    text = text.replace('arch = "tiny"', 'recipe = "fast"\narch = "tiny"').replace("epochs = 1", "epochs = 4")
+    spec = load_study(write_study(tmp_path, text))
+    a, b = spec.training_fields(spec.arms[0]), spec.training_fields(spec.arms[1])
+    fast = recipes.RECIPES["fast"]
+    assert a["recipe"] == "fast" and a["schedule"] == fast["schedule"] and a["neck"] == fast["neck"]
+    assert a["arch"] == "tiny" and a["epochs"] == 4  # given explicitly: they win over the preset
+    assert b["lr"] == 0.001 and a["lr"] == 0.05
+    refused(tmp_path, text.replace('recipe = "fast"', 'recipe = "fastest"'), "recipe", "fastest")
