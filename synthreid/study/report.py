@@ -126,7 +126,10 @@ def plot_cmc(rows: list[dict], title: str, path: Path, max_rank: int = 20) -> No
     ax.set_xlabel("rank")
     ax.set_ylabel("matching rate (%)")
     ax.set_xlim(1, max_rank)
-    ax.set_ylim(0, 100)
+    ax.set_xticks([1, *range(5, max_rank + 1, 5)])
+    # real cross-camera scores are low: the axis ends just above the highest curve, not at 100
+    top = max((max(r["cmc"][:max_rank]) for r in rows), default=100.0)
+    ax.set_ylim(0, min(100.0, max(10.0, 1.1 * top + 2)))
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7.5, loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False)
     ax.set_title(title)
@@ -146,8 +149,10 @@ def plot_bars(rows: list[dict], tests: list[str], path: Path) -> None:
             by = {r["name"]: r for r in rows if r["test"] == t}
             vals = [by[n][key] if n in by and by[n][key] is not None else np.nan for n in names]
             errs = [by[n].get(f"{key}_std") or 0.0 if n in by else 0.0 for n in names]
-            ax.bar(x + (j - (len(tests) - 1) / 2) * width, vals, width, yerr=errs, capsize=2, label=t)
+            lower = [min(e, v) if v == v else 0.0 for e, v in zip(errs, vals, strict=True)]  # not below 0 %
+            ax.bar(x + (j - (len(tests) - 1) / 2) * width, vals, width, yerr=[lower, errs], capsize=2, label=t)
         ax.set_ylabel(label)
+        ax.set_ylim(bottom=0)
         ax.grid(axis="y", alpha=0.3)
     axes[0].legend(fontsize=8, title="test set")
     axes[1].set_xticks(x)
