@@ -21,8 +21,9 @@ from synthreid.study.fingerprint import FingerprintMemo
 from synthreid.study.spec import StudySpec
 from synthreid.study.steps import Step, execute, plan
 
-# Rough images/s of each stage on a 2-core CPU, used only until the stage has been measured.
-PRIOR_RATES = {"render": 0.5, "refine": 1.0, "train": 40.0, "evaluate": 300.0, "chance": 20000.0,
+# Rough images/s of each stage on a 2-core CPU (train: the fast recipe), used only until the
+# stage has been measured in this output folder.
+PRIOR_RATES = {"render": 0.5, "refine": 1.0, "train": 150.0, "evaluate": 300.0, "chance": 20000.0,
                "untrained": 300.0, "handcrafted": 300.0}
 
 StepHook = Callable[[Step, str], None]
