@@ -75,6 +75,7 @@ class ArmSpec:
     recipe: tuple[tuple[str, Any], ...] = ()
     anchor: bool = False
     render_workers: int | None = None
+    reuse: tuple[str, ...] = ()  # earlier renders of the same spec whose finished images are linked in
 
 
 @dataclass(frozen=True)
@@ -307,6 +308,49 @@ def _render_spec(table: dict, field: str, base: Path) -> dict:
         raise _err(field, f"render spec: {exc}") from exc
 
 
+# Spec fields that name or split a dataset but change no pixel of it.
+REUSABLE_DIFFERENCES = ("name", "splits")
+
+
+def _spec_differences(a: dict, b: dict, prefix: str = "") -> list[str]:
+    out = []
+    for key in sorted(set(a) | set(b)):
+        if not prefix and key in REUSABLE_DIFFERENCES:
+            continue
+        va, vb = a.get(key), b.get(key)
+        if isinstance(va, dict) and isinstance(vb, dict):
+            out += _spec_differences(va, vb, f"{prefix}{key}.")
+        elif va != vb:
+            out.append(f"{prefix}{key}")
+    return out
+
+
+def _reuse(value, field: str, base: Path, render: dict) -> tuple[str, ...]:
+    """Folders of earlier renders (e.g. by ``synthreid render``) of this arm's spec: same
+    everything but name and identity splits, so their images are this arm's images."""
+    import json
+
+    values = [value] if isinstance(value, str) else value
+    if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+        raise _err(field, f"expected a folder or a list of folders, got {value!r}")
+    out = []
+    for j, v in enumerate(values):
+        f = f"{field}[{j}]" if isinstance(value, list) else field
+        folder = _folder(v, f, base)
+        try:
+            made = json.loads((folder / "manifest.json").read_text()).get("spec")
+        except (OSError, ValueError, AttributeError):
+            made = None
+        if not isinstance(made, dict):
+            raise _err(f, f"{folder}: not a rendered dataset (no manifest.json with a spec)")
+        diff = _spec_differences(made, render)
+        if diff:
+            raise _err(f, f"{folder} was rendered from another spec (differs in {', '.join(diff[:6])}); "
+                          "only a render of the same spec (name and splits aside) can be reused")
+        out.append(str(folder))
+    return tuple(out)
+
+
 def spec_stem(path: Path) -> str:
     stem = re.sub(r"[^A-Za-z0-9._-]", "-", path.stem).strip("-.") or "spec"
     return stem[:64]
@@ -314,7 +358,7 @@ def spec_stem(path: Path) -> str:
 
 _ARM_KEYS = {
     ArmKind.RENDER: {"name", "kind", "preset", "spec", "identities", "images", "size", "samples", "seed",
-                     "val_identities", "refine", "recipe", "workers"},
+                     "val_identities", "refine", "recipe", "workers", "reuse"},
     ArmKind.DATASET: {"name", "kind", "path", "format", "recipe"},
     ArmKind.MIX: {"name", "kind", "arms", "ratio", "recipe"},
 }
@@ -332,8 +376,10 @@ def _arm(value, i: int, base: Path) -> ArmSpec:
     if kind is ArmKind.RENDER:
         refine = _refine(table["refine"], f"{field}.refine", base) if "refine" in table else None
         workers = _int(table["workers"], f"{field}.workers") if "workers" in table else None
-        return ArmSpec(name, kind, render=_render_spec(table, field, base), refine=refine, recipe=recipe,
-                       render_workers=workers)
+        render = _render_spec(table, field, base)
+        reuse = _reuse(table.get("reuse", []), f"{field}.reuse", base, render)
+        return ArmSpec(name, kind, render=render, refine=refine, recipe=recipe, render_workers=workers,
+                       reuse=reuse)
     if kind is ArmKind.DATASET:
         if "path" not in table:
             raise _err(f"{field}.path", "missing: a dataset folder (any format synthreid benchmark reads)")

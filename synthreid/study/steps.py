@@ -126,8 +126,8 @@ class Planner:
         rkey = step_key("render", {"spec": spec})
         folder = self.cache.folder("render", rkey) / "dataset"
         role = "anchor" if arm.anchor else "arm"
-        self.add(Step("render", arm.name, rkey, images, params={"spec": spec, "workers": arm.render_workers},
-                      role=role))
+        self.add(Step("render", arm.name, rkey, images, role=role,
+                      params={"spec": spec, "workers": arm.render_workers, "reuse": list(arm.reuse)}))
         train_images = (spec["characters"] - spec["splits"]["val"]) * spec["images_per_character"]
         if arm.refine is None:
             return Data(str(folder), "synthreid", rkey, train_images)
@@ -231,12 +231,47 @@ def _render(step: Step, folder: Path, progress: bool):
     from synthreid.render.spec import DatasetSpec
 
     spec = DatasetSpec.from_dict(step.params["spec"])
+    reused = sum(link_finished_images(spec, folder / "dataset", Path(src)) for src in step.params.get("reuse", []))
     rep = render_dataset(spec, folder / "dataset", workers=step.params.get("workers"), progress=progress)
     if rep.failed:
         first = rep.failed[0]
         raise StudyError(f"render of arm {step.arm}: {len(rep.failed)} images failed (first {first[0]}: "
                          f"{first[1]}); run the study again to retry them")
-    return {"images": spec.total_images, "rendered": rep.rendered, "dataset": str(rep.root)}, rep.rendered
+    return ({"images": spec.total_images, "rendered": rep.rendered, "reused": reused, "dataset": str(rep.root)},
+            rep.rendered)
+
+
+def _link(src: Path, dst: Path) -> None:
+    """Hard-link ``src`` to ``dst`` (a copy across file systems); never a half-written ``dst``."""
+    import os
+    import shutil
+
+    from synthreid.fsutil import atomic_path
+
+    with atomic_path(dst) as tmp:
+        try:
+            os.link(src, tmp)
+        except OSError:
+            shutil.copyfile(src, tmp)
+
+
+def link_finished_images(spec, root: Path, source: Path) -> int:
+    """Bring the images of ``source`` (a render of ``spec`` under another name or splits) that
+    ``root`` lacks into ``root``; returns how many. Each image is checked against its recorded
+    checksums first, and its meta row, which marks it finished, is written last."""
+    from synthreid.render.output import finished_row, image_done, init_dataset
+
+    init_dataset(spec, root)
+    n = 0
+    for meta in sorted((source / "meta").glob("*.json")):
+        stem = meta.stem
+        if image_done(root, stem) or (row := finished_row(source, stem)) is None:
+            continue
+        _link(source / row["image"], root / row["image"])
+        _link(source / row["mask"], root / row["mask"])
+        _link(meta, root / "meta" / meta.name)
+        n += 1
+    return n
 
 
 def _refine(step: Step, folder: Path, progress: bool):
