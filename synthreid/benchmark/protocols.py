@@ -160,8 +160,9 @@ def check_validation_set(records, where) -> None:
         counts[r.pid] += 1
     usable = sum(c >= 2 for c in counts.values())
     if usable < 2:
-        raise DatasetError(f"{where}: validation identities need >= 2 images each; {usable} of {len(counts)} "
-                           "have them: render more images per character or use more validation identities")
+        raise DatasetError(f"{where}: validation needs >= 2 identities with >= 2 images each; {usable} of "
+                           f"{len(counts)} validation identities have >= 2 images: render more characters "
+                           "or more images per character")
 
 
 FEW_VAL_IDS = runs.FEW_VAL_IDS  # fewer validation identities than this get a warning

@@ -16,7 +16,7 @@ def test_demo_end_to_end(tmp_path):
     # process, which has imported bpy and its glTF/FBX add-ons for other tests).
     out = tmp_path / "demo"
     proc = subprocess.run(
-        [sys.executable, "-m", "synthreid.cli", "demo", "--out", str(out), "--characters", "6", "--images", "2",
+        [sys.executable, "-m", "synthreid.cli", "demo", "--out", str(out), "--characters", "10", "--images", "2",
          "--samples", "2", "--iters", "2", "--epochs", "1", "--arch", "tiny"],
         capture_output=True, text=True, timeout=600,
     )
@@ -24,7 +24,7 @@ def test_demo_end_to_end(tmp_path):
     text = proc.stdout
     assert "stand-in" in text and "not real data" in text
     source, refined, target = (Dataset(out / n) for n in ("source", "refined", "target"))
-    assert len(source.records()) == 12
+    assert len(source.records()) == 20
     assert [r.image for r in refined.records()] == [r.image for r in source.records()]
     assert refined.manifest["kind"] == "refined"
     assert target.splits["test"] == sorted({r.pid for r in target.records()})

@@ -127,7 +127,7 @@ def test_check_test_set_rules():
         protocols.check_test_set("cuhk03", ds)
     ds.gallery = [rec(p, 2, 1) for p in range(3)] + [rec(3, 1, 2)]
     assert "1 of 4 queries" in protocols.check_test_set("market", ds)[0]
-    with pytest.raises(DatasetError, match="validation identities need >= 2 images each; 1 of 3"):
+    with pytest.raises(DatasetError, match="validation needs >= 2 identities with >= 2 images each; 1 of 3"):
         protocols.check_validation_set([rec(0, 1, 0), rec(0, 2, 1), rec(1, 1, 0), rec(2, 1, 0)], "val")
 
 
