@@ -19,6 +19,7 @@ from synthreid.errors import SynthreidError
 COMMAND_MODULES = (
     "synthreid.render.cli",
     "synthreid.render.stats_cli",
+    "synthreid.render.degrade_cli",
     "synthreid.workers.cli",
     "synthreid.refine.cli",
     "synthreid.benchmark.cli",
