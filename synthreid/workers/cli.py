@@ -63,7 +63,10 @@ def cmd_enqueue(args) -> int:
         res = enqueue_dataset(cat, spec, name=args.name, resume=args.resume, max_attempts=config.max_attempts,
                               backend=backend, progress=not args.quiet, processes=config.plan_processes,
                               data_dir=config.data_dir,
-                              catalog_dir=None if config.uses_postgres else config.sqlite_path.parent)
+                              catalog_dir=None if config.uses_postgres else config.sqlite_path.parent,
+                              dataset_root=None if args.no_file_check else config.dataset_root)
+        for line in res.repair.lines() if res.repair is not None else ():
+            print(line)
         verb = "resumed" if res.resumed else "enqueued"
         print(f"{verb} dataset {res.name!r}: {res.characters} characters, {res.images} images, "
               f"{len(res.tasks)} tasks to run ({res.seconds:.1f} s); files go to {config.dataset_root(res.name)}")
@@ -217,7 +220,12 @@ def register(sub) -> None:
     p.add_argument("--name", help="dataset name (default: the spec's name)")
     p.add_argument("--characters", type=int, help="override the number of characters")
     p.add_argument("--images", type=int, help="override images per character")
-    p.add_argument("--resume", action="store_true", help="continue an existing dataset of the same spec")
+    p.add_argument("--resume", action="store_true",
+                   help="continue an existing dataset of the same spec: finish its planning, retry failed tasks, "
+                        "and re-queue finished images whose files are missing or fail their checksum")
+    p.add_argument("--no-file-check", action="store_true",
+                   help="with --resume: do not read the finished images' files (faster on huge datasets; "
+                        "damaged files stay counted as done)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_enqueue)
 

@@ -27,6 +27,7 @@ from synthreid.dataset import check_dataset_name
 from synthreid.errors import DatasetError
 from synthreid.workers.catalog import Catalog, Task
 from synthreid.workers.catalog.base import PlanBatch, dump_json
+from synthreid.workers.repair import RepairReport, requeue_damaged
 from synthreid.workers.storage import finished_row, remove_character_temps
 
 log = logging.getLogger(__name__)
@@ -177,6 +178,7 @@ class EnqueueResult:
     tasks: Sequence[tuple[int, str]]
     resumed: bool
     seconds: float
+    repair: RepairReport | None = None  # resume: done images checked against their files
 
 
 def estimate_bytes(spec) -> tuple[int, int]:
@@ -279,7 +281,8 @@ def plan_batches(spec, start: int, batch: int, processes: int = 1, backend=None)
 def enqueue_dataset(catalog: Catalog, spec, *, name: str | None = None, resume: bool = False,
                     max_attempts: int = 3, backend: RenderBackend | None = None,
                     progress: bool = True, processes: int = 1, data_dir: Path | None = None,
-                    catalog_dir: Path | None = None, batch_images: int = BATCH_IMAGES) -> EnqueueResult:
+                    catalog_dir: Path | None = None, batch_images: int = BATCH_IMAGES,
+                    dataset_root: Callable[[str], Path] | None = None) -> EnqueueResult:
     """Write ``spec`` as a dataset into the catalog: every character's and image's sampled
     parameters plus one render task per character, planned and committed in batches of about
     ``batch_images`` image rows (memory stays flat; workers may start on the first batches).
@@ -287,7 +290,9 @@ def enqueue_dataset(catalog: Catalog, spec, *, name: str | None = None, resume: 
     Before anything is written the estimated size is checked against the free space of
     ``data_dir`` / ``catalog_dir`` (when given). An existing name raises DatasetError unless
     ``resume`` (then the same spec is required: its planning is completed if it was
-    interrupted, and its unfinished and failed tasks are returned for dispatch). The first
+    interrupted, its done images are checked against their files under ``dataset_root(name)``
+    when given and damaged ones re-queued (``repair.requeue_damaged``), and its unfinished and
+    failed tasks are returned for dispatch). The first
     batch is committed together with the dataset row, so a planning error writes nothing.
     ``tasks`` of the result are read from the catalog lazily.
     """
@@ -312,10 +317,13 @@ def enqueue_dataset(catalog: Catalog, spec, *, name: str | None = None, resume: 
         if start is not None:
             log.info("dataset %s: planning was interrupted at character %d; continuing", name, start)
             _plan_into(catalog, spec, name, dsid, start, per_batch, procs, backend, max_attempts, progress)
+        repair = None
+        if dataset_root is not None:
+            repair = requeue_damaged(catalog, dsid, dataset_root(name), progress=progress)
         catalog.resume_dataset(dsid)
         return EnqueueResult(dsid, name, existing["characters"],
                              existing["characters"] * existing["images_per_character"], TaskList(catalog, dsid),
-                             True, time.perf_counter() - t0)
+                             True, time.perf_counter() - t0, repair)
     check_capacity(spec, data_dir, catalog_dir)
     first = _plan_range(spec, 0, min(per_batch, spec.characters), None if procs > 1 else backend)
     dsid = catalog.begin_rendered_dataset(name, spec.to_dict(), spec.characters, spec.images_per_character,
@@ -408,7 +416,10 @@ def finalize_dataset(catalog: Catalog, dataset_id: int, *, backend: RenderBacken
         log.error("dataset %s: finalize failed (%s: %s); an idle worker retries it", ds["name"],
                   type(exc).__name__, exc)
         return False
-    catalog.mark_finalized(dataset_id)
+    if not catalog.mark_finalized(dataset_id):
+        log.info("dataset %s: images were re-queued while it was finalized; finalized again once they are "
+                 "rendered", ds["name"])
+        return False
     log.info("dataset %s: all tasks finished, labels.jsonl written", ds["name"])
     return True
 

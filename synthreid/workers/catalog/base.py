@@ -423,6 +423,59 @@ class Catalog(RunsMixin):
 
         return self.run(fn)
 
+    def count_images(self, dataset_id: int, state: str = "done") -> int:
+        return int(self.run(lambda cur: self.q(cur, "SELECT COUNT(*) FROM images WHERE dataset_id = ? AND state = ?",
+                                               (dataset_id, state)).fetchone()[0]))
+
+    def done_image_pages(self, dataset_id: int, page: int = 2_000) -> Iterator[list[tuple[int, int, str, str | None]]]:
+        """A dataset's done images as pages of (image id, character id, stem, checksum), by id
+        (each page its own short transaction: flat memory, no lock held while files are read)."""
+        last = 0
+        while True:
+            rows = self.run(lambda cur, last=last: self.q(
+                cur, "SELECT id, character_id, stem, checksum FROM images WHERE dataset_id = ? AND state = 'done' "
+                     "AND id > ? ORDER BY id LIMIT ?", (dataset_id, last, page)).fetchall())
+            if not rows:
+                return
+            yield [tuple(r) for r in rows]
+            last = rows[-1][0]
+
+    def requeue_images(self, dataset_id: int, image_ids: Sequence[int]) -> tuple[int, int]:
+        """Send done images whose files are damaged back to pending, reopen their characters'
+        tasks (pending, fresh attempts) and unfinalize the dataset, in one transaction.
+
+        Images whose character's task is running are left alone (that worker read its image
+        list already; the next check sees them). Returns (images re-queued, tasks reopened).
+        """
+        def fn(cur):
+            chars: set[int] = set()
+            images = 0
+            for k in range(0, len(image_ids), 500):  # bounded parameter lists (SQLite's limit)
+                part = list(image_ids[k:k + 500])
+                rows = self.q(cur, f"UPDATE images SET state = 'pending', path = NULL, mask_path = NULL, bbox = NULL, "
+                                   f"checksum = NULL, rendered_at = NULL, worker = NULL WHERE dataset_id = ? AND "
+                                   f"state = 'done' AND id IN ({', '.join('?' * len(part))}) AND NOT EXISTS "
+                                   f"(SELECT 1 FROM tasks WHERE tasks.character_id = images.character_id AND "
+                                   f"tasks.state = 'running') RETURNING character_id", (dataset_id, *part)).fetchall()
+                chars.update(r[0] for r in rows)
+                images += len(rows)
+            ordered = sorted(chars)
+            tasks = 0
+            for k in range(0, len(ordered), 500):
+                part = ordered[k:k + 500]
+                tasks += self.q(cur, f"UPDATE tasks SET state = 'pending', attempts = 0, not_before = 0, "
+                                     f"dispatched_at = NULL, lease_until = NULL, worker = NULL, finished_at = NULL, "
+                                     f"last_error = NULL WHERE dataset_id = ? AND kind = 'render_character' AND "
+                                     f"state IN ('done', 'failed') AND character_id IN "
+                                     f"({', '.join('?' * len(part))})", (dataset_id, *part)).rowcount
+            if images:
+                # labels.jsonl is written again once the re-queued images are rendered
+                self.q(cur, "UPDATE datasets SET finalized_at = NULL, finalizing_at = NULL, finalize_error = NULL "
+                       "WHERE id = ?", (dataset_id,))
+            return images, tasks
+
+        return self.run(fn) if image_ids else (0, 0)
+
     def character(self, character_id: int) -> dict:
         def fn(cur):
             row = self.q(cur, "SELECT id, dataset_id, idx, seed, attributes FROM characters WHERE id = ?",
@@ -458,9 +511,19 @@ class Catalog(RunsMixin):
                                           (dataset_id,)).fetchone())
         return row is not None and row[0] is None
 
-    def mark_finalized(self, dataset_id: int) -> None:
-        self.run(lambda cur: self.q(cur, "UPDATE datasets SET finalized_at = ?, finalizing_at = NULL, "
-                                    "finalize_error = NULL WHERE id = ?", (time.time(), dataset_id)))
+    def mark_finalized(self, dataset_id: int) -> bool:
+        """Record a finished finalize; False (and the claim freed) when tasks were reopened
+        meanwhile (``requeue_images``): their completion finalizes the dataset again."""
+        def fn(cur):
+            c = self.q(cur, "UPDATE datasets SET finalized_at = ?, finalizing_at = NULL, finalize_error = NULL "
+                       "WHERE id = ? AND NOT EXISTS (SELECT 1 FROM tasks WHERE tasks.dataset_id = datasets.id AND "
+                       "tasks.state IN ('pending', 'running'))", (time.time(), dataset_id))
+            if c.rowcount == 1:
+                return True
+            self.q(cur, "UPDATE datasets SET finalizing_at = NULL WHERE id = ?", (dataset_id,))
+            return False
+
+        return self.run(fn)
 
     def claim_finalize(self, dataset_id: int, stale_after: float) -> bool:
         """Take the finalize of a complete, unfinalized dataset: True for exactly one caller
