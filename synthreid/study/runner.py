@@ -23,7 +23,7 @@ from synthreid.study.steps import Step, execute, plan
 
 # Rough images/s of each stage on a 2-core CPU (train: the fast recipe), used only until the
 # stage has been measured in this output folder.
-PRIOR_RATES = {"render": 0.5, "refine": 1.0, "train": 150.0, "evaluate": 300.0, "chance": 20000.0,
+PRIOR_RATES = {"render": 0.5, "refine": 1.0, "degrade": 150.0, "train": 150.0, "evaluate": 300.0, "chance": 20000.0,
                "untrained": 300.0, "handcrafted": 300.0}
 
 StepHook = Callable[[Step, str], None]

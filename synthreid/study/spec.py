@@ -55,6 +55,16 @@ class RefineSpec:
 
 
 @dataclass(frozen=True)
+class DegradeSpec:
+    """The camera model (``synthreid degrade``) applied to the arm's render (after its refiner,
+    if any): ``camera_model`` is the resolved CameraModelSpec dict, ``preset`` its name if any."""
+
+    camera_model: dict
+    seed: int = 0
+    preset: str | None = None
+
+
+@dataclass(frozen=True)
 class ArmSpec:
     """One training set of the study.
 
@@ -76,6 +86,7 @@ class ArmSpec:
     anchor: bool = False
     render_workers: int | None = None
     reuse: tuple[str, ...] = ()  # earlier renders of the same spec whose finished images are linked in
+    degrade: DegradeSpec | None = None
 
 
 @dataclass(frozen=True)
@@ -264,6 +275,31 @@ def _refine(value, field: str, base: Path) -> RefineSpec:
     return RefineSpec(str(target), kind, iters, tuple(sorted(table.items())))
 
 
+def _degrade(value, field: str, base: Path) -> DegradeSpec:
+    """``degrade = { preset = "surveillance", seed = 0 }`` or ``{ config = "cam.toml" }`` (default preset
+    surveillance, seed 0)."""
+    from synthreid.render.camera_model import CameraModelSpec
+
+    table = _table(value, field)
+    _check_keys(table, field, {"preset", "config", "seed"})
+    if "preset" in table and "config" in table:
+        raise _err(f"{field}.config", "give preset or config, not both")
+    seed = _int(table.get("seed", 0), f"{field}.seed", lo=0)
+    try:
+        if "config" in table:
+            path = Path(_str(table["config"], f"{field}.config")).expanduser()
+            path = path if path.is_absolute() else base / path
+            if not path.is_file():
+                raise _err(f"{field}.config", f"{path.resolve()}: no such file")
+            return DegradeSpec(CameraModelSpec.from_toml(path).to_dict(), seed)
+        preset = _str(table.get("preset", "surveillance"), f"{field}.preset")
+        return DegradeSpec(CameraModelSpec.preset(preset).to_dict(), seed, preset)
+    except StudySpecError:
+        raise
+    except SpecError as exc:
+        raise _err(f"{field}.{'config' if 'config' in table else 'preset'}", str(exc)) from exc
+
+
 def _render_spec(table: dict, field: str, base: Path) -> dict:
     from synthreid.render.spec import DatasetSpec, preset_names
 
@@ -358,7 +394,7 @@ def spec_stem(path: Path) -> str:
 
 _ARM_KEYS = {
     ArmKind.RENDER: {"name", "kind", "preset", "spec", "identities", "images", "size", "samples", "seed",
-                     "val_identities", "refine", "recipe", "workers", "reuse"},
+                     "val_identities", "refine", "recipe", "workers", "reuse", "degrade"},
     ArmKind.DATASET: {"name", "kind", "path", "format", "recipe"},
     ArmKind.MIX: {"name", "kind", "arms", "ratio", "recipe"},
 }
@@ -378,8 +414,9 @@ def _arm(value, i: int, base: Path) -> ArmSpec:
         workers = _int(table["workers"], f"{field}.workers") if "workers" in table else None
         render = _render_spec(table, field, base)
         reuse = _reuse(table.get("reuse", []), f"{field}.reuse", base, render)
+        degrade = _degrade(table["degrade"], f"{field}.degrade", base) if "degrade" in table else None
         return ArmSpec(name, kind, render=render, refine=refine, recipe=recipe, render_workers=workers,
-                       reuse=reuse)
+                       reuse=reuse, degrade=degrade)
     if kind is ArmKind.DATASET:
         if "path" not in table:
             raise _err(f"{field}.path", "missing: a dataset folder (any format synthreid benchmark reads)")

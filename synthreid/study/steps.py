@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 
 # Training fields that change nothing in the trained model (left out of the cache key).
 NON_RESULT_FIELDS = {"workers", "device", "threads", "test", "test_format"}
-WORK_STAGES = ("render", "refine", "train", "evaluate")
+WORK_STAGES = ("render", "refine", "degrade", "train", "evaluate")
 BASELINE_STAGES = ("chance", "untrained", "handcrafted")
 
 
@@ -130,7 +130,7 @@ class Planner:
                       params={"spec": spec, "workers": arm.render_workers, "reuse": list(arm.reuse)}))
         train_images = (spec["characters"] - spec["splits"]["val"]) * spec["images_per_character"]
         if arm.refine is None:
-            return Data(str(folder), "synthreid", rkey, train_images)
+            return self._degraded(arm, Data(str(folder), "synthreid", rkey, train_images), images, role)
         rf = arm.refine
         fields = rf.config_fields()
         fkey = step_key("refine", {"source": rkey, "target": self.memo.folder(rf.target), "config": fields})
@@ -139,7 +139,18 @@ class Planner:
         self.add(Step("refine", arm.name, fkey, rf.iters * batch,
                       params={"source": str(folder), "target": rf.target, "config": fields, "images": images},
                       role=role))
-        return Data(str(ffolder / "dataset"), "synthreid", fkey, train_images)
+        return self._degraded(arm, Data(str(ffolder / "dataset"), "synthreid", fkey, train_images), images, role)
+
+    def _degraded(self, arm: ArmSpec, data: Data, images: int, role: str) -> Data:
+        """``data`` itself, or with the arm's camera model applied (a cached 'degrade' step)."""
+        if arm.degrade is None:
+            return data
+        d = arm.degrade
+        dkey = step_key("degrade", {"source": data.key, "camera_model": d.camera_model, "seed": d.seed})
+        self.add(Step("degrade", arm.name, dkey, images, role=role,
+                      params={"source": data.path, "camera_model": d.camera_model, "seed": d.seed,
+                              "preset": d.preset}))
+        return Data(str(self.cache.folder("degrade", dkey) / "dataset"), "synthreid", dkey, data.train_images)
 
     def plan(self) -> list[Step]:
         spec = self.spec
@@ -207,7 +218,7 @@ def plan(spec: StudySpec, cache: StepCache, memo: FingerprintMemo) -> list[Step]
 
 def execute(step: Step, folder: Path, progress: bool = True) -> tuple[dict, float]:
     """Run ``step`` in ``folder``; returns (result, images processed by this execution)."""
-    fn = {"render": _render, "refine": _refine, "train": _train, "evaluate": _evaluate,
+    fn = {"render": _render, "refine": _refine, "degrade": _degrade, "train": _train, "evaluate": _evaluate,
           "chance": _chance, "untrained": _untrained, "handcrafted": _handcrafted}[step.stage]
     return fn(step, folder, progress)
 
@@ -294,6 +305,20 @@ def _refine(step: Step, folder: Path, progress: bool):
                 progress=progress)
     return ({"dataset": str(out), "iters": cfg.iters, "images": len(Dataset(out).records())},
             (cfg.iters - before) * cfg.batch_size)
+
+
+def _degrade(step: Step, folder: Path, progress: bool):
+    from synthreid.dataset import Dataset
+    from synthreid.render.camera_model import CameraModelSpec
+    from synthreid.render.degrade import degrade_dataset
+
+    p = step.params
+    out = folder / "dataset"
+    before = len(list((out / "meta").glob("*.json"))) if (out / "meta").is_dir() else 0
+    degrade_dataset(p["source"], out, CameraModelSpec.from_dict(p["camera_model"]), seed=p["seed"],
+                    name=f"degraded-{step.key[:12]}", preset=p.get("preset"), progress=progress)
+    n = len(Dataset(out).records())
+    return {"dataset": str(out), "images": n}, max(0, n - before)
 
 
 def _train(step: Step, folder: Path, progress: bool):

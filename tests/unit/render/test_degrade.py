@@ -116,3 +116,62 @@ def test_benchmark_trains_on_a_degraded_dataset(tmp_path, source, monkeypatch):
                       lr=0.05, dropout=0.0, workers=0, draws=1, threads=1)
     row = Trainer(cfg, tmp_path / "run", progress=False).train()
     assert row["epoch"] == 1 and row["loss"] == row["loss"]  # trained one epoch, loss not NaN
+
+
+# -- a study arm with a camera model (synthreid.study) ------------------------------------------
+
+def _study(tmp_path, degrade_line: str):
+    from ..study.study_fixtures import make_market, study_text, write_study
+
+    if not (tmp_path / "real").exists():
+        make_market(tmp_path / "real", seed=3)
+    arms = ('\n[[arms]]\nname = "I"\nkind = "render"\npreset = "I"\nidentities = 10\nimages = 3\n'
+            f'size = [16, 32]\n{degrade_line}\n')
+    return write_study(tmp_path, study_text(arms, '\n[[test_sets]]\nname = "real"\npath = "real"\n'))
+
+
+def _plan(tmp_path, path):
+    from synthreid.study.cache import StepCache
+    from synthreid.study.fingerprint import FingerprintMemo
+    from synthreid.study.spec import load_study
+    from synthreid.study.steps import plan
+
+    return plan(load_study(path), StepCache(tmp_path / "cache"), FingerprintMemo(None))
+
+
+@pytest.mark.torch
+def test_study_arm_degrade_stage(tmp_path):
+    from synthreid.study.spec import load_study
+
+    plain = {(s.stage, s.seed): s for s in _plan(tmp_path, _study(tmp_path, "")) if s.arm == "I"}
+    steps = [s for s in _plan(tmp_path, _study(tmp_path, 'degrade = { preset = "surveillance", seed = 1 }'))
+             if s.arm == "I"]
+    by = {(s.stage, s.seed): s for s in steps}
+    order = [s.stage for s in steps]
+    assert order.index("render") < order.index("degrade") < order.index("train")
+    deg = by[("degrade", None)]
+    assert by[("render", None)].key == plain[("render", None)].key  # the render is shared
+    assert deg.params["source"].endswith("dataset") and deg.params["seed"] == 1
+    assert by[("train", 0)].params["config"]["train"] == [str(tmp_path / "cache" / "degrade" / deg.key / "dataset")]
+    assert by[("train", 0)].key != plain[("train", 0)].key
+    other = {s.stage: s for s in _plan(tmp_path, _study(tmp_path, "degrade = { seed = 2 }")) if s.arm == "I"}
+    assert other["degrade"].key != deg.key  # the seed is part of the key
+    for line, field in (('degrade = { preset = "nope" }', "arms[0].degrade.preset"),
+                        ('degrade = { config = "missing.toml" }', "arms[0].degrade.config"),
+                        ("degrade = { blur = 1 }", "arms[0].degrade.blur")):
+        from synthreid.study.spec import StudySpecError
+
+        with pytest.raises(StudySpecError) as err:
+            load_study(_study(tmp_path, line))
+        assert err.value.field == field, (line, err.value)
+
+
+def test_study_degrade_step_executes_and_resumes(tmp_path, source):
+    from synthreid.study.steps import Step, execute
+
+    step = Step("degrade", "I", "k" * 24, 40, params={"source": str(source), "seed": 0, "preset": "surveillance",
+                                                      "camera_model": CameraModelSpec().to_dict()})
+    result, done = execute(step, tmp_path / "step", progress=False)
+    assert result["images"] == 40 and done == 40
+    assert Dataset(tmp_path / "step" / "dataset").manifest["kind"] == "degraded"
+    assert execute(step, tmp_path / "step", progress=False)[1] == 0  # finished: nothing redone
