@@ -307,7 +307,10 @@ def image_params(spec: CameraModelSpec, seed: int, camid: int, stem: str, size: 
     # person_height px tall fills about that fraction of a 576-line frame (PAL/D1 CCTV).
     person_h = _uniform(rng, spec.person_height_px)
     extent = float(min(1.0, person_h * (h / max(1, py1 - py0)) / 576.0))
-    centre = (float(rng.uniform(-1 + extent / 2, 1 - extent / 2)), float(rng.uniform(-1 + extent, 1 - extent)))
+    # centre of the crop in the frame (x as a fraction of the half-width, y of the half-height),
+    # the crop kept inside the frame
+    half_w = extent * (w / h) * 0.75
+    centre = (float(rng.uniform(-1 + min(1.0, half_w), 1 - min(1.0, half_w))), float(rng.uniform(-1 + extent, 1 - extent)))
     return ImageParams(
         camid=int(camid),
         exposure_ev=_jitter(rng, cam.exposure_ev, spec.exposure_ev, j),
@@ -380,12 +383,13 @@ def apply_tone(img: np.ndarray, p: ImageParams) -> np.ndarray:
     gain = np.float32(2.0 ** p.exposure_ev) * np.asarray(p.wb_gains, dtype=np.float32)
     out = img.astype(np.float32) * (gain / 255.0)
     if p.vignetting > 0:
-        # Radial falloff 1 - v r^2 over the frame (r = 1 at the corner of a 4:3 frame); the crop is
-        # the part of the frame around its centre, extent = its height / the frame's height.
+        # Radial falloff 1 - v r^2 over a 4:3 frame, in frame units (y -1..1, x -4/3..4/3, square
+        # pixels; r = 1 at the corner); the crop covers 2 * extent of the frame height.
         e = p.vignette_extent
-        ys = p.vignette_centre[1] + (np.arange(h, dtype=np.float32) + 0.5 - h / 2) * (2 * e / h)
-        xs = (p.vignette_centre[0] * 4 / 3 + (np.arange(w, dtype=np.float32) + 0.5 - w / 2) * (2 * e / h)) * 0.75
-        r2 = (xs[None, :] ** 2 + ys[:, None] ** 2) / (1 + 0.75 ** 2)
+        step = 2 * e / h
+        ys = p.vignette_centre[1] + (np.arange(h, dtype=np.float32) + 0.5 - h / 2) * step
+        xs = p.vignette_centre[0] * 4 / 3 + (np.arange(w, dtype=np.float32) + 0.5 - w / 2) * step
+        r2 = (xs[None, :] ** 2 + ys[:, None] ** 2) / (1 + 16 / 9)
         out *= (1.0 - np.float32(p.vignetting) * r2)[..., None]
     np.clip(out, 0.0, 1.0, out=out)
     if p.gamma != 1.0:
