@@ -67,7 +67,8 @@ def crop_flip(x: torch.Tensor, aug: Augment, g: torch.Generator) -> torch.Tensor
     """Random-sized crop resized back to (H, W) (bilinear, roi_align) and a 50 % horizontal flip.
 
     Crop sides are clamped to the image, so large areas with extreme aspects become
-    full-height or full-width strips instead of being redrawn.
+    full-height or full-width strips instead of being redrawn. One bilinear sample per output
+    pixel: a crop is never larger than the image, so resizing it back only enlarges.
     """
     n, _, h, w = x.shape
     area = _uniform(n, *aug.crop_area, g) * h * w
