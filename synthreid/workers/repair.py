@@ -30,9 +30,9 @@ MAX_EXAMPLES = 5   # damaged images named in the summary
 
 # why an image is re-queued -> its words in the summary
 REASONS = {
-    "meta": "meta row missing or unreadable",
-    "files": "image or mask missing or not matching its meta row",
-    "replaced": "files differ from the render the catalog recorded",
+    "meta": "without a readable meta row",
+    "files": "with a missing or damaged image or mask",
+    "replaced": "replaced since the catalog recorded them",
 }
 
 
