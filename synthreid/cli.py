@@ -52,9 +52,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def resolve_catalog_names(values):
+    """``catalog:NAME`` dataset values -> catalog datasets (see ``synthreid.catalog_names``); handed
+    to the commands as ``args.catalog_resolver`` so that refine and benchmark need not import the farm."""
+    from synthreid.catalog_names import resolve_datasets
+
+    return resolve_datasets(values)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.catalog_resolver = resolve_catalog_names
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:

@@ -7,6 +7,7 @@ import logging
 from pathlib import Path
 
 from synthreid.cliutil import default_loader_workers, non_negative_int, positive_int
+from synthreid.errors import DatasetError
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +32,8 @@ _FIELD_DEST = {"num_features": "features", "split_id": "split"}
 
 def _default_run_dir(args, arch: str | None = None) -> Path:
     args.arch = arch or args.arch
-    names = "+".join(Path(p).resolve().name for p in args.train)
+    labels = getattr(args, "dataset_labels", {})  # folder -> catalog name, for catalog:NAME datasets
+    names = "+".join(labels.get(str(p)) or Path(p).resolve().name for p in args.train)
     tag = "-ft" if args.finetune_from else ""
     return Path("runs") / f"{args.arch}-{names}{tag}-s{args.seed}"
 
@@ -55,6 +57,71 @@ def _ratio(text: str) -> list[float]:
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected weights like 0.7,0.3 or 3:1, got {text!r}") from None
     return values
+
+
+def _role_format(role: str, values: list, given: str | None, found: dict, option: str) -> str | None:
+    """The format of one role's datasets (train, val or test) once catalog:NAME values are folders:
+    the option given, else the catalog's format when every dataset of the role is a catalog one,
+    else None (detected per folder; the catalog datasets among them must be detected as recorded)."""
+    from synthreid.benchmark.datasets import detect_format
+
+    cats = [found[str(v)] for v in values if str(v) in found]
+    formats = {c.format for c in cats}
+    if not cats:
+        return given
+    if given:
+        for c in cats:
+            if c.format != given:
+                raise DatasetError(f"{option} {given}: {c.ref} is a {c.format} dataset; leave {option} out "
+                                   "or give each role its own format")
+        return given
+    if len(cats) == len(values) and len(formats) == 1:
+        return formats.pop()
+    for c in cats:
+        if detect_format(c.folder) != c.format:
+            raise DatasetError(f"--{role}: {c.ref} is a {c.format} dataset mixed with folders of other formats; "
+                               f"give --{role}-format")
+    return None
+
+
+def resolve_catalog_datasets(args, roles: tuple[str, ...]) -> dict:
+    """Replace ``catalog:NAME`` values of the dataset options ``roles`` (dests: train, val, test)
+    by their folders, in place, and set each role's format (and the Open-ReID split) from the
+    catalog. The resolver is handed in by ``synthreid.cli`` (``args.catalog_resolver``): this
+    package does not import the farm. Returns {value: catalog dataset}."""
+    values = []
+    for role in roles:
+        v = getattr(args, role, None)
+        values += v if isinstance(v, list) else [] if v is None else [v]
+    if not any(str(v).startswith("catalog:") for v in values):
+        return {}
+    resolver = getattr(args, "catalog_resolver", None)
+    if resolver is None:
+        raise DatasetError("catalog:NAME datasets are resolved by the synthreid command line (synthreid.cli.main)")
+    found = resolver([str(v) for v in values])
+    args.dataset_labels = {str(c.folder): c.name for c in found.values()}
+    for role in roles:
+        v = getattr(args, role, None)
+        if v is None:
+            continue
+        items = v if isinstance(v, list) else [v]
+        fmt_dest = f"{role}_format" if hasattr(args, f"{role}_format") else "format"
+        given = getattr(args, fmt_dest, None) or getattr(args, "format", None)
+        option = f"--{fmt_dest.replace('_', '-')}" if getattr(args, fmt_dest, None) else "--format"
+        fmt = _role_format(role, items, given, found, option)
+        if fmt is not None:
+            setattr(args, fmt_dest, fmt)
+        resolved = [found[str(x)].folder if str(x) in found else x for x in items]
+        setattr(args, role, resolved if isinstance(v, list) else resolved[0])
+    splits = {c.split_id for c in found.values() if c.format == "openreid" and c.split_id is not None}
+    if splits and hasattr(args, "split"):
+        if len(splits) > 1:
+            raise DatasetError(f"catalog datasets of different Open-ReID splits ({sorted(splits)}); use one")
+        split = splits.pop()
+        if "split" in getattr(args, "given_options", set()) and args.split != split:
+            raise DatasetError(f"--split {args.split}: the catalog's Open-ReID dataset was imported with split {split}")
+        args.split = split
+    return found
 
 
 def train_config(args):
@@ -93,6 +160,7 @@ def train_config(args):
 def cmd_train(args) -> int:
     from synthreid.benchmark.engine import run_training
 
+    resolve_catalog_datasets(args, ("train", "val", "test"))
     cfg = train_config(args)
     run_dir = Path(args.out) if args.out else _default_run_dir(args, cfg.arch)
     print(f"run directory: {run_dir}")
@@ -123,6 +191,7 @@ def cmd_eval(args) -> int:
     from synthreid.benchmark.engine import evaluate_run
     from synthreid.benchmark.runs import record_run
 
+    resolve_catalog_datasets(args, ("test",))
     parent = splits.is_parent(args.run)
     targets = [d for _, d in splits.members(args.run)] if parent else [args.run]
     if parent and not targets:
@@ -189,9 +258,9 @@ def register(sub) -> None:
     t.add_argument("--cpu-channels-last", action=argparse.BooleanOptionalAction, default=None,
                    help="channels-last tensors on CPU (the fast recipe's default)")
     t.add_argument("--train", action="append", required=True, type=Path, metavar="DS",
-                   help="training dataset folder (repeat to train on several at once)")
-    t.add_argument("--val", required=True, type=Path, metavar="DS", help="dataset whose val split selects the epoch")
-    t.add_argument("--test", action="append", type=Path, metavar="DS", help="test dataset (repeatable)")
+                   help="training dataset folder or catalog:NAME (repeat to train on several at once)")
+    t.add_argument("--val", required=True, type=Path, metavar="DS", help="dataset (folder or catalog:NAME) whose val split selects the epoch")
+    t.add_argument("--test", action="append", type=Path, metavar="DS", help="test dataset folder or catalog:NAME (repeatable)")
     t.add_argument("--protocol", choices=("thesis", "market", "cuhk03"), default="thesis", help=PROTOCOL_HELP)
     t.add_argument("--format", choices=FORMAT_CHOICES, help="format of all datasets (default: detected per folder)")
     for k in ("train", "val", "test"):
@@ -249,7 +318,7 @@ def register(sub) -> None:
     e = bs.add_parser("eval", help="test a run's best model on more datasets (every split of a multi-split run)")
     e.add_argument("run", type=Path, metavar="RUN", help="run directory of `benchmark train` (or a multi-split run)")
     e.add_argument("--test", action="append", required=True, type=Path, metavar="DS",
-                   help="test dataset folder (repeatable); results are named after the folder")
+                   help="test dataset folder or catalog:NAME (repeatable); results are named after the folder")
     e.add_argument("--protocol", choices=("thesis", "market", "cuhk03"),
                    help="test protocol (default: the run's protocol)")
     e.add_argument("--format", choices=FORMAT_CHOICES, help="format of the test datasets (default: detected)")

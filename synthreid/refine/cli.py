@@ -19,6 +19,7 @@ from synthreid.cliutil import (
     parse_size,
     positive_int,
 )
+from synthreid.errors import DatasetError
 from synthreid.refine.config import GENERATORS, MODELS, RECON_LOSSES
 
 DEFAULT_SIZE = Size(64, 128)
@@ -45,8 +46,8 @@ def register(sub) -> None:
                         description="Train a refiner; rerunning with the same --out resumes from its "
                                     "latest checkpoint.",
                         formatter_class=HelpFormatter)
-    t.add_argument("--source", required=True, help="rendered dataset folder (canonical layout, with masks)")
-    t.add_argument("--target", required=True, help="folder of target-camera images (png/jpg)")
+    t.add_argument("--source", required=True, help="rendered dataset folder (canonical layout, with masks) or catalog:NAME")
+    t.add_argument("--target", required=True, help="folder of target-camera images (png/jpg), or catalog:NAME (its training images)")
     t.add_argument("--target-masks", default=None, help="folder of target person masks <stem>.png (ptgan needs it)")
     t.add_argument("--model", choices=MODELS, default="cyclegan",
                    help="cyclegan; ptgan (keeps the person: masked identity loss); fgbg (separate "
@@ -89,7 +90,7 @@ def register(sub) -> None:
                                     "generator; masks, labels and meta are copied.",
                         formatter_class=HelpFormatter)
     a.add_argument("run", help="refiner run folder")
-    a.add_argument("--source", required=True, help="dataset folder to translate")
+    a.add_argument("--source", required=True, help="dataset folder to translate, or catalog:NAME")
     a.add_argument("--name", required=True, help="name of the new dataset (a folder next to the source)")
     a.add_argument("--out", default=None, help="folder of the new dataset (default <source parent>/<name>)")
     a.add_argument("--checkpoint", default=None, help="checkpoint file (default RUN/checkpoints/latest.pt)")
@@ -121,13 +122,44 @@ def config_from_args(args):
     )
 
 
+def resolve_catalog_datasets(args, dests=("source", "target", "target_masks")) -> dict[str, str]:
+    """Replace ``catalog:NAME`` values of ``dests`` by folders, in place: a source (ours, with
+    masks) must be a rendered or refined dataset; a target is a dataset's flat folder of training
+    images; target masks are a rendered dataset's ``masks/``. The resolver is handed in by
+    ``synthreid.cli`` (``args.catalog_resolver``): this package does not import the farm.
+    Returns {dest: catalog name} of the values replaced."""
+    values = {d: getattr(args, d, None) for d in dests}
+    refs = {d: str(v) for d, v in values.items() if v is not None and str(v).startswith("catalog:")}
+    if not refs:
+        return {}
+    resolver = getattr(args, "catalog_resolver", None)
+    if resolver is None:
+        raise DatasetError("catalog:NAME datasets are resolved by the synthreid command line (synthreid.cli.main)")
+    found = resolver(list(refs.values()))
+    for dest, ref in refs.items():
+        ds, option = found[ref], "--" + dest.replace("_", "-")
+        if dest in ("source", "target_masks") and ds.format != "synthreid":
+            raise DatasetError(f"{option} {ref}: an {ds.kind} {ds.format} dataset; {option} needs a rendered or "
+                               "refined dataset (our layout, with masks)")
+        if dest == "source":
+            folder = ds.folder
+        elif dest == "target":
+            folder = ds.image_folder()
+        else:
+            folder = ds.folder / "masks"
+        setattr(args, dest, str(folder))
+    return {dest: found[ref].name for dest, ref in refs.items()}
+
+
 def cmd_train(args) -> int:
     from synthreid.refine.train import train
 
+    names = resolve_catalog_datasets(args)
     config = config_from_args(args)  # validate before anything heavy
     _set_threads(args)
     out = args.out or Path("refiner-runs") / (
-        f"{Path(args.source).resolve().name}-{Path(args.target).resolve().name}-{args.model}")
+        f"{names.get('source') or Path(args.source).resolve().name}-"
+        f"{names.get('target') or Path(args.target).resolve().name}-{args.model}")
     run_dir = train(config, out, device=args.device)
     print(run_dir)
     return 0
@@ -136,6 +168,7 @@ def cmd_train(args) -> int:
 def cmd_apply(args) -> int:
     from synthreid.refine.apply import apply
 
+    resolve_catalog_datasets(args, ("source",))
     _set_threads(args)
     out = apply(args.run, args.source, out_dir=args.out, name=args.name, checkpoint=args.checkpoint,
                 batch_size=args.batch_size, device=args.device, num_workers=args.workers)

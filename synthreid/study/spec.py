@@ -2,8 +2,9 @@
 
 Every error names the field as it is written in the file (``arms[2].kind``,
 ``test_sets[0].path``, ``recipe.lr``) and what was expected. Relative paths resolve against
-the study file's folder, or against its ``root`` key (itself relative to that folder). See
-docs/study.md for the format.
+the study file's folder, or against its ``root`` key (itself relative to that folder);
+``catalog:NAME`` (dataset arms, test sets, refiner targets) resolves to the catalog dataset's
+folder, which the study then keys by content like any folder. See docs/study.md for the format.
 """
 
 from __future__ import annotations
@@ -206,6 +207,31 @@ def _folder(value, field: str, base: Path) -> Path:
     return p
 
 
+def _catalog(value, field: str):
+    """The catalog dataset of a ``catalog:NAME`` value (synthreid.catalog_names), None for a folder."""
+    if not (isinstance(value, str) and value.startswith("catalog:")):
+        return None
+    from synthreid.catalog_names import resolve_dataset
+
+    try:
+        return resolve_dataset(value)
+    except SynthreidError as exc:
+        raise _err(field, str(exc)) from exc
+
+
+def _dataset_folder(table: dict, field: str, base: Path) -> tuple[Path, str]:
+    """(folder, format) of a dataset arm's or test set's ``path``: a folder (format given or
+    detected) or ``catalog:NAME`` (the catalog's folder and format; a given format must agree)."""
+    cat = _catalog(table["path"], f"{field}.path")
+    if cat is None:
+        path = _folder(table["path"], f"{field}.path", base)
+        return path, _detect(path, table.get("format"), field, field)
+    if table.get("format") is not None and _choice(table["format"], f"{field}.format", FORMATS) != cat.format:
+        raise _err(f"{field}.format", f"{cat.ref} is a {cat.format} dataset, not {table['format']}; "
+                                      "leave format out")
+    return cat.folder.resolve(), cat.format
+
+
 def _size(value, field: str) -> list[int]:
     """Output size as [width, height] from [w, h] or "WxH"."""
     if isinstance(value, str) and (m := _SIZE_RE.match(value)):
@@ -260,7 +286,12 @@ def _refine(value, field: str, base: Path) -> RefineSpec:
     table = dict(_table(value, field))
     if "target" not in table:
         raise _err(f"{field}.target", "missing: a folder of real crops (searched recursively)")
-    target = _folder(table.pop("target"), f"{field}.target", base)
+    cat = _catalog(table["target"], f"{field}.target")
+    try:
+        target = cat.image_folder().resolve() if cat else _folder(table["target"], f"{field}.target", base)
+    except DatasetError as exc:
+        raise _err(f"{field}.target", str(exc)) from exc
+    table.pop("target")
     kind = _choice(table.pop("kind", "cyclegan"), f"{field}.kind", MODELS)
     iters = _int(table.pop("iters", 2000), f"{field}.iters")
     names = {f.name for f in dataclasses.fields(RefinerConfig)} - {"source", "target", "model", "iters"}
@@ -420,9 +451,8 @@ def _arm(value, i: int, base: Path) -> ArmSpec:
     if kind is ArmKind.DATASET:
         if "path" not in table:
             raise _err(f"{field}.path", "missing: a dataset folder (any format synthreid benchmark reads)")
-        path = _folder(table["path"], f"{field}.path", base)
-        return ArmSpec(name, kind, path=str(path), format=_detect(path, table.get("format"), field, field),
-                       recipe=recipe)
+        path, fmt = _dataset_folder(table, field, base)
+        return ArmSpec(name, kind, path=str(path), format=fmt, recipe=recipe)
     parts = table.get("arms")
     if not isinstance(parts, list) or len(parts) < 2 or not all(isinstance(p, str) for p in parts):
         raise _err(f"{field}.arms", f"expected a list of 2 or more arm names, got {parts!r}")
@@ -446,9 +476,9 @@ def _test_set(value, i: int, base: Path) -> TestSetSpec:
     name = _name(table["name"], f"{field}.name")
     if "path" not in table:
         raise _err(f"{field}.path", "missing: a labelled test set folder")
-    path = _folder(table["path"], f"{field}.path", base)
+    path, fmt = _dataset_folder(table, field, base)
     protocol = _choice(table.get("protocol", "market"), f"{field}.protocol", PROTOCOLS)
-    return TestSetSpec(name, str(path), _detect(path, table.get("format"), field, field), protocol)
+    return TestSetSpec(name, str(path), fmt, protocol)
 
 
 def _baselines(value) -> BaselineSpec:

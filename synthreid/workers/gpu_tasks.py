@@ -41,6 +41,16 @@ class JobFailed(SynthreidError):
 
 
 # ---- submit ---------------------------------------------------------------------------------
+def catalog_known(catalog: Catalog, data_dir: Path) -> Callable[[str, str], bool]:
+    """``known(kind, name)`` of ``build_plan``: a folder under the data directory, or a catalog row."""
+    def known(kind: str, name: str) -> bool:
+        if (data_dir / ("datasets" if kind == "dataset" else "runs") / name).is_dir():
+            return True
+        return (catalog.get_dataset(name) if kind == "dataset" else catalog.get_run(name)) is not None
+
+    return known
+
+
 def submit_job(catalog: Catalog, config: FarmConfig, command: str, run: str, args: list[str]) -> tuple[JobPlan, int]:
     """Validate a job against the catalog and data directory, then create its task and queued run.
 
@@ -51,13 +61,7 @@ def submit_job(catalog: Catalog, config: FarmConfig, command: str, run: str, arg
         raise JobError(f"submit: {command!r} is not a gpu job (expected one of {', '.join(JOBS)})")
     payload = make_payload(command, run, args)
     data_dir = config.data_dir.resolve()
-
-    def known(kind: str, name: str) -> bool:
-        if (data_dir / ("datasets" if kind == "dataset" else "runs") / name).is_dir():
-            return True
-        return (catalog.get_dataset(name) if kind == "dataset" else catalog.get_run(name)) is not None
-
-    plan = build_plan(payload, data_dir, known)
+    plan = build_plan(payload, data_dir, catalog_known(catalog, data_dir))
     if plan.new_dataset is not None:
         out = plan.new_dataset_dir
         # An unfinished apply (its marker file is there) may be resumed; anything else is taken.
@@ -193,7 +197,7 @@ def run_gpu_task(catalog: Catalog, task: Task, *, worker: str, config: FarmConfi
     Raises StopRequested / TaskLost (child terminated), JobError (invalid payload) or JobFailed
     (child exited non-zero; the message ends with the last lines of ``runs/NAME/worker.log``).
     """
-    plan = build_plan(task.payload, config.data_dir)
+    plan = build_plan(task.payload, config.data_dir, catalog_known(catalog, config.data_dir.resolve()))
     plan.run_dir.mkdir(parents=True, exist_ok=True)
     catalog.start_run(plan.run, task.id, str(plan.run_dir.resolve()))
     log_path = plan.run_dir / LOG_NAME

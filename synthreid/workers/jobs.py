@@ -5,8 +5,11 @@ the run (its folder is ``DATA_DIR/runs/NAME``) and args the sub-command's own ar
 dataset and run *names* in place of paths. The payload is validated when submitted and again
 by the worker, which resolves the names against its own ``SYNTHREID_DATA_DIR``:
 
-- dataset options (``--source``, ``--train``, ...) take a dataset name -> ``datasets/NAME``
-  (``--target``/``--target-masks``: ``datasets/NAME/images`` / ``masks`` when present);
+- dataset options (``--source``, ``--train``, ...) take a dataset name (or ``catalog:NAME``,
+  the same) -> ``datasets/NAME`` (``--target``/``--target-masks``: ``datasets/NAME/images`` /
+  ``masks`` when present); a catalog dataset without such a folder (kind ``imported``: its
+  files stay where they were imported from) is passed on as ``catalog:NAME``, which the
+  sub-command resolves from the catalog (``synthreid.catalog_names``);
 - run options (``--finetune-from``) take a run name -> ``runs/NAME`` (the run must exist);
 - ``refine apply``'s and ``benchmark eval``'s RUN positional is NAME itself (must exist);
 - the output (``--out``) is set by the farm: ``runs/NAME``, or ``datasets/NEW`` for an apply;
@@ -30,6 +33,7 @@ from synthreid.dataset import check_dataset_name
 from synthreid.errors import SynthreidError
 
 GPU_QUEUE = "gpu"
+CATALOG_PREFIX = "catalog:"  # synthreid.catalog_names.PREFIX
 MAX_ARGS = 200
 MAX_ARG_CHARS = 4096
 
@@ -199,12 +203,14 @@ def build_plan(payload, data_dir: str | Path,
 def _resolve(plan: JobPlan, opt: str, value: str, data_dir: Path, known) -> str:
     job = plan.job
     if opt in job.dataset_opts:
-        name = _name(opt, value, "dataset")
+        name = _name(opt, value.removeprefix(CATALOG_PREFIX), "dataset")
         if not known("dataset", name):
             raise JobError(f"{opt} {name!r}: no dataset of that name (not in {data_dir / 'datasets'} "
                            "nor in the catalog)")
         plan.inputs.setdefault(opt.lstrip("-").replace("-", "_"), []).append(name)
         path = data_dir / "datasets" / name
+        if not path.is_dir():
+            return CATALOG_PREFIX + name  # in the catalog only (imported): the sub-command resolves it
         sub = {"--target": "images", "--target-masks": "masks"}.get(opt)
         if sub and (path / sub).is_dir():
             path = path / sub  # a dataset in the canonical layout: its images/ (masks/) folder
@@ -245,5 +251,7 @@ def _parse_check(parser: argparse.ArgumentParser, plan: JobPlan, out: list[str],
     for dest in PATH_DESTS:
         vals = getattr(ns, dest, None)
         for v in vals if isinstance(vals, list) else [vals]:
+            if str(v).startswith(CATALOG_PREFIX):
+                continue  # a checked dataset name, resolved from the catalog by the sub-command
             if v is not None and not Path(v).resolve().is_relative_to(data_dir):
                 raise JobError(f"{plan.job.command}: {dest} {v}: outside the data directory {data_dir}")
