@@ -144,7 +144,7 @@ def resolve_datasets(values, config=None) -> dict[str, CatalogDataset]:
             close = difflib.get_close_matches(name, names, n=5, cutoff=0.5)
             hint = f"did you mean {', '.join(repr(c) for c in close)}? " if close else ""
             raise CatalogNameError(f"{ref}: no dataset named {name!r} in the {_catalog_location(config)} "
-                                   f"({len(names)} datasets); {hint}{STATUS_HINT}")
+                                   f"({len(names)} dataset{'' if len(names) == 1 else 's'}); {hint}{STATUS_HINT}")
         out[ref] = _from_row(row, config)
     return out
 
