@@ -195,3 +195,13 @@ def test_submit_passes_imported_names_on_for_the_job_to_resolve(market):
 
     resolve_catalog_datasets(args, ("train", "val", "test"))
     assert args.train == [market] and args.val == market and args.train_format == "market1501"
+
+
+def test_benchmark_and_refine_commands_do_not_import_the_farm():
+    import subprocess
+    import sys
+
+    code = ("import sys, synthreid.benchmark.cli, synthreid.refine.cli; "
+            "print(sorted(m for m in sys.modules if m.startswith(('synthreid.workers', 'synthreid.catalog_names'))))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
