@@ -5,7 +5,9 @@
 - ``fast``: a CPU-fast, strong recipe for small synthetic sets (a few thousand images on 2 cores):
   OSNet x0.25 from scratch at 128x64, BN-neck, label smoothing, AdamW with linear warm-up +
   cosine decay, random erasing and colour jitter, images pre-decoded in memory and augmented
-  in batches (no loader processes). Measurements behind each choice: docs/benchmark.md.
+  in batches (no loader processes), channels-last, one torch thread (a network this small ran
+  14x slower on 2 threads than on 1 here: run one process per core instead). Measurements behind
+  each choice: docs/benchmark.md.
 
 A recipe sets defaults only: :func:`apply` lets every explicitly given field win.
 """
@@ -23,7 +25,7 @@ RECIPES: dict[str, dict] = {
         "loss": "ls", "label_smoothing": 0.1, "optimizer": "adamw", "lr": 3e-3, "weight_decay": 5e-4,
         "schedule": "cosine", "warmup_epochs": 3, "epochs": 30, "batch_size": 64,
         "random_erasing": 0.5, "color_jitter": 0.2, "in_memory": True, "workers": 0,
-        "cpu_channels_last": True,
+        "cpu_channels_last": True, "threads": 1,
     },
 }
 

@@ -210,7 +210,7 @@ def test_cli_recipe_fills_only_options_not_given():
     fast = train_config(parse("benchmark train --train a --val b --recipe fast --epochs 50 --lr 0.01".split()))
     # --epochs 50 equals the thesis default but was given: it wins over the recipe's 30
     assert (fast.recipe, fast.arch, fast.epochs, fast.lr, fast.size) == ("fast", "osnet_x0_25", 50, 0.01, (128, 64))
-    assert fast.in_memory and fast.cpu_channels_last and fast.workers == 0
+    assert fast.in_memory and fast.cpu_channels_last and fast.workers == 0 and fast.threads == 1
     off = train_config(parse("benchmark train --train a --val b --recipe fast --no-in-memory --features 64".split()))
     assert not off.in_memory and off.num_features == 64 and off.neck == "bn"
     thesis = train_config(parse("benchmark train --train a --val b".split()))
