@@ -217,7 +217,8 @@ class _Stopper:
             raise _StopNow()
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """True while process ``pid`` exists (owned by anyone)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -233,7 +234,7 @@ def sweep_orphan_temp_dirs(base: str | None = None) -> int:
     base = Path(base or tempfile.gettempdir())
     for d in base.glob(f"{TMP_PREFIX}*-*"):
         m = _TMP_RE.match(d.name)
-        if m and d.is_dir() and int(m[1]) != os.getpid() and not _pid_alive(int(m[1])):
+        if m and d.is_dir() and int(m[1]) != os.getpid() and not pid_alive(int(m[1])):
             shutil.rmtree(d, ignore_errors=True)
             n += 1
     return n

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
+from synthreid.render.local import pid_alive
 from synthreid.study.cache import StepCache
 from synthreid.study.fingerprint import FingerprintMemo
 from synthreid.study.spec import StudySpec
@@ -70,7 +71,7 @@ class StudyLock:
                     pid = int(self.path.read_text().strip() or 0)
                 except (OSError, ValueError):
                     pid = 0
-                if pid and _alive(pid):
+                if pid and pid_alive(pid):
                     raise StudyError(f"{self.path}: another study (process {pid}) is running in this output "
                                      "folder; wait for it or stop it") from None
                 self.path.unlink(missing_ok=True)  # left by a process that is gone
@@ -83,18 +84,6 @@ class StudyLock:
     def __exit__(self, *exc):
         self.path.unlink(missing_ok=True)
         return False
-
-
-def _alive(pid: int) -> bool:
-    import os
-
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def fmt_duration(seconds: float) -> str:
