@@ -79,9 +79,11 @@ def perf_metrics(loop_queries: int, nq=3368, ng=15913):
     assert np.allclose(cmc_v, cmc_l) and abs(map_v - map_l) < 1e-9, "vectorised != loop"
     t_cmc, _ = timeit(lambda: metrics.cmc(d, qi, gi, qc, gc, **metrics.CMC_CONFIGS["market1501"]))
     t_map, _ = timeit(lambda: metrics.mean_ap(d, qi, gi, qc, gc))
-    print(f"[metrics] {nq} x {ng}: distances {t_dist:.2f} s; evaluate_market {t_vec:.2f} s "
-          f"(rank1 {cmc[0]:.3f}, mAP {m_ap:.3f}); per-query loop {t_loop:.2f} s "
-          f"(timed on {loop_queries} queries, scaled) -> speed-up x{t_loop / t_vec:.1f}")
+    print(
+        f"[metrics] {nq} x {ng}: distances {t_dist:.2f} s; evaluate_market {t_vec:.2f} s "
+        f"(rank1 {cmc[0]:.3f}, mAP {m_ap:.3f}); per-query loop {t_loop:.2f} s "
+        f"(timed on {loop_queries} queries, scaled) -> speed-up x{t_loop / t_vec:.1f}"
+    )
     print(f"[metrics] open-reid cmc(market1501) {t_cmc:.2f} s, mean_ap (tie-aware) {t_map:.2f} s")
 
 
@@ -128,8 +130,10 @@ def perf_training(steps: int, batch: int, gpu_steps: int):
     one = _train_steps(models.build("inception", 100), x, y, steps)
     torch.set_num_threads(cores)
     allc = _train_steps(models.build("inception", 100), x, y, steps)
-    print(f"[train cpu] inception 144x56 batch {batch}: {allc:.1f} img/s on {cores} threads, "
-          f"{one:.1f} img/s on 1 thread -> x{allc / one:.2f}")
+    print(
+        f"[train cpu] inception 144x56 batch {batch}: {allc:.1f} img/s on {cores} threads, "
+        f"{one:.1f} img/s on 1 thread -> x{allc / one:.2f}"
+    )
 
     # Data loading: decode + random-sized rect crop + flip of 128x64 PNGs, vs the training step.
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "unit" / "benchmark"))
@@ -155,18 +159,32 @@ def perf_training(steps: int, batch: int, gpu_steps: int):
     xg, yg = torch.randn(256, 3, 144, 56, device=dev), torch.randint(0, 1000, (256,), device=dev)
     torch.backends.cudnn.benchmark = True
     fp32 = _train_steps(models.build("inception", 1000).to(dev), xg, yg, gpu_steps)
-    amp = _train_steps(models.build("inception", 1000).to(dev), xg, yg, gpu_steps, amp=True, channels_last=True)
-    print(f"[train cuda] {torch.cuda.get_device_name()} inception batch 256: fp32 {fp32:.0f} img/s, "
-          f"AMP+channels-last {amp:.0f} img/s -> x{amp / fp32:.2f}")
+    amp = _train_steps(
+        models.build("inception", 1000).to(dev), xg, yg, gpu_steps, amp=True, channels_last=True
+    )
+    print(
+        f"[train cuda] {torch.cuda.get_device_name()} inception batch 256: fp32 {fp32:.0f} img/s, "
+        f"AMP+channels-last {amp:.0f} img/s -> x{amp / fp32:.2f}"
+    )
     xr, yr = torch.randn(64, 3, 256, 128, device=dev), torch.randint(0, 1000, (64,), device=dev)
     fp32 = _train_steps(models.build("resnet50", 1000).to(dev), xr, yr, gpu_steps)
-    amp = _train_steps(models.build("resnet50", 1000).to(dev), xr, yr, gpu_steps, amp=True, channels_last=True)
-    print(f"[train cuda] resnet50 256x128 batch 64: fp32 {fp32:.0f} img/s, AMP+channels-last {amp:.0f} img/s "
-          f"-> x{amp / fp32:.2f}")
+    amp = _train_steps(
+        models.build("resnet50", 1000).to(dev), xr, yr, gpu_steps, amp=True, channels_last=True
+    )
+    print(
+        f"[train cuda] resnet50 256x128 batch 64: fp32 {fp32:.0f} img/s, AMP+channels-last {amp:.0f} img/s "
+        f"-> x{amp / fp32:.2f}"
+    )
 
 
-ARCH_CANDIDATES = ("osnet_x0_25", "osnet_x0_5", "mobilenetv3_small", "mobilenetv3_large",
-                   "efficientnet_lite0", "regnetx_002")
+ARCH_CANDIDATES = (
+    "osnet_x0_25",
+    "osnet_x0_5",
+    "mobilenetv3_small",
+    "mobilenetv3_large",
+    "efficientnet_lite0",
+    "regnetx_002",
+)
 
 
 def _rates(model, x, y, steps, bf16=False, channels_last=False):
@@ -214,10 +232,14 @@ def perf_archs(archs, steps: int, batch: int, threads: int | None):
     size = (fast["height"], fast["width"])
     y = torch.randint(0, 200, (batch,))
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    print(f"[archs] CPU, {threads} torch threads, batch {batch}, {steps} steps, AdamW; load average {load:.1f} "
-          f"on {os.cpu_count()} cores (img/CPU-s is the robust column when the load exceeds the cores)")
-    print(f"{'arch':20s} {'input':>7s} {'params':>8s} {'MMACs':>7s} {'train img/s':>11s} {'img/CPU-s':>9s} "
-          f"{'x incep':>7s} {'eval img/s':>10s} {'img/CPU-s':>9s} {'x incep':>7s}")
+    print(
+        f"[archs] CPU, {threads} torch threads, batch {batch}, {steps} steps, AdamW; load average {load:.1f} "
+        f"on {os.cpu_count()} cores (img/CPU-s is the robust column when the load exceeds the cores)"
+    )
+    print(
+        f"{'arch':20s} {'input':>7s} {'params':>8s} {'MMACs':>7s} {'train img/s':>11s} {'img/CPU-s':>9s} "
+        f"{'x incep':>7s} {'eval img/s':>10s} {'img/CPU-s':>9s} {'x incep':>7s}"
+    )
     base = None
     for arch in ("inception", *archs):
         torch.manual_seed(0)
@@ -230,19 +252,32 @@ def perf_archs(archs, steps: int, batch: int, threads: int | None):
         macs = _count_macs(model, hw)
         r = _rates(model, x, y, steps)
         base = base or r
-        print(f"{arch:20s} {hw[0]:>3d}x{hw[1]:<3d} {params / 1e6:7.2f}M {macs / 1e6:7.1f} {r[0]:11.1f} {r[1]:9.1f} "
-              f"{r[1] / base[1]:7.2f} {r[2]:10.1f} {r[3]:9.1f} {r[3] / base[3]:7.2f}")
+        print(
+            f"{arch:20s} {hw[0]:>3d}x{hw[1]:<3d} {params / 1e6:7.2f}M {macs / 1e6:7.1f} {r[0]:11.1f} {r[1]:9.1f} "
+            f"{r[1] / base[1]:7.2f} {r[2]:10.1f} {r[3]:9.1f} {r[3] / base[3]:7.2f}"
+        )
     arch = fast["arch"]
     x = torch.randn(batch, 3, *size)
-    variants = {"fp32": {}, "bf16 autocast": {"bf16": True}, "channels-last": {"channels_last": True},
-                "bf16 + channels-last": {"bf16": True, "channels_last": True}}
+    variants = {
+        "fp32": {},
+        "bf16 autocast": {"bf16": True},
+        "channels-last": {"channels_last": True},
+        "bf16 + channels-last": {"bf16": True, "channels_last": True},
+    }
     rates = {}
     for name, kw in variants.items():
         torch.manual_seed(0)
-        rates[name] = _rates(models.build(arch, 200, num_features=0, dropout=0.0, neck="bn"), x, y, steps, **kw)
-    print(f"[archs] {arch} on CPU: " + ", ".join(
-        f"{k} train {v[1]:.1f} / eval {v[3]:.1f} img/CPU-s (x{v[1] / rates['fp32'][1]:.2f} / "
-        f"x{v[3] / rates['fp32'][3]:.2f})" for k, v in rates.items()))
+        rates[name] = _rates(
+            models.build(arch, 200, num_features=0, dropout=0.0, neck="bn"), x, y, steps, **kw
+        )
+    print(
+        f"[archs] {arch} on CPU: "
+        + ", ".join(
+            f"{k} train {v[1]:.1f} / eval {v[3]:.1f} img/CPU-s (x{v[1] / rates['fp32'][1]:.2f} / "
+            f"x{v[3] / rates['fp32'][3]:.2f})"
+            for k, v in rates.items()
+        )
+    )
     # The fast recipe's input pipeline: in-memory batches + tensor augmentation vs the step.
     aug = augment.Augment(crop=True, color_jitter=fast["color_jitter"], erasing=fast["random_erasing"])
     imgs = data.MemoryImages([], [], size)
@@ -253,11 +288,15 @@ def perf_archs(archs, steps: int, batch: int, threads: int | None):
     t, c, n = time.perf_counter(), time.process_time(), 0
     for step, (xb, _, _) in enumerate(loader):
         g = augment.batch_generator(0, 0, step)
-        augment.normalised(data.standardize(augment.pixels(data.to_float(xb, torch.device("cpu")), aug, g)), aug, g)
+        augment.normalised(
+            data.standardize(augment.pixels(data.to_float(xb, torch.device("cpu")), aug, g)), aug, g
+        )
         n += len(xb)
     ips, ipc = n / (time.perf_counter() - t), n / (time.process_time() - c)
-    print(f"[archs] in-memory loader + batch augmentation (crop, flip, jitter, erasing): {ips:.0f} img/s, "
-          f"{ipc:.0f} img/CPU-s -> x{ipc / rates['fp32'][1]:.1f} the {arch} training rate")
+    print(
+        f"[archs] in-memory loader + batch augmentation (crop, flip, jitter, erasing): {ips:.0f} img/s, "
+        f"{ipc:.0f} img/CPU-s -> x{ipc / rates['fp32'][1]:.1f} the {arch} training rate"
+    )
 
 
 def _count_macs(model, hw) -> float:
@@ -289,19 +328,24 @@ def perf_mixing(repeat: int = 20, n_synth: int = 150_000, n_real: int = 12_936):
             for _ in range(repeat):
                 logits = logits0.clone().requires_grad_(True)
                 crit(logits, y).backward()
+
         return timeit(run, repeat=3)[0] / repeat
 
     t = {name: loss_time(name) for name in losses.LOSSES}
-    print(f"[losses] fwd+bwd 256 x 2251 logits: ce {1e3 * t['ce']:.2f} ms, ls {1e3 * t['ls']:.2f} ms "
-          f"(x{t['ls'] / t['ce']:.2f}), sce {1e3 * t['sce']:.2f} ms (x{t['sce'] / t['ce']:.2f})")
+    print(
+        f"[losses] fwd+bwd 256 x 2251 logits: ce {1e3 * t['ce']:.2f} ms, ls {1e3 * t['ls']:.2f} ms "
+        f"(x{t['ls'] / t['ce']:.2f}), sce {1e3 * t['sce']:.2f} ms (x{t['sce'] / t['ce']:.2f})"
+    )
     sources = np.r_[np.zeros(n_synth, np.int64), np.ones(n_real, np.int64)]
     t_plain, _ = timeit(lambda: list(data.SeededSampler(len(sources), 0)), repeat=3)
     mix = mixing.MixSampler(sources, [0.5, 0.5], 0)
     t_mix, drawn = timeit(lambda: [i for i, _ in mix], repeat=3)
     frac = float(sources[np.asarray(drawn)].mean())
-    print(f"[mixing] one epoch of {len(sources)} indices: SeededSampler {t_plain:.3f} s, MixSampler 50:50 "
-          f"{t_mix:.3f} s (x{t_mix / t_plain:.2f}); real fraction drawn {frac:.3f} (by size "
-          f"{n_real / len(sources):.3f})")
+    print(
+        f"[mixing] one epoch of {len(sources)} indices: SeededSampler {t_plain:.3f} s, MixSampler 50:50 "
+        f"{t_mix:.3f} s (x{t_mix / t_plain:.2f}); real fraction drawn {frac:.3f} (by size "
+        f"{n_real / len(sources):.3f})"
+    )
 
 
 def main(argv=None):

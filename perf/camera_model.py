@@ -36,7 +36,7 @@ def main() -> int:
     rng = np.random.default_rng(0)
     img = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
     mask = np.zeros((h, w), np.uint8)
-    mask[h // 10:h - h // 16, w // 4:w - w // 4] = 255
+    mask[h // 10 : h - h // 16, w // 4 : w - w // 4] = 255
     joints = {f"j{k}": [float(w / 2), float(h * k / 20)] for k in range(1, 20)}
     spec = cm.CameraModelSpec.preset("surveillance")
     stems = [f"{i:05d}_c{1 + i % 6}_0000" for i in range(args.crops)]
@@ -49,8 +49,11 @@ def main() -> int:
     x = cm.apply_tone(img, p)
     stages = {
         "params": lambda i: cm.image_params(spec, 0, 1 + i % 6, stems[i], (w, h), mask),
-        "box (image+mask+joints)": lambda i: (cm.crop_image(img, p.box, (w, h)), cm.crop_mask(mask, p.box, (w, h)),
-                                              cm.transform_joints(joints, p.box, (w, h))),
+        "box (image+mask+joints)": lambda i: (
+            cm.crop_image(img, p.box, (w, h)),
+            cm.crop_mask(mask, p.box, (w, h)),
+            cm.transform_joints(joints, p.box, (w, h)),
+        ),
         "tone": lambda i: cm.apply_tone(img, p),
         "blur (0.8 px + 2 px motion)": lambda i: cm.apply_blur(x, p.blur_sigma, p.motion_blur_px, 30.0),
         "pixels chain (to 60 px)": lambda i: cm.degrade_pixels(img, p, float(h), 0, stems[i]),
@@ -58,7 +61,9 @@ def main() -> int:
     }
     ms, cpu = _time(whole, args.crops)
     print(f"camera model, {w}x{h} crops, preset surveillance, {args.crops} crops")
-    print(f"  whole chain: {ms:.2f} ms/crop wall, {cpu:.2f} ms/crop CPU (goal <= 5 ms; ratio {cpu / 5.0:.2f})")
+    print(
+        f"  whole chain: {ms:.2f} ms/crop wall, {cpu:.2f} ms/crop CPU (goal <= 5 ms; ratio {cpu / 5.0:.2f})"
+    )
     for name, fn in stages.items():
         s_ms, s_cpu = _time(fn, max(50, args.crops // 2))
         print(f"  {name:28s} {s_ms:6.2f} ms wall  {s_cpu:6.2f} ms CPU")

@@ -36,10 +36,15 @@ from synthreid.workers.config import FarmConfig  # noqa: E402
 from synthreid.workers.tasks import RenderBackend, enqueue_dataset, run_render_task  # noqa: E402
 
 # The presets' image settings (64x128 crops, 16 spp + denoise), one Cycles thread per worker.
-TINY = {"name": "perf", "seed": 3, "characters": 4, "images_per_character": 3,
-        "output": {"size": [64, 128]},
-        "render": {"samples": 16, "denoise": True, "max_bounces": 4, "threads": 1},
-        "splits": {"test": 1, "val": 1}}
+TINY = {
+    "name": "perf",
+    "seed": 3,
+    "characters": 4,
+    "images_per_character": 3,
+    "output": {"size": [64, 128]},
+    "render": {"samples": 16, "denoise": True, "max_bounces": 4, "threads": 1},
+    "splits": {"test": 1, "val": 1},
+}
 
 
 class TimedBackend(RenderBackend):
@@ -76,7 +81,11 @@ def task_overhead(tmp: Path) -> dict:
         run_render_task(cat, task, worker="perf", data_root=cfg.dataset_root, backend=backend)
     wall = time.perf_counter() - t0
     cat.close()
-    return {"wall": wall, "render": TimedBackend.render_seconds, "overhead": wall - TimedBackend.render_seconds}
+    return {
+        "wall": wall,
+        "render": TimedBackend.render_seconds,
+        "overhead": wall - TimedBackend.render_seconds,
+    }
 
 
 def throughput(tmp: Path, workers: int, characters: int = 8, images: int = 4) -> float:
@@ -85,15 +94,21 @@ def throughput(tmp: Path, workers: int, characters: int = 8, images: int = 4) ->
     for k in ("SYNTHREID_DATABASE_URL", "SYNTHREID_REDIS_URL"):
         env.pop(k, None)
     spec = tmp / f"tp{workers}.toml"
-    spec.write_text(f'name = "tp"\nseed = 5\ncharacters = {characters}\nimages_per_character = {images}\n'
-                    '[output]\nsize = [64, 128]\n'
-                    '[render]\nsamples = 16\ndenoise = true\nmax_bounces = 4\nthreads = 1\n'
-                    '[splits]\ntest = 1\nval = 1\n')
+    spec.write_text(
+        f'name = "tp"\nseed = 5\ncharacters = {characters}\nimages_per_character = {images}\n'
+        "[output]\nsize = [64, 128]\n"
+        "[render]\nsamples = 16\ndenoise = true\nmax_bounces = 4\nthreads = 1\n"
+        "[splits]\ntest = 1\nval = 1\n"
+    )
     cli = [sys.executable, "-m", "synthreid.cli"]
     subprocess.run([*cli, "enqueue", str(spec), "-q"], env=env, check=True, capture_output=True)
     t0 = time.perf_counter()
-    procs = [subprocess.Popen([*cli, "worker", "--burst"], env=env, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL) for _ in range(workers)]
+    procs = [
+        subprocess.Popen(
+            [*cli, "worker", "--burst"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        for _ in range(workers)
+    ]
     for p in procs:
         p.wait()
     return characters * images / (time.perf_counter() - t0)
@@ -129,16 +144,24 @@ def status_latency(pg_admin: str) -> dict:
 
         def fill(cur):
             # 100,000 characters x 10 images in one dataset, 60 % of them done.
-            cur.execute("INSERT INTO datasets (name, spec, characters, images_per_character, created_at) "
-                        "VALUES ('big', '{}', 100000, 10, extract(epoch from now()) - 3600)")
-            cur.execute("INSERT INTO characters (dataset_id, idx, seed, attributes) "
-                        "SELECT 1, g, 0, '{}' FROM generate_series(0, 99999) g")
-            cur.execute("INSERT INTO images (dataset_id, character_id, idx, camid, stem, params, state) "
-                        "SELECT 1, c.id, i, 1, c.idx || '_' || i, '{}', CASE WHEN c.idx < 60000 THEN 'done' "
-                        "ELSE 'pending' END FROM characters c CROSS JOIN generate_series(0, 9) i")
-            cur.execute("INSERT INTO tasks (kind, payload, dataset_id, character_id, n_images, state, created_at, "
-                        "finished_at) SELECT 'render_character', '{}', 1, id, 10, CASE WHEN idx < 60000 THEN 'done' "
-                        "ELSE 'pending' END, 0, extract(epoch from now()) - (idx % 3600) FROM characters")
+            cur.execute(
+                "INSERT INTO datasets (name, spec, characters, images_per_character, created_at) "
+                "VALUES ('big', '{}', 100000, 10, extract(epoch from now()) - 3600)"
+            )
+            cur.execute(
+                "INSERT INTO characters (dataset_id, idx, seed, attributes) "
+                "SELECT 1, g, 0, '{}' FROM generate_series(0, 99999) g"
+            )
+            cur.execute(
+                "INSERT INTO images (dataset_id, character_id, idx, camid, stem, params, state) "
+                "SELECT 1, c.id, i, 1, c.idx || '_' || i, '{}', CASE WHEN c.idx < 60000 THEN 'done' "
+                "ELSE 'pending' END FROM characters c CROSS JOIN generate_series(0, 9) i"
+            )
+            cur.execute(
+                "INSERT INTO tasks (kind, payload, dataset_id, character_id, n_images, state, created_at, "
+                "finished_at) SELECT 'render_character', '{}', 1, id, 10, CASE WHEN idx < 60000 THEN 'done' "
+                "ELSE 'pending' END, 0, extract(epoch from now()) - (idx % 3600) FROM characters"
+            )
 
         t0 = time.perf_counter()
         cat.run(fill)
@@ -161,7 +184,9 @@ def status_latency(pg_admin: str) -> dict:
         cat.close()
         return {"fill": fill_s, "status": status_s, "naive_count": naive_s}
     finally:
-        admin.cursor().execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
+        admin.cursor().execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,)
+        )
         admin.cursor().execute(f'DROP DATABASE IF EXISTS "{name}"')
         admin.close()
 
@@ -202,8 +227,12 @@ print(json.dumps({"seconds": seconds, "images": n,
 def plan_insert(tmp: Path, url: str, path: str, characters: int, processes: int) -> dict:
     """Enqueue ``characters`` x 10 images in a fresh process; rate and peak RSS (MB)."""
     data = tmp / f"plan-{path}-{uuid.uuid4().hex[:6]}"
-    res = subprocess.run([sys.executable, "-c", PLAN_CHILD, str(REPO), str(data), url, path, str(characters),
-                          str(processes)], capture_output=True, text=True, check=True)
+    res = subprocess.run(
+        [sys.executable, "-c", PLAN_CHILD, str(REPO), str(data), url, path, str(characters), str(processes)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     out = json.loads(res.stdout.strip().splitlines()[-1])
     out["rate"] = characters / out["seconds"]
     if out["images"] != characters * 10:
@@ -229,21 +258,46 @@ def insert_only(cat, characters: int = 4000) -> dict:
         import psycopg2.extras
 
         def ev(table, cols, rows):
-            psycopg2.extras.execute_values(cur, f"INSERT INTO {table} ({', '.join(cols)}) VALUES %s", rows,
-                                           page_size=2000)
+            psycopg2.extras.execute_values(
+                cur, f"INSERT INTO {table} ({', '.join(cols)}) VALUES %s", rows, page_size=2000
+            )
 
-        cur.execute("INSERT INTO datasets (name, kind, spec, characters, images_per_character, created_at) "
-                    "VALUES ('ins-old', 'rendered', '{}', %s, 10, 0) RETURNING id", (characters,))
+        cur.execute(
+            "INSERT INTO datasets (name, kind, spec, characters, images_per_character, created_at) "
+            "VALUES ('ins-old', 'rendered', '{}', %s, 10, 0) RETURNING id",
+            (characters,),
+        )
         dsid = cur.fetchone()[0]
-        ev("characters", ("dataset_id", "idx", "seed", "attributes"),
-           [(dsid, ci, seed, a) for b in batches for ci, seed, a in b.characters])
+        ev(
+            "characters",
+            ("dataset_id", "idx", "seed", "attributes"),
+            [(dsid, ci, seed, a) for b in batches for ci, seed, a in b.characters],
+        )
         cur.execute("SELECT idx, id FROM characters WHERE dataset_id = %s", (dsid,))
         ids = dict(cur.fetchall())
-        ev("images", ("dataset_id", "character_id", "idx", "camid", "stem", "params"),
-           [(dsid, ids[ci], ii, cam, stem, p) for b in batches for ci, ii, cam, stem, p in b.images])
-        ev("tasks", ("kind", "queue", "payload", "dataset_id", "character_id", "n_images", "max_attempts",
-                     "created_at"),
-           [("render_character", "render", "{}", dsid, ids[ci], 10, 3, 0) for b in batches for ci, _, _ in b.characters])
+        ev(
+            "images",
+            ("dataset_id", "character_id", "idx", "camid", "stem", "params"),
+            [(dsid, ids[ci], ii, cam, stem, p) for b in batches for ci, ii, cam, stem, p in b.images],
+        )
+        ev(
+            "tasks",
+            (
+                "kind",
+                "queue",
+                "payload",
+                "dataset_id",
+                "character_id",
+                "n_images",
+                "max_attempts",
+                "created_at",
+            ),
+            [
+                ("render_character", "render", "{}", dsid, ids[ci], 10, 3, 0)
+                for b in batches
+                for ci, _, _ in b.characters
+            ],
+        )
 
     t0 = time.perf_counter()
     cat.run(old)
@@ -271,13 +325,22 @@ def planning(tmp: Path, pg_admin: str, characters: int, processes: int) -> dict:
                 if dbname:
                     admin.cursor().execute(f'DROP DATABASE IF EXISTS "{dbname}"')
                     admin.close()
-            print(f"[plan+insert, {label}, {path} path] {characters:,} characters x 10 images: "
-                  f"{r['rate']:,.0f} characters/s, peak RSS {r['rss_mb']:.0f} MB"
-                  + (f" (planning processes: {r['children_rss_mb']:.0f} MB each at most)" if path == "new"
-                     and processes > 1 else ""), flush=True)
+            print(
+                f"[plan+insert, {label}, {path} path] {characters:,} characters x 10 images: "
+                f"{r['rate']:,.0f} characters/s, peak RSS {r['rss_mb']:.0f} MB"
+                + (
+                    f" (planning processes: {r['children_rss_mb']:.0f} MB each at most)"
+                    if path == "new" and processes > 1
+                    else ""
+                ),
+                flush=True,
+            )
         new, old = results[(label, "new")], results[(label, "old")]
-        print(f"[plan+insert, {label}] new vs old: rate {new['rate'] / old['rate']:.2f}x, peak RSS "
-              f"{new['rss_mb'] / old['rss_mb']:.2f}x", flush=True)
+        print(
+            f"[plan+insert, {label}] new vs old: rate {new['rate'] / old['rate']:.2f}x, peak RSS "
+            f"{new['rss_mb'] / old['rss_mb']:.2f}x",
+            flush=True,
+        )
     if pg_admin:
         name = f"synthreid_perf_{uuid.uuid4().hex[:8]}"
         admin = psycopg2.connect(pg_admin)
@@ -290,20 +353,33 @@ def planning(tmp: Path, pg_admin: str, characters: int, processes: int) -> dict:
         finally:
             admin.cursor().execute(f'DROP DATABASE IF EXISTS "{name}"')
             admin.close()
-        print(f"[insert only, Postgres] 4,000 pre-planned characters x 10 images: COPY batches {r['new']:,.0f} "
-              f"characters/s, execute_values in one transaction {r['old']:,.0f} characters/s -> "
-              f"{r['new'] / r['old']:.2f}x", flush=True)
+        print(
+            f"[insert only, Postgres] 4,000 pre-planned characters x 10 images: COPY batches {r['new']:,.0f} "
+            f"characters/s, execute_values in one transaction {r['old']:,.0f} characters/s -> "
+            f"{r['new'] / r['old']:.2f}x",
+            flush=True,
+        )
     return results
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432/postgres", help="admin URL ('' to skip)")
+    ap.add_argument(
+        "--pg", default="postgresql://postgres@127.0.0.1:5432/postgres", help="admin URL ('' to skip)"
+    )
     ap.add_argument("--skip-render", action="store_true", help="skip the parts that need bpy")
-    ap.add_argument("--plan-characters", type=int, default=100_000,
-                    help="characters (x 10 images) of the planning + insert comparison (0 skips it)")
-    ap.add_argument("--plan-processes", type=int, default=min(os.cpu_count() or 1, 8),
-                    help="planning processes of the streaming enqueue")
+    ap.add_argument(
+        "--plan-characters",
+        type=int,
+        default=100_000,
+        help="characters (x 10 images) of the planning + insert comparison (0 skips it)",
+    )
+    ap.add_argument(
+        "--plan-processes",
+        type=int,
+        default=min(os.cpu_count() or 1, 8),
+        help="planning processes of the streaming enqueue",
+    )
     ap.add_argument("--only-planning", action="store_true", help="run only the planning + insert comparison")
     args = ap.parse_args()
     times: dict[str, float] = {}
@@ -317,14 +393,20 @@ def main() -> int:
             return 0
         if not args.skip_render:
             o = task_overhead(tmp)
-            print(f"[overhead] 4 characters x 3 images: render {o['render']:.2f} s, farm overhead "
-                  f"{o['overhead']:.3f} s -> overhead / render = {o['overhead'] / o['render']:.4f}")
+            print(
+                f"[overhead] 4 characters x 3 images: render {o['render']:.2f} s, farm overhead "
+                f"{o['overhead']:.3f} s -> overhead / render = {o['overhead'] / o['render']:.4f}"
+            )
             times.update({"render (12 img)": o["render"], "farm overhead": o["overhead"]})
             one, two = throughput(tmp, 1), throughput(tmp, 2)
-            print(f"[throughput] 1 worker {one:.2f} img/s, 2 workers {two:.2f} img/s -> 2 vs 1 = {two / one:.2f}x")
+            print(
+                f"[throughput] 1 worker {one:.2f} img/s, 2 workers {two:.2f} img/s -> 2 vs 1 = {two / one:.2f}x"
+            )
         e = enqueue_iv(FarmConfig(data_dir=tmp / "sqlite"))
-        print(f"[enqueue IV, SQLite] {e['images']} images: plan {e['plan']:.2f} s, enqueue total {e['enqueue']:.2f} s "
-              f"-> enqueue / plan = {e['enqueue'] / e['plan']:.2f}")
+        print(
+            f"[enqueue IV, SQLite] {e['images']} images: plan {e['plan']:.2f} s, enqueue total {e['enqueue']:.2f} s "
+            f"-> enqueue / plan = {e['enqueue'] / e['plan']:.2f}"
+        )
         times.update({"plan IV": e["plan"], "enqueue IV sqlite": e["enqueue"]})
         if args.pg:
             name = f"synthreid_perf_{uuid.uuid4().hex[:8]}"
@@ -335,16 +417,20 @@ def main() -> int:
             admin.cursor().execute(f'CREATE DATABASE "{name}"')
             try:
                 e = enqueue_iv(FarmConfig(database_url=args.pg.rsplit("/", 1)[0] + "/" + name))
-                print(f"[enqueue IV, Postgres] enqueue total {e['enqueue']:.2f} s -> enqueue / plan = "
-                      f"{e['enqueue'] / e['plan']:.2f}")
+                print(
+                    f"[enqueue IV, Postgres] enqueue total {e['enqueue']:.2f} s -> enqueue / plan = "
+                    f"{e['enqueue'] / e['plan']:.2f}"
+                )
                 times["enqueue IV postgres"] = e["enqueue"]
             finally:
                 admin.cursor().execute(f'DROP DATABASE IF EXISTS "{name}"')
                 admin.close()
             s = status_latency(args.pg)
-            print(f"[status] 1,000,000 image rows (filled in {s['fill']:.1f} s): status {1000 * s['status']:.1f} ms, "
-                  f"naive COUNT over images {1000 * s['naive_count']:.1f} ms -> status / naive = "
-                  f"{s['status'] / s['naive_count']:.3f}")
+            print(
+                f"[status] 1,000,000 image rows (filled in {s['fill']:.1f} s): status {1000 * s['status']:.1f} ms, "
+                f"naive COUNT over images {1000 * s['naive_count']:.1f} ms -> status / naive = "
+                f"{s['status'] / s['naive_count']:.3f}"
+            )
             times.update({"status 1M": s["status"], "naive count 1M": s["naive_count"]})
     import matplotlib
 

@@ -121,12 +121,16 @@ def main() -> None:
     med = statistics.median
     print()
     print(f"sample_character          {t_sample * 1e3:8.2f} ms")
-    print(f"build_person  median      {med(build) * 1e3:8.1f} ms   (max {max(build) * 1e3:.1f} ms, n={len(build)})")
+    print(
+        f"build_person  median      {med(build) * 1e3:8.1f} ms   (max {max(build) * 1e3:.1f} ms, n={len(build)})"
+    )
     print(f"pose          median      {med(pose) * 1e3:8.2f} ms")
     print(f"world_vertices median     {med(verts) * 1e3:8.2f} ms")
     for (w, hh), t in renders.items():
-        print(f"render {w}x{hh} (16 spp)   {t * 1e3:8.1f} ms   build/render = {med(build) / t:.3f}   "
-              f"pose/render = {med(pose) / t:.4f}")
+        print(
+            f"render {w}x{hh} (16 spp)   {t * 1e3:8.1f} ms   build/render = {med(build) / t:.3f}   "
+            f"pose/render = {med(pose) / t:.4f}"
+        )
 
 
 if __name__ == "__main__":

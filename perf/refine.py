@@ -111,9 +111,14 @@ def measure_variants(dev, iters: int, src: Path, tgt: Path) -> dict:
     """Seconds per step of cyclegan, fgbg without and with D_bg; seconds per evaluation."""
     res = {}
     b1 = batch_of(1, dev)
-    for tag, kw in (("cyclegan", {}), ("fgbg_no_bgd", {"model": "fgbg", "bg_discriminator": False}),
-                    ("fgbg", {"model": "fgbg"})):
-        model = RefinerModel(RefinerConfig(source=str(src), target=str(tgt), size=(H, W), amp=False, **kw), dev)
+    for tag, kw in (
+        ("cyclegan", {}),
+        ("fgbg_no_bgd", {"model": "fgbg", "bg_discriminator": False}),
+        ("fgbg", {"model": "fgbg"}),
+    ):
+        model = RefinerModel(
+            RefinerConfig(source=str(src), target=str(tgt), size=(H, W), amp=False, **kw), dev
+        )
         res[f"{tag}_s"] = timed(lambda m=model: m.step(b1), iters, dev)
     b16 = batch_of(16, dev)
     evalset = EvalSet(b16["a"].cpu(), b16["mask_a"].cpu(), b16["b"].cpu())
@@ -123,18 +128,26 @@ def measure_variants(dev, iters: int, src: Path, tgt: Path) -> dict:
 
 def report_variants(tag: str, r: dict) -> None:
     c = r["cyclegan_s"]
-    print(f"[{tag}] fgbg step = {r['fgbg_no_bgd_s'] / c:.2f}x cyclegan without D_bg, {r['fgbg_s'] / c:.2f}x with "
-          f"({1 / r['fgbg_s']:.2f} it/s); one evaluation of 16 renders = {r['eval_s'] / r['fgbg_s']:.2f} fgbg steps "
-          f"({r['eval_s'] * 1000:.0f} ms)")
+    print(
+        f"[{tag}] fgbg step = {r['fgbg_no_bgd_s'] / c:.2f}x cyclegan without D_bg, {r['fgbg_s'] / c:.2f}x with "
+        f"({1 / r['fgbg_s']:.2f} it/s); one evaluation of 16 renders = {r['eval_s'] / r['fgbg_s']:.2f} fgbg steps "
+        f"({r['eval_s'] * 1000:.0f} ms)"
+    )
 
 
 def report(tag: str, r: dict) -> None:
-    print(f"[{tag}] train: {1 / r['train_s']:.2f} it/s; bare G fwd+bwd {1 / r['g_fwd_bwd_s']:.2f}/s; "
-          f"ratio step/G = {r['train_s'] / r['g_fwd_bwd_s']:.1f}x the time")
-    print(f"[{tag}] infer: batched {1 / r['inferB_s']:.1f} img/s vs batch-1 {1 / r['infer1_s']:.1f} img/s "
-          f"-> batching speed-up {r['infer1_s'] / r['inferB_s']:.2f}x")
-    print(f"[{tag}] apply end to end: {1 / r['apply_s']:.1f} img/s = {r['inferB_s'] / r['apply_s']:.2f} "
-          "of batched inference alone")
+    print(
+        f"[{tag}] train: {1 / r['train_s']:.2f} it/s; bare G fwd+bwd {1 / r['g_fwd_bwd_s']:.2f}/s; "
+        f"ratio step/G = {r['train_s'] / r['g_fwd_bwd_s']:.1f}x the time"
+    )
+    print(
+        f"[{tag}] infer: batched {1 / r['inferB_s']:.1f} img/s vs batch-1 {1 / r['infer1_s']:.1f} img/s "
+        f"-> batching speed-up {r['infer1_s'] / r['inferB_s']:.2f}x"
+    )
+    print(
+        f"[{tag}] apply end to end: {1 / r['apply_s']:.1f} img/s = {r['inferB_s'] / r['apply_s']:.2f} "
+        "of batched inference alone"
+    )
 
 
 def main() -> int:
@@ -149,8 +162,10 @@ def main() -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     dev = torch.device(args.device)
-    print(f"device {dev} ({torch.cuda.get_device_name(dev) if dev.type == 'cuda' else f'{torch.get_num_threads()} threads'}), "
-          f"torch {torch.__version__}, size {H}x{W}, resnet_9blocks + basic PatchGAN, batch 1 training")
+    print(
+        f"device {dev} ({torch.cuda.get_device_name(dev) if dev.type == 'cuda' else f'{torch.get_num_threads()} threads'}), "
+        f"torch {torch.__version__}, size {H}x{W}, resnet_9blocks + basic PatchGAN, batch 1 training"
+    )
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
         src, tgt = make_fixture(Path(tmp), args.images)
@@ -162,8 +177,10 @@ def main() -> int:
             results["amp"] = measure(dev, True, args.iters, args.batch, src, tgt, Path(tmp))
             report(f"{dev.type} amp", results["amp"])
             f, a = results["fp32"], results["amp"]
-            print(f"[amp vs fp32] train {f['train_s'] / a['train_s']:.2f}x, batched inference "
-                  f"{f['inferB_s'] / a['inferB_s']:.2f}x, apply {f['apply_s'] / a['apply_s']:.2f}x faster")
+            print(
+                f"[amp vs fp32] train {f['train_s'] / a['train_s']:.2f}x, batched inference "
+                f"{f['inferB_s'] / a['inferB_s']:.2f}x, apply {f['apply_s'] / a['apply_s']:.2f}x faster"
+            )
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2))
     return 0

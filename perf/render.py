@@ -27,9 +27,17 @@ from synthreid.render.spec import DatasetSpec  # noqa: E402
 def make_spec(args) -> DatasetSpec:
     w, h = (int(v) for v in args.size.split("x"))
     return DatasetSpec.preset(args.preset).replace(
-        name="perf", characters=max(2, args.images // 2), images_per_character=2,
+        name="perf",
+        characters=max(2, args.images // 2),
+        images_per_character=2,
         output={"size": [w, h], "margin": 0.03, "format": "png", "crop": "silhouette", "supersample": 1.0},
-        render={"samples": args.samples, "denoise": True, "max_bounces": 4, "threads": 1, "light_tree": False},
+        render={
+            "samples": args.samples,
+            "denoise": True,
+            "max_bounces": 4,
+            "threads": 1,
+            "light_tree": False,
+        },
     )
 
 
@@ -81,8 +89,11 @@ def main() -> None:
         fresh_times = []
         for ci, ii in jobs[: args.fresh]:
             t = time.perf_counter()
-            subprocess.run([sys.executable, "-c", FRESH, str(spec_file), str(ci), str(ii), str(fresh_dir)],
-                           check=True, capture_output=True)
+            subprocess.run(
+                [sys.executable, "-c", FRESH, str(spec_file), str(ci), str(ii), str(fresh_dir)],
+                check=True,
+                capture_output=True,
+            )
             fresh_times.append(time.perf_counter() - t)
         fresh = sum(fresh_times) / len(fresh_times)
     outside = 1.0 - tm["render"] / tm["total"]
@@ -92,8 +103,12 @@ def main() -> None:
     print(f"  of which Cycles render                {tm['render'] / tm['images'] * 1000:8.0f} ms")
     print(f"  person builds (per image, amortised)  {tm['build'] / tm['images'] * 1000:8.0f} ms")
     print(f"  share outside Cycles                  {outside * 100:8.1f} %")
-    print(f"(a) full frame, crop after per image    {full * 1000:8.0f} ms   {full / warm:6.2f}x the warm worker")
-    print(f"(b) fresh process per image             {fresh * 1000:8.0f} ms   {fresh / warm:6.2f}x the warm worker")
+    print(
+        f"(a) full frame, crop after per image    {full * 1000:8.0f} ms   {full / warm:6.2f}x the warm worker"
+    )
+    print(
+        f"(b) fresh process per image             {fresh * 1000:8.0f} ms   {fresh / warm:6.2f}x the warm worker"
+    )
 
 
 if __name__ == "__main__":

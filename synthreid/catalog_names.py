@@ -50,21 +50,26 @@ class CatalogDataset:
         layout, ``bounding_box_train/`` of Market-1501 and CUHK03-NP, ``images/`` of Open-ReID)."""
         root = self.folder
         if self.format in ("market1501", "cuhk03np"):
-            candidates = [root / "bounding_box_train", root / "labeled" / "bounding_box_train",
-                          root / "detected" / "bounding_box_train"]
+            candidates = [
+                root / "bounding_box_train",
+                root / "labeled" / "bounding_box_train",
+                root / "detected" / "bounding_box_train",
+            ]
         else:
             candidates = [root / "images"]
         for c in candidates:
             if c.is_dir():
                 return c
-        raise CatalogNameError(f"{self.ref}: no image folder in {root} (expected "
-                               f"{' or '.join(str(c.relative_to(root)) for c in candidates)})")
+        raise CatalogNameError(
+            f"{self.ref}: no image folder in {root} (expected "
+            f"{' or '.join(str(c.relative_to(root)) for c in candidates)})"
+        )
 
 
 def catalog_name(value) -> str | None:
     """NAME of a ``catalog:NAME`` value, None for anything else (a folder)."""
     text = str(value)
-    return text[len(PREFIX):] if text.startswith(PREFIX) else None
+    return text[len(PREFIX) :] if text.startswith(PREFIX) else None
 
 
 def is_catalog_ref(value) -> bool:
@@ -90,7 +95,8 @@ def open_configured_catalog(config=None, what: str = "catalog names"):
         raise CatalogNameError(
             f"{what}: no catalog is configured (SYNTHREID_DATABASE_URL is not set and there is no SQLite "
             f"catalog at {config.sqlite_path}); set SYNTHREID_DATA_DIR to the farm's data directory or "
-            "SYNTHREID_DATABASE_URL to its database, or register the dataset with `synthreid import`")
+            "SYNTHREID_DATABASE_URL to its database, or register the dataset with `synthreid import`"
+        )
     return open_catalog(config, auto_upgrade=False, retry_for=10.0)
 
 
@@ -100,17 +106,25 @@ def _from_row(row: dict, config) -> CatalogDataset:
     if kind == "imported":
         folder = Path(spec.get("root", ""))
         if not spec.get("root") or not folder.is_dir():
-            raise CatalogNameError(f"{ref}: the imported dataset's folder {spec.get('root')!r} no longer exists; "
-                                   f"import it again from where it is now (synthreid import DIR --name NEW)")
+            raise CatalogNameError(
+                f"{ref}: the imported dataset's folder {spec.get('root')!r} no longer exists; "
+                f"import it again from where it is now (synthreid import DIR --name NEW)"
+            )
         split = spec.get("split_id")
-        return CatalogDataset(name, kind, folder, spec.get("format") or "", None if split is None else int(split))
+        return CatalogDataset(
+            name, kind, folder, spec.get("format") or "", None if split is None else int(split)
+        )
     folder = config.datasets_dir / name
     if row.get("finalized_at") is None:
-        raise CatalogNameError(f"{ref}: the {kind} dataset is not finished yet (not finalized); "
-                               f"`synthreid status {name}` shows its progress")
+        raise CatalogNameError(
+            f"{ref}: the {kind} dataset is not finished yet (not finalized); "
+            f"`synthreid status {name}` shows its progress"
+        )
     if not (folder / "manifest.json").is_file():
-        raise CatalogNameError(f"{ref}: {folder} has no manifest.json (is SYNTHREID_DATA_DIR the data directory "
-                               f"of the farm that made it?)")
+        raise CatalogNameError(
+            f"{ref}: {folder} has no manifest.json (is SYNTHREID_DATA_DIR the data directory "
+            f"of the farm that made it?)"
+        )
     return CatalogDataset(name, kind, folder, "synthreid")
 
 
@@ -143,8 +157,10 @@ def resolve_datasets(values, config=None) -> dict[str, CatalogDataset]:
         if row is None:
             close = difflib.get_close_matches(name, names, n=5, cutoff=0.5)
             hint = f"did you mean {', '.join(repr(c) for c in close)}? " if close else ""
-            raise CatalogNameError(f"{ref}: no dataset named {name!r} in the {_catalog_location(config)} "
-                                   f"({len(names)} dataset{'' if len(names) == 1 else 's'}); {hint}{STATUS_HINT}")
+            raise CatalogNameError(
+                f"{ref}: no dataset named {name!r} in the {_catalog_location(config)} "
+                f"({len(names)} dataset{'' if len(names) == 1 else 's'}); {hint}{STATUS_HINT}"
+            )
         out[ref] = _from_row(row, config)
     return out
 

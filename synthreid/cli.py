@@ -32,8 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="synthreid",
         description="Synthetic-data factory for person re-identification. Sizes are WIDTHxHEIGHT "
-                    "pixels everywhere (64x128 = 64 wide, 128 high). `synthreid COMMAND --help` "
-                    "describes each command.",
+        "pixels everywhere (64x128 = 64 wide, 128 high). `synthreid COMMAND --help` "
+        "describes each command.",
         formatter_class=HelpFormatter,
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -64,8 +64,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     args.catalog_resolver = resolve_catalog_names
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
     try:
         rc = args.func(args)
     except SynthreidError as exc:

@@ -39,7 +39,9 @@ def parse_size(text: str) -> Size:
         raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT in pixels, e.g. 64x128, got {text!r}")
     w, h = int(m.group(1)), int(m.group(2))
     if w <= 0 or h <= 0:
-        raise argparse.ArgumentTypeError(f"expected positive WIDTHxHEIGHT in pixels, e.g. 64x128, got {text!r}")
+        raise argparse.ArgumentTypeError(
+            f"expected positive WIDTHxHEIGHT in pixels, e.g. 64x128, got {text!r}"
+        )
     return Size(w, h)
 
 
@@ -84,10 +86,15 @@ class HelpFormatter(argparse.HelpFormatter):
     def _get_help_string(self, action: argparse.Action) -> str:
         text = action.help or ""
         default = action.default
-        if (default is None or default is argparse.SUPPRESS or action.required
-                or "default" in text.lower() or "%(default)" in text
-                or (action.nargs == 0 and isinstance(default, bool))
-                or (not action.option_strings and action.nargs not in (argparse.OPTIONAL, argparse.ZERO_OR_MORE))):
+        if (
+            default is None
+            or default is argparse.SUPPRESS
+            or action.required
+            or "default" in text.lower()
+            or "%(default)" in text
+            or (action.nargs == 0 and isinstance(default, bool))
+            or (not action.option_strings and action.nargs not in (argparse.OPTIONAL, argparse.ZERO_OR_MORE))
+        ):
             return text
         shown = str(default) if isinstance(default, Size) else "%(default)s"
         return f"{text} (default: {shown})" if text else f"(default: {shown})"
@@ -97,7 +104,11 @@ def _with_shared_defaults(formatter: type) -> type:
     if issubclass(formatter, HelpFormatter):
         return formatter
     # Keep hand-laid-out descriptions/epilogs (Raw* formatters); replace any default-appending.
-    raw = [c for c in (argparse.RawTextHelpFormatter, argparse.RawDescriptionHelpFormatter) if issubclass(formatter, c)]
+    raw = [
+        c
+        for c in (argparse.RawTextHelpFormatter, argparse.RawDescriptionHelpFormatter)
+        if issubclass(formatter, c)
+    ]
     return type(f"HelpFormatter+{raw[0].__name__}", (HelpFormatter, raw[0]), {}) if raw else HelpFormatter
 
 

@@ -113,8 +113,11 @@ class Dataset:
             mask = self.root / "masks" / (p.stem + ".png")
             if require_mask and not mask.is_file():
                 raise DatasetError(f"{mask}: missing mask for {p.name}")
-            out.append(ImageRecord(pid, cam, idx, f"images/{p.name}",
-                                   f"masks/{mask.name}" if mask.is_file() else None))
+            out.append(
+                ImageRecord(
+                    pid, cam, idx, f"images/{p.name}", f"masks/{mask.name}" if mask.is_file() else None
+                )
+            )
         return out
 
     def labels(self) -> Iterator[dict]:
@@ -158,6 +161,6 @@ def compute_splits(n: int, seed: int, test: int = 100, val: int = 100) -> dict[s
     perm = np.random.default_rng([seed, 0x5EED, n]).permutation(n)
     return {
         "test": sorted(int(i) for i in perm[:test]),
-        "val": sorted(int(i) for i in perm[test:test + val]),
-        "train": sorted(int(i) for i in perm[test + val:]),
+        "val": sorted(int(i) for i in perm[test : test + val]),
+        "train": sorted(int(i) for i in perm[test + val :]),
     }

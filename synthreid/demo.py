@@ -26,9 +26,11 @@ from synthreid.dataset import Dataset, write_manifest
 from synthreid.errors import SynthreidError
 from synthreid.fsutil import atomic_path
 
-STAND_IN_NOTE = ("NOTE: the target domain here is a stand-in rendered by synthreid with a simulated camera "
-                 "look, not real data. The numbers show the pipeline works end to end; they say nothing "
-                 "about transfer to real cameras.")
+STAND_IN_NOTE = (
+    "NOTE: the target domain here is a stand-in rendered by synthreid with a simulated camera "
+    "look, not real data. The numbers show the pipeline works end to end; they say nothing "
+    "about transfer to real cameras."
+)
 
 
 def _run(argv: list[str]) -> None:
@@ -45,7 +47,7 @@ def _run(argv: list[str]) -> None:
 def camera_look(img: Image.Image, rng: np.random.Generator) -> Image.Image:
     """A fixed 'target camera' look: warm cast, lower contrast, slight blur, sensor noise."""
     a = np.asarray(img.filter(ImageFilter.GaussianBlur(0.7)), dtype=np.float32) / 255.0
-    a = 0.15 + 0.7 * a                                  # lifted blacks, compressed highlights
+    a = 0.15 + 0.7 * a  # lifted blacks, compressed highlights
     a *= np.array([1.08, 1.0, 0.82], dtype=np.float32)  # warm, slightly green-less sodium-ish cast
     a += rng.normal(0.0, 0.025, a.shape).astype(np.float32)
     return Image.fromarray((np.clip(a, 0, 1) * 255 + 0.5).astype(np.uint8))
@@ -85,13 +87,45 @@ def cmd_demo(args) -> int:
     out.mkdir(parents=True, exist_ok=True)
     print(STAND_IN_NOTE)
     size = "32x64"  # WIDTHxHEIGHT, for render and refine alike
-    common = ["--characters", str(args.characters), "--images", str(args.images), "--size", size,
-              "--samples", str(args.samples)]
+    common = [
+        "--characters",
+        str(args.characters),
+        "--images",
+        str(args.images),
+        "--size",
+        size,
+        "--samples",
+        str(args.samples),
+    ]
     source, target_render = out / "source", out / "target-render"
-    _run(["render", "--preset", "IV", "--name", "demo-source", "--out", str(source), "--quiet",
-          "--sheet", str(out / "source-sheet.png"), *common])
-    _run(["render", "--preset", "IV-realistic", "--name", "demo-target", "--out", str(target_render), "--quiet",
-          *common])
+    _run(
+        [
+            "render",
+            "--preset",
+            "IV",
+            "--name",
+            "demo-source",
+            "--out",
+            str(source),
+            "--quiet",
+            "--sheet",
+            str(out / "source-sheet.png"),
+            *common,
+        ]
+    )
+    _run(
+        [
+            "render",
+            "--preset",
+            "IV-realistic",
+            "--name",
+            "demo-target",
+            "--out",
+            str(target_render),
+            "--quiet",
+            *common,
+        ]
+    )
     target = make_target(target_render, out / "target", seed=1)
     print(f"  target stand-in with a simulated camera look: {target}")
     refine_target = target / "images"
@@ -100,22 +134,93 @@ def cmd_demo(args) -> int:
 
         # the refiner learns your camera domain; re-ID is still tested on the labelled stand-in
         refine_target = flat_image_folder(args.target, out / "target-crops")
-        print(f"  refiner target: {len(find_images(args.target))} real crops under {Path(args.target).resolve()} "
-              "(the re-ID test set stays the stand-in: crops without identity labels cannot score re-ID)")
+        print(
+            f"  refiner target: {len(find_images(args.target))} real crops under {Path(args.target).resolve()} "
+            "(the re-ID test set stays the stand-in: crops without identity labels cannot score re-ID)"
+        )
     refiner = out / "runs" / "refiner"
-    _run(["refine", "train", "--source", str(source), "--target", str(refine_target), "--model", "cyclegan",
-          "--size", size, "--iters", str(args.iters), "--generator", "resnet_6blocks", "--ngf", "16",
-          "--ndf", "16", "--workers", "0", "--sample-every", str(max(1, args.iters // 2)),
-          "--checkpoint-every", str(max(1, args.iters // 2)), "--out", str(refiner), "--device", "cpu"])
+    _run(
+        [
+            "refine",
+            "train",
+            "--source",
+            str(source),
+            "--target",
+            str(refine_target),
+            "--model",
+            "cyclegan",
+            "--size",
+            size,
+            "--iters",
+            str(args.iters),
+            "--generator",
+            "resnet_6blocks",
+            "--ngf",
+            "16",
+            "--ndf",
+            "16",
+            "--workers",
+            "0",
+            "--sample-every",
+            str(max(1, args.iters // 2)),
+            "--checkpoint-every",
+            str(max(1, args.iters // 2)),
+            "--out",
+            str(refiner),
+            "--device",
+            "cpu",
+        ]
+    )
     refined = out / "refined"
-    _run(["refine", "apply", str(refiner), "--source", str(source), "--name", "demo-refined", "--out", str(refined),
-          "--workers", "0", "--device", "cpu"])
+    _run(
+        [
+            "refine",
+            "apply",
+            str(refiner),
+            "--source",
+            str(source),
+            "--name",
+            "demo-refined",
+            "--out",
+            str(refined),
+            "--workers",
+            "0",
+            "--device",
+            "cpu",
+        ]
+    )
     runs = []
     for name, ds in (("source", source), ("refined", refined)):
         run = out / "runs" / f"reid-{name}"
-        _run(["benchmark", "train", "--train", str(ds), "--val", str(ds), "--test", str(target),
-              "--protocol", "thesis", "--arch", args.arch, "--epochs", str(args.epochs), "--batch-size", "32", "--lr", "0.05",
-              "--workers", "0", "--device", "cpu", "--quiet", "--out", str(run)])
+        _run(
+            [
+                "benchmark",
+                "train",
+                "--train",
+                str(ds),
+                "--val",
+                str(ds),
+                "--test",
+                str(target),
+                "--protocol",
+                "thesis",
+                "--arch",
+                args.arch,
+                "--epochs",
+                str(args.epochs),
+                "--batch-size",
+                "32",
+                "--lr",
+                "0.05",
+                "--workers",
+                "0",
+                "--device",
+                "cpu",
+                "--quiet",
+                "--out",
+                str(run),
+            ]
+        )
         runs.append(str(run))
     _run(["benchmark", "report", *runs, "--out", str(out / "report")])
     print(f"\nDemo finished in {out}:")
@@ -130,17 +235,26 @@ def cmd_demo(args) -> int:
 
 
 def register(sub) -> None:
-    p = sub.add_parser("demo", help="tiny end-to-end run on CPU: render, refine, benchmark, report",
-                       description="Render a source and a stand-in target domain, train and apply a "
-                                   "refiner, train re-ID on both, and write a report; every step is a "
-                                   "synthreid command, printed so it can be re-run by hand.")
+    p = sub.add_parser(
+        "demo",
+        help="tiny end-to-end run on CPU: render, refine, benchmark, report",
+        description="Render a source and a stand-in target domain, train and apply a "
+        "refiner, train re-ID on both, and write a report; every step is a "
+        "synthreid command, printed so it can be re-run by hand.",
+    )
     p.add_argument("--out", default="synthreid-demo", help="folder for everything the demo makes")
     p.add_argument("--characters", type=int, default=30, help="identities in each rendered dataset")
     p.add_argument("--images", type=int, default=4, help="images per identity")
     p.add_argument("--samples", type=int, default=8, help="Cycles samples per pixel")
     p.add_argument("--iters", type=int, default=200, help="refiner generator updates")
     p.add_argument("--epochs", type=int, default=8, help="re-ID training epochs per run")
-    p.add_argument("--arch", default="inception", help="re-ID network (inception; tiny for a faster smoke run)")
-    p.add_argument("--target", metavar="DIR", help="a folder of your real camera crops (searched recursively) as the "
-                                                   "refiner's target domain; default: the rendered stand-in")
+    p.add_argument(
+        "--arch", default="inception", help="re-ID network (inception; tiny for a faster smoke run)"
+    )
+    p.add_argument(
+        "--target",
+        metavar="DIR",
+        help="a folder of your real camera crops (searched recursively) as the "
+        "refiner's target domain; default: the rendered stand-in",
+    )
     p.set_defaults(func=cmd_demo)

@@ -21,8 +21,9 @@ _GLOBAL_RE = re.compile(r"GLOBAL ([\w.]+)")
 _REASON_RE = re.compile(r"WeightsUnpickler error:\s*(.+)")
 
 
-def load_weights(path: str | Path, error: type[Exception] = SynthreidError, what: str = "checkpoint",
-                 map_location="cpu"):
+def load_weights(
+    path: str | Path, error: type[Exception] = SynthreidError, what: str = "checkpoint", map_location="cpu"
+):
     """The object saved in ``path`` (weights-only), or ``error`` with a one-line message naming the file.
 
     A missing file, a truncated or garbled file and a file holding other Python objects than
@@ -40,13 +41,17 @@ def load_weights(path: str | Path, error: type[Exception] = SynthreidError, what
     except pickle.UnpicklingError as exc:
         m = _GLOBAL_RE.search(str(exc))
         if m:
-            raise error(f"{path}: refused: not a pure-weights {what} (it names the Python object {m[1]}); "
-                        "only tensors, numbers, strings, lists and dicts are loaded, nothing in the file "
-                        "was run") from None
+            raise error(
+                f"{path}: refused: not a pure-weights {what} (it names the Python object {m[1]}); "
+                "only tensors, numbers, strings, lists and dicts are loaded, nothing in the file "
+                "was run"
+            ) from None
         r = _REASON_RE.search(str(exc))
         reason = r[1].strip() if r else type(exc).__name__
-        raise error(f"{path}: corrupt or not a pure-weights {what} ({reason[:200]}); refused, nothing in "
-                    "the file was run") from None
+        raise error(
+            f"{path}: corrupt or not a pure-weights {what} ({reason[:200]}); refused, nothing in "
+            "the file was run"
+        ) from None
     except Exception as exc:  # torch raises many types for truncated/garbage files
         first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else "empty or truncated"
         raise error(f"{path}: corrupt or unreadable {what} ({type(exc).__name__}: {first})") from None
@@ -77,5 +82,7 @@ def check_plain(obj, where: str = "state") -> None:
         for i, v in enumerate(obj):
             check_plain(v, f"{where}[{i}]")
         return
-    raise TypeError(f"{where}: a {type(obj).__module__}.{type(obj).__name__} cannot be saved as weights "
-                    "(convert it to a number, string, list or tensor)")
+    raise TypeError(
+        f"{where}: a {type(obj).__module__}.{type(obj).__name__} cannot be saved as weights "
+        "(convert it to a number, string, list or tensor)"
+    )

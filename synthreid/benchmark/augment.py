@@ -38,11 +38,14 @@ class Augment:
     erase_aspect: tuple[float, float] = (0.3, 3.3)
 
     def __post_init__(self):
-        checks = [("color_jitter", 0 <= self.color_jitter < 1), ("erasing", 0 <= self.erasing <= 1),
-                  ("crop_area", 0 < self.crop_area[0] <= self.crop_area[1] <= 1),
-                  ("crop_aspect", 0 < self.crop_aspect[0] <= self.crop_aspect[1]),
-                  ("erase_area", 0 < self.erase_area[0] <= self.erase_area[1] < 1),
-                  ("erase_aspect", 0 < self.erase_aspect[0] <= self.erase_aspect[1])]
+        checks = [
+            ("color_jitter", 0 <= self.color_jitter < 1),
+            ("erasing", 0 <= self.erasing <= 1),
+            ("crop_area", 0 < self.crop_area[0] <= self.crop_area[1] <= 1),
+            ("crop_aspect", 0 < self.crop_aspect[0] <= self.crop_aspect[1]),
+            ("erase_area", 0 < self.erase_area[0] <= self.erase_area[1] < 1),
+            ("erase_aspect", 0 < self.erase_aspect[0] <= self.erase_aspect[1]),
+        ]
         for name, ok in checks:
             if not ok:
                 raise SynthreidError(f"augment: invalid {name}={getattr(self, name)!r}")
@@ -87,12 +90,13 @@ def crop_flip(x: torch.Tensor, aug: Augment, g: torch.Generator) -> torch.Tensor
 def color_jitter(x: torch.Tensor, strength: float, g: torch.Generator) -> torch.Tensor:
     """Per-image brightness, contrast and saturation factors in [1 - s, 1 + s]; result in [0, 1]."""
     n = x.shape[0]
-    b, c, s = (_uniform(n, 1 - strength, 1 + strength, g).to(x.device, x.dtype).view(n, 1, 1, 1)
-               for _ in range(3))
+    b, c, s = (
+        _uniform(n, 1 - strength, 1 + strength, g).to(x.device, x.dtype).view(n, 1, 1, 1) for _ in range(3)
+    )
     x = x * b
-    gray = (0.299 * x[:, 0:1] + 0.587 * x[:, 1:2] + 0.114 * x[:, 2:3])
+    gray = 0.299 * x[:, 0:1] + 0.587 * x[:, 1:2] + 0.114 * x[:, 2:3]
     x = (x - gray.mean((2, 3), keepdim=True)) * c + gray.mean((2, 3), keepdim=True)
-    gray = (0.299 * x[:, 0:1] + 0.587 * x[:, 1:2] + 0.114 * x[:, 2:3])
+    gray = 0.299 * x[:, 0:1] + 0.587 * x[:, 1:2] + 0.114 * x[:, 2:3]
     return ((x - gray) * s + gray).clamp_(0, 1)
 
 

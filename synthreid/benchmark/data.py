@@ -30,8 +30,15 @@ def load_rgb(path: str) -> Image.Image:
         raise DatasetError(f"{path}: unreadable image ({type(exc).__name__}: {exc})") from None
 
 
-def random_sized_rect_crop(img: Image.Image, height: int, width: int, rng: np.random.Generator,
-                           area=(0.64, 1.0), aspect=(2.0, 3.0), attempts: int = 10) -> Image.Image:
+def random_sized_rect_crop(
+    img: Image.Image,
+    height: int,
+    width: int,
+    rng: np.random.Generator,
+    area=(0.64, 1.0),
+    aspect=(2.0, 3.0),
+    attempts: int = 10,
+) -> Image.Image:
     """Crop a random rectangle of ``area`` fraction and height/width ``aspect``, resize to (height, width).
 
     Falls back to resizing the whole image when no attempt fits (Open-ReID's RandomSizedRectCrop).
@@ -164,7 +171,7 @@ class IdentitySampler(torch.utils.data.Sampler):
             idx = rng.permutation(g)
             if len(idx) < reps * self.k:
                 idx = np.r_[idx, rng.choice(g, reps * self.k - len(idx))]
-            chunks += [idx[j * self.k:(j + 1) * self.k] for j in range(reps)]
+            chunks += [idx[j * self.k : (j + 1) * self.k] for j in range(reps)]
         order = rng.permutation(len(chunks))
         flat = np.resize(np.concatenate([chunks[j] for j in order]), self.n)  # cut or wrap to n
         seeds = rng.integers(0, 2**63 - 1, size=len(flat))
@@ -213,12 +220,22 @@ class Loader:
             yield batch
 
 
-def make_loader(ds: ReidImages, batch_size: int, workers: int, sampler=None, drop_last=False,
-                pin_memory=False) -> Loader:
-    return Loader(torch.utils.data.DataLoader(
-        ds, batch_size=batch_size, sampler=sampler, shuffle=False, num_workers=workers,
-        drop_last=drop_last, pin_memory=pin_memory, persistent_workers=workers > 0,
-        prefetch_factor=4 if workers > 0 else None))
+def make_loader(
+    ds: ReidImages, batch_size: int, workers: int, sampler=None, drop_last=False, pin_memory=False
+) -> Loader:
+    return Loader(
+        torch.utils.data.DataLoader(
+            ds,
+            batch_size=batch_size,
+            sampler=sampler,
+            shuffle=False,
+            num_workers=workers,
+            drop_last=drop_last,
+            pin_memory=pin_memory,
+            persistent_workers=workers > 0,
+            prefetch_factor=4 if workers > 0 else None,
+        )
+    )
 
 
 def normalize(batch: torch.Tensor, device: torch.device, channels_last: bool = False) -> torch.Tensor:

@@ -36,7 +36,9 @@ log = logging.getLogger(__name__)
 FORMATS = ("synthreid", "market1501", "cuhk03np", "openreid")
 IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp"}
 IGNORED_FILES = {"thumbs.db", "desktop.ini"}
-MARKET_RE = re.compile(r"^(?P<pid>-1|\d{4})_c(?P<cam>\d)s(?P<seq>\d)_(?P<frame>\d{6})_(?P<bb>\d{2})\.(jpg|png)$")
+MARKET_RE = re.compile(
+    r"^(?P<pid>-1|\d{4})_c(?P<cam>\d)s(?P<seq>\d)_(?P<frame>\d{6})_(?P<bb>\d{2})\.(jpg|png)$"
+)
 CUHK03NP_RE = re.compile(r"^(?P<pid>\d{4})_c(?P<cam>\d)_(?P<idx>\d+)\.(png|jpg)$")
 OPENREID_RE = re.compile(r"^(?P<pid>\d{8})_(?P<cam>\d{2})_(?P<idx>\d{4})\.(jpg|png)$")
 
@@ -77,10 +79,13 @@ class ReidDataset:
     def summary(self) -> str:
         def ids(rs):
             return len({r.pid for r in rs})
-        return (f"{self.name} ({self.format}): train {len(self.train)} images/{ids(self.train)} ids, "
-                f"val {len(self.val)}/{ids(self.val)}, query {len(self.query)}/{ids(self.query)}, "
-                f"gallery {len(self.gallery)}/{ids(self.gallery)}"
-                + (f", {self.skipped} bad files skipped" if self.skipped else ""))
+
+        return (
+            f"{self.name} ({self.format}): train {len(self.train)} images/{ids(self.train)} ids, "
+            f"val {len(self.val)}/{ids(self.val)}, query {len(self.query)}/{ids(self.query)}, "
+            f"gallery {len(self.gallery)}/{ids(self.gallery)}"
+            + (f", {self.skipped} bad files skipped" if self.skipped else "")
+        )
 
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -193,7 +198,9 @@ def carve_val(records: list[ReidRecord], num_val: int, seed: int) -> tuple[list,
     """Split records by identity: ``num_val`` seeded identities to val (fewer on small sets)."""
     pids = sorted({r.pid for r in records})
     num_val = min(num_val, len(pids) // 5)
-    chosen = set(np.random.default_rng([seed, 0xA1]).permutation(pids)[:num_val].tolist()) if num_val else set()
+    chosen = (
+        set(np.random.default_rng([seed, 0xA1]).permutation(pids)[:num_val].tolist()) if num_val else set()
+    )
     return [r for r in records if r.pid not in chosen], [r for r in records if r.pid in chosen]
 
 
@@ -229,11 +236,13 @@ def read_synthreid(root: Path, skip_bad=False, verify=False, **_) -> ReidDataset
     by_split = {}
     for name in ("train", "val", "test"):
         recs = ds.records(split=name) if name in splits else []
-        by_split[name] = [ReidRecord(str(root / r.image), r.pid, r.camid) for r in recs
-                          if scan.check_image(root / r.image)]
+        by_split[name] = [
+            ReidRecord(str(root / r.image), r.pid, r.camid) for r in recs if scan.check_image(root / r.image)
+        ]
     query, gallery = split_query_gallery(by_split["test"])
-    return ReidDataset(ds.name, root, "synthreid", by_split["train"], by_split["val"], query, gallery,
-                       skipped=scan.skipped)
+    return ReidDataset(
+        ds.name, root, "synthreid", by_split["train"], by_split["val"], query, gallery, skipped=scan.skipped
+    )
 
 
 def read_market1501(root: Path, skip_bad=False, verify=False, num_val=100, seed=0, **_) -> ReidDataset:
@@ -242,12 +251,14 @@ def read_market1501(root: Path, skip_bad=False, verify=False, num_val=100, seed=
     gallery = scan.folder(root / "bounding_box_test", MARKET_RE, drop_pid=-1)
     query = scan.folder(root / "query", MARKET_RE, drop_pid=-1)
     train, val = carve_val(train, num_val, seed)
-    return ReidDataset(root.name, root, "market1501", train, val, query, gallery,
-                       distractor_pid=0, skipped=scan.skipped)
+    return ReidDataset(
+        root.name, root, "market1501", train, val, query, gallery, distractor_pid=0, skipped=scan.skipped
+    )
 
 
-def read_cuhk03np(root: Path, skip_bad=False, verify=False, num_val=100, seed=0,
-                  variant: str | None = None, **_) -> ReidDataset:
+def read_cuhk03np(
+    root: Path, skip_bad=False, verify=False, num_val=100, seed=0, variant: str | None = None, **_
+) -> ReidDataset:
     """CUHK03-NP; ``root`` is the folder holding labeled/ and detected/, or one of them."""
     if (root / "bounding_box_train").is_dir():
         sub = root
@@ -261,8 +272,16 @@ def read_cuhk03np(root: Path, skip_bad=False, verify=False, num_val=100, seed=0,
     gallery = scan.folder(sub / "bounding_box_test", CUHK03NP_RE)
     query = scan.folder(sub / "query", CUHK03NP_RE)
     train, val = carve_val(train, num_val, seed)
-    return ReidDataset(f"{root.name}-{sub.name}" if sub != root else root.name, root, "cuhk03np",
-                       train, val, query, gallery, skipped=scan.skipped)
+    return ReidDataset(
+        f"{root.name}-{sub.name}" if sub != root else root.name,
+        root,
+        "cuhk03np",
+        train,
+        val,
+        query,
+        gallery,
+        skipped=scan.skipped,
+    )
 
 
 def _load_json(path: Path):
@@ -272,8 +291,9 @@ def _load_json(path: Path):
         raise DatasetError(f"{path}: unreadable JSON ({exc})") from exc
 
 
-def read_openreid(root: Path, skip_bad=False, verify=False, num_val=100, seed=0, split_id=0,
-                  **_) -> ReidDataset:
+def read_openreid(
+    root: Path, skip_bad=False, verify=False, num_val=100, seed=0, split_id=0, **_
+) -> ReidDataset:
     """Open-ReID layout: meta.json ``identities[pid][cam] -> [file names]``, splits.json pid lists.
 
     Query and gallery are all images of the split's query / gallery identities (Open-ReID's
@@ -301,8 +321,10 @@ def read_openreid(root: Path, skip_bad=False, verify=False, num_val=100, seed=0,
                 path = root / "images" / fname
                 m = OPENREID_RE.match(Path(fname).name)
                 if not m or int(m["pid"]) != pid or int(m["cam"]) != cam:
-                    scan.bad(path, f"name does not match identity {pid} camera {cam} "
-                                   "(expected PPPPPPPP_CC_NNNN.jpg)")
+                    scan.bad(
+                        path,
+                        f"name does not match identity {pid} camera {cam} (expected PPPPPPPP_CC_NNNN.jpg)",
+                    )
                     continue
                 if not path.is_file():
                     scan.bad(path, "listed in meta.json but missing")
@@ -322,13 +344,25 @@ def read_openreid(root: Path, skip_bad=False, verify=False, num_val=100, seed=0,
         gallery = [by_name[f] for f in meta["gallery_fnames"] if f in by_name]
     else:
         query, gallery = pluck(split["query"]), pluck(split["gallery"])
-    return ReidDataset(meta.get("name", root.name), root, "openreid", train, val, query, gallery,
-                       skipped=scan.skipped, info={"split_id": split_id, "num_splits": len(splits),
-                                                   "shot": meta.get("shot")})
+    return ReidDataset(
+        meta.get("name", root.name),
+        root,
+        "openreid",
+        train,
+        val,
+        query,
+        gallery,
+        skipped=scan.skipped,
+        info={"split_id": split_id, "num_splits": len(splits), "shot": meta.get("shot")},
+    )
 
 
-READERS = {"synthreid": read_synthreid, "market1501": read_market1501,
-           "cuhk03np": read_cuhk03np, "openreid": read_openreid}
+READERS = {
+    "synthreid": read_synthreid,
+    "market1501": read_market1501,
+    "cuhk03np": read_cuhk03np,
+    "openreid": read_openreid,
+}
 
 
 def detect_format(root: str | Path) -> str:
@@ -341,13 +375,23 @@ def detect_format(root: str | Path) -> str:
     if (root / "meta.json").is_file() and (root / "splits.json").is_file():
         return "openreid"
     if (root / "bounding_box_train").is_dir():
-        sample = next((p.name for p in sorted((root / "bounding_box_train").iterdir())
-                       if p.suffix.lower() in IMAGE_EXTS), "")
+        sample = next(
+            (
+                p.name
+                for p in sorted((root / "bounding_box_train").iterdir())
+                if p.suffix.lower() in IMAGE_EXTS
+            ),
+            "",
+        )
         return "cuhk03np" if CUHK03NP_RE.match(sample) and not MARKET_RE.match(sample) else "market1501"
-    if (root / "labeled" / "bounding_box_train").is_dir() or (root / "detected" / "bounding_box_train").is_dir():
+    if (root / "labeled" / "bounding_box_train").is_dir() or (
+        root / "detected" / "bounding_box_train"
+    ).is_dir():
         return "cuhk03np"
-    raise DatasetError(f"{root}: unknown dataset format (expected manifest.json, meta.json+splits.json, "
-                       "bounding_box_train/ or labeled|detected/); pass --format")
+    raise DatasetError(
+        f"{root}: unknown dataset format (expected manifest.json, meta.json+splits.json, "
+        "bounding_box_train/ or labeled|detected/); pass --format"
+    )
 
 
 def read_dataset(root: str | Path, format: str | None = None, **kwargs) -> ReidDataset:

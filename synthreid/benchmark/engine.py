@@ -43,8 +43,8 @@ class TrainConfig:
     val_format: str | None = None
     test_format: str | None = None
     arch: str = "inception"
-    weights: str | None = None          # resnet50 initial weights file (state_dict)
-    height: int | None = None           # input size; None = the arch's default (models.INPUT_SIZE)
+    weights: str | None = None  # resnet50 initial weights file (state_dict)
+    height: int | None = None  # input size; None = the arch's default (models.INPUT_SIZE)
     width: int | None = None
     num_features: int = 128
     dropout: float = 0.5
@@ -54,42 +54,42 @@ class TrainConfig:
     lr: float = 0.1
     momentum: float = 0.9
     weight_decay: float = 5e-4
-    step_size: int | None = None        # None = 60 (inception) / 40 (others)
+    step_size: int | None = None  # None = 60 (inception) / 40 (others)
     gamma: float = 0.1
-    loss: str = "ce"                    # ce | ls (label smoothing) | sce (symmetric cross-entropy)
-    label_smoothing: float = 0.0        # ε of 'ls'; > 0 with loss 'ce' means 'ls' (older spelling)
-    sce_alpha: float = 0.1              # SCE = α·CE + β·RCE
+    loss: str = "ce"  # ce | ls (label smoothing) | sce (symmetric cross-entropy)
+    label_smoothing: float = 0.0  # ε of 'ls'; > 0 with loss 'ce' means 'ls' (older spelling)
+    sce_alpha: float = 0.1  # SCE = α·CE + β·RCE
     sce_beta: float = 1.0
-    train_ids: list | None = None       # per --train (or one for all): identities kept, None = all
+    train_ids: list | None = None  # per --train (or one for all): identities kept, None = all
     train_images_per_id: list | None = None  # per --train: images kept per identity, None = all
-    mix_ratio: list | None = None       # per --train: expected fraction of each batch; None = by size
-    finetune_from: str | None = None    # a run directory; its best.pt initialises the feature network
-    finetune_lr_mult: float = 0.1       # lr multiplier of the feature network when finetuning
+    mix_ratio: list | None = None  # per --train: expected fraction of each batch; None = by size
+    finetune_from: str | None = None  # a run directory; its best.pt initialises the feature network
+    finetune_lr_mult: float = 0.1  # lr multiplier of the feature network when finetuning
     val_ids: int = 100
     draws: int = 10
-    eval_feature: str = "embedding"     # 'embedding' or 'logits' (what Open-ReID's example used)
+    eval_feature: str = "embedding"  # 'embedding' or 'logits' (what Open-ReID's example used)
     seed: int = 0
     split_id: int = 0
     skip_bad: bool = False
     workers: int = field(default_factory=lambda: default_loader_workers(4))  # <= cores - 1
     device: str = "auto"
-    threads: int | None = None          # torch CPU threads; None = all cores
+    threads: int | None = None  # torch CPU threads; None = all cores
     amp: bool = True
     channels_last: bool = True
     # Recipe options (recipes.RECIPES; the defaults are the thesis recipe)
-    recipe: str = "thesis"              # the preset these values started from (recipes.apply)
-    neck: str = "fc"                    # fc (Open-ReID embedding) | bn (BN-neck, models.Head)
-    optimizer: str = "sgd"              # sgd (Nesterov when momentum > 0) | adam | adamw
-    schedule: str = "step"              # step (x gamma every step_size epochs) | cosine
-    warmup_epochs: int = 0              # linear lr warm-up (recipes.lr_factor)
-    random_erasing: float = 0.0         # probability per training image (augment.Augment)
-    color_jitter: float = 0.0           # brightness/contrast/saturation strength, 0-1
-    in_memory: bool = False             # decode train/val images once; crop+flip on batches
-    triplet_weight: float = 0.0         # + weight x batch-hard triplet loss (0 = softmax only)
+    recipe: str = "thesis"  # the preset these values started from (recipes.apply)
+    neck: str = "fc"  # fc (Open-ReID embedding) | bn (BN-neck, models.Head)
+    optimizer: str = "sgd"  # sgd (Nesterov when momentum > 0) | adam | adamw
+    schedule: str = "step"  # step (x gamma every step_size epochs) | cosine
+    warmup_epochs: int = 0  # linear lr warm-up (recipes.lr_factor)
+    random_erasing: float = 0.0  # probability per training image (augment.Augment)
+    color_jitter: float = 0.0  # brightness/contrast/saturation strength, 0-1
+    in_memory: bool = False  # decode train/val images once; crop+flip on batches
+    triplet_weight: float = 0.0  # + weight x batch-hard triplet loss (0 = softmax only)
     triplet_margin: float = 0.3
-    instances_per_id: int = 0           # K images per identity in a batch (P x K sampler; 0 = shuffle)
-    cpu_bf16: bool = False              # bfloat16 autocast on CPU (see docs/benchmark.md for speed)
-    cpu_channels_last: bool = False     # channels-last tensors on CPU (faster for OSNet: docs/benchmark.md)
+    instances_per_id: int = 0  # K images per identity in a batch (P x K sampler; 0 = shuffle)
+    cpu_bf16: bool = False  # bfloat16 autocast on CPU (see docs/benchmark.md for speed)
+    cpu_channels_last: bool = False  # channels-last tensors on CPU (faster for OSNet: docs/benchmark.md)
 
     def __post_init__(self):
         if self.loss == "ce" and self.label_smoothing > 0:
@@ -111,20 +111,31 @@ class TrainConfig:
         return (self.height or h, self.width or w)
 
     def validate(self) -> None:
-        checks = [("epochs", self.epochs >= 1), ("batch_size", self.batch_size >= 1), ("lr", self.lr > 0),
-                  ("train", bool(self.train)), ("protocol", self.protocol in protocols.PROTOCOLS),
-                  ("eval_feature", self.eval_feature in ("embedding", "logits")),
-                  ("label_smoothing", 0 <= self.label_smoothing < 1), ("workers", self.workers >= 0),
-                  ("loss", self.loss in losses.LOSSES), ("sce_alpha", self.sce_alpha >= 0),
-                  ("sce_beta", self.sce_beta >= 0), ("sce_alpha", self.sce_alpha + self.sce_beta > 0),
-                  ("recipe", self.recipe in recipes.RECIPES), ("neck", self.neck in models.NECKS),
-                  ("optimizer", self.optimizer in recipes.OPTIMIZERS),
-                  ("schedule", self.schedule in recipes.SCHEDULES),
-                  ("warmup_epochs", 0 <= self.warmup_epochs < self.epochs),
-                  ("random_erasing", 0 <= self.random_erasing <= 1),
-                  ("color_jitter", 0 <= self.color_jitter < 1), ("triplet_weight", self.triplet_weight >= 0),
-                  ("triplet_margin", self.triplet_margin >= 0), ("instances_per_id", self.instances_per_id >= 0),
-                  ("batch_size", self.instances_per_id == 0 or self.batch_size % self.instances_per_id == 0)]
+        checks = [
+            ("epochs", self.epochs >= 1),
+            ("batch_size", self.batch_size >= 1),
+            ("lr", self.lr > 0),
+            ("train", bool(self.train)),
+            ("protocol", self.protocol in protocols.PROTOCOLS),
+            ("eval_feature", self.eval_feature in ("embedding", "logits")),
+            ("label_smoothing", 0 <= self.label_smoothing < 1),
+            ("workers", self.workers >= 0),
+            ("loss", self.loss in losses.LOSSES),
+            ("sce_alpha", self.sce_alpha >= 0),
+            ("sce_beta", self.sce_beta >= 0),
+            ("sce_alpha", self.sce_alpha + self.sce_beta > 0),
+            ("recipe", self.recipe in recipes.RECIPES),
+            ("neck", self.neck in models.NECKS),
+            ("optimizer", self.optimizer in recipes.OPTIMIZERS),
+            ("schedule", self.schedule in recipes.SCHEDULES),
+            ("warmup_epochs", 0 <= self.warmup_epochs < self.epochs),
+            ("random_erasing", 0 <= self.random_erasing <= 1),
+            ("color_jitter", 0 <= self.color_jitter < 1),
+            ("triplet_weight", self.triplet_weight >= 0),
+            ("triplet_margin", self.triplet_margin >= 0),
+            ("instances_per_id", self.instances_per_id >= 0),
+            ("batch_size", self.instances_per_id == 0 or self.batch_size % self.instances_per_id == 0),
+        ]
         for name, ok in checks:
             if not ok:
                 raise SynthreidError(f"config: invalid {name}={getattr(self, name)!r}")
@@ -132,8 +143,10 @@ class TrainConfig:
             raise SynthreidError(f"config: unknown arch {self.arch!r}; valid: {', '.join(models.names())}")
         n = len(self.train)
         if len({str(Path(p).resolve()) for p in self.train}) != n:
-            raise SynthreidError(f"config: train lists a dataset twice {self.train} (its identities would get "
-                                 "two labels; use --train-ids/--mix-ratio to weight it)")
+            raise SynthreidError(
+                f"config: train lists a dataset twice {self.train} (its identities would get "
+                "two labels; use --train-ids/--mix-ratio to weight it)"
+            )
         for name in ("train_ids", "train_images_per_id"):
             for v in mixing.per_dataset(getattr(self, name), n, name):
                 if v is not None and (not isinstance(v, int) or v < 1):
@@ -154,8 +167,9 @@ def setup_threads(threads: int | None) -> None:
 
 
 def _read(path, fmt, cfg: TrainConfig) -> ReidDataset:
-    return read_dataset(path, fmt, skip_bad=cfg.skip_bad, seed=cfg.seed, split_id=cfg.split_id,
-                        num_val=cfg.val_ids)
+    return read_dataset(
+        path, fmt, skip_bad=cfg.skip_bad, seed=cfg.seed, split_id=cfg.split_id, num_val=cfg.val_ids
+    )
 
 
 def training_set(cfg: TrainConfig):
@@ -181,16 +195,35 @@ def training_set(cfg: TrainConfig):
         records += train
         labels += [relabel[r.pid] for r in train]
         sources += [d] * len(train)
-        info.append({"path": str(path), "format": ds.format, "images": len(train), "ids": len(pids),
-                     "available_images": len(ds.train), "mix_fraction": ratio[d] if ratio else None})
+        info.append(
+            {
+                "path": str(path),
+                "format": ds.format,
+                "images": len(train),
+                "ids": len(pids),
+                "available_images": len(ds.train),
+                "mix_fraction": ratio[d] if ratio else None,
+            }
+        )
         log.info("train: %s; using %d images of %d ids", ds.summary(), len(train), len(pids))
     return records, labels, sources, info
 
 
 @torch.no_grad()
-def extract_features(model: nn.Module, records, size, device, batch_size=256, workers=0,
-                     feature="embedding", amp=True, channels_last=False, progress=True,
-                     images: data.MemoryImages | None = None, cpu_bf16: bool = False) -> np.ndarray:
+def extract_features(
+    model: nn.Module,
+    records,
+    size,
+    device,
+    batch_size=256,
+    workers=0,
+    feature="embedding",
+    amp=True,
+    channels_last=False,
+    progress=True,
+    images: data.MemoryImages | None = None,
+    cpu_bf16: bool = False,
+) -> np.ndarray:
     """Features (N, D) float32 of ``records`` in order (eval mode, plain resize); ``images``: the
     same records already decoded (then ``records`` is not read)."""
     ds = images if images is not None else data.ReidImages(records, [0] * len(records), size, train=False)
@@ -230,7 +263,9 @@ class Trainer:
         self.records, self.labels, self.sources, self.train_info = training_set(cfg)
         self.num_classes = max(self.labels) + 1
         if self.num_classes < 2:
-            raise SynthreidError(f"{', '.join(cfg.train)}: training needs >= 2 identities, got {self.num_classes}")
+            raise SynthreidError(
+                f"{', '.join(cfg.train)}: training needs >= 2 identities, got {self.num_classes}"
+            )
         val_ds = _read(cfg.val, cfg.val_format, cfg)
         if not val_ds.val:
             raise SynthreidError(f"{cfg.val}: no validation identities")
@@ -242,13 +277,24 @@ class Trainer:
             for note in protocols.check_test_set(cfg.protocol, _read(test, cfg.test_format, cfg)):
                 log.warning("%s", note)
         torch.manual_seed(cfg.seed)
-        self.model = models.build(cfg.arch, self.num_classes, cfg.num_features, cfg.dropout, cfg.norm,
-                                  weights=cfg.weights, neck=cfg.neck)
+        self.model = models.build(
+            cfg.arch,
+            self.num_classes,
+            cfg.num_features,
+            cfg.dropout,
+            cfg.norm,
+            weights=cfg.weights,
+            neck=cfg.neck,
+        )
         if cfg.finetune_from:
             self._load_finetune(cfg.finetune_from)
         self.model.to(self.device)
-        self.channels_last = (cfg.channels_last and self.device.type == "cuda"
-                              or cfg.cpu_channels_last and self.device.type == "cpu")
+        self.channels_last = (
+            cfg.channels_last
+            and self.device.type == "cuda"
+            or cfg.cpu_channels_last
+            and self.device.type == "cpu"
+        )
         if self.channels_last:
             self.model.to(memory_format=torch.channels_last)
         self.optimizer, self.scheduler = self._optim()
@@ -294,27 +340,44 @@ class Trainer:
         cfg = self.cfg
         cls_params = list(self.model.head.classifier.parameters())
         feat_mult = cfg.finetune_lr_mult if cfg.finetune_from else 1.0
-        groups = [{"params": self.model.feature_parameters(), "lr": cfg.lr * feat_mult},
-                  {"params": cls_params, "lr": cfg.lr}]
+        groups = [
+            {"params": self.model.feature_parameters(), "lr": cfg.lr * feat_mult},
+            {"params": cls_params, "lr": cfg.lr},
+        ]
         if cfg.optimizer == "sgd":
-            opt = torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay,
-                                  nesterov=cfg.momentum > 0)
+            opt = torch.optim.SGD(
+                groups,
+                lr=cfg.lr,
+                momentum=cfg.momentum,
+                weight_decay=cfg.weight_decay,
+                nesterov=cfg.momentum > 0,
+            )
         elif cfg.optimizer == "adam":
             opt = torch.optim.Adam(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
         else:
             opt = torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
         step = cfg.step_size or (60 if cfg.arch == "inception" else 40)
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda e: recipes.lr_factor(
-            e, cfg.epochs, cfg.schedule, cfg.warmup_epochs, step, cfg.gamma))
+        sched = torch.optim.lr_scheduler.LambdaLR(
+            opt, lambda e: recipes.lr_factor(e, cfg.epochs, cfg.schedule, cfg.warmup_epochs, step, cfg.gamma)
+        )
         return opt, sched
 
     def _state(self, epoch: int) -> dict:
-        return {"arch": self.cfg.arch, "num_classes": self.num_classes, "config": asdict(self.cfg),
-                "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
-                "scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict(),
-                "epoch": epoch, "best_score": self.best_score, "best_epoch": self.best_epoch,
-                "history": self.history, "torch_rng": torch.get_rng_state(),
-                "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None}
+        return {
+            "arch": self.cfg.arch,
+            "num_classes": self.num_classes,
+            "config": asdict(self.cfg),
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "epoch": epoch,
+            "best_score": self.best_score,
+            "best_epoch": self.best_epoch,
+            "history": self.history,
+            "torch_rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+        }
 
     def _resume(self):
         path = self.run_dir / "last.pt"
@@ -336,9 +399,20 @@ class Trainer:
 
     def _features(self, records):
         images = self.val_images if records is self.val_records else None
-        return extract_features(self.model, records, self.cfg.size, self.device, self.cfg.batch_size,
-                                0 if images is not None else self.cfg.workers, self.cfg.eval_feature,
-                                self.amp, self.channels_last, self.progress, images, self.cpu_bf16)
+        return extract_features(
+            self.model,
+            records,
+            self.cfg.size,
+            self.device,
+            self.cfg.batch_size,
+            0 if images is not None else self.cfg.workers,
+            self.cfg.eval_feature,
+            self.amp,
+            self.channels_last,
+            self.progress,
+            images,
+            self.cpu_bf16,
+        )
 
     def train(self) -> dict:
         """Train until ``cfg.epochs``; returns the last history row (or {} if already done).
@@ -361,8 +435,9 @@ class Trainer:
         cfg = self.cfg
         if cfg.in_memory:  # decode once; crop + flip then happen on whole batches (augment)
             ds = data.MemoryImages(self.records, self.labels, cfg.size, self.progress, "decode train")
-            self.val_images = data.MemoryImages(self.val_records, [0] * len(self.val_records), cfg.size,
-                                                self.progress, "decode val")
+            self.val_images = data.MemoryImages(
+                self.val_records, [0] * len(self.val_records), cfg.size, self.progress, "decode val"
+            )
         else:
             ds = data.ReidImages(self.records, self.labels, cfg.size, train=True)
         aug = augment.Augment(crop=cfg.in_memory, color_jitter=cfg.color_jitter, erasing=cfg.random_erasing)
@@ -373,21 +448,32 @@ class Trainer:
         else:
             sampler = data.SeededSampler(len(ds), cfg.seed)
         workers = 0 if cfg.in_memory else cfg.workers
-        loader = data.make_loader(ds, min(cfg.batch_size, len(ds)), workers, sampler=sampler,
-                                  drop_last=True, pin_memory=self.device.type == "cuda")
+        loader = data.make_loader(
+            ds,
+            min(cfg.batch_size, len(ds)),
+            workers,
+            sampler=sampler,
+            drop_last=True,
+            pin_memory=self.device.type == "cuda",
+        )
         criterion = losses.make_criterion(cfg.loss, cfg.label_smoothing, cfg.sce_alpha, cfg.sce_beta)
         triplet = losses.TripletLoss(cfg.triplet_margin) if cfg.triplet_weight > 0 else None
         row = {}
-        log.info("validation: %d identities, one query and one gallery image each; val rank-1 and mAP in %%, "
-                 "score = area under the CMC over ranks 1-100 (101 - mean rank of the true match, 100 = "
-                 "perfect; selects best.pt)", self.val_ids)
+        log.info(
+            "validation: %d identities, one query and one gallery image each; val rank-1 and mAP in %%, "
+            "score = area under the CMC over ranks 1-100 (101 - mean rank of the true match, 100 = "
+            "perfect; selects best.pt)",
+            self.val_ids,
+        )
         if self.val_ids < protocols.FEW_VAL_IDS:
             log.warning("%s", protocols.few_val_ids_note(self.val_ids))
         for epoch in range(self.start_epoch, cfg.epochs):
             sampler.set_epoch(epoch)
             self.model.train()
             t0, tot_loss, correct, seen = time.perf_counter(), 0.0, 0, 0
-            bar = tqdm(loader, desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="batch", disable=not self.progress)
+            bar = tqdm(
+                loader, desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="batch", disable=not self.progress
+            )
             for step, (x, y, _) in enumerate(bar):
                 g = augment.batch_generator(cfg.seed, epoch, step)
                 x = data.to_float(x, self.device)
@@ -413,21 +499,44 @@ class Trainer:
             feats = self._features(self.val_records)
             val = protocols.validation_metrics(feats, self.val_records, self.val_draw)
             score = val["val_score"]
-            row = {"epoch": epoch + 1, "loss": tot_loss / max(seen, 1), "acc": correct / max(seen, 1),
-                   "val_score": score, "val_rank1": val["val_rank1"], "val_mAP": val["val_mAP"], "lr": lr,
-                   "images_per_s": seen / (time.perf_counter() - t0)}
+            row = {
+                "epoch": epoch + 1,
+                "loss": tot_loss / max(seen, 1),
+                "acc": correct / max(seen, 1),
+                "val_score": score,
+                "val_rank1": val["val_rank1"],
+                "val_mAP": val["val_mAP"],
+                "lr": lr,
+                "images_per_s": seen / (time.perf_counter() - t0),
+            }
             self.history.append(row)
             if score > self.best_score:
                 self.best_score, self.best_epoch = score, epoch + 1
                 runs.save_checkpoint(self.run_dir / "best.pt", self._state(epoch + 1))
             runs.save_checkpoint(self.run_dir / "last.pt", self._state(epoch + 1))
             runs.write_val_curve(self.run_dir, self.history, self.val_ids)
-            write_json(self.run_dir / "state.json", {
-                "epochs_done": epoch + 1, "best_epoch": self.best_epoch, "best_score": self.best_score,
-                "num_classes": self.num_classes, "val_ids": self.val_ids, "train": self.train_info})
-            log.info("epoch %d: loss %.3f acc %.3f | val rank-1 %.1f%% mAP %.1f%% score %.2f (best %.2f @ %d)",
-                     epoch + 1, row["loss"], row["acc"], val["val_rank1"], val["val_mAP"], score,
-                     self.best_score, self.best_epoch)
+            write_json(
+                self.run_dir / "state.json",
+                {
+                    "epochs_done": epoch + 1,
+                    "best_epoch": self.best_epoch,
+                    "best_score": self.best_score,
+                    "num_classes": self.num_classes,
+                    "val_ids": self.val_ids,
+                    "train": self.train_info,
+                },
+            )
+            log.info(
+                "epoch %d: loss %.3f acc %.3f | val rank-1 %.1f%% mAP %.1f%% score %.2f (best %.2f @ %d)",
+                epoch + 1,
+                row["loss"],
+                row["acc"],
+                val["val_rank1"],
+                val["val_mAP"],
+                score,
+                self.best_score,
+                self.best_epoch,
+            )
         return row
 
 
@@ -436,8 +545,9 @@ def load_model(run_dir: str | Path, which: str = "best") -> tuple[nn.Module, dic
     path = Path(run_dir) / f"{which}.pt"
     st = runs.load_checkpoint(path, required=("model", "arch", "num_classes", "config"))
     c = st["config"]
-    model = models.build(st["arch"], st["num_classes"], c["num_features"], c["dropout"], c["norm"],
-                         neck=c.get("neck", "fc"))
+    model = models.build(
+        st["arch"], st["num_classes"], c["num_features"], c["dropout"], c["norm"], neck=c.get("neck", "fc")
+    )
     try:
         model.load_state_dict(st["model"])
     except RuntimeError as exc:
@@ -445,9 +555,16 @@ def load_model(run_dir: str | Path, which: str = "best") -> tuple[nn.Module, dic
     return model, st
 
 
-def evaluate_run(run_dir: str | Path, test: str, protocol: str | None = None, fmt: str | None = None,
-                 device: str = "auto", workers: int | None = None, progress: bool = True,
-                 threads: int | None = None) -> dict:
+def evaluate_run(
+    run_dir: str | Path,
+    test: str,
+    protocol: str | None = None,
+    fmt: str | None = None,
+    device: str = "auto",
+    workers: int | None = None,
+    progress: bool = True,
+    threads: int | None = None,
+) -> dict:
     """Evaluate a run's best model on dataset ``test``; the result is added to metrics.json under
     ``FOLDER:PROTOCOL`` (the test set's folder name, as given on the command line)."""
     model, st = load_model(run_dir)
@@ -465,9 +582,19 @@ def evaluate_run(run_dir: str | Path, test: str, protocol: str | None = None, fm
         model.to(memory_format=torch.channels_last)
 
     def extract(records):
-        return extract_features(model, records, cfg.size, dev, cfg.batch_size,
-                                cfg.workers if workers is None else workers, cfg.eval_feature, amp,
-                                cpu_cl, progress, cpu_bf16=cfg.cpu_bf16 and dev.type == "cpu")
+        return extract_features(
+            model,
+            records,
+            cfg.size,
+            dev,
+            cfg.batch_size,
+            cfg.workers if workers is None else workers,
+            cfg.eval_feature,
+            amp,
+            cpu_cl,
+            progress,
+            cpu_bf16=cfg.cpu_bf16 and dev.type == "cpu",
+        )
 
     res = protocols.evaluate(protocol, ds, extract, seed=cfg.seed, draws=cfg.draws, num_ids=100)
     name = test_name(test, ds)
@@ -488,7 +615,9 @@ def run_training(cfg: TrainConfig, run_dir: str | Path, progress: bool = True, r
     trainer.train()
     results = {}
     for test in cfg.test:
-        results[test] = evaluate_run(run_dir, test, cfg.protocol, cfg.test_format, cfg.device, progress=progress)
+        results[test] = evaluate_run(
+            run_dir, test, cfg.protocol, cfg.test_format, cfg.device, progress=progress
+        )
     if record:
         runs.record_run(run_dir)
     return results

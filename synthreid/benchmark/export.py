@@ -41,15 +41,19 @@ class QueryGalleryReport:
     query_ids: int
     query_images: int
     gallery_images: int
-    one_camera_ids: int      # test identities with images from one camera only (gallery-only)
+    one_camera_ids: int  # test identities with images from one camera only (gallery-only)
     one_camera_images: int
 
     def describe(self) -> str:
-        text = (f"test split: {self.test_ids} identities -> {self.query_images} queries of "
-                f"{self.query_ids} identities, {self.gallery_images} gallery images")
+        text = (
+            f"test split: {self.test_ids} identities -> {self.query_images} queries of "
+            f"{self.query_ids} identities, {self.gallery_images} gallery images"
+        )
         if self.one_camera_ids:
-            text += (f"; {self.one_camera_ids} identities seen by one camera only: their "
-                     f"{self.one_camera_images} images are gallery distractors")
+            text += (
+                f"; {self.one_camera_ids} identities seen by one camera only: their "
+                f"{self.one_camera_images} images are gallery distractors"
+            )
         return text
 
 
@@ -60,17 +64,26 @@ def query_gallery_report(ds: ReidDataset) -> QueryGalleryReport:
     for r in pool:
         cams.setdefault(r.pid, set()).add(r.camid)
     one = {p for p, c in cams.items() if len(c) == 1}
-    report = QueryGalleryReport(len(cams), len({r.pid for r in ds.query}), len(ds.query), len(ds.gallery),
-                             len(one), sum(r.pid in one for r in pool))
+    report = QueryGalleryReport(
+        len(cams),
+        len({r.pid for r in ds.query}),
+        len(ds.query),
+        len(ds.gallery),
+        len(one),
+        sum(r.pid in one for r in pool),
+    )
     if not ds.query:
         if not pool:
-            raise DatasetError(f"{ds.root}: the test split has no images, so the export would have no "
-                               "query/gallery; give the manifest's splits test identities")
+            raise DatasetError(
+                f"{ds.root}: the test split has no images, so the export would have no "
+                "query/gallery; give the manifest's splits test identities"
+            )
         raise DatasetError(
             f"{ds.root}: no test identity has images from 2 or more cameras ({len(one)} of {len(cams)} "
             "test identities seen by one camera only), so no query could have a gallery match on another "
             "camera: render more images per character (e.g. --images 4) so each person is seen by "
-            "several cameras")
+            "several cameras"
+        )
     return report
 
 
@@ -123,8 +136,13 @@ def _read(dataset: str | Path) -> tuple[ReidDataset, QueryGalleryReport]:
     return ds, report
 
 
-def export_market1501(dataset: str | Path, out: str | Path, image_ext: str = ".jpg",
-                      overwrite: bool = False, quality: int = DEFAULT_QUALITY) -> Path:
+def export_market1501(
+    dataset: str | Path,
+    out: str | Path,
+    image_ext: str = ".jpg",
+    overwrite: bool = False,
+    quality: int = DEFAULT_QUALITY,
+) -> Path:
     """Market-1501 folders. Identities become ``pid + 1`` (Market's 0 means distractor), cameras
     must be 1-9, the image index becomes the frame number; ``image_ext`` '.jpg' (JPEG at
     ``quality``) or '.png'."""
@@ -132,8 +150,11 @@ def export_market1501(dataset: str | Path, out: str | Path, image_ext: str = ".j
     ds, _ = _read(dataset)
     out = Path(out)
     jobs = []
-    for folder, recs in (("bounding_box_train", ds.train + ds.val), ("query", ds.query),
-                         ("bounding_box_test", ds.gallery)):
+    for folder, recs in (
+        ("bounding_box_train", ds.train + ds.val),
+        ("query", ds.query),
+        ("bounding_box_test", ds.gallery),
+    ):
         for r in recs:
             if not 1 <= r.camid <= 9:
                 raise DatasetError(f"{r.path}: camera {r.camid} cannot be written as Market-1501 c1-c9")
@@ -149,8 +170,13 @@ def export_market1501(dataset: str | Path, out: str | Path, image_ext: str = ".j
     return out
 
 
-def export_openreid(dataset: str | Path, out: str | Path, image_ext: str = ".jpg",
-                    overwrite: bool = False, quality: int = DEFAULT_QUALITY) -> Path:
+def export_openreid(
+    dataset: str | Path,
+    out: str | Path,
+    image_ext: str = ".jpg",
+    overwrite: bool = False,
+    quality: int = DEFAULT_QUALITY,
+) -> Path:
     """Open-ReID layout: contiguous pids (sorted order), 0-based cameras, one split.
 
     Open-ReID's ``Dataset.load`` reads query and gallery as identity lists (every image of a
@@ -178,18 +204,29 @@ def export_openreid(dataset: str | Path, out: str | Path, image_ext: str = ".jpg
     for r in sorted(allrecs, key=lambda r: (r.pid, r.camid, r.path)):
         slot = identities[relabel[r.pid]][r.camid - 1]
         if len(slot) >= 10000:
-            raise DatasetError(f"{r.path}: identity {r.pid} has more than 9999 images on camera {r.camid} "
-                               "(Open-ReID's 4-digit image index)")
+            raise DatasetError(
+                f"{r.path}: identity {r.pid} has more than 9999 images on camera {r.camid} "
+                "(Open-ReID's 4-digit image index)"
+            )
         fname = f"{relabel[r.pid]:08d}_{r.camid - 1:02d}_{len(slot):04d}{image_ext}"
         slot.append(fname)
         fname_of[r.path] = fname
-    meta = {"name": ds.name, "shot": "multiple", "num_cameras": num_cams, "identities": identities,
-            "query_fnames": [fname_of[r.path] for r in ds.query],
-            "gallery_fnames": [fname_of[r.path] for r in ds.gallery],
-            "synthreid_pids": pids}
-    splits = [{"trainval": sorted({relabel[r.pid] for r in ds.train + ds.val}),
-               "query": sorted({relabel[r.pid] for r in ds.query}),
-               "gallery": sorted({relabel[r.pid] for r in ds.query + ds.gallery})}]
+    meta = {
+        "name": ds.name,
+        "shot": "multiple",
+        "num_cameras": num_cams,
+        "identities": identities,
+        "query_fnames": [fname_of[r.path] for r in ds.query],
+        "gallery_fnames": [fname_of[r.path] for r in ds.gallery],
+        "synthreid_pids": pids,
+    }
+    splits = [
+        {
+            "trainval": sorted({relabel[r.pid] for r in ds.train + ds.val}),
+            "query": sorted({relabel[r.pid] for r in ds.query}),
+            "gallery": sorted({relabel[r.pid] for r in ds.query + ds.gallery}),
+        }
+    ]
     with _staging(out, overwrite) as tmp:
         (tmp / "images").mkdir()
         for src, fname in tqdm(fname_of.items(), desc="export openreid", unit="img"):
@@ -208,5 +245,13 @@ def export(dataset: str | Path, out: str | Path, format: str, **kwargs) -> Path:
     raise DatasetError(f"export format {format!r}: unknown (valid: {', '.join(EXPORT_FORMATS)})")
 
 
-__all__ = ["export", "export_market1501", "export_openreid", "split_query_gallery", "query_gallery_report",
-           "QueryGalleryReport", "EXPORT_FORMATS", "DEFAULT_QUALITY"]
+__all__ = [
+    "export",
+    "export_market1501",
+    "export_openreid",
+    "split_query_gallery",
+    "query_gallery_report",
+    "QueryGalleryReport",
+    "EXPORT_FORMATS",
+    "DEFAULT_QUALITY",
+]

@@ -40,8 +40,9 @@ class SymmetricCrossEntropy(nn.Module):
         return (self.beta * rce - self.alpha * logp_y).mean()
 
 
-def make_criterion(loss: str, label_smoothing: float = 0.0, sce_alpha: float = 0.1,
-                   sce_beta: float = 1.0) -> nn.Module:
+def make_criterion(
+    loss: str, label_smoothing: float = 0.0, sce_alpha: float = 0.1, sce_beta: float = 1.0
+) -> nn.Module:
     """The training criterion named ``loss`` (one of :data:`LOSSES`); ε = ``label_smoothing``."""
     if loss == "ce":
         return nn.CrossEntropyLoss()

@@ -40,8 +40,12 @@ def _prepare(distmat, query_ids, gallery_ids, query_cams, gallery_cams):
     gi = np.arange(n) if gallery_ids is None else np.asarray(gallery_ids)
     qc = np.zeros(m, dtype=np.int64) if query_cams is None else np.asarray(query_cams)
     gc = np.ones(n, dtype=np.int64) if gallery_cams is None else np.asarray(gallery_cams)
-    for name, arr, size in (("query_ids", qi, m), ("gallery_ids", gi, n),
-                            ("query_cams", qc, m), ("gallery_cams", gc, n)):
+    for name, arr, size in (
+        ("query_ids", qi, m),
+        ("gallery_ids", gi, n),
+        ("query_cams", qc, m),
+        ("gallery_cams", gc, n),
+    ):
         if arr.shape != (size,):
             raise MetricError(f"{name}: expected shape ({size},) to match distmat {d.shape}, got {arr.shape}")
     return d, qi, gi, qc, gc
@@ -104,8 +108,18 @@ def _blocks(d, qi, gi, qc, gc, separate_camera_set=False):
             yield start + b, match[b], valid[b]
 
 
-def cmc(distmat, query_ids=None, gallery_ids=None, query_cams=None, gallery_cams=None, topk=100,
-        separate_camera_set=False, single_gallery_shot=False, first_match_break=False, rng=None):
+def cmc(
+    distmat,
+    query_ids=None,
+    gallery_ids=None,
+    query_cams=None,
+    gallery_cams=None,
+    topk=100,
+    separate_camera_set=False,
+    single_gallery_shot=False,
+    first_match_break=False,
+    rng=None,
+):
     """Cumulative match characteristic, Open-ReID semantics; returns float array (topk,).
 
     Gallery entries with the query's identity *and* camera are ignored; with

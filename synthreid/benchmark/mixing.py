@@ -24,8 +24,10 @@ def per_dataset(values, n: int, name: str) -> list:
     if len(values) == 1:
         return values * n
     if len(values) != n:
-        raise SynthreidError(f"config: {name} has {len(values)} values for {n} --train datasets "
-                             "(give one for all, or one per --train in order)")
+        raise SynthreidError(
+            f"config: {name} has {len(values)} values for {n} --train datasets "
+            "(give one for all, or one per --train in order)"
+        )
     return values
 
 

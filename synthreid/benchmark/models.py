@@ -21,10 +21,18 @@ from synthreid.benchmark.osnet import osnet
 from synthreid.errors import SynthreidError
 
 # Input size (height, width) each architecture was designed for.
-INPUT_SIZE = {"inception": (144, 56), "resnet50": (256, 128), "tiny": (64, 32),
-              "osnet_x0_25": (256, 128), "osnet_x0_5": (256, 128), "osnet_x1_0": (256, 128),
-              "mobilenetv3_small": (256, 128), "mobilenetv3_large": (256, 128),
-              "efficientnet_lite0": (256, 128), "regnetx_002": (256, 128)}
+INPUT_SIZE = {
+    "inception": (144, 56),
+    "resnet50": (256, 128),
+    "tiny": (64, 32),
+    "osnet_x0_25": (256, 128),
+    "osnet_x0_5": (256, 128),
+    "osnet_x1_0": (256, 128),
+    "mobilenetv3_small": (256, 128),
+    "mobilenetv3_large": (256, 128),
+    "efficientnet_lite0": (256, 128),
+    "regnetx_002": (256, 128),
+}
 NECKS = ("fc", "bn")
 
 
@@ -33,8 +41,9 @@ class ModelError(SynthreidError, ValueError):
 
 
 def _conv(cin: int, cout: int, k: int = 3, stride: int = 1, padding: int = 1) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(cin, cout, k, stride, padding, bias=False), nn.BatchNorm2d(cout),
-                         nn.ReLU(inplace=True))
+    return nn.Sequential(
+        nn.Conv2d(cin, cout, k, stride, padding, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)
+    )
 
 
 class Block(nn.Module):
@@ -44,11 +53,15 @@ class Block(nn.Module):
         super().__init__()
         if pool not in ("Avg", "Max") or (pool == "Avg" and stride != 1):
             raise ModelError(f"Block: pool {pool!r} with stride {stride} is not a valid combination")
-        branches = [nn.Sequential(_conv(cin, out, 1, padding=0), _conv(out, out, stride=stride)),
-                    nn.Sequential(_conv(cin, out, 1, padding=0), _conv(out, out), _conv(out, out, stride=stride))]
+        branches = [
+            nn.Sequential(_conv(cin, out, 1, padding=0), _conv(out, out, stride=stride)),
+            nn.Sequential(_conv(cin, out, 1, padding=0), _conv(out, out), _conv(out, out, stride=stride)),
+        ]
         if pool == "Avg":
-            branches += [_conv(cin, out, 1, padding=0),
-                         nn.Sequential(nn.AvgPool2d(3, 1, 1), _conv(cin, out, 1, padding=0))]
+            branches += [
+                _conv(cin, out, 1, padding=0),
+                nn.Sequential(nn.AvgPool2d(3, 1, 1), _conv(cin, out, 1, padding=0)),
+            ]
             self.out_channels = 4 * out
         else:
             branches.append(nn.MaxPool2d(3, stride, 1))
@@ -67,8 +80,15 @@ class Head(nn.Module):
     width) -> BN1d without shift -> dropout -> bias-free classifier; features as in the module doc.
     """
 
-    def __init__(self, in_features: int, num_features: int, num_classes: int, dropout: float, norm: bool,
-                 neck: str = "fc"):
+    def __init__(
+        self,
+        in_features: int,
+        num_features: int,
+        num_classes: int,
+        dropout: float,
+        norm: bool,
+        neck: str = "fc",
+    ):
         super().__init__()
         if neck not in NECKS:
             raise ModelError(f"unknown neck {neck!r}; valid: {', '.join(NECKS)}")
@@ -121,8 +141,17 @@ class Head(nn.Module):
 class ReidNet(nn.Module):
     """Backbone (images -> (N, C, h, w)) + global average pool + :class:`Head`."""
 
-    def __init__(self, backbone: nn.Module, channels: int, num_classes: int, num_features: int,
-                 dropout: float, norm: bool, arch: str, neck: str = "fc"):
+    def __init__(
+        self,
+        backbone: nn.Module,
+        channels: int,
+        num_classes: int,
+        num_features: int,
+        dropout: float,
+        norm: bool,
+        arch: str,
+        neck: str = "fc",
+    ):
         super().__init__()
         self.arch = arch
         self.backbone = backbone
@@ -141,8 +170,14 @@ class ReidNet(nn.Module):
 def inception_backbone() -> tuple[nn.Sequential, int]:
     layers = [_conv(3, 32), _conv(32, 32), _conv(32, 32), nn.MaxPool2d(2, 2, padding=1)]
     cin = 32
-    for out, pool, stride in ((64, "Avg", 1), (64, "Max", 2), (128, "Avg", 1), (128, "Max", 2),
-                              (256, "Avg", 1), (256, "Max", 2)):
+    for out, pool, stride in (
+        (64, "Avg", 1),
+        (64, "Max", 2),
+        (128, "Avg", 1),
+        (128, "Max", 2),
+        (256, "Avg", 1),
+        (256, "Max", 2),
+    ):
         block = Block(cin, out, pool, stride)
         layers.append(block)
         cin = block.out_channels
@@ -204,8 +239,12 @@ class TimmBody(nn.Module):
 
 
 # our arch name -> timm model name (timm's 1.0 width for the MobileNets)
-TIMM_ARCHS = {"mobilenetv3_small": "mobilenetv3_small_100", "mobilenetv3_large": "mobilenetv3_large_100",
-              "efficientnet_lite0": "efficientnet_lite0", "regnetx_002": "regnetx_002"}
+TIMM_ARCHS = {
+    "mobilenetv3_small": "mobilenetv3_small_100",
+    "mobilenetv3_large": "mobilenetv3_large_100",
+    "efficientnet_lite0": "efficientnet_lite0",
+    "regnetx_002": "regnetx_002",
+}
 
 
 def timm_backbone(arch: str, weights: str | None = None) -> tuple[nn.Module, int]:
@@ -247,8 +286,15 @@ def _tiny(num_classes, num_features, dropout, norm, weights=None, neck="fc"):
     """A 4-conv network (16-32-64-128 channels) for smoke tests and the CPU demo only."""
     if weights:
         raise ModelError("tiny: pretrained weights are not supported")
-    body = nn.Sequential(_conv(3, 16), nn.MaxPool2d(2), _conv(16, 32), nn.MaxPool2d(2),
-                         _conv(32, 64), nn.MaxPool2d(2), _conv(64, 128))
+    body = nn.Sequential(
+        _conv(3, 16),
+        nn.MaxPool2d(2),
+        _conv(16, 32),
+        nn.MaxPool2d(2),
+        _conv(32, 64),
+        nn.MaxPool2d(2),
+        _conv(64, 128),
+    )
     for m in body.modules():
         if isinstance(m, nn.Conv2d):
             nn.init.kaiming_normal_(m.weight, mode="fan_out")
@@ -261,6 +307,7 @@ def _osnet_builder(arch: str, width: float):
         if weights:
             load_backbone_weights(body, weights, arch)
         return ReidNet(body, ch, num_classes, num_features, dropout, norm, arch, neck)
+
     build_osnet.__doc__ = f"OSNet x{width} (synthreid.benchmark.osnet), from scratch or a user's weights."
     return build_osnet
 
@@ -269,29 +316,44 @@ def _timm_builder(arch: str):
     def build_timm(num_classes, num_features, dropout, norm, weights=None, neck="fc"):
         body, ch = timm_backbone(arch, weights)
         return ReidNet(body, ch, num_classes, num_features, dropout, norm, arch, neck)
+
     build_timm.__doc__ = f"timm {TIMM_ARCHS[arch]}, from scratch or a user's weights."
     return build_timm
 
 
-REGISTRY = {"inception": _inception, "resnet50": _resnet50, "tiny": _tiny,
-            "osnet_x0_25": _osnet_builder("osnet_x0_25", 0.25), "osnet_x0_5": _osnet_builder("osnet_x0_5", 0.5),
-            "osnet_x1_0": _osnet_builder("osnet_x1_0", 1.0),
-            **{a: _timm_builder(a) for a in TIMM_ARCHS}}
+REGISTRY = {
+    "inception": _inception,
+    "resnet50": _resnet50,
+    "tiny": _tiny,
+    "osnet_x0_25": _osnet_builder("osnet_x0_25", 0.25),
+    "osnet_x0_5": _osnet_builder("osnet_x0_5", 0.5),
+    "osnet_x1_0": _osnet_builder("osnet_x1_0", 1.0),
+    **{a: _timm_builder(a) for a in TIMM_ARCHS},
+}
 
 
 def names() -> list[str]:
     return sorted(REGISTRY)
 
 
-def build(name: str, num_classes: int, num_features: int = 128, dropout: float = 0.5, norm: bool = False,
-          weights: str | None = None, neck: str = "fc") -> ReidNet:
+def build(
+    name: str,
+    num_classes: int,
+    num_features: int = 128,
+    dropout: float = 0.5,
+    norm: bool = False,
+    weights: str | None = None,
+    neck: str = "fc",
+) -> ReidNet:
     """A re-ID network by architecture name (see :func:`names`); ``weights`` (a state_dict file of
     the backbone) for every arch but inception and tiny; ``neck`` one of :data:`NECKS`."""
     if name not in REGISTRY:
         raise ModelError(f"unknown model {name!r}; valid: {', '.join(names())}")
     if num_classes < 0 or num_features < 0 or not 0 <= dropout < 1:
-        raise ModelError(f"{name}: need num_classes >= 0, num_features >= 0, 0 <= dropout < 1 "
-                         f"(got {num_classes}, {num_features}, {dropout})")
+        raise ModelError(
+            f"{name}: need num_classes >= 0, num_features >= 0, 0 <= dropout < 1 "
+            f"(got {num_classes}, {num_features}, {dropout})"
+        )
     if neck not in NECKS:
         raise ModelError(f"{name}: unknown neck {neck!r}; valid: {', '.join(NECKS)}")
     return REGISTRY[name](num_classes, num_features, dropout, norm, weights, neck)

@@ -17,8 +17,8 @@ from torch import nn
 
 # x1.0 channel widths of the stem and the three stages (paper Table 1)
 BASE_CHANNELS = (64, 256, 384, 512)
-STREAMS = 4          # T: streams of 1..T lite 3x3 layers
-REDUCTION = 4        # bottleneck: mid channels = out / 4
+STREAMS = 4  # T: streams of 1..T lite 3x3 layers
+REDUCTION = 4  # bottleneck: mid channels = out / 4
 GATE_REDUCTION = 16  # aggregation gate hidden units = mid / 16 (at least 1)
 
 
@@ -34,9 +34,12 @@ class LiteConv3x3(nn.Sequential):
     """Pointwise 1x1 (linear) then depthwise 3x3, BN, ReLU: a 3x3 conv at a fraction of its cost."""
 
     def __init__(self, cin: int, cout: int):
-        super().__init__(nn.Conv2d(cin, cout, 1, bias=False),
-                         nn.Conv2d(cout, cout, 3, 1, 1, groups=cout, bias=False),
-                         nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
+        super().__init__(
+            nn.Conv2d(cin, cout, 1, bias=False),
+            nn.Conv2d(cout, cout, 3, 1, 1, groups=cout, bias=False),
+            nn.BatchNorm2d(cout),
+            nn.ReLU(inplace=True),
+        )
 
 
 class AggregationGate(nn.Module):
@@ -61,7 +64,8 @@ class OSBlock(nn.Module):
         mid = max(1, cout // REDUCTION)
         self.reduce = ConvBNReLU(cin, mid, 1)
         self.streams = nn.ModuleList(
-            nn.Sequential(*[LiteConv3x3(mid, mid) for _ in range(t)]) for t in range(1, STREAMS + 1))
+            nn.Sequential(*[LiteConv3x3(mid, mid) for _ in range(t)]) for t in range(1, STREAMS + 1)
+        )
         self.gate = AggregationGate(mid)
         self.expand = ConvBNReLU(mid, cout, 1, relu=False)
         self.skip = ConvBNReLU(cin, cout, 1, relu=False) if cin != cout else nn.Identity()

@@ -35,8 +35,9 @@ def _ranks(cmc) -> dict:
     return {f"rank{k}": float(cmc[min(k, len(cmc)) - 1]) for k in RANKS}
 
 
-def thesis_draws(records, num_ids: int = 100, draws: int = 1, seed: int = 0,
-                 cross_camera: bool = False) -> list[tuple[list, list]]:
+def thesis_draws(
+    records, num_ids: int = 100, draws: int = 1, seed: int = 0, cross_camera: bool = False
+) -> list[tuple[list, list]]:
     """Seeded draws of ``num_ids`` identities with one query and one gallery image each.
 
     Returns [(query_indices, gallery_indices)] into ``records``. The two images of an identity
@@ -54,7 +55,9 @@ def thesis_draws(records, num_ids: int = 100, draws: int = 1, seed: int = 0,
     else:
         pids = sorted(p for p, idx in by_pid.items() if len(idx) >= 2)
     if not pids:
-        raise DatasetError("thesis protocol: no identity has 2 or more images (need a query and a gallery image)")
+        raise DatasetError(
+            "thesis protocol: no identity has 2 or more images (need a query and a gallery image)"
+        )
     n = min(num_ids, len(pids))
     out = []
     for d in range(draws):
@@ -63,8 +66,9 @@ def thesis_draws(records, num_ids: int = 100, draws: int = 1, seed: int = 0,
         for pid in rng.choice(pids, size=n, replace=False):
             idx = by_pid[int(pid)]
             a = int(rng.choice(idx))
-            others = [i for i in idx if i != a and records[i].camid != records[a].camid] or \
-                     [i for i in idx if i != a]
+            others = [i for i in idx if i != a and records[i].camid != records[a].camid] or [
+                i for i in idx if i != a
+            ]
             q.append(a)
             g.append(int(rng.choice(others)))
         out.append((q, g))
@@ -95,8 +99,12 @@ def validation_metrics(features, records, draw) -> dict:
     """
     cmc = thesis_cmc(features, records, *draw)
     mrr = float((np.diff(cmc, prepend=0.0) / np.arange(1, len(cmc) + 1)).sum())  # ranks > 100 count 0
-    return {"val_score": float(cmc.sum()), "val_rank1": 100.0 * float(cmc[0]),
-            "val_mAP": 100.0 * mrr, "val_ids": len(draw[0])}
+    return {
+        "val_score": float(cmc.sum()),
+        "val_rank1": 100.0 * float(cmc[0]),
+        "val_mAP": 100.0 * mrr,
+        "val_ids": len(draw[0]),
+    }
 
 
 # A test set is refused when fewer than this fraction of its identities (thesis) or queries
@@ -128,28 +136,43 @@ def check_test_set(protocol: str, ds) -> list[str]:
         cams = _cams_by_pid(pool)
         one = sum(len(c) < 2 for c in cams.values())
         if len(cams) - one < 2 or one > (1 - MIN_SCORABLE) * len(cams):
-            raise DatasetError(f"{ds.root}: thesis protocol: test identities need images from >= 2 cameras; "
-                               f"{one} of {len(cams)} have one: render more images per character")
+            raise DatasetError(
+                f"{ds.root}: thesis protocol: test identities need images from >= 2 cameras; "
+                f"{one} of {len(cams)} have one: render more images per character"
+            )
         if one:
-            return [f"{ds.root}: {one} of {len(cams)} test identities have images from one camera only; "
-                    "they are left out of the thesis draws"]
+            return [
+                f"{ds.root}: {one} of {len(cams)} test identities have images from one camera only; "
+                "they are left out of the thesis draws"
+            ]
         return []
     if not ds.query or not ds.gallery:
-        hint = ": queries need identities seen by >= 2 cameras; render more images per character" \
-            if ds.gallery else ""
-        raise DatasetError(f"{ds.root}: no query/gallery images for the {protocol} protocol "
-                           f"({len(ds.query)} queries, {len(ds.gallery)} gallery images){hint}")
+        hint = (
+            ": queries need identities seen by >= 2 cameras; render more images per character"
+            if ds.gallery
+            else ""
+        )
+        raise DatasetError(
+            f"{ds.root}: no query/gallery images for the {protocol} protocol "
+            f"({len(ds.query)} queries, {len(ds.gallery)} gallery images){hint}"
+        )
     gallery_cams = _cams_by_pid(ds.gallery)
     bad = sum(not (gallery_cams.get(q.pid, set()) - {q.camid}) for q in ds.query)
     if bad == len(ds.query):
-        raise DatasetError(f"{ds.root}: {protocol} protocol: no query has a gallery image of the same identity "
-                           "on another camera: render more images per character, or export again")
+        raise DatasetError(
+            f"{ds.root}: {protocol} protocol: no query has a gallery image of the same identity "
+            "on another camera: render more images per character, or export again"
+        )
     if bad > (1 - MIN_SCORABLE) * len(ds.query):
-        raise DatasetError(f"{ds.root}: {protocol} protocol: {bad} of {len(ds.query)} queries have no gallery "
-                           "image of the same identity on another camera: render more images per character")
+        raise DatasetError(
+            f"{ds.root}: {protocol} protocol: {bad} of {len(ds.query)} queries have no gallery "
+            "image of the same identity on another camera: render more images per character"
+        )
     if bad:
-        return [f"{ds.root}: {bad} of {len(ds.query)} queries have no gallery image of their identity on "
-                "another camera and are ignored"]
+        return [
+            f"{ds.root}: {bad} of {len(ds.query)} queries have no gallery image of their identity on "
+            "another camera and are ignored"
+        ]
     return []
 
 
@@ -160,18 +183,22 @@ def check_validation_set(records, where) -> None:
         counts[r.pid] += 1
     usable = sum(c >= 2 for c in counts.values())
     if usable < 2:
-        raise DatasetError(f"{where}: validation needs >= 2 identities with >= 2 images each; {usable} of "
-                           f"{len(counts)} validation identities have >= 2 images: render more characters "
-                           "or more images per character")
+        raise DatasetError(
+            f"{where}: validation needs >= 2 identities with >= 2 images each; {usable} of "
+            f"{len(counts)} validation identities have >= 2 images: render more characters "
+            "or more images per character"
+        )
 
 
 FEW_VAL_IDS = runs.FEW_VAL_IDS  # fewer validation identities than this get a warning
 
 
 def few_val_ids_note(n: int) -> str:
-    return (f"only {n} validation identities (< {FEW_VAL_IDS}): the validation score (CMC area over ranks "
-            f"1-100) is >= {max(0, 101 - n)} by construction and about {101 - (n + 1) / 2:.0f} for a random "
-            "model; read val rank-1/mAP, and use more validation identities (--val-ids, larger datasets)")
+    return (
+        f"only {n} validation identities (< {FEW_VAL_IDS}): the validation score (CMC area over ranks "
+        f"1-100) is >= {max(0, 101 - n)} by construction and about {101 - (n + 1) / 2:.0f} for a random "
+        "model; read val rank-1/mAP, and use more validation identities (--val-ids, larger datasets)"
+    )
 
 
 def eval_thesis(ds, extract: Callable, num_ids: int = 100, draws: int = 10, seed: int = 0) -> dict:
@@ -185,9 +212,17 @@ def eval_thesis(ds, extract: Callable, num_ids: int = 100, draws: int = 10, seed
     # One true match per query, at most len(gallery) <= topk ranks: INP = 1 / rank, so mINP is the
     # CMC's increments weighted by 1 / rank (the mean reciprocal rank).
     inps = (np.diff(cmcs, axis=1, prepend=0.0) / np.arange(1, cmcs.shape[1] + 1)).sum(1)
-    res = {"protocol": "thesis", "cmc": mean.tolist(), "cmc_std": std.tolist(), "mAP": None,
-           "mINP": float(inps.mean()), "mINP_std": float(inps.std()),
-           "draws": draws, "num_ids": len(sel[0][0]), **_ranks(mean)}
+    res = {
+        "protocol": "thesis",
+        "cmc": mean.tolist(),
+        "cmc_std": std.tolist(),
+        "mAP": None,
+        "mINP": float(inps.mean()),
+        "mINP_std": float(inps.std()),
+        "draws": draws,
+        "num_ids": len(sel[0][0]),
+        **_ranks(mean),
+    }
     res.update({f"{k}_std": v for k, v in _ranks(std).items()})
     return res
 
@@ -197,16 +232,28 @@ def _query_gallery(ds, extract):
         raise DatasetError(f"{ds.root}: no query/gallery images for this protocol")
     qf, gf = extract(ds.query), extract(ds.gallery)
     arr = lambda rs, a: np.array([getattr(r, a) for r in rs])  # noqa: E731
-    return (pairwise_distance(qf, gf), arr(ds.query, "pid"), arr(ds.gallery, "pid"),
-            arr(ds.query, "camid"), arr(ds.gallery, "camid"))
+    return (
+        pairwise_distance(qf, gf),
+        arr(ds.query, "pid"),
+        arr(ds.gallery, "pid"),
+        arr(ds.query, "camid"),
+        arr(ds.gallery, "camid"),
+    )
 
 
 def eval_market(ds, extract: Callable, max_rank: int = 50) -> dict:
     """All queries against the gallery, same identity + camera removed (Market-1501, CUHK03-NP)."""
     dist, qi, gi, qc, gc = _query_gallery(ds, extract)
     cmc, m_ap, m_inp = metrics.evaluate_market(dist, qi, gi, qc, gc, max_rank=max_rank)
-    return {"protocol": "market", "cmc": cmc.tolist(), "mAP": float(m_ap), "mINP": float(m_inp),
-            "num_query": len(qi), "num_gallery": len(gi), **_ranks(cmc)}
+    return {
+        "protocol": "market",
+        "cmc": cmc.tolist(),
+        "mAP": float(m_ap),
+        "mINP": float(m_inp),
+        "num_query": len(qi),
+        "num_gallery": len(gi),
+        **_ranks(cmc),
+    }
 
 
 def eval_cuhk03(ds, extract: Callable, seed: int = 0) -> dict:
@@ -215,15 +262,24 @@ def eval_cuhk03(ds, extract: Callable, seed: int = 0) -> dict:
     if ds.format == "cuhk03np":
         return {**eval_market(ds, extract), "protocol": "cuhk03-new"}
     dist, qi, gi, qc, gc = _query_gallery(ds, extract)
-    cmc = metrics.cmc(dist, qi, gi, qc, gc, topk=100, rng=np.random.default_rng(seed),
-                      **metrics.CMC_CONFIGS["cuhk03"])
+    cmc = metrics.cmc(
+        dist, qi, gi, qc, gc, topk=100, rng=np.random.default_rng(seed), **metrics.CMC_CONFIGS["cuhk03"]
+    )
     # mINP as in the Market protocol (same identity + camera removed; here: the other camera)
     m_inp = metrics.evaluate_market(dist, qi, gi, qc, gc, max_rank=1)[2]
-    return {"protocol": "cuhk03-classic", "cmc": cmc.tolist(), "mAP": metrics.mean_ap(dist, qi, gi, qc, gc),
-            "mINP": float(m_inp), "split_id": ds.info.get("split_id"), **_ranks(cmc)}
+    return {
+        "protocol": "cuhk03-classic",
+        "cmc": cmc.tolist(),
+        "mAP": metrics.mean_ap(dist, qi, gi, qc, gc),
+        "mINP": float(m_inp),
+        "split_id": ds.info.get("split_id"),
+        **_ranks(cmc),
+    }
 
 
-def evaluate(protocol: str, ds, extract: Callable, seed: int = 0, draws: int = 10, num_ids: int = 100) -> dict:
+def evaluate(
+    protocol: str, ds, extract: Callable, seed: int = 0, draws: int = 10, num_ids: int = 100
+) -> dict:
     """Run ``protocol`` (one of :data:`PROTOCOLS`) on the test side of ``ds``."""
     if protocol == "thesis":
         return eval_thesis(ds, extract, num_ids=num_ids, draws=draws, seed=seed)

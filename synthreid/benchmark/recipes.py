@@ -21,11 +21,27 @@ from synthreid.errors import SynthreidError
 RECIPES: dict[str, dict] = {
     "thesis": {},
     "fast": {
-        "arch": "osnet_x0_25", "height": 128, "width": 64, "neck": "bn", "num_features": 0, "dropout": 0.0,
-        "loss": "ls", "label_smoothing": 0.1, "optimizer": "adamw", "lr": 3e-3, "weight_decay": 5e-4,
-        "schedule": "cosine", "warmup_epochs": 3, "epochs": 30, "batch_size": 64,
-        "random_erasing": 0.5, "color_jitter": 0.2, "in_memory": True, "workers": 0,
-        "cpu_channels_last": True, "threads": 1,
+        "arch": "osnet_x0_25",
+        "height": 128,
+        "width": 64,
+        "neck": "bn",
+        "num_features": 0,
+        "dropout": 0.0,
+        "loss": "ls",
+        "label_smoothing": 0.1,
+        "optimizer": "adamw",
+        "lr": 3e-3,
+        "weight_decay": 5e-4,
+        "schedule": "cosine",
+        "warmup_epochs": 3,
+        "epochs": 30,
+        "batch_size": 64,
+        "random_erasing": 0.5,
+        "color_jitter": 0.2,
+        "in_memory": True,
+        "workers": 0,
+        "cpu_channels_last": True,
+        "threads": 1,
     },
 }
 
@@ -46,8 +62,14 @@ def apply(name: str, fields: dict) -> dict:
     return {**RECIPES[name], **fields, "recipe": name}
 
 
-def lr_factor(epoch: int, epochs: int, schedule: str = "step", warmup_epochs: int = 0,
-              step_size: int = 40, gamma: float = 0.1) -> float:
+def lr_factor(
+    epoch: int,
+    epochs: int,
+    schedule: str = "step",
+    warmup_epochs: int = 0,
+    step_size: int = 40,
+    gamma: float = 0.1,
+) -> float:
     """Multiplier of the base learning rate during 0-based ``epoch`` of ``epochs``.
 
     Warm-up (both schedules): linear from WARMUP_START at epoch 0 to 1 at epoch ``warmup_epochs``.

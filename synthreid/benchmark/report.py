@@ -25,9 +25,17 @@ CSV_COLUMNS = (*COLUMNS, "split", *(c + "_std" for c in VALUE_COLS))
 
 
 def _row(name: str, key: str, m: dict, split=None) -> dict:
-    row = {"run": name, "test": m.get("dataset", key), "protocol": m.get("protocol", ""), "key": key,
-           "best_epoch": m.get("best_epoch"), "cmc": m["cmc"], "splits": m.get("splits"), "split": split,
-           "cmc_std": m.get("cmc_std")}
+    row = {
+        "run": name,
+        "test": m.get("dataset", key),
+        "protocol": m.get("protocol", ""),
+        "key": key,
+        "best_epoch": m.get("best_epoch"),
+        "cmc": m["cmc"],
+        "splits": m.get("splits"),
+        "split": split,
+        "cmc_std": m.get("cmc_std"),
+    }
     for k in VALUE_COLS:
         row[k] = 100.0 * m[k] if m.get(k) is not None else None
         row[k + "_std"] = 100.0 * m[k + "_std"] if m.get(k + "_std") is not None else None
@@ -95,8 +103,9 @@ def collect(run_dirs) -> tuple[list[dict], list[dict]]:
             row = _row(name, key, agg[key])
             summary.append(row)
             detail.append(row)
-            detail += [{**_row(name, key, m[key], split=sid), "splits": None}
-                       for sid, _, m in per_split if key in m]
+            detail += [
+                {**_row(name, key, m[key], split=sid), "splits": None} for sid, _, m in per_split if key in m
+            ]
     return summary, detail
 
 
@@ -147,9 +156,16 @@ def plot_cmc(rows, path: Path, max_rank: int = 20) -> None:
         cmc = [100 * v for v in r["cmc"][:max_rank]]
         ranks = range(1, len(cmc) + 1)
         spread = f", {r['splits']} splits" if r.get("splits") else ""
-        ax.plot(ranks, cmc, color=colours[i % 10], linestyle=styles[(i // 10) % len(styles)],
-                marker=markers[i % len(markers)], markersize=3.5, markevery=max(1, len(cmc) // 10),
-                label=f"{r['run']} / {r['test']} ({r['protocol']}{spread}): r1 {cmc[0]:.1f}")
+        ax.plot(
+            ranks,
+            cmc,
+            color=colours[i % 10],
+            linestyle=styles[(i // 10) % len(styles)],
+            marker=markers[i % len(markers)],
+            markersize=3.5,
+            markevery=max(1, len(cmc) // 10),
+            label=f"{r['run']} / {r['test']} ({r['protocol']}{spread}): r1 {cmc[0]:.1f}",
+        )
         if r.get("splits") and r.get("cmc_std"):
             lo = [c - 100 * s for c, s in zip(cmc, r["cmc_std"], strict=False)]
             hi = [c + 100 * s for c, s in zip(cmc, r["cmc_std"], strict=False)]
@@ -164,8 +180,15 @@ def plot_cmc(rows, path: Path, max_rank: int = 20) -> None:
     # legend top-down by rank-1, the order in which the curves start
     handles, labels = ax.get_legend_handles_labels()
     order = sorted(range(len(rows)), key=lambda i: -rows[i]["cmc"][0])
-    ax.legend([handles[i] for i in order], [labels[i] for i in order], fontsize=7.5, loc="upper left",
-              bbox_to_anchor=(1.02, 1.0), borderaxespad=0, frameon=False)
+    ax.legend(
+        [handles[i] for i in order],
+        [labels[i] for i in order],
+        fontsize=7.5,
+        loc="upper left",
+        bbox_to_anchor=(1.02, 1.0),
+        borderaxespad=0,
+        frameon=False,
+    )
     ax.set_title("CMC")
     save_png(fig, path, dpi=110, bbox_inches="tight")
 
@@ -178,9 +201,13 @@ def make_report(run_dirs, out: str | Path, max_rank: int = 20) -> dict[str, Path
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     paths = {"md": out / "report.md", "csv": out / "report.csv", "png": out / "cmc.png"}
-    write_text(paths["md"], "# Re-ID benchmark\n\n## Transfer (rank-1, %)\n\n" + headlines(rows)
-               + "\n## Results\n\nCMC matching rates, mAP and mINP in %; ± is the spread over thesis draws "
-               "or over splits.\n\n" + markdown(rows))
+    write_text(
+        paths["md"],
+        "# Re-ID benchmark\n\n## Transfer (rank-1, %)\n\n"
+        + headlines(rows)
+        + "\n## Results\n\nCMC matching rates, mAP and mINP in %; ± is the spread over thesis draws "
+        "or over splits.\n\n" + markdown(rows),
+    )
     write_text(paths["csv"], to_csv(detail))
     plot_cmc(rows, paths["png"], max_rank)
     return paths

@@ -109,9 +109,16 @@ def write_val_curve(run_dir: Path, history: list[dict], val_ids: int | None = No
     fig.legend(loc="lower center", ncol=2, fontsize=7.5)
     top = 1.0
     if val_ids is not None and val_ids < FEW_VAL_IDS:
-        fig.text(0.5, 0.985, f"only {val_ids} validation identities: the CMC-area score is >= {max(0, 101 - val_ids)} "
-                 "by construction;\nread rank-1/mAP, and validate on more identities", ha="center", va="top",
-                 fontsize=8, color="darkred")
+        fig.text(
+            0.5,
+            0.985,
+            f"only {val_ids} validation identities: the CMC-area score is >= {max(0, 101 - val_ids)} "
+            "by construction;\nread rank-1/mAP, and validate on more identities",
+            ha="center",
+            va="top",
+            fontsize=8,
+            color="darkred",
+        )
         top = 0.88
     fig.tight_layout(rect=(0, 0.14, 1, top))
     save_png(fig, run_dir / "val_curve.png", dpi=100)
@@ -148,8 +155,11 @@ def _open_catalog():
         log.debug("catalog has no record_run(); benchmark runs are not recorded")
         return None
     config = FarmConfig.from_env()
-    configured = (os.environ.get("SYNTHREID_DATABASE_URL") or os.environ.get("SYNTHREID_DATA_DIR")
-                  or config.sqlite_path.is_file())
+    configured = (
+        os.environ.get("SYNTHREID_DATABASE_URL")
+        or os.environ.get("SYNTHREID_DATA_DIR")
+        or config.sqlite_path.is_file()
+    )
     if not configured:
         return None
     return catalog_mod.open_catalog(config, retry_for=5.0)
@@ -167,15 +177,22 @@ def record_run(run_dir: str | Path) -> bool:
         cat = _open_catalog()
         if cat is None:
             if os.environ.get("SYNTHREID_DATABASE_URL"):
-                log.warning("SYNTHREID_DATABASE_URL is set but the catalog cannot record runs; %s not recorded",
-                            run_dir)
+                log.warning(
+                    "SYNTHREID_DATABASE_URL is set but the catalog cannot record runs; %s not recorded",
+                    run_dir,
+                )
             return False
         config = load_config(run_dir)
         inputs = {k: config.get(k) for k in ("train", "val", "test", "finetune_from")}
         try:
-            cat.record_run(kind="reid", config=config, inputs=inputs, metrics=load_metrics(run_dir),
-                           artifacts={p.name: str(p.resolve()) for p in sorted(run_dir.iterdir()) if p.is_file()},
-                           run_dir=str(run_dir.resolve()))
+            cat.record_run(
+                kind="reid",
+                config=config,
+                inputs=inputs,
+                metrics=load_metrics(run_dir),
+                artifacts={p.name: str(p.resolve()) for p in sorted(run_dir.iterdir()) if p.is_file()},
+                run_dir=str(run_dir.resolve()),
+            )
         finally:
             close = getattr(cat, "close", None)
             if close:

@@ -50,8 +50,10 @@ def num_splits(paths) -> int:
                 raise SynthreidError(f"{p / 'splits.json'}: expected a non-empty list of splits")
             counts[str(p)] = len(splits)
     if not counts:
-        raise SynthreidError("--splits: needs an Open-ReID dataset (e.g. CUHK03 classic with splits.json) "
-                             "among --train/--val/--test")
+        raise SynthreidError(
+            "--splits: needs an Open-ReID dataset (e.g. CUHK03 classic with splits.json) "
+            "among --train/--val/--test"
+        )
     if len(set(counts.values())) > 1:
         raise SynthreidError(f"--splits: datasets have different numbers of splits {counts}")
     return next(iter(counts.values()))
@@ -83,14 +85,23 @@ def is_parent(run_dir: str | Path) -> bool:
 def members(run_dir: str | Path) -> list[tuple[int, Path]]:
     """(split id, run dir) of a parent's split runs that exist on disk."""
     cfg = runs.load_config(run_dir)
-    return [(s, split_dir(run_dir, s)) for s in cfg.get("splits") or [] if (split_dir(run_dir, s) / "config.json").is_file()]
+    return [
+        (s, split_dir(run_dir, s))
+        for s in cfg.get("splits") or []
+        if (split_dir(run_dir, s) / "config.json").is_file()
+    ]
 
 
 def aggregate(results: list[dict]) -> dict:
     """Mean ± std over the per-split results of one test entry (same dataset and protocol)."""
     first = results[0]
-    out = {"protocol": first.get("protocol"), "dataset": first.get("dataset"), "test": first.get("test"),
-           "splits": len(results), "split_ids": [r.get("split_id") for r in results]}
+    out = {
+        "protocol": first.get("protocol"),
+        "dataset": first.get("dataset"),
+        "test": first.get("test"),
+        "splits": len(results),
+        "split_ids": [r.get("split_id") for r in results],
+    }
     n = min(len(r["cmc"]) for r in results)
     cmcs = np.array([r["cmc"][:n] for r in results], dtype=float)
     out["cmc"], out["cmc_std"] = cmcs.mean(0).tolist(), cmcs.std(0).tolist()

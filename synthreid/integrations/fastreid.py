@@ -37,10 +37,14 @@ def datasets_module():
         importlib.import_module("fastreid.data.datasets.bases")
     except ImportError as exc:
         if (getattr(exc, "name", None) or "").split(".")[0] == "fastreid":
-            raise SynthreidError("fast-reid is not installed (see docs/interop.md: "
-                                 "pip install --no-deps fastreid yacs tabulate termcolor)") from exc
-        raise SynthreidError(f"fast-reid is installed but fastreid.data does not import ({exc}); on "
-                             "Python >= 3.10 / torch >= 2 it needs the import fixes in docs/interop.md") from exc
+            raise SynthreidError(
+                "fast-reid is not installed (see docs/interop.md: "
+                "pip install --no-deps fastreid yacs tabulate termcolor)"
+            ) from exc
+        raise SynthreidError(
+            f"fast-reid is installed but fastreid.data does not import ({exc}); on "
+            "Python >= 3.10 / torch >= 2 it needs the import fixes in docs/interop.md"
+        ) from exc
     return mod
 
 
@@ -50,8 +54,13 @@ def fastreid_items(lists: ReidLists, dataset_name: str) -> tuple[list, list, lis
     return train, list(lists.query), list(lists.gallery)
 
 
-def dataset_class(name: str, folder: str | Path | None = None, format: str | None = None,
-                  subdir: str = DEFAULT_NAME, skip_bad: bool = False):
+def dataset_class(
+    name: str,
+    folder: str | Path | None = None,
+    format: str | None = None,
+    subdir: str = DEFAULT_NAME,
+    skip_bad: bool = False,
+):
     """A fast-reid ImageDataset subclass named ``name`` reading ``folder`` (or fast-reid's root)."""
     bases = importlib.import_module("fastreid.data.datasets.bases")
 
@@ -65,14 +74,25 @@ def dataset_class(name: str, folder: str | Path | None = None, format: str | Non
         bases.ImageDataset.__init__(self, train, query, gallery, **kwargs)
 
     # fast-reid's registry keys a class by its __name__, which becomes the config's dataset name
-    return type(name, (bases.ImageDataset,), {
-        "__init__": __init__, "dataset_name": name, "_junk_pids": [],
-        "__doc__": "A synthreid dataset folder (any format synthreid benchmark reads) for fast-reid.",
-        "__module__": __name__})
+    return type(
+        name,
+        (bases.ImageDataset,),
+        {
+            "__init__": __init__,
+            "dataset_name": name,
+            "_junk_pids": [],
+            "__doc__": "A synthreid dataset folder (any format synthreid benchmark reads) for fast-reid.",
+            "__module__": __name__,
+        },
+    )
 
 
-def register(folder: str | Path | None = None, name: str | None = None, format: str | None = None,
-             skip_bad: bool = False) -> str:
+def register(
+    folder: str | Path | None = None,
+    name: str | None = None,
+    format: str | None = None,
+    skip_bad: bool = False,
+) -> str:
     """Register a dataset in fast-reid's DATASET_REGISTRY; returns the name for
     ``cfg.DATASETS.NAMES`` / ``cfg.DATASETS.TESTS``.
 
@@ -85,12 +105,15 @@ def register(folder: str | Path | None = None, name: str | None = None, format: 
         name = DEFAULT_NAME if folder is None else f"synthreid:{folder}"
     if name in _registered:
         if _registered[name] != (folder_key, format):
-            raise SynthreidError(f"fast-reid dataset {name!r} is already registered for "
-                                 f"{_registered[name][0] or 'the dataset root'}; pick another name")
+            raise SynthreidError(
+                f"fast-reid dataset {name!r} is already registered for "
+                f"{_registered[name][0] or 'the dataset root'}; pick another name"
+            )
         return name
     registry = datasets_module().DATASET_REGISTRY
-    cls = dataset_class(name, folder_key, format, subdir=name if folder is None else DEFAULT_NAME,
-                        skip_bad=skip_bad)
+    cls = dataset_class(
+        name, folder_key, format, subdir=name if folder is None else DEFAULT_NAME, skip_bad=skip_bad
+    )
     try:
         registry.register(cls)
     except (AssertionError, KeyError, ValueError) as exc:  # fast-reid asserts that names are new

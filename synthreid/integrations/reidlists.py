@@ -34,8 +34,8 @@ class ReidLists:
     train: tuple[Item, ...]
     query: tuple[Item, ...]
     gallery: tuple[Item, ...]
-    cameras: tuple[int, ...]          # original camera ids; index = camera id in the lists
-    train_pids: tuple[int, ...]       # original ids of the train identities; index = relabelled id
+    cameras: tuple[int, ...]  # original camera ids; index = camera id in the lists
+    train_pids: tuple[int, ...]  # original ids of the train identities; index = relabelled id
     distractor_pid: int | None = None
 
     @property
@@ -49,9 +49,12 @@ class ReidLists:
     def summary(self) -> str:
         def ids(items):
             return len({pid for _, pid, _ in items})
-        return (f"{self.name} ({self.format}): train {len(self.train)} images / {ids(self.train)} ids, "
-                f"query {len(self.query)} / {ids(self.query)}, gallery {len(self.gallery)} / "
-                f"{ids(self.gallery)}, {self.num_cameras} cameras")
+
+        return (
+            f"{self.name} ({self.format}): train {len(self.train)} images / {ids(self.train)} ids, "
+            f"query {len(self.query)} / {ids(self.query)}, gallery {len(self.gallery)} / "
+            f"{ids(self.gallery)}, {self.num_cameras} cameras"
+        )
 
 
 def resolve_root(root: str | Path, subdir: str) -> Path:
@@ -64,12 +67,19 @@ def resolve_root(root: str | Path, subdir: str) -> Path:
             return cand
         except DatasetError:
             continue
-    raise DatasetError(f"{root}: neither it nor {root / subdir} holds a dataset synthreid reads "
-                       "(manifest.json, bounding_box_train/, labeled|detected/, or meta.json+splits.json)")
+    raise DatasetError(
+        f"{root}: neither it nor {root / subdir} holds a dataset synthreid reads "
+        "(manifest.json, bounding_box_train/, labeled|detected/, or meta.json+splits.json)"
+    )
 
 
-def load_lists(root: str | Path, format: str | None = None, split_id: int = 0, skip_bad: bool = False,
-               verify: bool = False) -> ReidLists:
+def load_lists(
+    root: str | Path,
+    format: str | None = None,
+    split_id: int = 0,
+    skip_bad: bool = False,
+    verify: bool = False,
+) -> ReidLists:
     """Read ``root`` (format detected unless given) into :class:`ReidLists`.
 
     ``split_id`` picks the split of an Open-ReID dataset; ``skip_bad`` skips unreadable or
@@ -92,7 +102,18 @@ def load_lists(root: str | Path, format: str | None = None, split_id: int = 0, s
     gallery = tuple((r.path, r.pid, cam_index[r.camid]) for r in ds.gallery)
     for label, items in (("train", train), ("query", query), ("gallery", gallery)):
         if not items:
-            raise DatasetError(f"{root}: the {label} list is empty ({ds.format} dataset); re-ID libraries "
-                               "need train, query and gallery images")
-    return ReidLists(ds.name, root, ds.format, tuple(train), query, gallery, tuple(cameras),
-                     tuple(train_pids), ds.distractor_pid)
+            raise DatasetError(
+                f"{root}: the {label} list is empty ({ds.format} dataset); re-ID libraries "
+                "need train, query and gallery images"
+            )
+    return ReidLists(
+        ds.name,
+        root,
+        ds.format,
+        tuple(train),
+        query,
+        gallery,
+        tuple(cameras),
+        tuple(train_pids),
+        ds.distractor_pid,
+    )

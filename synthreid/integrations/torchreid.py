@@ -37,13 +37,17 @@ def api():
         except ImportError as exc:
             missing = getattr(exc, "name", None) or ""
             if missing.split(".")[0] != "torchreid":  # torchreid is there but one of its imports is not
-                raise SynthreidError(f"torchreid is installed but does not import ({exc}); "
-                                     "pip install -e '.[interop]' installs what it needs") from exc
+                raise SynthreidError(
+                    f"torchreid is installed but does not import ({exc}); "
+                    "pip install -e '.[interop]' installs what it needs"
+                ) from exc
             continue
         if hasattr(data, "register_image_dataset") and hasattr(data, "ImageDataset"):
             return top
-    raise SynthreidError("torchreid is not installed: pip install -e '.[interop]' (or torchreid from "
-                         "https://github.com/KaiyangZhou/deep-person-reid)")
+    raise SynthreidError(
+        "torchreid is not installed: pip install -e '.[interop]' (or torchreid from "
+        "https://github.com/KaiyangZhou/deep-person-reid)"
+    )
 
 
 def data_module():
@@ -51,8 +55,12 @@ def data_module():
     return api().data
 
 
-def dataset_class(folder: str | Path | None = None, format: str | None = None, subdir: str = DEFAULT_NAME,
-                  skip_bad: bool = False):
+def dataset_class(
+    folder: str | Path | None = None,
+    format: str | None = None,
+    subdir: str = DEFAULT_NAME,
+    skip_bad: bool = False,
+):
     """A ``torchreid`` ImageDataset subclass reading ``folder`` (or torchreid's ``root`` when None)."""
     data = data_module()
 
@@ -72,8 +80,12 @@ def dataset_class(folder: str | Path | None = None, format: str | None = None, s
     return SynthreidImageDataset
 
 
-def register(folder: str | Path | None = None, name: str | None = None, format: str | None = None,
-             skip_bad: bool = False) -> str:
+def register(
+    folder: str | Path | None = None,
+    name: str | None = None,
+    format: str | None = None,
+    skip_bad: bool = False,
+) -> str:
     """Register a dataset with torchreid; returns the name to pass as ``sources``/``targets``.
 
     ``folder``: a dataset folder (name ``synthreid:FOLDER`` unless ``name`` is given); None
@@ -86,11 +98,15 @@ def register(folder: str | Path | None = None, name: str | None = None, format: 
         name = DEFAULT_NAME if folder is None else f"synthreid:{folder}"
     if name in _registered:
         if _registered[name] != (folder_key, format):
-            raise SynthreidError(f"torchreid dataset {name!r} is already registered for "
-                                 f"{_registered[name][0] or 'the root argument'}; pick another name")
+            raise SynthreidError(
+                f"torchreid dataset {name!r} is already registered for "
+                f"{_registered[name][0] or 'the root argument'}; pick another name"
+            )
         return name
     data = data_module()
-    cls = dataset_class(folder_key, format, subdir=name if folder is None else DEFAULT_NAME, skip_bad=skip_bad)
+    cls = dataset_class(
+        folder_key, format, subdir=name if folder is None else DEFAULT_NAME, skip_bad=skip_bad
+    )
     try:
         data.register_image_dataset(name, cls)
     except ValueError as exc:  # torchreid refuses names it already has

@@ -38,8 +38,9 @@ MARKER = ".refine-apply.json"
 _SKIP_MANIFEST_KEYS = {"format", "format_version", "name", "kind", "parent", "refiner_run", "created_at"}
 
 
-def load_refiner(run_dir: str | Path, checkpoint: str | Path | None = None,
-                 device: str | torch.device = "cpu") -> tuple[torch.nn.Module, RefinerConfig, dict]:
+def load_refiner(
+    run_dir: str | Path, checkpoint: str | Path | None = None, device: str | torch.device = "cpu"
+) -> tuple[torch.nn.Module, RefinerConfig, dict]:
     """(G_AB in eval mode, its config, info) from a run folder's checkpoint (default latest.pt)."""
     run_dir = Path(run_dir)
     ckpt = Path(checkpoint) if checkpoint else run_dir / CHECKPOINT
@@ -49,9 +50,15 @@ def load_refiner(run_dir: str | Path, checkpoint: str | Path | None = None,
     try:
         net.load_state_dict(state["G_AB"])
     except RuntimeError as exc:
-        raise RefineError(f"{ckpt}: G_AB weights do not fit {config.generator} ngf={config.ngf} ({exc})") from exc
-    info = {"run_dir": str(run_dir.resolve()), "checkpoint": str(ckpt.resolve()),
-            "iteration": int(state["iteration"]), "model": config.model}
+        raise RefineError(
+            f"{ckpt}: G_AB weights do not fit {config.generator} ngf={config.ngf} ({exc})"
+        ) from exc
+    info = {
+        "run_dir": str(run_dir.resolve()),
+        "checkpoint": str(ckpt.resolve()),
+        "iteration": int(state["iteration"]),
+        "model": config.model,
+    }
     return net.to(device).eval(), config, info
 
 
@@ -79,8 +86,10 @@ def _save_image(img: Image.Image, path: Path) -> None:
 
 
 def _prepare(out: Path, source: Dataset, info: dict) -> None:
-    marker = {"parent": {"name": source.name, "path": str(source.root.resolve())},
-              "refiner_run": {k: info[k] for k in ("run_dir", "checkpoint")}}
+    marker = {
+        "parent": {"name": source.name, "path": str(source.root.resolve())},
+        "refiner_run": {k: info[k] for k in ("run_dir", "checkpoint")},
+    }
     mpath = out / MARKER
     if mpath.is_file():
         try:
@@ -88,8 +97,10 @@ def _prepare(out: Path, source: Dataset, info: dict) -> None:
         except (OSError, json.JSONDecodeError) as exc:
             raise DatasetError(f"{mpath}: unreadable apply marker ({exc})") from exc
         if old != marker:
-            raise DatasetError(f"{out}: an unfinished apply of another source/refiner is here "
-                               f"({old}); remove the folder or use another name")
+            raise DatasetError(
+                f"{out}: an unfinished apply of another source/refiner is here "
+                f"({old}); remove the folder or use another name"
+            )
         remove_stale_temps(out)
         return
     if out.exists() and any(out.iterdir()):
@@ -98,9 +109,17 @@ def _prepare(out: Path, source: Dataset, info: dict) -> None:
     write_json(mpath, marker)
 
 
-def apply(run_dir: str | Path, source: str | Path, out_dir: str | Path | None = None, name: str | None = None,
-          checkpoint: str | Path | None = None, batch_size: int = 16, device: str | None = "auto",
-          num_workers: int = 0, progress: bool = True) -> Path:
+def apply(
+    run_dir: str | Path,
+    source: str | Path,
+    out_dir: str | Path | None = None,
+    name: str | None = None,
+    checkpoint: str | Path | None = None,
+    batch_size: int = 16,
+    device: str | None = "auto",
+    num_workers: int = 0,
+    progress: bool = True,
+) -> Path:
     """Translate every image of ``source`` with the run's G_AB into a new dataset; returns its folder.
 
     ``out_dir`` defaults to ``<source parent>/<name>``; ``name`` defaults to the folder name.
@@ -119,8 +138,11 @@ def apply(run_dir: str | Path, source: str | Path, out_dir: str | Path | None = 
     net, config, info = load_refiner(run_dir, checkpoint, dev)
     if (out / "manifest.json").is_file():
         done = Dataset(out).manifest
-        if done.get("kind") == "refined" and done.get("parent", {}).get("path") == str(src.root.resolve()) \
-                and done.get("refiner_run", {}).get("checkpoint") == info["checkpoint"]:
+        if (
+            done.get("kind") == "refined"
+            and done.get("parent", {}).get("path") == str(src.root.resolve())
+            and done.get("refiner_run", {}).get("checkpoint") == info["checkpoint"]
+        ):
             return out
         raise DatasetError(f"{out}: a different dataset already exists there; choose another name")
     _prepare(out, src, info)
@@ -131,9 +153,14 @@ def apply(run_dir: str | Path, source: str | Path, out_dir: str | Path | None = 
     h, w = config.size
     use_amp = dev.type == "cuda" and config.amp
 
-    loader = torch.utils.data.DataLoader(_Crops(src.root, todo, (h, w)), batch_size=batch_size, shuffle=False,
-                                         collate_fn=_collate, num_workers=num_workers,
-                                         pin_memory=dev.type == "cuda")
+    loader = torch.utils.data.DataLoader(
+        _Crops(src.root, todo, (h, w)),
+        batch_size=batch_size,
+        shuffle=False,
+        collate_fn=_collate,
+        num_workers=num_workers,
+        pin_memory=dev.type == "cuda",
+    )
     with tqdm(total=len(todo), desc=f"apply {name}", unit="img", disable=not progress) as bar:
         for idx, sizes, x in loader:
             with torch.no_grad(), torch.autocast("cuda", dtype=torch.float16, enabled=use_amp):
@@ -151,15 +178,20 @@ def apply(run_dir: str | Path, source: str | Path, out_dir: str | Path | None = 
     if (src.root / "labels.jsonl").is_file():
         _copy_file(src.root / "labels.jsonl", out / "labels.jsonl")
     manifest = {k: v for k, v in src.manifest.items() if k not in _SKIP_MANIFEST_KEYS}
-    manifest.update({
-        "name": name, "kind": "refined",
-        "parent": {"name": src.name, "path": str(src.root.resolve())},
-        "refiner_run": info,
-        "splits": src.splits,
-        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "software": {**(sw if isinstance(sw := src.manifest.get("software"), dict) else {}),
-                     "torch": torch.__version__},
-    })
+    manifest.update(
+        {
+            "name": name,
+            "kind": "refined",
+            "parent": {"name": src.name, "path": str(src.root.resolve())},
+            "refiner_run": info,
+            "splits": src.splits,
+            "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "software": {
+                **(sw if isinstance(sw := src.manifest.get("software"), dict) else {}),
+                "torch": torch.__version__,
+            },
+        }
+    )
     write_manifest(out, manifest)
     (out / MARKER).unlink(missing_ok=True)
     return out

@@ -120,24 +120,38 @@ class RefinerConfig:
             h, w = self.size
             raise RefineError(
                 f"size: {w}x{h} is landscape (WIDTHxHEIGHT: {w} wide, {h} high) but person crops are "
-                f"portrait; did you mean {h}x{w}? (--force-landscape / allow_landscape=True to train it anyway)")
+                f"portrait; did you mean {h}x{w}? (--force-landscape / allow_landscape=True to train it anyway)"
+            )
         # Recorded as "this run is landscape on purpose": a portrait run's config (and so its
         # resume check) does not depend on whether the flag was given.
         object.__setattr__(self, "allow_landscape", self.size[1] > self.size[0])
         if self.model not in MODELS:
             raise RefineError(f"model: unknown {self.model!r}, expected one of {', '.join(MODELS)}")
         if self.generator not in GENERATORS:
-            raise RefineError(f"generator: unknown {self.generator!r}, expected one of {', '.join(GENERATORS)}")
+            raise RefineError(
+                f"generator: unknown {self.generator!r}, expected one of {', '.join(GENERATORS)}"
+            )
         if self.discriminator not in DISCRIMINATORS:
             raise RefineError(
-                f"discriminator: unknown {self.discriminator!r}, expected one of {', '.join(DISCRIMINATORS)}")
-        for name in ("n_layers_d", "ngf", "ndf", "iters", "batch_size", "checkpoint_every",
-                     "sample_every", "log_every"):
+                f"discriminator: unknown {self.discriminator!r}, expected one of {', '.join(DISCRIMINATORS)}"
+            )
+        for name in (
+            "n_layers_d",
+            "ngf",
+            "ndf",
+            "iters",
+            "batch_size",
+            "checkpoint_every",
+            "sample_every",
+            "log_every",
+        ):
             v = getattr(self, name)
             if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
                 raise RefineError(f"{name}: expected a positive integer, got {v!r}")
         if self.recon_loss not in RECON_LOSSES:
-            raise RefineError(f"recon_loss: unknown {self.recon_loss!r}, expected one of {', '.join(RECON_LOSSES)}")
+            raise RefineError(
+                f"recon_loss: unknown {self.recon_loss!r}, expected one of {', '.join(RECON_LOSSES)}"
+            )
         if self.bg_discriminator is None:
             object.__setattr__(self, "bg_discriminator", self.model == "fgbg")
         if not isinstance(self.bg_discriminator, bool):
@@ -150,8 +164,15 @@ class RefinerConfig:
                 raise RefineError(f"{name}: expected an integer >= 0, got {v!r}")
         if self.decay_iters is not None and not 0 <= self.decay_iters <= self.iters:
             raise RefineError(f"decay_iters: expected 0..iters ({self.iters}), got {self.decay_iters!r}")
-        for name in ("lr", "lambda_cycle", "lambda_identity", "lambda_mask_id", "lambda_fg", "lambda_bg",
-                     "lambda_bg_gan"):
+        for name in (
+            "lr",
+            "lambda_cycle",
+            "lambda_identity",
+            "lambda_mask_id",
+            "lambda_fg",
+            "lambda_bg",
+            "lambda_bg_gan",
+        ):
             v = getattr(self, name)
             if not isinstance(v, (int, float)) or v < 0 or v != v:
                 raise RefineError(f"{name}: expected a number >= 0, got {v!r}")
@@ -161,15 +182,17 @@ class RefinerConfig:
             raise RefineError(f"beta1: expected 0 <= beta1 < 1, got {self.beta1!r}")
         if not 1.0 <= self.load_scale <= 2.0:
             raise RefineError(f"load_scale: expected 1.0..2.0, got {self.load_scale!r}")
-        min_side = 3 * 2 ** self.n_layers_d  # n stride-2 convs then two 4x4 stride-1 convs
+        min_side = 3 * 2**self.n_layers_d  # n stride-2 convs then two 4x4 stride-1 convs
         if min(self.size) < min_side:
             raise RefineError(
                 f"size: {format_size(self.size)} is too small for a {self.n_layers_d}-layer PatchGAN "
-                f"(each side >= {min_side}); use a larger size or a smaller n_layers_d")
+                f"(each side >= {min_side}); use a larger size or a smaller n_layers_d"
+            )
         if self.model == "ptgan" and not self.target_masks:
             raise RefineError(
                 "target_masks: the ptgan model needs person masks of the target images "
-                "(--target-masks DIR, one PNG per image with the same stem)")
+                "(--target-masks DIR, one PNG per image with the same stem)"
+            )
 
     @property
     def n_decay(self) -> int:
@@ -190,7 +213,9 @@ class RefinerConfig:
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(d) - names)
         if unknown:
-            raise RefineError(f"config: unknown field(s) {', '.join(unknown)} (known: {', '.join(sorted(names))})")
+            raise RefineError(
+                f"config: unknown field(s) {', '.join(unknown)} (known: {', '.join(sorted(names))})"
+            )
         if "allow_landscape" not in d and isinstance(d.get("size"), list):
             # Runs made before the landscape guard stored [height, width]; load them as trained.
             d = {**d, "allow_landscape": True}

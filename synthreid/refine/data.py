@@ -71,8 +71,9 @@ def target_pairs(folder: str | Path, mask_folder: str | Path | None = None) -> l
     folder = Path(folder)
     if not folder.is_dir():
         raise DatasetError(f"{folder}: target folder does not exist")
-    images = sorted(p for p in folder.iterdir()
-                    if p.suffix.lower() in IMAGE_EXTS and not p.name.startswith("."))
+    images = sorted(
+        p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTS and not p.name.startswith(".")
+    )
     if not images:
         raise DatasetError(f"{folder}: no target images (expected {', '.join(IMAGE_EXTS)} files)")
     if mask_folder is None:
@@ -89,8 +90,14 @@ def target_pairs(folder: str | Path, mask_folder: str | Path | None = None) -> l
     return out
 
 
-def augment(img: Image.Image, mask: Image.Image | None, size: tuple[int, int], load_scale: float,
-            flip: bool, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+def augment(
+    img: Image.Image,
+    mask: Image.Image | None,
+    size: tuple[int, int],
+    load_scale: float,
+    flip: bool,
+    rng: np.random.Generator,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Resize to size*load_scale, random crop to ``size`` (H, W), random horizontal flip.
 
     Returns ((3, H, W) image in [-1, 1], (1, H, W) mask in [0, 1]; zeros when ``mask`` is None).
@@ -116,8 +123,16 @@ class UnpairedSamples(torch.utils.data.Dataset):
     Indices and augmentations come from ``np.random.default_rng([seed, k])``.
     """
 
-    def __init__(self, source: list, target: list, size: tuple[int, int], n: int, seed: int = 0,
-                 load_scale: float = 1.125, flip: bool = True):
+    def __init__(
+        self,
+        source: list,
+        target: list,
+        size: tuple[int, int],
+        n: int,
+        seed: int = 0,
+        load_scale: float = 1.125,
+        flip: bool = True,
+    ):
         self.source, self.target, self.size, self.n = source, target, tuple(size), int(n)
         self.seed, self.load_scale, self.flip = int(seed), float(load_scale), bool(flip)
 
@@ -130,8 +145,14 @@ class UnpairedSamples(torch.utils.data.Dataset):
         a_path, am_path = self.source[ia]
         b_path, bm_path = self.target[ib]
         a, ma = augment(load_rgb(a_path), load_mask(am_path), self.size, self.load_scale, self.flip, rng)
-        b, mb = augment(load_rgb(b_path), load_mask(bm_path) if bm_path is not None else None,
-                        self.size, self.load_scale, self.flip, rng)
+        b, mb = augment(
+            load_rgb(b_path),
+            load_mask(bm_path) if bm_path is not None else None,
+            self.size,
+            self.load_scale,
+            self.flip,
+            rng,
+        )
         return {"a": a, "mask_a": ma, "b": b, "mask_b": mb}
 
 
@@ -141,8 +162,9 @@ def fixed_batch(pairs: list, size: tuple[int, int], n: int = 4) -> tuple[torch.T
     imgs, masks = [], []
     for i in idx:
         p, m = pairs[i]
-        img, mask = augment(load_rgb(p), load_mask(m) if m is not None else None, size, 1.0, False,
-                            np.random.default_rng(0))
+        img, mask = augment(
+            load_rgb(p), load_mask(m) if m is not None else None, size, 1.0, False, np.random.default_rng(0)
+        )
         imgs.append(img)
         masks.append(mask)
     return torch.stack(imgs), torch.stack(masks)

@@ -41,15 +41,15 @@ EVAL_FIELDS = ("iter", "identity_l1", "domain_gap", "domain_gap_source", "domain
 AVG_ROWS = 50  # losses_avg: mean over this many last logged rows of losses.csv
 
 # sRGB (D65) -> XYZ, and the D65 white point.
-_RGB2XYZ = torch.tensor([[0.4124564, 0.3575761, 0.1804375],
-                         [0.2126729, 0.7151522, 0.0721750],
-                         [0.0193339, 0.1191920, 0.9503041]])
+_RGB2XYZ = torch.tensor(
+    [[0.4124564, 0.3575761, 0.1804375], [0.2126729, 0.7151522, 0.0721750], [0.0193339, 0.1191920, 0.9503041]]
+)
 _WHITE = torch.tensor([0.95047, 1.0, 1.08883])
 
 
 def rgb_to_lab(x: torch.Tensor) -> torch.Tensor:
     """(N, 3, H, W) sRGB in [-1, 1] -> (N, 3, H, W) CIELAB (L* 0..100, a*, b* about -128..127)."""
-    rgb = ((x.float().clamp(-1, 1) + 1.0) / 2.0)
+    rgb = (x.float().clamp(-1, 1) + 1.0) / 2.0
     lin = torch.where(rgb <= 0.04045, rgb / 12.92, ((rgb + 0.055) / 1.055) ** 2.4)
     xyz = torch.einsum("ij,njhw->nihw", _RGB2XYZ.to(x.device), lin) / _WHITE.to(x.device)[None, :, None, None]
     eps = (6 / 29) ** 3
@@ -101,12 +101,17 @@ class EvalSet:
 
 def evaluate(translate, evalset: EvalSet, batch_size: int = 16) -> dict[str, float]:
     """Scores of ``translate`` ((N, 3, H, W) -> same, the A->B generator) on ``evalset``."""
-    out = torch.cat([translate(evalset.a[i:i + batch_size]).float().cpu()
-                     for i in range(0, len(evalset.a), batch_size)])
+    out = torch.cat(
+        [translate(evalset.a[i : i + batch_size]).float().cpu() for i in range(0, len(evalset.a), batch_size)]
+    )
     gap = domain_gap(out, evalset.b)
     src = evalset.gap_source
-    return {"identity_l1": identity_l1(out, evalset.a, evalset.mask_a), "domain_gap": gap,
-            "domain_gap_source": src, "domain_gap_reduction": 1.0 - gap / src if src > 0 else 0.0}
+    return {
+        "identity_l1": identity_l1(out, evalset.a, evalset.mask_a),
+        "domain_gap": gap,
+        "domain_gap_source": src,
+        "domain_gap_reduction": 1.0 - gap / src if src > 0 else 0.0,
+    }
 
 
 def read_rows(path: Path, upto: int) -> list[dict]:
@@ -156,8 +161,16 @@ def _finite(d: dict) -> dict:
     return {k: (v if isinstance(v, (int, float)) and math.isfinite(v) else None) for k, v in d.items()}
 
 
-def write_metrics(run_dir: Path, *, iteration: int, iters_total: int, wall_seconds: float,
-                  loss_rows: list[dict], eval_row: dict | None, n_eval: tuple[int, int]) -> dict:
+def write_metrics(
+    run_dir: Path,
+    *,
+    iteration: int,
+    iters_total: int,
+    wall_seconds: float,
+    loss_rows: list[dict],
+    eval_row: dict | None,
+    n_eval: tuple[int, int],
+) -> dict:
     """Write ``metrics.json`` atomically and return it.
 
     ``losses``: the last logged row of losses.csv (the row the farm also reads);
@@ -170,10 +183,13 @@ def write_metrics(run_dir: Path, *, iteration: int, iters_total: int, wall_secon
     avg = {k: float(np.mean([r[k] for r in recent if k in r])) for k in last}
     wall_seconds = round(float(wall_seconds), 3)
     metrics = {
-        "iteration": int(iteration), "iters_total": int(iters_total),
+        "iteration": int(iteration),
+        "iters_total": int(iters_total),
         "wall_seconds": wall_seconds,
         "iters_per_second": iteration / wall_seconds if wall_seconds > 0 else None,
-        "losses": _finite(last), "losses_avg": _finite(avg), "losses_avg_rows": len(recent),
+        "losses": _finite(last),
+        "losses_avg": _finite(avg),
+        "losses_avg_rows": len(recent),
         "eval": _finite({k: v for k, v in eval_row.items() if k != "iter"}) if eval_row else None,
         "eval_images": {"source": n_eval[0], "target": n_eval[1]},
     }

@@ -28,14 +28,21 @@ def masked_l1(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor, eps: float =
     return diff.sum() / (area + eps)
 
 
-def masked_identity_loss(translated: torch.Tensor, original: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+def masked_identity_loss(
+    translated: torch.Tensor, original: torch.Tensor, mask: torch.Tensor
+) -> torch.Tensor:
     """PTGAN identity loss ||(G(a) - a) * M(a)||_1 (L1 as in the Lund thesis), mean per masked pixel."""
     return masked_l1(translated, original, mask)
 
 
-def fg_bg_losses(translated: torch.Tensor, original: torch.Tensor, mask: torch.Tensor,
-                 target: torch.Tensor, target_mask: torch.Tensor | None,
-                 feather: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+def fg_bg_losses(
+    translated: torch.Tensor,
+    original: torch.Tensor,
+    mask: torch.Tensor,
+    target: torch.Tensor,
+    target_mask: torch.Tensor | None,
+    feather: int = 0,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Imperial M4 terms: (fg, bg), unweighted.
 
     fg = |G(x) - x| over the person of x (mask feathered by ``feather`` px, so the person's
@@ -107,8 +114,9 @@ def _box_blur(x: torch.Tensor, radius: int) -> torch.Tensor:
     return x
 
 
-def background_fill(img: torch.Tensor, hole: torch.Tensor, radius: int | None = None,
-                    eps: float = 1e-3) -> tuple[torch.Tensor, torch.Tensor]:
+def background_fill(
+    img: torch.Tensor, hole: torch.Tensor, radius: int | None = None, eps: float = 1e-3
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Smooth guess of the background under a hole, from background pixels only.
 
     Normalised convolution: fill = blur(img * (1 - hole)) / blur(1 - hole). ``img`` (N, C, H, W),

@@ -64,13 +64,18 @@ class RefinerModel:
         self.D_A = build_discriminator(c.discriminator, c.n_layers_d, c.ndf, g).to(self.device)
         self.D_B = build_discriminator(c.discriminator, c.n_layers_d, c.ndf, g).to(self.device)
         # Built after the others so that the initial weights of those do not depend on it.
-        self.D_bg = (build_discriminator(c.discriminator, c.n_layers_d, c.ndf, g).to(self.device)
-                     if c.bg_discriminator else None)
+        self.D_bg = (
+            build_discriminator(c.discriminator, c.n_layers_d, c.ndf, g).to(self.device)
+            if c.bg_discriminator
+            else None
+        )
         betas = (c.beta1, 0.999)
-        self.opt_G = torch.optim.Adam(list(self.G_AB.parameters()) + list(self.G_BA.parameters()),
-                                      lr=c.lr, betas=betas)
-        self.opt_D = torch.optim.Adam([p for d in self.discriminators for p in d.parameters()],
-                                      lr=c.lr, betas=betas)
+        self.opt_G = torch.optim.Adam(
+            list(self.G_AB.parameters()) + list(self.G_BA.parameters()), lr=c.lr, betas=betas
+        )
+        self.opt_D = torch.optim.Adam(
+            [p for d in self.discriminators for p in d.parameters()], lr=c.lr, betas=betas
+        )
         self.sched_G = torch.optim.lr_scheduler.LambdaLR(self.opt_G, lambda it: c.lr_factor(it))
         self.sched_D = torch.optim.lr_scheduler.LambdaLR(self.opt_D, lambda it: c.lr_factor(it))
         self.pool_A = ImagePool(c.pool_size, seed=[c.seed, 1])
@@ -128,6 +133,7 @@ class RefinerModel:
             rec_b = self.G_AB(fake_a)
             losses["G_AB"] = lsgan_loss(self.D_B(fake_b), True)
             losses["G_BA"] = lsgan_loss(self.D_A(fake_a), True)
+
             def rec(x, y):
                 return recon_loss(x, y, c.recon_loss, c.huber_delta)
 
@@ -166,7 +172,9 @@ class RefinerModel:
             if self.D_bg is not None:
                 real_bg = self.bg_view(b, mb if has_mb else ma)
                 pooled_bg = self.pool_bg.query(fake_bg.detach())
-                loss_d_bg = 0.5 * (lsgan_loss(self.D_bg(real_bg), True) + lsgan_loss(self.D_bg(pooled_bg), False))
+                loss_d_bg = 0.5 * (
+                    lsgan_loss(self.D_bg(real_bg), True) + lsgan_loss(self.D_bg(pooled_bg), False)
+                )
                 loss_d = loss_d + loss_d_bg
         self.scaler_D.scale(loss_d).backward()
         self.scaler_D.step(self.opt_D)
@@ -193,11 +201,15 @@ class RefinerModel:
             "iteration": self.iteration,
             "config": self.config.to_dict(),
             **{name: getattr(self, name).state_dict() for name in self.nets},
-            "opt_G": self.opt_G.state_dict(), "opt_D": self.opt_D.state_dict(),
-            "sched_G": self.sched_G.state_dict(), "sched_D": self.sched_D.state_dict(),
-            "pool_A": self.pool_A.state_dict(), "pool_B": self.pool_B.state_dict(),
+            "opt_G": self.opt_G.state_dict(),
+            "opt_D": self.opt_D.state_dict(),
+            "sched_G": self.sched_G.state_dict(),
+            "sched_D": self.sched_D.state_dict(),
+            "pool_A": self.pool_A.state_dict(),
+            "pool_B": self.pool_B.state_dict(),
             **({"pool_bg": self.pool_bg.state_dict()} if self.D_bg is not None else {}),
-            "scaler_G": self.scaler_G.state_dict(), "scaler_D": self.scaler_D.state_dict(),
+            "scaler_G": self.scaler_G.state_dict(),
+            "scaler_D": self.scaler_D.state_dict(),
         }
 
     def load_state_dict(self, state: dict) -> None:

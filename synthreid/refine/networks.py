@@ -25,8 +25,13 @@ class ResnetBlock(nn.Module):
     def __init__(self, dim: int):
         super().__init__()
         self.block = nn.Sequential(
-            nn.ReflectionPad2d(1), nn.Conv2d(dim, dim, 3, bias=True), _norm(dim), nn.ReLU(True),
-            nn.ReflectionPad2d(1), nn.Conv2d(dim, dim, 3, bias=True), _norm(dim),
+            nn.ReflectionPad2d(1),
+            nn.Conv2d(dim, dim, 3, bias=True),
+            _norm(dim),
+            nn.ReLU(True),
+            nn.ReflectionPad2d(1),
+            nn.Conv2d(dim, dim, 3, bias=True),
+            _norm(dim),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -38,16 +43,27 @@ class ResnetGenerator(nn.Module):
 
     def __init__(self, n_blocks: int = 9, ngf: int = 64, in_ch: int = 3, out_ch: int = 3):
         super().__init__()
-        layers: list[nn.Module] = [nn.ReflectionPad2d(3), nn.Conv2d(in_ch, ngf, 7, bias=True), _norm(ngf),
-                                   nn.ReLU(True)]
+        layers: list[nn.Module] = [
+            nn.ReflectionPad2d(3),
+            nn.Conv2d(in_ch, ngf, 7, bias=True),
+            _norm(ngf),
+            nn.ReLU(True),
+        ]
         for mult in (1, 2):
-            layers += [nn.Conv2d(ngf * mult, ngf * mult * 2, 3, stride=2, padding=1, bias=True),
-                       _norm(ngf * mult * 2), nn.ReLU(True)]
+            layers += [
+                nn.Conv2d(ngf * mult, ngf * mult * 2, 3, stride=2, padding=1, bias=True),
+                _norm(ngf * mult * 2),
+                nn.ReLU(True),
+            ]
         layers += [ResnetBlock(ngf * 4) for _ in range(n_blocks)]
         for mult in (4, 2):
-            layers += [nn.ConvTranspose2d(ngf * mult, ngf * mult // 2, 3, stride=2, padding=1,
-                                          output_padding=1, bias=True),
-                       _norm(ngf * mult // 2), nn.ReLU(True)]
+            layers += [
+                nn.ConvTranspose2d(
+                    ngf * mult, ngf * mult // 2, 3, stride=2, padding=1, output_padding=1, bias=True
+                ),
+                _norm(ngf * mult // 2),
+                nn.ReLU(True),
+            ]
         layers += [nn.ReflectionPad2d(3), nn.Conv2d(ngf, out_ch, 7, bias=True), nn.Tanh()]
         self.model = nn.Sequential(*layers)
 
@@ -67,13 +83,19 @@ class NLayerDiscriminator(nn.Module):
         layers: list[nn.Module] = [nn.Conv2d(in_ch, ndf, 4, stride=2, padding=1), nn.LeakyReLU(0.2, True)]
         mult = 1
         for n in range(1, n_layers):
-            prev, mult = mult, min(2 ** n, 8)
-            layers += [nn.Conv2d(ndf * prev, ndf * mult, 4, stride=2, padding=1, bias=True),
-                       _norm(ndf * mult), nn.LeakyReLU(0.2, True)]
-        prev, mult = mult, min(2 ** n_layers, 8)
-        layers += [nn.Conv2d(ndf * prev, ndf * mult, 4, stride=1, padding=1, bias=True),
-                   _norm(ndf * mult), nn.LeakyReLU(0.2, True),
-                   nn.Conv2d(ndf * mult, 1, 4, stride=1, padding=1)]
+            prev, mult = mult, min(2**n, 8)
+            layers += [
+                nn.Conv2d(ndf * prev, ndf * mult, 4, stride=2, padding=1, bias=True),
+                _norm(ndf * mult),
+                nn.LeakyReLU(0.2, True),
+            ]
+        prev, mult = mult, min(2**n_layers, 8)
+        layers += [
+            nn.Conv2d(ndf * prev, ndf * mult, 4, stride=1, padding=1, bias=True),
+            _norm(ndf * mult),
+            nn.LeakyReLU(0.2, True),
+            nn.Conv2d(ndf * mult, 1, 4, stride=1, padding=1),
+        ]
         self.model = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -90,16 +112,18 @@ def init_weights(net: nn.Module, generator: torch.Generator | None = None, std: 
     return net
 
 
-def build_generator(name: str = "resnet_9blocks", ngf: int = 64,
-                    generator: torch.Generator | None = None) -> ResnetGenerator:
+def build_generator(
+    name: str = "resnet_9blocks", ngf: int = 64, generator: torch.Generator | None = None
+) -> ResnetGenerator:
     """A ResNet generator by name (``resnet_9blocks`` or ``resnet_6blocks``), initialised."""
     if name not in GENERATOR_BLOCKS:
         raise RefineError(f"generator: unknown {name!r}, expected one of {', '.join(GENERATOR_BLOCKS)}")
     return init_weights(ResnetGenerator(GENERATOR_BLOCKS[name], ngf), generator)
 
 
-def build_discriminator(name: str = "basic", n_layers: int = 3, ndf: int = 64,
-                        generator: torch.Generator | None = None) -> NLayerDiscriminator:
+def build_discriminator(
+    name: str = "basic", n_layers: int = 3, ndf: int = 64, generator: torch.Generator | None = None
+) -> NLayerDiscriminator:
     """A PatchGAN discriminator by name (``basic`` = 70x70 PatchGAN with n_layers=3), initialised."""
     if name not in DISCRIMINATORS:
         raise RefineError(f"discriminator: unknown {name!r}, expected one of {', '.join(DISCRIMINATORS)}")

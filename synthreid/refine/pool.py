@@ -38,8 +38,11 @@ class ImagePool:
         return torch.stack(out)
 
     def state_dict(self) -> dict:
-        return {"size": self.size, "rng": self.rng.bit_generator.state,
-                "images": torch.stack(self.images).cpu() if self.images else None}
+        return {
+            "size": self.size,
+            "rng": self.rng.bit_generator.state,
+            "images": torch.stack(self.images).cpu() if self.images else None,
+        }
 
     def load_state_dict(self, state: dict) -> None:
         self.size = int(state["size"])

@@ -82,8 +82,10 @@ def _check_resume_config(run_dir: Path, config: RefinerConfig) -> None:
     diff = sorted(k for k in set(old) | set(new) if k not in RESUMABLE_FIELDS and old.get(k) != new.get(k))
     if diff:
         detail = ", ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in diff)
-        raise RefineError(f"{run_dir}: already holds a run with a different config ({detail}); "
-                          "use another run folder or the same options to resume")
+        raise RefineError(
+            f"{run_dir}: already holds a run with a different config ({detail}); "
+            "use another run folder or the same options to resume"
+        )
 
 
 def _write_log(run_dir: Path, rows: list[dict]) -> None:
@@ -149,8 +151,13 @@ def _save_samples(model: RefinerModel, fixed, run_dir: Path) -> None:
         tmp.write_bytes(buf.getvalue())
 
 
-def train(config: RefinerConfig, run_dir: str | Path, device: str | None = "auto",
-          progress: bool = True, stop_after: int | None = None) -> Path:
+def train(
+    config: RefinerConfig,
+    run_dir: str | Path,
+    device: str | None = "auto",
+    progress: bool = True,
+    stop_after: int | None = None,
+) -> Path:
     """Train (or resume) a refiner in ``run_dir``; returns ``run_dir``.
 
     ``stop_after``: stop (with a checkpoint) once this many iterations are done in total,
@@ -181,12 +188,19 @@ def train(config: RefinerConfig, run_dir: str | Path, device: str | None = "auto
         return run_dir
 
     bs = config.batch_size
-    samples = UnpairedSamples(source, target, config.size, config.iters * bs, config.seed,
-                              config.load_scale, config.flip)
+    samples = UnpairedSamples(
+        source, target, config.size, config.iters * bs, config.seed, config.load_scale, config.flip
+    )
     todo = torch.utils.data.Subset(samples, range(model.iteration * bs, end * bs))
-    loader = torch.utils.data.DataLoader(todo, batch_size=bs, shuffle=False, num_workers=config.num_workers,
-                                         pin_memory=dev.type == "cuda", drop_last=True,
-                                         persistent_workers=config.num_workers > 0)
+    loader = torch.utils.data.DataLoader(
+        todo,
+        batch_size=bs,
+        shuffle=False,
+        num_workers=config.num_workers,
+        pin_memory=dev.type == "cuda",
+        drop_last=True,
+        persistent_workers=config.num_workers > 0,
+    )
     fixed = (fixed_batch(source, config.size)[0], fixed_batch(target, config.size)[0])
     evalset = None
     if held_out:
@@ -195,16 +209,29 @@ def train(config: RefinerConfig, run_dir: str | Path, device: str | None = "auto
         if not eval_rows:
             eval_rows.append({"iter": model.iteration, **evaluate(model.translate, evalset)})
     started = time.perf_counter()
-    bar = tqdm(loader, total=end - model.iteration, initial=0, desc=f"refine {config.model}",
-               unit="it", disable=not progress, dynamic_ncols=True)
+    bar = tqdm(
+        loader,
+        total=end - model.iteration,
+        initial=0,
+        desc=f"refine {config.model}",
+        unit="it",
+        disable=not progress,
+        dynamic_ncols=True,
+    )
     t0 = time.perf_counter()
     for batch in bar:
         losses = model.step(batch)
         it = model.iteration
         if it % config.log_every == 0 or it == end:
             now = time.perf_counter()
-            rows.append({"iter": it, "lr": model.opt_G.param_groups[0]["lr"], **losses,
-                         "sec_per_iter": (now - t0) / max(1, it - (rows[-1]["iter"] if rows else 0))})
+            rows.append(
+                {
+                    "iter": it,
+                    "lr": model.opt_G.param_groups[0]["lr"],
+                    **losses,
+                    "sec_per_iter": (now - t0) / max(1, it - (rows[-1]["iter"] if rows else 0)),
+                }
+            )
             t0 = now
             bar.set_postfix(G=f"{losses['G']:.3f}", D_A=f"{losses['D_A']:.3f}", D_B=f"{losses['D_B']:.3f}")
         if it % config.sample_every == 0 or it == end:
@@ -215,9 +242,14 @@ def train(config: RefinerConfig, run_dir: str | Path, device: str | None = "auto
             save_checkpoint(model, ckpt_path)
             _write_log(run_dir, rows)
             write_eval(run_dir, eval_rows)
-            write_metrics(run_dir, iteration=it, iters_total=config.iters,
-                          wall_seconds=wall_before + time.perf_counter() - started, loss_rows=rows,
-                          eval_row=eval_rows[-1] if eval_rows else None,
-                          n_eval=(len(held_out), len(evalset.b) if evalset else 0))
+            write_metrics(
+                run_dir,
+                iteration=it,
+                iters_total=config.iters,
+                wall_seconds=wall_before + time.perf_counter() - started,
+                loss_rows=rows,
+                eval_row=eval_rows[-1] if eval_rows else None,
+                n_eval=(len(held_out), len(evalset.b) if evalset else 0),
+            )
     bar.close()
     return run_dir

@@ -46,29 +46,79 @@ FAMILIES: dict[str, tuple[str, ...]] = {
 COLOUR_FAMILIES = ("upper_colour", "lower_colour")
 AGE_EDGES = (16, 31, 46, 61)  # first whole year of each band after the first
 
-UPPER_TYPE = {"tshirt": "tshirt", "jacket": "jacket_suit", "coat": "jacket_suit", "sweater": "sweater",
-              "longsleeve": "other", "dress": "other"}
-LOWER_TYPE = {"trousers": "trousers", "jeans": "jeans", "shorts": "shorts", "skirt_short": "skirt_dress",
-              "skirt_knee": "skirt_dress", "skirt_long": "skirt_dress"}
+UPPER_TYPE = {
+    "tshirt": "tshirt",
+    "jacket": "jacket_suit",
+    "coat": "jacket_suit",
+    "sweater": "sweater",
+    "longsleeve": "other",
+    "dress": "other",
+}
+LOWER_TYPE = {
+    "trousers": "trousers",
+    "jeans": "jeans",
+    "shorts": "shorts",
+    "skirt_short": "skirt_dress",
+    "skirt_knee": "skirt_dress",
+    "skirt_long": "skirt_dress",
+}
 SLEEVE = {"long": "long", "three_quarter": "long", "short": "short", "none": "none"}
-HAIR = {"bald": "bald", "short": "short", "medium": "short", "long": "long", "ponytail": "long", "bun": "long"}
+HAIR = {
+    "bald": "bald",
+    "short": "short",
+    "medium": "short",
+    "long": "long",
+    "ponytail": "long",
+    "bun": "long",
+}
 
 PETA_LABELS: dict[str, dict[str, str]] = {
     "upper_colour": {f"upperBody{n}": n for n in COLOUR_NAMES},
     "lower_colour": {f"lowerBody{n}": n for n in COLOUR_NAMES},
-    "upper_type": {"upperBodyTshirt": "tshirt", "upperBodyJacket": "jacket_suit", "upperBodySuit": "jacket_suit",
-                   "upperBodySweater": "sweater", "upperBodyOther": "other"},
-    "lower_type": {"lowerBodyTrousers": "trousers", "lowerBodySuits": "trousers", "lowerBodyCapri": "trousers",
-                   "lowerBodyJeans": "jeans", "lowerBodyShorts": "shorts", "lowerBodyHotPants": "shorts",
-                   "lowerBodyShortSkirt": "skirt_dress", "lowerBodyLongSkirt": "skirt_dress"},
+    "upper_type": {
+        "upperBodyTshirt": "tshirt",
+        "upperBodyJacket": "jacket_suit",
+        "upperBodySuit": "jacket_suit",
+        "upperBodySweater": "sweater",
+        "upperBodyOther": "other",
+    },
+    "lower_type": {
+        "lowerBodyTrousers": "trousers",
+        "lowerBodySuits": "trousers",
+        "lowerBodyCapri": "trousers",
+        "lowerBodyJeans": "jeans",
+        "lowerBodyShorts": "shorts",
+        "lowerBodyHotPants": "shorts",
+        "lowerBodyShortSkirt": "skirt_dress",
+        "lowerBodyLongSkirt": "skirt_dress",
+    },
     "sleeves": {"upperBodyLongSleeve": "long", "upperBodyShortSleeve": "short", "upperBodyNoSleeve": "none"},
     "sex": {"personalFemale": "female", "personalMale": "male"},
-    "age": {"personalLess15": "<16", "personalLess30": "16-30", "personalLess45": "31-45",
-            "personalLess60": "46-60", "personalLarger60": ">60"},
+    "age": {
+        "personalLess15": "<16",
+        "personalLess30": "16-30",
+        "personalLess45": "31-45",
+        "personalLess60": "46-60",
+        "personalLarger60": ">60",
+    },
     "hair": {"hairShort": "short", "hairLong": "long", "hairBald": "bald"},
-    "bags": {"carryingBackpack": "backpack", "carryingMessengerBag": "shoulder_bag",
-             **{f"carrying{k}": "other" for k in ("PlasticBags", "Other", "LuggageCase", "Suitcase", "Folder",
-                                                   "BabyBuggy", "Umbrella", "ShoppingTro")}},
+    "bags": {
+        "carryingBackpack": "backpack",
+        "carryingMessengerBag": "shoulder_bag",
+        **{
+            f"carrying{k}": "other"
+            for k in (
+                "PlasticBags",
+                "Other",
+                "LuggageCase",
+                "Suitcase",
+                "Folder",
+                "BabyBuggy",
+                "Umbrella",
+                "ShoppingTro",
+            )
+        },
+    },
     "hat": {"accessoryHat": "hat"},
 }
 DEFAULT_NONE = ("bags", "hat")  # families where no label means the category "none"
@@ -116,8 +166,11 @@ def character_families(attributes: dict) -> dict[str, dict[str, float]]:
         "hair": {HAIR[(a.get("hair") or {}).get("style", "bald")]: 1.0},
     }
     acc = a.get("accessories") or {}
-    bags = [c for k, c in (("backpack", "backpack"), ("shoulder_bag", "shoulder_bag"), ("handbag", "other"))
-            if acc.get(k)]
+    bags = [
+        c
+        for k, c in (("backpack", "backpack"), ("shoulder_bag", "shoulder_bag"), ("handbag", "other"))
+        if acc.get(k)
+    ]
     out["bags"] = _split(bags or ["none"])
     out["hat"] = {"hat" if acc.get("hat") or acc.get("cap") else "none": 1.0}
     return out

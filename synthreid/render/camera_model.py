@@ -137,7 +137,9 @@ class CameraModelSpec:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
-            raise SpecError(unknown[0], f"{source}: unknown camera-model field (known: {', '.join(sorted(known))})")
+            raise SpecError(
+                unknown[0], f"{source}: unknown camera-model field (known: {', '.join(sorted(known))})"
+            )
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
 
     @classmethod
@@ -155,7 +157,9 @@ class CameraModelSpec:
     @classmethod
     def preset(cls, name: str) -> CameraModelSpec:
         if name not in PRESETS:
-            raise SpecError("preset", f"unknown camera-model preset {name!r} (have {', '.join(sorted(PRESETS))})")
+            raise SpecError(
+                "preset", f"unknown camera-model preset {name!r} (have {', '.join(sorted(PRESETS))})"
+            )
         return PRESETS[name]
 
     def to_dict(self) -> dict:
@@ -253,14 +257,24 @@ def _jitter(rng: np.random.Generator, value: float, lohi: tuple[float, float], f
 def _person_box(mask: np.ndarray | None, w: int, h: int, threshold: int = 128) -> tuple[int, int, int, int]:
     """Bounding box (x0, y0, x1, y1, exclusive) of the mask's person, or the whole crop."""
     if mask is not None:
-        rows, cols = np.flatnonzero((mask >= threshold).any(axis=1)), np.flatnonzero((mask >= threshold).any(axis=0))
+        rows, cols = (
+            np.flatnonzero((mask >= threshold).any(axis=1)),
+            np.flatnonzero((mask >= threshold).any(axis=0)),
+        )
         if rows.size and cols.size:
             return int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1
     return 0, 0, w, h
 
 
-def image_params(spec: CameraModelSpec, seed: int, camid: int, stem: str, size: tuple[int, int],
-                 mask: np.ndarray | None = None, out_size: tuple[int, int] | None = None) -> ImageParams:
+def image_params(
+    spec: CameraModelSpec,
+    seed: int,
+    camid: int,
+    stem: str,
+    size: tuple[int, int],
+    mask: np.ndarray | None = None,
+    out_size: tuple[int, int] | None = None,
+) -> ImageParams:
     """Parameters for one image of camera ``camid``: its camera's settings, varied a little.
 
     ``size`` is the source crop's (width, height); ``mask`` (H, W) uint8, 255 = person, places
@@ -274,7 +288,11 @@ def image_params(spec: CameraModelSpec, seed: int, camid: int, stem: str, size: 
     j = spec.image_jitter
     q_lo, q_hi = spec.jpeg_quality
     dq = j * (q_hi - q_lo)
-    quality = int(np.clip(round(cam.jpeg_quality + rng.uniform(-dq, dq)), q_lo, q_hi)) if dq > 0 else cam.jpeg_quality
+    quality = (
+        int(np.clip(round(cam.jpeg_quality + rng.uniform(-dq, dq)), q_lo, q_hi))
+        if dq > 0
+        else cam.jpeg_quality
+    )
 
     # Detector box: jittered centre and size around the source crop, then maybe shifted so that
     # part of the person falls outside (a detection that missed the feet, say).
@@ -310,7 +328,10 @@ def image_params(spec: CameraModelSpec, seed: int, camid: int, stem: str, size: 
     # centre of the crop in the frame (x as a fraction of the half-width, y of the half-height),
     # the crop kept inside the frame
     half_w = extent * (w / h) * 0.75
-    centre = (float(rng.uniform(-1 + min(1.0, half_w), 1 - min(1.0, half_w))), float(rng.uniform(-1 + extent, 1 - extent)))
+    centre = (
+        float(rng.uniform(-1 + min(1.0, half_w), 1 - min(1.0, half_w))),
+        float(rng.uniform(-1 + extent, 1 - extent)),
+    )
     return ImageParams(
         camid=int(camid),
         exposure_ev=_jitter(rng, cam.exposure_ev, spec.exposure_ev, j),
@@ -333,6 +354,7 @@ def image_params(spec: CameraModelSpec, seed: int, camid: int, stem: str, size: 
 
 # -- geometry: detector box ------------------------------------------------------------------
 
+
 def _crop_pad(arr: np.ndarray, box: tuple[float, float, float, float]) -> np.ndarray:
     """The integer ``box`` of ``arr`` (H, W[, C]); outside the array, edge pixels are replicated."""
     x0, y0, x1, y1 = (int(round(v)) for v in box)
@@ -350,7 +372,9 @@ def crop_image(image: np.ndarray, box, out_size: tuple[int, int]) -> np.ndarray:
     """New (out_h, out_w, 3) uint8 image: ``box`` (x0, y0, x1, y1) of ``image``, edge-padded, resized."""
     part = _crop_pad(image, box)
     img = Image.fromarray(np.ascontiguousarray(part))
-    return np.asarray(img.resize(tuple(out_size), Image.BILINEAR) if img.size != tuple(out_size) else img).copy()
+    return np.asarray(
+        img.resize(tuple(out_size), Image.BILINEAR) if img.size != tuple(out_size) else img
+    ).copy()
 
 
 def crop_mask(mask: np.ndarray, box, out_size: tuple[int, int]) -> np.ndarray:
@@ -377,10 +401,11 @@ def transform_joints(joints: dict, box, out_size: tuple[int, int]) -> dict:
 
 # -- photometry ------------------------------------------------------------------------------
 
+
 def apply_tone(img: np.ndarray, p: ImageParams) -> np.ndarray:
     """Exposure, colour cast and vignetting (on values 0-1), then the gamma curve; new float32 array."""
     h, w = img.shape[:2]
-    gain = np.float32(2.0 ** p.exposure_ev) * np.asarray(p.wb_gains, dtype=np.float32)
+    gain = np.float32(2.0**p.exposure_ev) * np.asarray(p.wb_gains, dtype=np.float32)
     out = img.astype(np.float32) * (gain / 255.0)
     if p.vignetting > 0:
         # Radial falloff 1 - v r^2 over a 4:3 frame, in frame units (y -1..1, x -4/3..4/3, square
@@ -406,7 +431,7 @@ def _convolve_taps(img: np.ndarray, taps: list[tuple[int, int, float]]) -> np.nd
     padded = np.pad(img, ((r, r), (r, r), (0, 0)), mode="edge")
     out = np.zeros_like(img)
     for dy, dx, wt in taps:
-        out += np.float32(wt) * padded[r + dy:r + dy + h, r + dx:r + dx + w]
+        out += np.float32(wt) * padded[r + dy : r + dy + h, r + dx : r + dx + w]
     return out
 
 
@@ -429,7 +454,12 @@ def motion_kernel(length: float, angle_deg: float) -> np.ndarray:
     for x, y in zip(xs, ys, strict=True):
         ix, iy = int(math.floor(x)), int(math.floor(y))
         fx, fy = x - ix, y - iy
-        for ddy, ddx, wt in ((0, 0, (1 - fx) * (1 - fy)), (0, 1, fx * (1 - fy)), (1, 0, (1 - fx) * fy), (1, 1, fx * fy)):
+        for ddy, ddx, wt in (
+            (0, 0, (1 - fx) * (1 - fy)),
+            (0, 1, fx * (1 - fy)),
+            (1, 0, (1 - fx) * fy),
+            (1, 1, fx * fy),
+        ):
             if 0 <= iy + ddy <= 2 * r and 0 <= ix + ddx <= 2 * r:
                 k[iy + ddy, ix + ddx] += wt
     return k / k.sum()
@@ -448,7 +478,9 @@ def apply_blur(img: np.ndarray, sigma: float, motion_px: float, angle_deg: float
         r = k.shape[0] // 2
         ys, xs = np.nonzero(k > 1e-3)
         wsum = float(k[ys, xs].sum())
-        out = _convolve_taps(out, [(int(y) - r, int(x) - r, float(k[y, x]) / wsum) for y, x in zip(ys, xs, strict=True)])
+        out = _convolve_taps(
+            out, [(int(y) - r, int(x) - r, float(k[y, x]) / wsum) for y, x in zip(ys, xs, strict=True)]
+        )
     return out if out is not img else img.copy()
 
 
@@ -509,8 +541,16 @@ class Degraded:
     params: ImageParams
 
 
-def degrade(image: np.ndarray, mask: np.ndarray | None, joints: dict | None, spec: CameraModelSpec, seed: int,
-            camid: int, stem: str, out_size: tuple[int, int] | None = None) -> Degraded:
+def degrade(
+    image: np.ndarray,
+    mask: np.ndarray | None,
+    joints: dict | None,
+    spec: CameraModelSpec,
+    seed: int,
+    camid: int,
+    stem: str,
+    out_size: tuple[int, int] | None = None,
+) -> Degraded:
     """Apply the camera model to one crop (inputs are not modified).
 
     ``image`` (H, W, 3) uint8; ``mask`` (H, W) uint8 (255 = person) or None; ``joints``

@@ -23,11 +23,15 @@ def _load_spec(args):
         try:
             spec = DatasetSpec.from_dict(json.loads(manifest.read_text())["spec"], source=str(manifest))
         except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise SpecError("spec", f"{manifest}: no readable spec to resume from ({exc}); "
-                                    "give SPEC or --preset") from None
+            raise SpecError(
+                "spec", f"{manifest}: no readable spec to resume from ({exc}); give SPEC or --preset"
+            ) from None
     elif bool(args.spec) == bool(args.preset):
-        raise SpecError("spec", "give exactly one of SPEC (a TOML file) or --preset NAME "
-                                "(or only --out DATASET to continue an existing dataset)")
+        raise SpecError(
+            "spec",
+            "give exactly one of SPEC (a TOML file) or --preset NAME "
+            "(or only --out DATASET to continue an existing dataset)",
+        )
     else:
         spec = DatasetSpec.from_toml(args.spec) if args.spec else DatasetSpec.preset(args.preset)
     output = {"size": args.size} if getattr(args, "size", None) else {}
@@ -51,16 +55,23 @@ def cmd_render(args) -> int:
         report = render_dataset(spec, out, workers=args.workers, progress=not args.quiet)
     except RenderInterrupted as stopped:
         report = stopped.report
-        labels = ("labels.jsonl updated" if report.finalized
-                  else "labels.jsonl not updated (the next run updates it)")
+        labels = (
+            "labels.jsonl updated"
+            if report.finalized
+            else "labels.jsonl not updated (the next run updates it)"
+        )
         with contextlib.suppress(OSError):  # after SIGHUP the terminal may be gone
-            print(f"{report.root}: interrupted ({signal.Signals(report.interrupted).name}): rendered "
-                  f"{report.rendered}, skipped {report.skipped} already done, {report.left} left, "
-                  f"failed {len(report.failed)}; {labels}. Run the same command again to resume.",
-                  file=sys.stderr)
+            print(
+                f"{report.root}: interrupted ({signal.Signals(report.interrupted).name}): rendered "
+                f"{report.rendered}, skipped {report.skipped} already done, {report.left} left, "
+                f"failed {len(report.failed)}; {labels}. Run the same command again to resume.",
+                file=sys.stderr,
+            )
         return 128 + report.interrupted
-    print(f"{report.root}: rendered {report.rendered}, skipped {report.skipped} already done, "
-          f"failed {len(report.failed)} in {report.seconds:.1f} s")
+    print(
+        f"{report.root}: rendered {report.rendered}, skipped {report.skipped} already done, "
+        f"failed {len(report.failed)} in {report.seconds:.1f} s"
+    )
     if args.sheet and (report.rendered or report.skipped):
         sheet = contact_sheet(out, args.sheet)
         print(f"contact sheet: {sheet}")
@@ -73,8 +84,10 @@ def cmd_plan(args) -> int:
     spec = _load_spec(args)
     out = _out_dir(args, spec)
     init_dataset(spec, out)
-    print(f"{out}: planned {spec.characters} characters x {spec.images_per_character} images "
-          f"(manifest.json, labels.jsonl); nothing rendered")
+    print(
+        f"{out}: planned {spec.characters} characters x {spec.images_per_character} images "
+        f"(manifest.json, labels.jsonl); nothing rendered"
+    )
     return 0
 
 
@@ -85,16 +98,23 @@ def cmd_verify(args) -> int:
     for p in report.problems:
         print(p.message)
     n_other = sum(1 for p in report.problems if p.stem is None)
-    print(f"verify {report.root}: {report.sound} of {report.planned} images sound, {len(report.damaged)} damaged, "
-          f"{len(report.not_rendered)} not rendered yet, {n_other} other problem(s)")
+    print(
+        f"verify {report.root}: {report.sound} of {report.planned} images sound, {len(report.damaged)} damaged, "
+        f"{len(report.not_rendered)} not rendered yet, {n_other} other problem(s)"
+    )
     if report.ok:
         return 0
-    resume = (f"`synthreid render --out {report.root}` (a local dataset) or "
-              f"`synthreid enqueue SPEC --name {report.spec.name} --resume` (a farm dataset)")
+    resume = (
+        f"`synthreid render --out {report.root}` (a local dataset) or "
+        f"`synthreid enqueue SPEC --name {report.spec.name} --resume` (a farm dataset)"
+    )
     if args.fix:
         fixed = fix_dataset(report)
-        print(f"fixed: removed the files of {len(fixed.removed_images)} damaged image(s), "
-              f"{fixed.removed_temps} temp file(s)" + ("; rewrote labels.jsonl" if fixed.labels_rewritten else ""))
+        print(
+            f"fixed: removed the files of {len(fixed.removed_images)} damaged image(s), "
+            f"{fixed.removed_temps} temp file(s)"
+            + ("; rewrote labels.jsonl" if fixed.labels_rewritten else "")
+        )
         for p in fixed.left:
             print(f"not fixed: {p.message}")
         if fixed.removed_images or report.not_rendered:
@@ -110,8 +130,9 @@ def cmd_preview(args) -> int:
     from synthreid.render.preview import contact_sheet
 
     w, h = args.cell
-    out = contact_sheet(args.dataset, args.out, count=args.count, columns=args.columns, cell=(w, h),
-                        seed=args.seed)
+    out = contact_sheet(
+        args.dataset, args.out, count=args.count, columns=args.columns, cell=(w, h), seed=args.seed
+    )
     print(f"contact sheet: {out}")
     return 0
 
@@ -148,8 +169,12 @@ def preset_description(name: str) -> str:
 
 
 def _spec_args(p: argparse.ArgumentParser, with_render: bool = True) -> None:
-    p.add_argument("spec", nargs="?", help="dataset spec (TOML); omit it with --out DATASET to continue "
-                                           "that dataset with the spec in its manifest")
+    p.add_argument(
+        "spec",
+        nargs="?",
+        help="dataset spec (TOML); omit it with --out DATASET to continue "
+        "that dataset with the spec in its manifest",
+    )
     p.add_argument("--preset", help="a built-in preset instead of SPEC (`synthreid spec --list` shows them)")
     p.add_argument("--characters", type=int, help="override the number of characters")
     p.add_argument("--images", type=int, help="override images per character")
@@ -161,13 +186,16 @@ def _spec_args(p: argparse.ArgumentParser, with_render: bool = True) -> None:
 
 
 def register(sub) -> None:
-    p = sub.add_parser("render", help="render a dataset locally (resumes; skips finished images)",
-                       description="Render a dataset on this machine with Blender worker processes. Images "
-                                   "already complete (files present, checksums as recorded) are skipped, so "
-                                   "running the same command again resumes; `--out DATASET` alone continues "
-                                   "that dataset. Ctrl-C (or SIGTERM/SIGHUP) stops after the images in "
-                                   "progress and updates labels.jsonl (exit status 130/143/129); a second "
-                                   "Ctrl-C stops at once. No file is ever left half-written.")
+    p = sub.add_parser(
+        "render",
+        help="render a dataset locally (resumes; skips finished images)",
+        description="Render a dataset on this machine with Blender worker processes. Images "
+        "already complete (files present, checksums as recorded) are skipped, so "
+        "running the same command again resumes; `--out DATASET` alone continues "
+        "that dataset. Ctrl-C (or SIGTERM/SIGHUP) stops after the images in "
+        "progress and updates labels.jsonl (exit status 130/143/129); a second "
+        "Ctrl-C stops at once. No file is ever left half-written.",
+    )
     _spec_args(p)
     p.add_argument("--workers", type=int, help="Blender worker processes (default: CPU cores)")
     p.add_argument("--sheet", help="also write a contact sheet PNG here")
@@ -183,26 +211,44 @@ def register(sub) -> None:
     p.add_argument("--out", required=True, help="PNG file to write")
     p.add_argument("--count", type=int, default=48, help="how many crops to show (default: %(default)s)")
     p.add_argument("--columns", type=int, default=12, help="crops per row (default: %(default)s)")
-    p.add_argument("--cell", type=_size, default=[64, 128], help="cell size WIDTHxHEIGHT in px (default: 64x128)")
-    p.add_argument("--seed", type=int, default=0,
-                   help="seed of the random choice of crops; another seed shows others (default: %(default)s)")
+    p.add_argument(
+        "--cell", type=_size, default=[64, 128], help="cell size WIDTHxHEIGHT in px (default: 64x128)"
+    )
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="seed of the random choice of crops; another seed shows others (default: %(default)s)",
+    )
     p.set_defaults(func=cmd_preview)
 
-    p = sub.add_parser("verify", help="check every image and mask of a dataset against its label rows",
-                       description="Check every planned image of a rendered dataset: meta row readable, image "
-                                   "and mask present, decodable, sha256 and size as recorded; labels.jsonl up "
-                                   "to date; no leftover temp files. Prints what is wrong per file and a "
-                                   "summary; exit status 1 when anything is wrong or not rendered yet.")
+    p = sub.add_parser(
+        "verify",
+        help="check every image and mask of a dataset against its label rows",
+        description="Check every planned image of a rendered dataset: meta row readable, image "
+        "and mask present, decodable, sha256 and size as recorded; labels.jsonl up "
+        "to date; no leftover temp files. Prints what is wrong per file and a "
+        "summary; exit status 1 when anything is wrong or not rendered yet.",
+    )
     p.add_argument("dataset", help="dataset folder (the one holding manifest.json)")
-    p.add_argument("--fix", action="store_true",
-                   help="remove the files of damaged images and leftover temp files and rewrite labels.jsonl, "
-                        "so that the next `render` (or the farm's `enqueue --resume`) renders them again")
+    p.add_argument(
+        "--fix",
+        action="store_true",
+        help="remove the files of damaged images and leftover temp files and rewrite labels.jsonl, "
+        "so that the next `render` (or the farm's `enqueue --resume`) renders them again",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_verify)
 
     p = sub.add_parser("spec", help="print a spec or preset as resolved JSON; --list shows presets")
-    p.add_argument("spec_or_preset", nargs="?", default="IV",
-                   help="a spec TOML file or a preset name (default: %(default)s)")
-    p.add_argument("--list", action="store_true", help="list the built-in presets with a one-line description")
+    p.add_argument(
+        "spec_or_preset",
+        nargs="?",
+        default="IV",
+        help="a spec TOML file or a preset name (default: %(default)s)",
+    )
+    p.add_argument(
+        "--list", action="store_true", help="list the built-in presets with a one-line description"
+    )
     p.add_argument("--doc", action="store_true", help="print the Markdown reference of every spec field")
     p.set_defaults(func=cmd_spec)

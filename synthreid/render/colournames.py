@@ -27,7 +27,19 @@ from __future__ import annotations
 import numpy as np
 
 # PETA's order (alphabetical), the order of every colour weight tuple in a spec.
-COLOUR_NAMES = ("Black", "Blue", "Brown", "Green", "Grey", "Orange", "Pink", "Purple", "Red", "White", "Yellow")
+COLOUR_NAMES = (
+    "Black",
+    "Blue",
+    "Brown",
+    "Green",
+    "Grey",
+    "Orange",
+    "Pink",
+    "Purple",
+    "Red",
+    "White",
+    "Yellow",
+)
 _INDEX = {n: i for i, n in enumerate(COLOUR_NAMES)}
 BLACK, BLUE, BROWN, GREEN, GREY, ORANGE, PINK, PURPLE, RED, WHITE, YELLOW = range(11)
 
@@ -71,7 +83,10 @@ def name_indices(srgb) -> np.ndarray:
     chroma = v - c.min(axis=-1)
     s = np.where(v > 0, chroma / np.maximum(v, 1e-6), 0.0)
     safe = np.maximum(chroma, 1e-6)
-    hue = np.where(v == r, ((g - b) / safe) % 6.0, np.where(v == g, (b - r) / safe + 2.0, (r - g) / safe + 4.0)) * 60.0
+    hue = (
+        np.where(v == r, ((g - b) / safe) % 6.0, np.where(v == g, (b - r) / safe + 2.0, (r - g) / safe + 4.0))
+        * 60.0
+    )
     out = np.full(v.shape, GREY, dtype=np.int8)
     # chromatic colours by hue band
     red_band = (hue >= 345) | (hue < 15)
@@ -79,7 +94,9 @@ def name_indices(srgb) -> np.ndarray:
     orange_band = (hue >= 15) & (hue < 48)
     out = np.where(orange_band, np.where((s >= 0.6) & (v >= 0.65), ORANGE, BROWN), out)
     yellow_band = (hue >= 48) & (hue < 70)
-    out = np.where(yellow_band, np.where((s >= 0.4) & (v >= 0.6), YELLOW, np.where(v < 0.6, GREEN, BROWN)), out)
+    out = np.where(
+        yellow_band, np.where((s >= 0.4) & (v >= 0.6), YELLOW, np.where(v < 0.6, GREEN, BROWN)), out
+    )
     out = np.where((hue >= 70) & (hue < 170), GREEN, out)
     out = np.where((hue >= 170) & (hue < 255), BLUE, out)
     out = np.where((hue >= 255) & (hue < 290), PURPLE, out)

@@ -51,8 +51,10 @@ def _prepare(out: Path, marker: dict) -> None:
         except (OSError, json.JSONDecodeError) as exc:
             raise DatasetError(f"{mpath}: unreadable degrade marker ({exc})") from exc
         if old != marker:
-            raise DatasetError(f"{out}: an unfinished degrade of another source, camera model or seed is here "
-                               f"({old}); remove the folder or use another name")
+            raise DatasetError(
+                f"{out}: an unfinished degrade of another source, camera model or seed is here "
+                f"({old}); remove the folder or use another name"
+            )
         remove_stale_temps(out)
         return
     if out.exists() and any(out.iterdir()):
@@ -89,15 +91,31 @@ def _load(root: Path, rec: ImageRecord) -> tuple[np.ndarray, np.ndarray | None]:
     except OSError as exc:
         raise DatasetError(f"{root / rec.image}: unreadable image or mask ({exc})") from exc
     if mask is not None and mask.shape != img.shape[:2]:
-        raise DatasetError(f"{root / rec.mask}: mask size {mask.shape[::-1]} differs from its image's "
-                           f"{img.shape[1::-1]}")
+        raise DatasetError(
+            f"{root / rec.mask}: mask size {mask.shape[::-1]} differs from its image's {img.shape[1::-1]}"
+        )
     return img, mask
 
 
-def _new_row(row: dict, rec: ImageRecord, d, img_rel: str, mask_rel: str | None, checksum: str,
-             mask_checksum: str | None) -> dict:
-    out = {**row, "stem": rec.stem, "pid": rec.pid, "camid": rec.camid, "index": rec.index,
-           "image": img_rel, "mask": mask_rel, "size": list(d.image.shape[1::-1])}
+def _new_row(
+    row: dict,
+    rec: ImageRecord,
+    d,
+    img_rel: str,
+    mask_rel: str | None,
+    checksum: str,
+    mask_checksum: str | None,
+) -> dict:
+    out = {
+        **row,
+        "stem": rec.stem,
+        "pid": rec.pid,
+        "camid": rec.camid,
+        "index": rec.index,
+        "image": img_rel,
+        "mask": mask_rel,
+        "size": list(d.image.shape[1::-1]),
+    }
     cm = {**d.params.to_dict()}
     bbox = row.get("bbox")
     if isinstance(bbox, list) and len(bbox) == 4 and all(isinstance(v, (int, float)) for v in bbox):
@@ -105,8 +123,12 @@ def _new_row(row: dict, rec: ImageRecord, d, img_rel: str, mask_rel: str | None,
         sw, sh = row.get("size") or [bbox[2] - bbox[0], bbox[3] - bbox[1]]
         fx, fy = (bbox[2] - bbox[0]) / sw, (bbox[3] - bbox[1]) / sh
         x0, y0, x1, y1 = d.params.box
-        out["bbox"] = [round(bbox[0] + x0 * fx, 2), round(bbox[1] + y0 * fy, 2),
-                       round(bbox[0] + x1 * fx, 2), round(bbox[1] + y1 * fy, 2)]
+        out["bbox"] = [
+            round(bbox[0] + x0 * fx, 2),
+            round(bbox[1] + y0 * fy, 2),
+            round(bbox[0] + x1 * fx, 2),
+            round(bbox[1] + y1 * fy, 2),
+        ]
         cm["source_bbox"] = bbox
     if d.joints is not None:
         out["joints2d_crop"] = d.joints
@@ -119,8 +141,15 @@ def _new_row(row: dict, rec: ImageRecord, d, img_rel: str, mask_rel: str | None,
     return out
 
 
-def degrade_dataset(source: str | Path, out_dir: str | Path, spec: CameraModelSpec, seed: int = 0,
-                    name: str | None = None, preset: str | None = None, progress: bool = True) -> Path:
+def degrade_dataset(
+    source: str | Path,
+    out_dir: str | Path,
+    spec: CameraModelSpec,
+    seed: int = 0,
+    name: str | None = None,
+    preset: str | None = None,
+    progress: bool = True,
+) -> Path:
     """Apply ``spec`` with ``seed`` to every image of ``source`` into a new dataset at ``out_dir``.
 
     Returns the folder. A finished output of the same source, model and seed is returned as
@@ -137,8 +166,11 @@ def degrade_dataset(source: str | Path, out_dir: str | Path, spec: CameraModelSp
     model = {"kind": "camera_model", "preset": preset, "spec": spec.to_dict(), "seed": seed}
     if (out / "manifest.json").is_file():
         done = Dataset(out).manifest
-        if done.get("kind") == KIND and done.get("parent", {}).get("path") == parent["path"] \
-                and done.get("camera_model") == model:
+        if (
+            done.get("kind") == KIND
+            and done.get("parent", {}).get("path") == parent["path"]
+            and done.get("camera_model") == model
+        ):
             return out
         raise DatasetError(f"{out}: a different dataset already exists there; choose another name")
     _prepare(out, {"parent": parent, "camera_model": model})
@@ -159,27 +191,39 @@ def degrade_dataset(source: str | Path, out_dir: str | Path, spec: CameraModelSp
             if d.mask is not None:
                 mask_rel = f"masks/{rec.stem}.png"
                 mask_sum = _save_png(d.mask, out / mask_rel)
-            write_json(out / "meta" / f"{rec.stem}.json",
-                       _new_row(row, rec, d, img_rel, mask_rel, checksum, mask_sum), indent=None)
+            write_json(
+                out / "meta" / f"{rec.stem}.json",
+                _new_row(row, rec, d, img_rel, mask_rel, checksum, mask_sum),
+                indent=None,
+            )
             bar.update(1)
 
     new_rows = []
     for rec in records:
         row = read_json_object(out / "meta" / f"{rec.stem}.json")
         if not row:
-            raise DatasetError(f"{out / 'meta' / (rec.stem + '.json')}: missing or unreadable after degrading")
+            raise DatasetError(
+                f"{out / 'meta' / (rec.stem + '.json')}: missing or unreadable after degrading"
+            )
         new_rows.append(row)
     write_labels(out, new_rows)
     manifest = {k: v for k, v in src.manifest.items() if k not in _SKIP_MANIFEST_KEYS}
     counts = manifest.get("counts") if isinstance(manifest.get("counts"), dict) else {}
-    manifest.update({
-        "name": name, "kind": KIND, "parent": parent, "camera_model": model,
-        "splits": src.splits,
-        "counts": {**counts, "images": len(records)},
-        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "software": {**(sw if isinstance(sw := src.manifest.get("software"), dict) else {}),
-                     "synthreid": __version__},
-    })
+    manifest.update(
+        {
+            "name": name,
+            "kind": KIND,
+            "parent": parent,
+            "camera_model": model,
+            "splits": src.splits,
+            "counts": {**counts, "images": len(records)},
+            "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "software": {
+                **(sw if isinstance(sw := src.manifest.get("software"), dict) else {}),
+                "synthreid": __version__,
+            },
+        }
+    )
     write_manifest(out, manifest)
     (out / MARKER).unlink(missing_ok=True)
     return out

@@ -11,7 +11,8 @@ DESCRIPTION = (
     "optical and motion blur, downscaling to a sampled person height, sensor noise and a JPEG round trip, then "
     "back to the crop size. Each camera id gets one consistent set of settings from (seed, camera id); each "
     "image varies it a little from (seed, image name). The label rows record what was applied (camera_model). "
-    "An interrupted run resumes when run again. See docs/camera_model.md.")
+    "An interrupted run resumes when run again. See docs/camera_model.md."
+)
 
 
 def cmd_degrade(args) -> int:
@@ -22,21 +23,28 @@ def cmd_degrade(args) -> int:
         raise SpecError("--config", "give --config TOML or --preset NAME, not both")
     preset = None if args.config else (args.preset or "surveillance")
     spec = CameraModelSpec.from_toml(args.config) if args.config else CameraModelSpec.preset(preset)
-    out = degrade_dataset(args.dataset, args.out, spec, seed=args.seed, name=args.name, preset=preset,
-                          progress=not args.quiet)
+    out = degrade_dataset(
+        args.dataset, args.out, spec, seed=args.seed, name=args.name, preset=preset, progress=not args.quiet
+    )
     print(f"wrote {out}")
     return 0
 
 
 def register(sub) -> None:
-    p = sub.add_parser("degrade", help="apply a surveillance-camera model to a dataset (a new dataset)",
-                       description=DESCRIPTION)
+    p = sub.add_parser(
+        "degrade",
+        help="apply a surveillance-camera model to a dataset (a new dataset)",
+        description=DESCRIPTION,
+    )
     p.add_argument("dataset", help="source dataset folder")
     p.add_argument("--out", required=True, metavar="DIR", help="folder of the new dataset")
     p.add_argument("--name", help="name of the new dataset (default: the folder name)")
-    p.add_argument("--config", metavar="TOML",
-                   help="camera-model ranges (fields of docs/camera_model.md; missing ones keep the "
-                        "surveillance values)")
+    p.add_argument(
+        "--config",
+        metavar="TOML",
+        help="camera-model ranges (fields of docs/camera_model.md; missing ones keep the "
+        "surveillance values)",
+    )
     p.add_argument("--preset", help="a built-in camera model (default: surveillance)")
     p.add_argument("--seed", type=non_negative_int, default=0, help="seed of every random choice")
     p.add_argument("--quiet", action="store_true", help="no progress bar")

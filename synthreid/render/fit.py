@@ -42,8 +42,11 @@ def _dist(people, family: str, where=None) -> np.ndarray:
         for k, w in fams.get(family, {}).items():
             c[cats.index(k)] += w
     if c.sum() <= 0:
-        raise DatasetError(f"PETA labels: no person with a '{family}' label"
-                           + (" in the subgroup" if where else "") + " to fit from")
+        raise DatasetError(
+            f"PETA labels: no person with a '{family}' label"
+            + (" in the subgroup" if where else "")
+            + " to fit from"
+        )
     return c / c.sum()
 
 
@@ -106,26 +109,53 @@ def fit_appearance(labels: Sequence[frozenset[str]], source: str = "PETA") -> Fi
         skirts = low["skirt_dress"] if sex == "female" else 0.0
         d = DRESS_SHARE * skirts
         dress[sex] = d
-        tops[sex] = _norm([u["tshirt"], max(u["other"] - d, 0.0), u["sweater"], (1 - COAT_SHARE) * u["jacket_suit"],
-                           COAT_SHARE * u["jacket_suit"], d])
+        tops[sex] = _norm(
+            [
+                u["tshirt"],
+                max(u["other"] - d, 0.0),
+                u["sweater"],
+                (1 - COAT_SHARE) * u["jacket_suit"],
+                COAT_SHARE * u["jacket_suit"],
+                d,
+            ]
+        )
         # PETA's short vs long skirts; our knee-length skirts take half of the short ones
         short_sk = sum(1 for p in labels if "lowerBodyShortSkirt" in p)
         long_sk = sum(1 for p in labels if "lowerBodyLongSkirt" in p)
         frac_short = short_sk / (short_sk + long_sk) if short_sk + long_sk else 0.5
         rest = max(skirts - d, 0.0)
-        bottoms[sex] = _norm([low["trousers"], low["jeans"], low["shorts"], rest * frac_short / 2,
-                              rest * frac_short / 2, rest * (1 - frac_short)])
+        bottoms[sex] = _norm(
+            [
+                low["trousers"],
+                low["jeans"],
+                low["shorts"],
+                rest * frac_short / 2,
+                rest * frac_short / 2,
+                rest * (1 - frac_short),
+            ]
+        )
         h = dict(zip(FAMILIES["hair"], _dist(people, "hair", is_sex), strict=True))
         cw = cat["hair"][sex]
         short_total = cw["short"] + cw["medium"]
         long_total = cw["long"] + cw["ponytail"] + cw["bun"]
-        hair[sex] = _norm([h["bald"], h["short"] * cw["short"] / short_total, h["short"] * cw["medium"] / short_total,
-                           h["long"] * cw["long"] / long_total, h["long"] * cw["ponytail"] / long_total,
-                           h["long"] * cw["bun"] / long_total])
+        hair[sex] = _norm(
+            [
+                h["bald"],
+                h["short"] * cw["short"] / short_total,
+                h["short"] * cw["medium"] / short_total,
+                h["long"] * cw["long"] / long_total,
+                h["long"] * cw["ponytail"] / long_total,
+                h["long"] * cw["bun"] / long_total,
+            ]
+        )
 
     mix = {"female": female, "male": 1.0 - female}
     top_share = sum(mix[s] * tops[s] for s in mix)  # overall shares in TOPS order
-    t, shirt, d = top_share[TOPS.index("tshirt")], top_share[TOPS.index("longsleeve")], top_share[TOPS.index("dress")]
+    t, shirt, d = (
+        top_share[TOPS.index("tshirt")],
+        top_share[TOPS.index("longsleeve")],
+        top_share[TOPS.index("dress")],
+    )
     sl = dict(zip(FAMILIES["sleeves"], _dist(people, "sleeves"), strict=True))
     w_short = np.clip((sl["short"] - t - DRESS_SLEEVES["short"] * d) / max(shirt, 1e-9), 0.0, 1.0)
     w_none = np.clip((sl["none"] - DRESS_SLEEVES["none"] * d) / max(shirt, 1e-9), 0.0, 1.0 - w_short)
@@ -148,17 +178,28 @@ def fit_appearance(labels: Sequence[frozenset[str]], source: str = "PETA") -> Fi
     def r(x):
         return [round(float(v), 4) for v in x]
 
-    ppl = {"female_fraction": round(female, 4), "age": list(AGE_RANGE), "age_weights": r(_dist(people, "age"))}
+    ppl = {
+        "female_fraction": round(female, 4),
+        "age": list(AGE_RANGE),
+        "age_weights": r(_dist(people, "age")),
+    }
     app = {
         "palette": "fitted",
-        "top_colors": r(top_colors), "bottom_colors": r(bottom_colors), "jeans_colors": r(jeans_colors),
-        "top_weights_female": r(tops["female"]), "top_weights_male": r(tops["male"]),
-        "bottom_weights_female": r(bottoms["female"]), "bottom_weights_male": r(bottoms["male"]),
-        "hair_weights_female": r(hair["female"]), "hair_weights_male": r(hair["male"]),
+        "top_colors": r(top_colors),
+        "bottom_colors": r(bottom_colors),
+        "jeans_colors": r(jeans_colors),
+        "top_weights_female": r(tops["female"]),
+        "top_weights_male": r(tops["male"]),
+        "bottom_weights_female": r(bottoms["female"]),
+        "bottom_weights_male": r(bottoms["male"]),
+        "hair_weights_female": r(hair["female"]),
+        "hair_weights_male": r(hair["male"]),
         "shirt_sleeves": r(shirt_sleeves),
-        "backpack": round(float(bags[0]), 4), "shoulder_bag": round(float(bags[1]), 4),
+        "backpack": round(float(bags[0]), 4),
+        "shoulder_bag": round(float(bags[1]), 4),
         "handbag": round(float(bags[2]), 4),
-        "hat": round(hat * (1 - CAP_SHARE), 4), "cap": round(hat * CAP_SHARE, 4),
+        "hat": round(hat * (1 - CAP_SHARE), 4),
+        "cap": round(hat * CAP_SHARE, 4),
     }
     return FittedAppearance(ppl, app, targets)
 
@@ -173,10 +214,14 @@ def _toml_value(v) -> str:
 
 def toml_tables(fit: FittedAppearance) -> str:
     """The fitted fields as TOML ``[people]`` and ``[appearance]`` key lines (with order comments)."""
-    notes = {"age_weights": "<16, 16-30, 31-45, 46-60, >60 years",
-             "top_colors": ", ".join(COLOUR_NAMES), "top_weights_female": ", ".join(TOPS),
-             "bottom_weights_female": ", ".join(BOTTOMS), "hair_weights_female": ", ".join(HAIR),
-             "shirt_sleeves": "long, short, none"}
+    notes = {
+        "age_weights": "<16, 16-30, 31-45, 46-60, >60 years",
+        "top_colors": ", ".join(COLOUR_NAMES),
+        "top_weights_female": ", ".join(TOPS),
+        "bottom_weights_female": ", ".join(BOTTOMS),
+        "hair_weights_female": ", ".join(HAIR),
+        "shirt_sleeves": "long, short, none",
+    }
     out = []
     for table, fields in (("people", fit.people), ("appearance", fit.appearance)):
         out.append(f"[{table}]")
@@ -190,7 +235,10 @@ def toml_tables(fit: FittedAppearance) -> str:
 
 def targets_json(fit: FittedAppearance) -> dict:
     """The target family distributions (aggregate frequencies only) as JSON."""
-    return {"_doc": "Aggregate attribute frequencies the 'real' preset is fitted to (per family: people "
-                    "with a label, and the share of each category; families of synthreid.render.attributes). "
-                    "Written by scripts/fit-appearance.py; no per-person labels.",
-            "source": fit.targets.label, **fit.targets.to_dict()["families"]}
+    return {
+        "_doc": "Aggregate attribute frequencies the 'real' preset is fitted to (per family: people "
+        "with a label, and the share of each category; families of synthreid.render.attributes). "
+        "Written by scripts/fit-appearance.py; no per-person labels.",
+        "source": fit.targets.label,
+        **fit.targets.to_dict()["families"],
+    }

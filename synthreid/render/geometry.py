@@ -37,7 +37,9 @@ def project(points_world, k: np.ndarray, rt: np.ndarray) -> np.ndarray:
     return uv @ k[:2, :2].T + k[:2, 2]
 
 
-def rect_from_points(uv: np.ndarray, width: int, height: int, margin: float = 0.0) -> tuple[int, int, int, int]:
+def rect_from_points(
+    uv: np.ndarray, width: int, height: int, margin: float = 0.0
+) -> tuple[int, int, int, int]:
     """Smallest integer pixel rectangle containing all projected points, grown by
     ``margin`` x the box's larger side on each side, clamped to the frame.
 

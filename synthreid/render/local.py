@@ -107,7 +107,9 @@ def _die_with_parent(parent_pid: int) -> None:
     parent = mp.parent_process()
     if parent is not None:
         # Elsewhere (and as a second line on Linux): the sentinel becomes ready when it exits.
-        threading.Thread(target=_exit_with, args=(parent.sentinel,), name="parent-watchdog", daemon=True).start()
+        threading.Thread(
+            target=_exit_with, args=(parent.sentinel,), name="parent-watchdog", daemon=True
+        ).start()
 
 
 def _exit_with(sentinel) -> None:
@@ -117,8 +119,9 @@ def _exit_with(sentinel) -> None:
     os._exit(1)
 
 
-def _worker_main(spec_dict: dict, root: str, tmp: str, parent_pid: int, tasks, events, stop, ready,
-                 slot: int) -> None:
+def _worker_main(
+    spec_dict: dict, root: str, tmp: str, parent_pid: int, tasks, events, stop, ready, slot: int
+) -> None:
     """Worker process: render characters from ``tasks`` until a None arrives or ``stop`` is set.
 
     ``ready[slot]`` (shared memory, no lock a kill could leave held) is set once Blender is up.
@@ -251,12 +254,15 @@ def _remove_worker_temps(root: Path, pids) -> None:
 
 def _stop_message(signum: int) -> str:
     name = signal.Signals(signum).name
-    return (f"synthreid: {name}: stopping after the images in progress "
-            "(Ctrl-C again, or a second signal, stops at once)")
+    return (
+        f"synthreid: {name}: stopping after the images in progress "
+        "(Ctrl-C again, or a second signal, stops at once)"
+    )
 
 
-def render_dataset(spec: DatasetSpec, root: str | Path, workers: int | None = None,
-                   progress: bool = True) -> RenderReport:
+def render_dataset(
+    spec: DatasetSpec, root: str | Path, workers: int | None = None, progress: bool = True
+) -> RenderReport:
     """Render every missing image of ``spec`` into ``root`` with ``workers`` processes.
 
     A SIGINT/SIGTERM/SIGHUP while rendering stops it (see the module docstring) and raises
@@ -294,15 +300,31 @@ def render_dataset(spec: DatasetSpec, root: str | Path, workers: int | None = No
     finally:
         if installed:
             stopper.restore()
-    report = RenderReport(root, rendered, skipped, failed, time.perf_counter() - t0,
-                          interrupted=stopper.signum, left=n_todo - rendered, finalized=finalized)
+    report = RenderReport(
+        root,
+        rendered,
+        skipped,
+        failed,
+        time.perf_counter() - t0,
+        interrupted=stopper.signum,
+        left=n_todo - rendered,
+        finalized=finalized,
+    )
     if report.interrupted is not None:
         raise RenderInterrupted(report)
     return report
 
 
-def _run_workers(spec: DatasetSpec, root: Path, todo: dict[int, list[int]], n_todo: int, workers: int,
-                 progress: bool, stopper: _Stopper, failed: list) -> tuple[int, bool]:
+def _run_workers(
+    spec: DatasetSpec,
+    root: Path,
+    todo: dict[int, list[int]],
+    n_todo: int,
+    workers: int,
+    progress: bool,
+    stopper: _Stopper,
+    failed: list,
+) -> tuple[int, bool]:
     """Start the workers, show progress until they are done or stopped; (rendered, hard stop)."""
     ctx = mp.get_context("spawn")  # bpy must not be forked from a parent that imported it
     # Every child inherits these signals blocked: workers ignore them before unblocking, and
@@ -320,9 +342,14 @@ def _run_workers(spec: DatasetSpec, root: Path, todo: dict[int, list[int]], n_to
     for _ in range(workers):
         tasks.put(None)
     tmp = tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{os.getpid()}-")
-    procs = [ctx.Process(target=_worker_main, args=(spec.to_dict(), str(root), tmp, os.getpid(), tasks, events,
-                                                    stop, ready, i), daemon=True)
-             for i in range(workers)]
+    procs = [
+        ctx.Process(
+            target=_worker_main,
+            args=(spec.to_dict(), str(root), tmp, os.getpid(), tasks, events, stop, ready, i),
+            daemon=True,
+        )
+        for i in range(workers)
+    ]
     rendered, hard, announced, ok = 0, False, 0.0, False
     bar = None
     try:
@@ -333,6 +360,7 @@ def _run_workers(spec: DatasetSpec, root: Path, todo: dict[int, list[int]], n_to
         finally:
             signal.pthread_sigmask(signal.SIG_UNBLOCK, GROUP_SIGNALS)
         bar = tqdm(total=n_todo, unit="img", desc=f"render {spec.name}", disable=not progress, smoothing=0.1)
+
         def handle(ev) -> None:
             nonlocal rendered
             if ev[0] == "done":
@@ -367,8 +395,13 @@ def _run_workers(spec: DatasetSpec, root: Path, todo: dict[int, list[int]], n_to
             log.debug("stop: workers finished %.2f s after the signal", time.perf_counter() - announced)
         for p in procs:
             if p.exitcode not in (0, None) and stopper.signum is None:
-                failed.append(("worker", f"render worker {p.pid} died (exit code {p.exitcode}); "
-                                         "its unfinished images are left for the next run"))
+                failed.append(
+                    (
+                        "worker",
+                        f"render worker {p.pid} died (exit code {p.exitcode}); "
+                        "its unfinished images are left for the next run",
+                    )
+                )
         ok = True
     except _StopNow:
         hard = True
@@ -398,8 +431,9 @@ def _run_workers(spec: DatasetSpec, root: Path, todo: dict[int, list[int]], n_to
     return rendered, hard
 
 
-def override_counts(spec: DatasetSpec, characters: int | None, images: int | None,
-                    name: str | None = None, **sections) -> DatasetSpec:
+def override_counts(
+    spec: DatasetSpec, characters: int | None, images: int | None, name: str | None = None, **sections
+) -> DatasetSpec:
     """A copy of ``spec`` with CLI overrides applied (validated like the TOML)."""
     data = spec.to_dict()
     if characters is not None:

@@ -38,8 +38,11 @@ def manifest_for(spec: DatasetSpec) -> dict:
         "kind": "rendered",
         "seed": spec.seed,
         "spec": spec.to_dict(),
-        "counts": {"characters": spec.characters, "images_per_character": spec.images_per_character,
-                   "images": spec.total_images},
+        "counts": {
+            "characters": spec.characters,
+            "images_per_character": spec.images_per_character,
+            "images": spec.total_images,
+        },
         "camera_ids": spec.camera.camera_ids,
         "splits": compute_splits(spec.characters, spec.seed, spec.splits.test, spec.splits.val),
         "software": software_versions(),
@@ -60,10 +63,14 @@ def init_dataset(spec: DatasetSpec, root: str | Path, labels: bool = True) -> Pa
         except (OSError, json.JSONDecodeError) as exc:
             raise DatasetError(f"{mpath}: unreadable manifest ({exc})") from exc
         if existing.get("spec") != spec.to_dict():
-            raise DatasetError(f"{root}: holds dataset {existing.get('name')!r} made from a different spec; "
-                               "choose another --out or delete the folder")
+            raise DatasetError(
+                f"{root}: holds dataset {existing.get('name')!r} made from a different spec; "
+                "choose another --out or delete the folder"
+            )
     elif root.exists() and any(p for p in root.iterdir() if not p.name.startswith(".")):
-        raise DatasetError(f"{root}: exists, is not empty and has no manifest.json; refusing to write into it")
+        raise DatasetError(
+            f"{root}: exists, is not empty and has no manifest.json; refusing to write into it"
+        )
     for sub in ("images", "masks", "meta"):
         (root / sub).mkdir(parents=True, exist_ok=True)
     if not mpath.is_file():

@@ -28,8 +28,11 @@ def label_files(path: str | Path) -> list[Path]:
         return [p]
     if not p.is_dir():
         raise DatasetError(f"{p}: no such file or folder of PETA labels")
-    files = sorted(f for f in p.rglob("*.txt") if "readme" not in f.name.lower()
-                   and not any(part.startswith(".") for part in f.relative_to(p).parts))
+    files = sorted(
+        f
+        for f in p.rglob("*.txt")
+        if "readme" not in f.name.lower() and not any(part.startswith(".") for part in f.relative_to(p).parts)
+    )
     if not files:
         raise DatasetError(f"{p}: no *.txt label files (PETA format: 'ID label label ...' per line)")
     return files
@@ -49,18 +52,24 @@ def read_file(path: str | Path) -> list[frozenset[str]]:
             continue
         pid, labels = tokens[0], tokens[1:]
         if not _ID_RE.match(pid):
-            raise DatasetError(f"{path}:{lineno}: {pid!r} is not a person ID "
-                               "(expected 'ID label label ...', e.g. '0001 upperBodyBlack hairShort')")
+            raise DatasetError(
+                f"{path}:{lineno}: {pid!r} is not a person ID "
+                "(expected 'ID label label ...', e.g. '0001 upperBodyBlack hairShort')"
+            )
         bad = [t for t in labels if not _LABEL_RE.match(t)]
         if bad:
-            raise DatasetError(f"{path}:{lineno}: {bad[0]!r} is not a PETA attribute name "
-                               "(camelCase like upperBodyBlack, personalMale, carryingBackpack)")
+            raise DatasetError(
+                f"{path}:{lineno}: {bad[0]!r} is not a PETA attribute name "
+                "(camelCase like upperBodyBlack, personalMale, carryingBackpack)"
+            )
         if not labels:
             continue  # a person without any labels says nothing about any family
         people.append(frozenset(labels))
     if not any(t.startswith(PREFIXES) for person in people for t in person):
-        raise DatasetError(f"{path}: no PETA attribute labels found (expected lines 'ID label label ...' with "
-                           f"labels starting with {', '.join(PREFIXES)})")
+        raise DatasetError(
+            f"{path}: no PETA attribute labels found (expected lines 'ID label label ...' with "
+            f"labels starting with {', '.join(PREFIXES)})"
+        )
     return people
 
 

@@ -40,8 +40,9 @@ def plan_character(spec: DatasetSpec, ci: int) -> dict:
     if spec.background.mode == "images":
         images = list_background_images(spec.background.images_dir, "background.images_dir", IMAGE_SUFFIXES)
     elif spec.background.mode == "panorama":
-        images = list_background_images(spec.background.panoramas_dir, "background.panoramas_dir",
-                                        PANORAMA_SUFFIXES)
+        images = list_background_images(
+            spec.background.panoramas_dir, "background.panoramas_dir", PANORAMA_SUFFIXES
+        )
     background = sample_background(rng, spec, images)
     return {"pid": ci, "attributes": attributes, "background": background}
 

@@ -47,9 +47,16 @@ def sound_records(ds: Dataset) -> tuple[list[ImageRecord], list[str]]:
     return good, bad
 
 
-def contact_sheet(dataset_dir: str | Path, out: str | Path, count: int = 48, columns: int = 12,
-                  cell: tuple[int, int] = (64, 128), seed: int = 0, one_per_person: bool = True,
-                  labels: bool = True) -> Path:
+def contact_sheet(
+    dataset_dir: str | Path,
+    out: str | Path,
+    count: int = 48,
+    columns: int = 12,
+    cell: tuple[int, int] = (64, 128),
+    seed: int = 0,
+    one_per_person: bool = True,
+    labels: bool = True,
+) -> Path:
     """Write a PNG grid of ``count`` images (seeded choice; one per person by default).
 
     ``cell`` is (width, height) in px; crops are fitted into it keeping their aspect. Damaged
@@ -60,8 +67,14 @@ def contact_sheet(dataset_dir: str | Path, out: str | Path, count: int = 48, col
     if bad:
         shown = "; ".join(bad[:MAX_LISTED])
         more = f"; and {len(bad) - MAX_LISTED} more" if len(bad) > MAX_LISTED else ""
-        log.warning("%s: skipped %d damaged or missing image(s) (%s%s); `synthreid verify %s` lists them all",
-                    dataset_dir, len(bad), shown, more, dataset_dir)
+        log.warning(
+            "%s: skipped %d damaged or missing image(s) (%s%s); `synthreid verify %s` lists them all",
+            dataset_dir,
+            len(bad),
+            shown,
+            more,
+            dataset_dir,
+        )
     if not records:
         raise DatasetError(f"{dataset_dir}: no rendered images yet" + (" that are intact" if bad else ""))
     rng = np.random.default_rng(seed)

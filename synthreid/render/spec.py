@@ -31,17 +31,43 @@ SHOES = ("trainers", "shoes", "boots")
 TEXTURES = ("plain", "stripes", "checks", "plaid", "dots", "print", "denim", "noise")
 HAIR = ("bald", "short", "medium", "long", "ponytail", "bun")
 SLEEVE_LENGTHS = ("long", "short", "none")
-AGE_BANDS = (12.0, 16.0, 31.0, 46.0, 61.0, 95.0)  # PETA's age bands in years: [12, 16), [16, 31), ... [61, 95]
+AGE_BANDS = (
+    12.0,
+    16.0,
+    31.0,
+    46.0,
+    61.0,
+    95.0,
+)  # PETA's age bands in years: [12, 16), [16, 31), ... [61, 95]
 # PETA's eleven colour names, the order of the appearance.*_colors weights (see render/colournames.py)
-COLOUR_NAMES = ("Black", "Blue", "Brown", "Green", "Grey", "Orange", "Pink", "Purple", "Red", "White", "Yellow")
+COLOUR_NAMES = (
+    "Black",
+    "Blue",
+    "Brown",
+    "Green",
+    "Grey",
+    "Orange",
+    "Pink",
+    "Purple",
+    "Red",
+    "White",
+    "Yellow",
+)
 _W5 = tuple[float, float, float, float, float]
 _W6 = tuple[float, float, float, float, float, float]
 _W11 = tuple[float, float, float, float, float, float, float, float, float, float, float]
 ACCESSORIES = ("backpack", "shoulder_bag", "handbag", "hat", "cap", "glasses")
 
 
-def _meta(lo: float | None = None, hi: float | None = None, *, positive: bool = False,
-          ordered: bool = False, choices: tuple[str, ...] | None = None, doc: str = "") -> dict:
+def _meta(
+    lo: float | None = None,
+    hi: float | None = None,
+    *,
+    positive: bool = False,
+    ordered: bool = False,
+    choices: tuple[str, ...] | None = None,
+    doc: str = "",
+) -> dict:
     return {"lo": lo, "hi": hi, "positive": positive, "ordered": ordered, "choices": choices, "doc": doc}
 
 
@@ -55,10 +81,16 @@ def _f(default, **kw):
 class CameraSpec:
     """Cameras on a hemisphere segment around the character's centre."""
 
-    distance: tuple[float, float] = _f((7.0, 9.0), lo=0.5, hi=200.0, ordered=True,
-                                       doc="camera distance R to the character's centre, metres [min, max]")
-    polar: tuple[float, float] = _f((55.0, 85.0), lo=0.0, hi=180.0, ordered=True,
-                                    doc="polar angles theta1..theta2 from +Z, degrees")
+    distance: tuple[float, float] = _f(
+        (7.0, 9.0),
+        lo=0.5,
+        hi=200.0,
+        ordered=True,
+        doc="camera distance R to the character's centre, metres [min, max]",
+    )
+    polar: tuple[float, float] = _f(
+        (55.0, 85.0), lo=0.0, hi=180.0, ordered=True, doc="polar angles theta1..theta2 from +Z, degrees"
+    )
     focal_length: float = _f(50.0, positive=True, doc="lens focal length, mm")
     sensor_width: float = _f(36.0, positive=True, doc="sensor width, mm (horizontal fit)")
     resolution: tuple[int, int] = _f((1920, 1080), lo=16, hi=16384, doc="full frame (width, height), px")
@@ -70,15 +102,23 @@ class OutputSpec:
     """What is written per image."""
 
     margin: float = _f(0.03, lo=0.0, hi=1.0, doc="crop margin as a fraction of the box's larger side")
-    size: tuple[int, int] | None = _f(None, lo=8, hi=4096,
-                                      doc="fixed output (width, height) px; None keeps the crop size")
+    size: tuple[int, int] | None = _f(
+        None, lo=8, hi=4096, doc="fixed output (width, height) px; None keeps the crop size"
+    )
     format: str = _f("png", choices=("png", "jpg"))
-    crop: str = _f("silhouette", choices=("silhouette", "box"),
-                   doc="'silhouette': tight box of the projected posed mesh; 'box': the thesis' "
-                       "projected 8 corners of the 3D bounding box (looser)")
-    supersample: float = _f(1.0, lo=0.0, hi=4.0,
-                            doc="with a fixed size, render the crop at this multiple of the output "
-                                "height (scaling the frame); 0 = always render at camera.resolution")
+    crop: str = _f(
+        "silhouette",
+        choices=("silhouette", "box"),
+        doc="'silhouette': tight box of the projected posed mesh; 'box': the thesis' "
+        "projected 8 corners of the 3D bounding box (looser)",
+    )
+    supersample: float = _f(
+        1.0,
+        lo=0.0,
+        hi=4.0,
+        doc="with a fixed size, render the crop at this multiple of the output "
+        "height (scaling the frame); 0 = always render at camera.resolution",
+    )
 
 
 @dataclass(frozen=True)
@@ -98,40 +138,61 @@ class PeopleSpec:
 
     female_fraction: float = _f(0.5, lo=0.0, hi=1.0)
     age: tuple[float, float] = _f((16.0, 75.0), lo=12.0, hi=95.0, ordered=True, doc="years")
-    height_adult: tuple[float, float] = _f((1.50, 2.00), lo=1.2, hi=2.3, ordered=True,
-                                           doc="adult height range, metres (teens scale down)")
+    height_adult: tuple[float, float] = _f(
+        (1.50, 2.00), lo=1.2, hi=2.3, ordered=True, doc="adult height range, metres (teens scale down)"
+    )
     bmi: tuple[float, float] = _f((18.5, 32.0), lo=14.0, hi=50.0, ordered=True, doc="body-mass index kg/m^2")
     pose: str = _f("walk", choices=("walk", "stand", "mixed"))
     motion_dir: str | None = _f(None, doc="folder of BVH clips to use instead of the built-in walk")
-    hand_poses: tuple[float, float, float] = _f((0.8, 0.1, 0.1), lo=0.0, hi=1.0,
-                                                doc="relative weights per character of free hands, "
-                                                    "a phone held in the right hand, hands in pockets")
-    meshes_dir: str | None = _f(None, doc="folder of the user's rigged characters (.glb/.gltf/.fbx, see "
-                                          "docs/assets.md); None = procedural people only")
-    mesh_probability: float = _f(1.0, lo=0.0, hi=1.0, doc="chance per character of a user mesh from "
-                                                           "meshes_dir (else procedural); unused without it")
-    age_weights: _W5 | None = _f(None, lo=0.0, doc="relative weights of PETA's age bands <16, 16-30, 31-45, "
-                                                   "46-60, >60 years (uniform within a band and people.age); "
-                                                   "None = uniform over people.age")
+    hand_poses: tuple[float, float, float] = _f(
+        (0.8, 0.1, 0.1),
+        lo=0.0,
+        hi=1.0,
+        doc="relative weights per character of free hands, a phone held in the right hand, hands in pockets",
+    )
+    meshes_dir: str | None = _f(
+        None,
+        doc="folder of the user's rigged characters (.glb/.gltf/.fbx, see "
+        "docs/assets.md); None = procedural people only",
+    )
+    mesh_probability: float = _f(
+        1.0,
+        lo=0.0,
+        hi=1.0,
+        doc="chance per character of a user mesh from meshes_dir (else procedural); unused without it",
+    )
+    age_weights: _W5 | None = _f(
+        None,
+        lo=0.0,
+        doc="relative weights of PETA's age bands <16, 16-30, 31-45, "
+        "46-60, >60 years (uniform within a band and people.age); "
+        "None = uniform over people.age",
+    )
 
     def __post_init__(self):
         if sum(self.hand_poses) <= 0:
             raise SpecError("people.hand_poses", "at least one weight must be > 0")
         if self.age_weights is not None:
-            live = [w > 0 and AGE_BANDS[i] < self.age[1] and AGE_BANDS[i + 1] > self.age[0]
-                    for i, w in enumerate(self.age_weights)]
+            live = [
+                w > 0 and AGE_BANDS[i] < self.age[1] and AGE_BANDS[i + 1] > self.age[0]
+                for i, w in enumerate(self.age_weights)
+            ]
             if not any(live):
-                raise SpecError("people.age_weights", f"no band with a weight > 0 overlaps people.age "
-                                                      f"{list(self.age)}")
+                raise SpecError(
+                    "people.age_weights", f"no band with a weight > 0 overlaps people.age {list(self.age)}"
+                )
 
 
 @dataclass(frozen=True)
 class AppearanceSpec:
     """Clothes, textures, hair and accessories."""
 
-    palette: str = _f("saturated", choices=("saturated", "realistic", "fitted"),
-                      doc="'fitted': top, bottom and jeans colours drawn by PETA colour name with the "
-                          "*_colors weights (shoes, bags, patterns: 'realistic')")
+    palette: str = _f(
+        "saturated",
+        choices=("saturated", "realistic", "fitted"),
+        doc="'fitted': top, bottom and jeans colours drawn by PETA colour name with the "
+        "*_colors weights (shoes, bags, patterns: 'realistic')",
+    )
     tops: tuple[str, ...] = _f(TOPS, choices=TOPS)
     bottoms: tuple[str, ...] = _f(BOTTOMS, choices=BOTTOMS)
     shoes: tuple[str, ...] = _f(SHOES, choices=SHOES, doc="empty = barefoot-coloured feet (thesis set I)")
@@ -145,42 +206,67 @@ class AppearanceSpec:
     hat: float = _f(0.05, lo=0.0, hi=1.0)
     cap: float = _f(0.08, lo=0.0, hi=1.0)
     glasses: float = _f(0.15, lo=0.0, hi=1.0)
-    textures_dir: str | None = _f(None, doc="folder of PNG/JPG prints used by the 'print' texture "
-                                            "(see docs/textures.md); None = procedural motifs")
+    textures_dir: str | None = _f(
+        None,
+        doc="folder of PNG/JPG prints used by the 'print' texture "
+        "(see docs/textures.md); None = procedural motifs",
+    )
     # Fitted attribute probabilities (scripts/fit-appearance.py); None keeps the built-in weights.
-    top_colors: _W11 | None = _f(None, lo=0.0, doc="palette 'fitted': weights of the 11 PETA colour names "
-                                                   "(Black, Blue, Brown, Green, Grey, Orange, Pink, Purple, "
-                                                   "Red, White, Yellow) for tops and dresses")
-    bottom_colors: _W11 | None = _f(None, lo=0.0, doc="palette 'fitted': colour-name weights of bottoms "
-                                                      "other than jeans")
+    top_colors: _W11 | None = _f(
+        None,
+        lo=0.0,
+        doc="palette 'fitted': weights of the 11 PETA colour names "
+        "(Black, Blue, Brown, Green, Grey, Orange, Pink, Purple, "
+        "Red, White, Yellow) for tops and dresses",
+    )
+    bottom_colors: _W11 | None = _f(
+        None, lo=0.0, doc="palette 'fitted': colour-name weights of bottoms other than jeans"
+    )
     jeans_colors: _W11 | None = _f(None, lo=0.0, doc="palette 'fitted': colour-name weights of jeans")
-    top_weights_female: _W6 | None = _f(None, lo=0.0, doc="relative weights of tshirt, longsleeve, sweater, "
-                                                          "jacket, coat, dress for women")
+    top_weights_female: _W6 | None = _f(
+        None, lo=0.0, doc="relative weights of tshirt, longsleeve, sweater, jacket, coat, dress for women"
+    )
     top_weights_male: _W6 | None = _f(None, lo=0.0, doc="the same for men")
-    bottom_weights_female: _W6 | None = _f(None, lo=0.0, doc="relative weights of trousers, jeans, shorts, "
-                                                             "skirt_short, skirt_knee, skirt_long for women")
+    bottom_weights_female: _W6 | None = _f(
+        None,
+        lo=0.0,
+        doc="relative weights of trousers, jeans, shorts, skirt_short, skirt_knee, skirt_long for women",
+    )
     bottom_weights_male: _W6 | None = _f(None, lo=0.0, doc="the same for men")
-    hair_weights_female: _W6 | None = _f(None, lo=0.0, doc="relative weights of bald, short, medium, long, "
-                                                           "ponytail, bun for women")
+    hair_weights_female: _W6 | None = _f(
+        None, lo=0.0, doc="relative weights of bald, short, medium, long, ponytail, bun for women"
+    )
     hair_weights_male: _W6 | None = _f(None, lo=0.0, doc="the same for men")
-    shirt_sleeves: tuple[float, float, float] | None = _f(None, lo=0.0, doc="relative weights of long, short "
-                                                                            "and no sleeves of 'longsleeve' "
-                                                                            "tops (shirts, blouses); None = long")
-    from_images: str | None = _f(None, doc="folder of real crops of your cameras: top colours drawn by PETA "
-                                           "colour name as measured on their upper bodies, bottom and jeans "
-                                           "colours as on their lower bodies (overrides palette and *_colors "
-                                           "for those; see docs/stats.md)")
+    shirt_sleeves: tuple[float, float, float] | None = _f(
+        None,
+        lo=0.0,
+        doc="relative weights of long, short "
+        "and no sleeves of 'longsleeve' "
+        "tops (shirts, blouses); None = long",
+    )
+    from_images: str | None = _f(
+        None,
+        doc="folder of real crops of your cameras: top colours drawn by PETA "
+        "colour name as measured on their upper bodies, bottom and jeans "
+        "colours as on their lower bodies (overrides palette and *_colors "
+        "for those; see docs/stats.md)",
+    )
 
     def __post_init__(self):
-        names = {"top_weights": ("tops", TOPS), "bottom_weights": ("bottoms", BOTTOMS),
-                 "hair_weights": ("hair", HAIR)}
+        names = {
+            "top_weights": ("tops", TOPS),
+            "bottom_weights": ("bottoms", BOTTOMS),
+            "hair_weights": ("hair", HAIR),
+        }
         for key, (allowed_key, order) in names.items():
             allowed = getattr(self, allowed_key)
             for sex in ("female", "male"):
                 w = getattr(self, f"{key}_{sex}")
                 if w is not None and not any(x > 0 for x, k in zip(w, order, strict=True) if k in allowed):
-                    raise SpecError(f"appearance.{key}_{sex}", "needs a weight > 0 for at least one of "
-                                                               f"appearance.{allowed_key} {list(allowed)}")
+                    raise SpecError(
+                        f"appearance.{key}_{sex}",
+                        f"needs a weight > 0 for at least one of appearance.{allowed_key} {list(allowed)}",
+                    )
         for key in ("top_colors", "bottom_colors", "jeans_colors", "shirt_sleeves"):
             w = getattr(self, key)
             if w is not None and sum(w) <= 0:
@@ -188,9 +274,12 @@ class AppearanceSpec:
         if self.palette == "fitted" and self.from_images is None:
             for key in ("top_colors", "bottom_colors", "jeans_colors"):
                 if getattr(self, key) is None:
-                    raise SpecError(f"appearance.{key}", "required with palette = 'fitted' unless from_images "
-                                                         "is set (11 weights for "
-                                                         f"{', '.join(COLOUR_NAMES)})")
+                    raise SpecError(
+                        f"appearance.{key}",
+                        "required with palette = 'fitted' unless from_images "
+                        "is set (11 weights for "
+                        f"{', '.join(COLOUR_NAMES)})",
+                    )
 
 
 @dataclass(frozen=True)
@@ -209,8 +298,9 @@ class BackgroundSpec:
     floor_color: tuple[float, float, float] = _f((0.25, 0.25, 0.25), lo=0.0, hi=1.0, doc="linear RGB")
     images_dir: str | None = _f(None, doc="folder of background photos (mode 'images')")
     panoramas_dir: str | None = _f(None, doc="folder of equirectangular panoramas (mode 'panorama')")
-    panorama_strength: tuple[float, float] = _f((0.6, 1.4), lo=0.0, hi=20.0, ordered=True,
-                                                doc="panorama light multiplier range (mode 'panorama')")
+    panorama_strength: tuple[float, float] = _f(
+        (0.6, 1.4), lo=0.0, hi=20.0, ordered=True, doc="panorama light multiplier range (mode 'panorama')"
+    )
 
     def __post_init__(self):
         if self.mode == "images" and not self.images_dir:
@@ -226,8 +316,9 @@ class LightingSpec:
     sun_strength: tuple[float, float] = _f((2.0, 5.0), lo=0.0, hi=100.0, ordered=True, doc="W/m^2")
     sun_elevation: tuple[float, float] = _f((25.0, 80.0), lo=0.0, hi=90.0, ordered=True, doc="degrees")
     ambient: tuple[float, float] = _f((0.3, 0.9), lo=0.0, hi=10.0, ordered=True, doc="world strength")
-    color_temperature: tuple[float, float] = _f((4000.0, 7500.0), lo=1000.0, hi=20000.0, ordered=True,
-                                                doc="sun colour temperature, K")
+    color_temperature: tuple[float, float] = _f(
+        (4000.0, 7500.0), lo=1000.0, hi=20000.0, ordered=True, doc="sun colour temperature, K"
+    )
 
 
 @dataclass(frozen=True)
@@ -259,8 +350,11 @@ class DatasetSpec:
         from synthreid.dataset import DATASET_NAME_RE
 
         if not DATASET_NAME_RE.match(self.name) or ".." in self.name:
-            raise SpecError("name", f"{self.name!r}: expected 1-128 letters, digits, '.', '_' or '-' "
-                            "starting with a letter or digit")
+            raise SpecError(
+                "name",
+                f"{self.name!r}: expected 1-128 letters, digits, '.', '_' or '-' "
+                "starting with a letter or digit",
+            )
         a = self.appearance
         for key in ("tops", "bottoms"):
             if not getattr(a, key):
@@ -429,7 +523,9 @@ def _coerce(v, tp, meta, path):
             return items
         if len(v) != len(args):
             raise SpecError(path, f"expected {len(args)} values, got {len(v)}")
-        items = tuple(_scalar(x, a, meta, f"{path}[{i}]") for i, (x, a) in enumerate(zip(v, args, strict=True)))
+        items = tuple(
+            _scalar(x, a, meta, f"{path}[{i}]") for i, (x, a) in enumerate(zip(v, args, strict=True))
+        )
         if meta.get("ordered") and items[0] > items[1]:
             raise SpecError(path, f"first value must not exceed the second, got {list(items)}")
         return items
@@ -438,9 +534,13 @@ def _coerce(v, tp, meta, path):
 
 def spec_reference() -> str:
     """Markdown reference of every spec field: type, default, allowed values, meaning."""
-    lines = ["# Dataset spec reference", "",
-             "Generated by `synthreid spec --doc` from `synthreid/render/spec.py`; every field is optional.",
-             "Units: metres, degrees, pixels, linear RGB in [0, 1].", ""]
+    lines = [
+        "# Dataset spec reference",
+        "",
+        "Generated by `synthreid spec --doc` from `synthreid/render/spec.py`; every field is optional.",
+        "Units: metres, degrees, pixels, linear RGB in [0, 1].",
+        "",
+    ]
 
     def describe(cls, prefix):
         rows = []
@@ -465,8 +565,10 @@ def spec_reference() -> str:
             if isinstance(default, tuple):
                 default = list(default)
             type_name = tp.__name__ if isinstance(tp, type) else str(tp).replace("typing.", "")
-            rows.append(f"| `{prefix}{f.name}` | `{type_name}` | `{json.dumps(default)}` | "
-                        f"{'; '.join(allowed)} | {m.get('doc', '')} |")
+            rows.append(
+                f"| `{prefix}{f.name}` | `{type_name}` | `{json.dumps(default)}` | "
+                f"{'; '.join(allowed)} | {m.get('doc', '')} |"
+            )
         return rows
 
     lines += ["## Top level", "", "| field | type | default | allowed | meaning |", "|---|---|---|---|---|"]
@@ -475,7 +577,14 @@ def spec_reference() -> str:
         tp = typing.get_type_hints(DatasetSpec)[f.name]
         if dataclasses.is_dataclass(tp):
             doc = (tp.__doc__ or "").strip().splitlines()
-            lines += ["", f"## [{f.name}]", "", " ".join(d.strip() for d in doc), "",
-                      "| field | type | default | allowed | meaning |", "|---|---|---|---|---|"]
+            lines += [
+                "",
+                f"## [{f.name}]",
+                "",
+                " ".join(d.strip() for d in doc),
+                "",
+                "| field | type | default | allowed | meaning |",
+                "|---|---|---|---|---|",
+            ]
             lines += describe(tp, f"{f.name}.")
     return "\n".join(lines) + "\n"

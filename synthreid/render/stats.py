@@ -69,9 +69,16 @@ class Distributions:
         return next((f for f in self.families if f.family == family and f.n > 0), None)
 
     def to_dict(self) -> dict:
-        return {"label": self.label, "families": {
-            f.family: {"n": f.n, "probabilities": dict(zip(f.categories, map(float, f.probabilities), strict=True))}
-            for f in self.families}}
+        return {
+            "label": self.label,
+            "families": {
+                f.family: {
+                    "n": f.n,
+                    "probabilities": dict(zip(f.categories, map(float, f.probabilities), strict=True)),
+                }
+                for f in self.families
+            },
+        }
 
 
 def accumulate(people: Iterable[dict[str, dict[str, float]]], label: str) -> Distributions:
@@ -84,7 +91,9 @@ def accumulate(people: Iterable[dict[str, dict[str, float]]], label: str) -> Dis
             for cat, w in weights.items():
                 counts[family][index[family][cat]] += w
             n[family] += 1
-    return Distributions(label, tuple(FamilyCounts(f, tuple(float(x) for x in counts[f]), n[f]) for f in FAMILIES))
+    return Distributions(
+        label, tuple(FamilyCounts(f, tuple(float(x) for x in counts[f]), n[f]) for f in FAMILIES)
+    )
 
 
 def tvd(p: Sequence[float], q: Sequence[float]) -> float:
@@ -142,8 +151,10 @@ def planned_distributions(spec, characters: int | None = None, progress: bool = 
         raise DatasetError(f"--characters: expected a positive number of people, got {n}")
     if n > spec.characters:
         spec = spec.replace(characters=n)
-    people = (character_families(plan_character(spec, ci)["attributes"])
-              for ci in _progress(range(n), n, f"plan {spec.name}", progress))
+    people = (
+        character_families(plan_character(spec, ci)["attributes"])
+        for ci in _progress(range(n), n, f"plan {spec.name}", progress)
+    )
     return accumulate(people, f"{spec.name} (planned, {n} people)")
 
 
@@ -157,8 +168,9 @@ def dataset_distributions(root: str | Path) -> Distributions:
         try:
             seen.setdefault(int(row["pid"]), row["character"]["attributes"])
         except (KeyError, TypeError, ValueError) as exc:
-            raise DatasetError(f"{ds.root / 'labels.jsonl'}:{i}: row without pid/character.attributes ({exc})") \
-                from exc
+            raise DatasetError(
+                f"{ds.root / 'labels.jsonl'}:{i}: row without pid/character.attributes ({exc})"
+            ) from exc
     if not seen:
         raise DatasetError(f"{ds.root / 'labels.jsonl'}: no label rows (plan or render the dataset first)")
     people = []
@@ -166,7 +178,9 @@ def dataset_distributions(root: str | Path) -> Distributions:
         try:
             people.append(character_families(seen[pid]))
         except (KeyError, TypeError) as exc:
-            raise DatasetError(f"{ds.root / 'labels.jsonl'}: character {pid}: missing attribute {exc}") from exc
+            raise DatasetError(
+                f"{ds.root / 'labels.jsonl'}: character {pid}: missing attribute {exc}"
+            ) from exc
     return accumulate(people, f"{ds.name} ({len(people)} people)")
 
 
@@ -194,8 +208,9 @@ def white_balance(image: np.ndarray) -> np.ndarray:
     return np.clip(img * gain, 0, 255).astype(np.uint8)
 
 
-def crop_colours(image: np.ndarray, mask: np.ndarray | None = None,
-                 balance: bool = False) -> dict[str, dict[str, float]]:
+def crop_colours(
+    image: np.ndarray, mask: np.ndarray | None = None, balance: bool = False
+) -> dict[str, dict[str, float]]:
     """{upper_colour / lower_colour: {name: 1.0}} of one crop (H x W x 3 uint8 sRGB; mask H x W,
     nonzero = person): each region's most frequent colour name; a region with fewer than
     ``MIN_PIXELS`` (masked) pixels gives no vote. ``balance``: ``white_balance`` first."""
@@ -240,8 +255,9 @@ def _load_mask(path: Path) -> np.ndarray:
         raise DatasetError(f"{path}: not a readable mask ({exc})") from exc
 
 
-def crop_distributions(items: Sequence[tuple[Path, Path | None]], label: str,
-                       progress: bool = False) -> Distributions:
+def crop_distributions(
+    items: Sequence[tuple[Path, Path | None]], label: str, progress: bool = False
+) -> Distributions:
     """Colour families measured from (image, mask or None) crops; crops without a mask are
     white-balanced first (see module doc)."""
     if not items:
@@ -249,8 +265,9 @@ def crop_distributions(items: Sequence[tuple[Path, Path | None]], label: str,
 
     def people():
         for img, mask in _progress(items, len(items), "measure colours", progress):
-            yield crop_colours(_load_rgb(img), _load_mask(mask) if mask is not None else None,
-                               balance=mask is None)
+            yield crop_colours(
+                _load_rgb(img), _load_mask(mask) if mask is not None else None, balance=mask is None
+            )
 
     return accumulate(people(), f"{label} ({len(items)} crops, pixels)")
 
@@ -260,8 +277,13 @@ def crop_files(folder: str | Path) -> list[Path]:
     root = Path(folder)
     if not root.is_dir():
         raise DatasetError(f"{root}: not a folder of crops")
-    files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
-                   and not any(part.startswith(".") for part in p.relative_to(root).parts))
+    files = sorted(
+        p
+        for p in root.rglob("*")
+        if p.is_file()
+        and p.suffix.lower() in IMAGE_SUFFIXES
+        and not any(part.startswith(".") for part in p.relative_to(root).parts)
+    )
     if not files:
         raise DatasetError(f"{root}: no .jpg/.jpeg/.png/.bmp crops found")
     return files
@@ -338,18 +360,25 @@ def format_table(comparisons: Sequence[Comparison], ours_label: str, real_label:
     m = mean_tvd(comparisons)
     if m is not None:
         worst = max((c for c in comparisons if c.tvd is not None), key=lambda c: c.tvd)
-        lines.append(f"mean TVD {m:.3f} over {sum(c.tvd is not None for c in comparisons)} families; "
-                     f"largest {worst.family} {worst.tvd:.3f}")
+        lines.append(
+            f"mean TVD {m:.3f} over {sum(c.tvd is not None for c in comparisons)} families; "
+            f"largest {worst.family} {worst.tvd:.3f}"
+        )
     return "\n".join(lines) + "\n"
 
 
 def report_dict(comparisons: Sequence[Comparison], ours: Distributions, real: Distributions | None) -> dict:
-    return {"ours": ours.to_dict(), "real": real.to_dict() if real else None,
-            "tvd": {c.family: c.tvd for c in comparisons if c.tvd is not None}, "mean_tvd": mean_tvd(comparisons)}
+    return {
+        "ours": ours.to_dict(),
+        "real": real.to_dict() if real else None,
+        "tvd": {c.family: c.tvd for c in comparisons if c.tvd is not None},
+        "mean_tvd": mean_tvd(comparisons),
+    }
 
 
-def bar_charts(comparisons: Sequence[Comparison], path: str | Path, ours_label: str,
-               real_label: str | None) -> None:
+def bar_charts(
+    comparisons: Sequence[Comparison], path: str | Path, ours_label: str, real_label: str | None
+) -> None:
     """One PNG: a panel per family with ours and real bars side by side (percent per category)."""
     from synthreid.plots import pyplot, save_png
 
@@ -363,7 +392,9 @@ def bar_charts(comparisons: Sequence[Comparison], path: str | Path, ours_label: 
     for ax, c in zip(axes.ravel(), comparisons, strict=False):
         x = np.arange(len(c.ours.categories))
         width = 0.4 if c.real else 0.8
-        ax.bar(x - (width / 2 if c.real else 0), 100 * c.ours.probabilities, width, label="ours", color="#4c72b0")
+        ax.bar(
+            x - (width / 2 if c.real else 0), 100 * c.ours.probabilities, width, label="ours", color="#4c72b0"
+        )
         if c.real:
             ax.bar(x + width / 2, 100 * c.real.probabilities, width, label="real", color="#dd8452")
         ax.set_xticks(x, c.ours.categories, rotation=30 if len(x) > 5 else 0, fontsize=8)
@@ -376,8 +407,9 @@ def bar_charts(comparisons: Sequence[Comparison], path: str | Path, ours_label: 
     save_png(fig, path)
 
 
-def write_report(out: str | Path, comparisons: Sequence[Comparison], ours: Distributions,
-                 real: Distributions | None) -> list[Path]:
+def write_report(
+    out: str | Path, comparisons: Sequence[Comparison], ours: Distributions, real: Distributions | None
+) -> list[Path]:
     """stats.txt, stats.json and stats.png under ``out`` (atomically); returns the paths."""
     from synthreid.fsutil import write_json, write_text
 

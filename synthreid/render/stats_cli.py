@@ -16,7 +16,8 @@ DESCRIPTION = (
     "of crops (colours from pixels). Colour names are PETA's eleven, from one mapping "
     "(synthreid/render/colournames.py); colours from pixels use rows 20-50 % (upper) and 55-85 % (lower) of "
     "the crop height in the centre 35-65 % of its width, inside the mask for renders; real crops are "
-    "white-balanced on their left and right borders first.")
+    "white-balanced on their left and right borders first."
+)
 
 
 def _ours(args):
@@ -25,8 +26,10 @@ def _ours(args):
 
     progress = not args.quiet
     if bool(args.source) == bool(args.preset):
-        raise SpecError("source", "give exactly one of SOURCE (spec TOML, dataset folder or folder of crops) "
-                                  "or --preset NAME")
+        raise SpecError(
+            "source",
+            "give exactly one of SOURCE (spec TOML, dataset folder or folder of crops) or --preset NAME",
+        )
     if args.preset or Path(args.source).suffix == ".toml":
         spec = DatasetSpec.preset(args.preset) if args.preset else DatasetSpec.from_toml(args.source)
         return stats.planned_distributions(spec, args.characters, progress=progress)
@@ -62,19 +65,36 @@ def cmd_stats(args) -> int:
 
 
 def register(sub) -> None:
-    p = sub.add_parser("stats", help="attribute distributions of planned/rendered people vs real labels or crops",
-                       description=DESCRIPTION)
-    p.add_argument("source", nargs="?",
-                   help="a spec TOML, a planned or rendered dataset folder, or a folder of crops")
-    p.add_argument("--preset", help="a built-in preset instead of SOURCE (`synthreid spec --list` shows them)")
-    p.add_argument("--characters", type=positive_int,
-                   help="with a spec or preset: how many people to plan (default: the spec's characters)")
-    p.add_argument("--against", metavar="LABELS|DIR",
-                   help="real people to compare with: PETA label files (a .txt or a folder of them) or a "
-                        "folder of real crops (colour families only)")
-    p.add_argument("--pixels", action="store_true",
-                   help="with a rendered dataset: measure the clothing colours from the image pixels inside "
-                        "the masks instead of the planned colours")
-    p.add_argument("--out", metavar="DIR", help="also write stats.txt, stats.json and stats.png (bar charts) here")
+    p = sub.add_parser(
+        "stats",
+        help="attribute distributions of planned/rendered people vs real labels or crops",
+        description=DESCRIPTION,
+    )
+    p.add_argument(
+        "source", nargs="?", help="a spec TOML, a planned or rendered dataset folder, or a folder of crops"
+    )
+    p.add_argument(
+        "--preset", help="a built-in preset instead of SOURCE (`synthreid spec --list` shows them)"
+    )
+    p.add_argument(
+        "--characters",
+        type=positive_int,
+        help="with a spec or preset: how many people to plan (default: the spec's characters)",
+    )
+    p.add_argument(
+        "--against",
+        metavar="LABELS|DIR",
+        help="real people to compare with: PETA label files (a .txt or a folder of them) or a "
+        "folder of real crops (colour families only)",
+    )
+    p.add_argument(
+        "--pixels",
+        action="store_true",
+        help="with a rendered dataset: measure the clothing colours from the image pixels inside "
+        "the masks instead of the planned colours",
+    )
+    p.add_argument(
+        "--out", metavar="DIR", help="also write stats.txt, stats.json and stats.png (bar charts) here"
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_stats)

@@ -122,8 +122,10 @@ def verify_dataset(root: str | Path, progress: bool = False) -> VerifyReport:
     ds = Dataset(root)  # raises DatasetError naming manifest.json when it is not a dataset
     if ds.manifest.get("kind") != "rendered" or not isinstance(ds.manifest.get("spec"), dict):
         # A refined dataset keeps its source's meta rows (checksums of the source pixels).
-        raise DatasetError(f"{root / 'manifest.json'}: kind is {ds.manifest.get('kind')!r}; verify checks "
-                           "datasets made by `synthreid render` or the farm (kind 'rendered', with a spec)")
+        raise DatasetError(
+            f"{root / 'manifest.json'}: kind is {ds.manifest.get('kind')!r}; verify checks "
+            "datasets made by `synthreid render` or the farm (kind 'rendered', with a spec)"
+        )
     spec = DatasetSpec.from_dict(ds.manifest["spec"], source=str(root / "manifest.json"))
     labels, labels_error = _labels_by_stem(root)
     problems: list[Problem] = []
@@ -140,15 +142,19 @@ def verify_dataset(root: str | Path, progress: bool = False) -> VerifyReport:
             row = read_meta_row(root, stem)
             label = labels.get(stem) if labels is not None else None
             if row is None:
-                leftovers = sorted(p.relative_to(root).as_posix() for sub in ("images", "masks")
-                                   for p in (root / sub).glob(f"{stem}.*"))
+                leftovers = sorted(
+                    p.relative_to(root).as_posix()
+                    for sub in ("images", "masks")
+                    for p in (root / sub).glob(f"{stem}.*")
+                )
                 if (root / "meta" / f"{stem}.json").exists():
                     damaged.append(stem)
                     problems.append(Problem(stem, f"meta/{stem}.json: unreadable or not a JSON object"))
                 elif leftovers:
                     damaged.append(stem)
-                    problems.append(Problem(stem, f"{', '.join(leftovers)}: written but no meta row "
-                                                  "(interrupted render)"))
+                    problems.append(
+                        Problem(stem, f"{', '.join(leftovers)}: written but no meta row (interrupted render)")
+                    )
                 else:
                     not_rendered.append(stem)
                 if label is not None and label.get("state") == "done":
@@ -162,7 +168,11 @@ def verify_dataset(root: str | Path, progress: bool = False) -> VerifyReport:
                     stale.append(stem)
             else:
                 sound += 1
-                if label is None or label.get("state") != "done" or label.get("checksum") != row.get("checksum"):
+                if (
+                    label is None
+                    or label.get("state") != "done"
+                    or label.get("checksum") != row.get("checksum")
+                ):
                     stale.append(stem)
     if labels is not None:
         stale.extend(sorted(s for s in labels if s not in planned_stems))
@@ -170,9 +180,14 @@ def verify_dataset(root: str | Path, progress: bool = False) -> VerifyReport:
     if labels_error is not None:
         problems.append(Problem(None, labels_error))
     elif stale:
-        problems.append(Problem(None, f"labels.jsonl: disagrees with the files for {len(stale)} image(s) "
-                                      f"(e.g. {', '.join(stale[:MAX_EXAMPLES])}); --fix or the next render "
-                                      "rewrites it"))
+        problems.append(
+            Problem(
+                None,
+                f"labels.jsonl: disagrees with the files for {len(stale)} image(s) "
+                f"(e.g. {', '.join(stale[:MAX_EXAMPLES])}); --fix or the next render "
+                "rewrites it",
+            )
+        )
     temps: list[str] = []
     for sub in SUBDIRS:
         folder = root / sub
@@ -185,10 +200,24 @@ def verify_dataset(root: str | Path, progress: bool = False) -> VerifyReport:
                 temps.append(rel)
                 problems.append(Problem(None, f"{rel}: leftover temp file of an interrupted write"))
             elif p.name.split(".", 1)[0] not in planned_stems:
-                problems.append(Problem(None, f"{rel}: not an image of this dataset's plan "
-                                              "(left alone; remove it by hand)", fixable=False))
-    return VerifyReport(root, spec, spec.total_images, sound, tuple(damaged), tuple(not_rendered),
-                        tuple(problems), tuple(temps), labels_stale)
+                problems.append(
+                    Problem(
+                        None,
+                        f"{rel}: not an image of this dataset's plan (left alone; remove it by hand)",
+                        fixable=False,
+                    )
+                )
+    return VerifyReport(
+        root,
+        spec,
+        spec.total_images,
+        sound,
+        tuple(damaged),
+        tuple(not_rendered),
+        tuple(problems),
+        tuple(temps),
+        labels_stale,
+    )
 
 
 def fix_dataset(report: VerifyReport) -> FixReport:
@@ -197,8 +226,11 @@ def fix_dataset(report: VerifyReport) -> FixReport:
     root = report.root
     for stem in report.damaged:
         # meta first: without it the image no longer counts as rendered, whatever remains
-        for p in [root / "meta" / f"{stem}.json", *(root / "images").glob(f"{stem}.*"),
-                  *(root / "masks").glob(f"{stem}.*")]:
+        for p in [
+            root / "meta" / f"{stem}.json",
+            *(root / "images").glob(f"{stem}.*"),
+            *(root / "masks").glob(f"{stem}.*"),
+        ]:
             with contextlib.suppress(FileNotFoundError):
                 p.unlink()
     removed_temps = 0
@@ -209,5 +241,6 @@ def fix_dataset(report: VerifyReport) -> FixReport:
     rewrite = bool(report.damaged) or report.labels_stale
     if rewrite:
         finalize_dataset(root, report.spec)
-    return FixReport(tuple(report.damaged), removed_temps, rewrite,
-                     tuple(p for p in report.problems if not p.fixable))
+    return FixReport(
+        tuple(report.damaged), removed_temps, rewrite, tuple(p for p in report.problems if not p.fixable)
+    )

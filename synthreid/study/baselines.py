@@ -21,7 +21,7 @@ from PIL import Image, ImageOps
 
 from synthreid.errors import DatasetError
 
-LOMO_SIZE = (128, 48)   # (height, width) every image is resized to, pixels
+LOMO_SIZE = (128, 48)  # (height, width) every image is resized to, pixels
 WINDOW, STRIDE = 16, 8  # square windows, pixels
 HSV_BINS = (8, 8, 8)
 CHANCE_DIM = 16
@@ -49,7 +49,9 @@ def lbp_codes(grey: np.ndarray, radius: int) -> np.ndarray:
     pad = np.pad(grey, radius, mode="edge")
     code = np.zeros((h, w), dtype=np.int64)
     for k, (dy, dx) in enumerate(_OFFSETS):
-        nb = pad[radius + dy * radius: radius + dy * radius + h, radius + dx * radius: radius + dx * radius + w]
+        nb = pad[
+            radius + dy * radius : radius + dy * radius + h, radius + dx * radius : radius + dx * radius + w
+        ]
         code |= (nb >= grey).astype(np.int64) << k
     return _LBP_TABLE[code]
 
@@ -59,7 +61,7 @@ def _window_max_hist(labels: np.ndarray, bins: int) -> np.ndarray:
     h, w = labels.shape
     rows = range(0, h - WINDOW + 1, STRIDE)
     cols = range(0, w - WINDOW + 1, STRIDE)
-    win = np.stack([labels[r:r + WINDOW, c:c + WINDOW].ravel() for r in rows for c in cols])
+    win = np.stack([labels[r : r + WINDOW, c : c + WINDOW].ravel() for r in rows for c in cols])
     n = win.shape[0]
     flat = (win + (np.arange(n) * bins)[:, None]).ravel()
     hist = np.bincount(flat, minlength=n * bins).reshape(len(rows), len(cols), bins)

@@ -19,8 +19,16 @@ from synthreid.study.fingerprint import json_key
 
 # Bump a stage's number when its code changes what it produces: every step of that stage
 # (and everything downstream, through the input keys) is recomputed.
-STAGE_VERSIONS = {"render": 1, "refine": 1, "degrade": 1, "train": 1, "evaluate": 1,
-                  "chance": 1, "untrained": 1, "handcrafted": 2}
+STAGE_VERSIONS = {
+    "render": 1,
+    "refine": 1,
+    "degrade": 1,
+    "train": 1,
+    "evaluate": 1,
+    "chance": 1,
+    "untrained": 1,
+    "handcrafted": 2,
+}
 DONE = "done.json"
 STEP = "step.json"
 

@@ -15,8 +15,11 @@ def cmd_study(args) -> int:
 
     spec = load_study(args.study)  # refuses a bad file before any work
     out = Path(args.out) if args.out else Path("out") / f"study-{spec.name}"
-    print(f"study {spec.name}: {len(spec.arms)} arms x {len(spec.seeds)} seeds, "
-          f"{len(spec.test_sets)} test sets -> {out}", flush=True)
+    print(
+        f"study {spec.name}: {len(spec.arms)} arms x {len(spec.seeds)} seeds, "
+        f"{len(spec.test_sets)} test sets -> {out}",
+        flush=True,
+    )
     if args.plan:
         from synthreid.study.runner import Runner
 
@@ -28,13 +31,18 @@ def cmd_study(args) -> int:
 
 
 def register(sub) -> None:
-    p = sub.add_parser("study", help="a declarative, cached, resumable transfer experiment (arms x seeds x "
-                                     "real test sets, with baselines)",
-                       description="Run every step of a study file (render, refine, train, evaluate), "
-                                   "cached by content: a re-run does only what changed; stop and re-run to "
-                                   "resume. See docs/study.md.")
+    p = sub.add_parser(
+        "study",
+        help="a declarative, cached, resumable transfer experiment (arms x seeds x "
+        "real test sets, with baselines)",
+        description="Run every step of a study file (render, refine, train, evaluate), "
+        "cached by content: a re-run does only what changed; stop and re-run to "
+        "resume. See docs/study.md.",
+    )
     p.add_argument("study", type=Path, metavar="STUDY.toml", help="the study file (see docs/study.md)")
     p.add_argument("--out", type=Path, metavar="DIR", help="output folder (default out/study-<study name>)")
-    p.add_argument("--plan", action="store_true", help="list the steps (done or to do) and the ETA; run nothing")
+    p.add_argument(
+        "--plan", action="store_true", help="list the steps (done or to do) and the ETA; run nothing"
+    )
     p.add_argument("--quiet", action="store_true", help="no per-step progress bars (step lines stay)")
     p.set_defaults(func=cmd_study)

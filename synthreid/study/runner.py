@@ -24,8 +24,16 @@ from synthreid.study.steps import Step, execute, plan
 
 # Rough images/s of each stage on a 2-core CPU (train: the fast recipe), used only until the
 # stage has been measured in this output folder.
-PRIOR_RATES = {"render": 0.5, "refine": 1.0, "degrade": 150.0, "train": 150.0, "evaluate": 300.0, "chance": 20000.0,
-               "untrained": 300.0, "handcrafted": 300.0}
+PRIOR_RATES = {
+    "render": 0.5,
+    "refine": 1.0,
+    "degrade": 150.0,
+    "train": 150.0,
+    "evaluate": 300.0,
+    "chance": 20000.0,
+    "untrained": 300.0,
+    "handcrafted": 300.0,
+}
 
 StepHook = Callable[[Step, str], None]
 
@@ -72,8 +80,10 @@ class StudyLock:
                 except (OSError, ValueError):
                     pid = 0
                 if pid and pid_alive(pid):
-                    raise StudyError(f"{self.path}: another study (process {pid}) is running in this output "
-                                     "folder; wait for it or stop it") from None
+                    raise StudyError(
+                        f"{self.path}: another study (process {pid}) is running in this output "
+                        "folder; wait for it or stop it"
+                    ) from None
                 self.path.unlink(missing_ok=True)  # left by a process that is gone
                 continue
             with os.fdopen(fd, "w") as fh:
@@ -101,8 +111,15 @@ class Runner:
     study file count as overhead); default: now.
     """
 
-    def __init__(self, spec: StudySpec, out: str | Path, progress: bool = True, hook: StepHook | None = None,
-                 stream: TextIO | None = sys.stderr, started: float | None = None):
+    def __init__(
+        self,
+        spec: StudySpec,
+        out: str | Path,
+        progress: bool = True,
+        hook: StepHook | None = None,
+        stream: TextIO | None = sys.stderr,
+        started: float | None = None,
+    ):
         self.spec, self.out, self.started = spec, Path(out), started
         self.progress, self.hook, self.stream = progress, hook, stream
         self.cache = StepCache(self.out / "cache")
@@ -140,7 +157,9 @@ class Runner:
         for s, done in out:
             self.say(f"  {'done' if done else 'todo'}  {s.label}  ({s.units:.0f} images)")
         todo = len({step_id(s) for s, d in out if not d})
-        self.say(f"study {self.spec.name}: {todo} steps to run; ETA {fmt_duration(self._eta(steps, records))}")
+        self.say(
+            f"study {self.spec.name}: {todo} steps to run; ETA {fmt_duration(self._eta(steps, records))}"
+        )
         return out
 
     def _run(self, t0: float) -> StudyOutcome:
@@ -154,20 +173,26 @@ class Runner:
             if rec is not None:
                 records[step_id(s)] = rec
         unique = list(dict.fromkeys(step_id(s) for s in steps))
-        self.say(f"study {self.spec.name}: {len(unique)} steps, {sum(1 for u in unique if u in records)} done "
-                 f"(cache {self.cache.root}); ETA {fmt_duration(self._eta(steps, records))}")
+        self.say(
+            f"study {self.spec.name}: {len(unique)} steps, {sum(1 for u in unique if u in records)} done "
+            f"(cache {self.cache.root}); ETA {fmt_duration(self._eta(steps, records))}"
+        )
         for step in steps:
             if step_id(step) in records:
                 continue
             done = sum(1 for u in unique if u in records)
-            self.say(f"study {self.spec.name} [{done + 1}/{len(unique)}] {step.label} · "
-                     f"ETA study {fmt_duration(self._eta(steps, records))}")
+            self.say(
+                f"study {self.spec.name} [{done + 1}/{len(unique)}] {step.label} · "
+                f"ETA study {fmt_duration(self._eta(steps, records))}"
+            )
             try:
                 rec, seconds = self._run_step(step)
             except BaseException as exc:
                 why = "interrupted" if isinstance(exc, KeyboardInterrupt) else f"{type(exc).__name__}: {exc}"
-                self.say(f"study {self.spec.name}: stopped in {step.label} ({why}); finished steps are kept, "
-                         "run the same command again to resume")
+                self.say(
+                    f"study {self.spec.name}: stopped in {step.label} ({why}); finished steps are kept, "
+                    "run the same command again to resume"
+                )
                 raise
             records[step_id(step)] = rec
             outcome.executed.append(step)
@@ -178,26 +203,45 @@ class Runner:
 
         outcome.wall_seconds = time.perf_counter() - t0
         outcome.report = write_report(self.spec, outcome, self.out, clock=lambda: time.perf_counter() - t0)
-        self.say(f"study {self.spec.name}: executed {len(outcome.executed)} of {len(unique)} steps in "
-                 f"{fmt_duration(outcome.wall_seconds)}; study overhead {outcome.overhead_seconds:.2f} s "
-                 f"({100 * outcome.overhead_seconds / max(outcome.wall_seconds, 1e-9):.1f} % of wall time)")
+        self.say(
+            f"study {self.spec.name}: executed {len(outcome.executed)} of {len(unique)} steps in "
+            f"{fmt_duration(outcome.wall_seconds)}; study overhead {outcome.overhead_seconds:.2f} s "
+            f"({100 * outcome.overhead_seconds / max(outcome.wall_seconds, 1e-9):.1f} % of wall time)"
+        )
         self.say(f"report: {outcome.report.get('md')}")
         return outcome
 
     def _run_step(self, step: Step) -> tuple[dict, float]:
         if self.hook:
             self.hook(step, "start")
-        description = {"stage": step.stage, "arm": step.arm, "seed": step.seed, "test": step.test,
-                       "role": step.role, "params": step.params}
+        description = {
+            "stage": step.stage,
+            "arm": step.arm,
+            "seed": step.seed,
+            "test": step.test,
+            "role": step.role,
+            "params": step.params,
+        }
         folder = self.cache.begin(step.stage, step.key, description)
         ts = time.perf_counter()
         result, units = execute(step, folder, self.progress)
         seconds = time.perf_counter() - ts
         if self.hook:
             self.hook(step, "finished")
-        rec = self.cache.finish(step.stage, step.key, {
-            "stage": step.stage, "arm": step.arm, "seed": step.seed, "test": step.test, "role": step.role,
-            "seconds": seconds, "units": units, "result": result})
+        rec = self.cache.finish(
+            step.stage,
+            step.key,
+            {
+                "stage": step.stage,
+                "arm": step.arm,
+                "seed": step.seed,
+                "test": step.test,
+                "role": step.role,
+                "seconds": seconds,
+                "units": units,
+                "result": result,
+            },
+        )
         return rec, seconds
 
 

@@ -157,6 +157,7 @@ def expand_recipe(table: dict) -> dict:
 
 # ---- parsing ------------------------------------------------------------------------------------
 
+
 def _err(field: str, message: str) -> StudySpecError:
     return StudySpecError(field, message)
 
@@ -227,8 +228,9 @@ def _dataset_folder(table: dict, field: str, base: Path) -> tuple[Path, str]:
         path = _folder(table["path"], f"{field}.path", base)
         return path, _detect(path, table.get("format"), field, field)
     if table.get("format") is not None and _choice(table["format"], f"{field}.format", FORMATS) != cat.format:
-        raise _err(f"{field}.format", f"{cat.ref} is a {cat.format} dataset, not {table['format']}; "
-                                      "leave format out")
+        raise _err(
+            f"{field}.format", f"{cat.ref} is a {cat.format} dataset, not {table['format']}; leave format out"
+        )
     return cat.folder.resolve(), cat.format
 
 
@@ -239,7 +241,7 @@ def _size(value, field: str) -> list[int]:
     elif isinstance(value, list) and len(value) == 2 and all(isinstance(v, int) for v in value):
         w, h = value
     else:
-        raise _err(field, f"expected [width, height] or \"WIDTHxHEIGHT\" in pixels, got {value!r}")
+        raise _err(field, f'expected [width, height] or "WIDTHxHEIGHT" in pixels, got {value!r}')
     if w < 1 or h < 1:
         raise _err(field, f"expected positive sides, got {value!r}")
     return [w, h]
@@ -336,7 +338,10 @@ def _render_spec(table: dict, field: str, base: Path) -> dict:
 
     has_preset, has_spec = "preset" in table, "spec" in table
     if has_preset == has_spec:
-        raise _err(f"{field}.preset", "give exactly one of preset (I, II, III, IV, IV-realistic) or spec (a TOML file)")
+        raise _err(
+            f"{field}.preset",
+            "give exactly one of preset (I, II, III, IV, IV-realistic) or spec (a TOML file)",
+        )
     try:
         if has_preset:
             preset = _str(table["preset"], f"{field}.preset")
@@ -361,8 +366,12 @@ def _render_spec(table: dict, field: str, base: Path) -> dict:
     if val >= ids:
         raise _err(f"{field}.val_identities", f"expected fewer than identities ({ids}), got {val}")
     data = spec.to_dict()
-    data.update(characters=ids, images_per_character=images, name=f"{stem}-{ids}x{images}",
-                splits={"test": 0, "val": val})
+    data.update(
+        characters=ids,
+        images_per_character=images,
+        name=f"{stem}-{ids}x{images}",
+        splits={"test": 0, "val": val},
+    )
     if "seed" in table:
         data["seed"] = _int(table["seed"], f"{field}.seed", lo=0)
     if "size" in table:
@@ -412,8 +421,11 @@ def _reuse(value, field: str, base: Path, render: dict) -> tuple[str, ...]:
             raise _err(f, f"{folder}: not a rendered dataset (no manifest.json with a spec)")
         diff = _spec_differences(made, render)
         if diff:
-            raise _err(f, f"{folder} was rendered from another spec (differs in {', '.join(diff[:6])}); "
-                          "only a render of the same spec (name and splits aside) can be reused")
+            raise _err(
+                f,
+                f"{folder} was rendered from another spec (differs in {', '.join(diff[:6])}); "
+                "only a render of the same spec (name and splits aside) can be reused",
+            )
         out.append(str(folder))
     return tuple(out)
 
@@ -424,8 +436,23 @@ def spec_stem(path: Path) -> str:
 
 
 _ARM_KEYS = {
-    ArmKind.RENDER: {"name", "kind", "preset", "spec", "identities", "images", "size", "samples", "seed",
-                     "val_identities", "refine", "recipe", "workers", "reuse", "degrade"},
+    ArmKind.RENDER: {
+        "name",
+        "kind",
+        "preset",
+        "spec",
+        "identities",
+        "images",
+        "size",
+        "samples",
+        "seed",
+        "val_identities",
+        "refine",
+        "recipe",
+        "workers",
+        "reuse",
+        "degrade",
+    },
     ArmKind.DATASET: {"name", "kind", "path", "format", "recipe"},
     ArmKind.MIX: {"name", "kind", "arms", "ratio", "recipe"},
 }
@@ -446,8 +473,16 @@ def _arm(value, i: int, base: Path) -> ArmSpec:
         render = _render_spec(table, field, base)
         reuse = _reuse(table.get("reuse", []), f"{field}.reuse", base, render)
         degrade = _degrade(table["degrade"], f"{field}.degrade", base) if "degrade" in table else None
-        return ArmSpec(name, kind, render=render, refine=refine, recipe=recipe, render_workers=workers,
-                       reuse=reuse, degrade=degrade)
+        return ArmSpec(
+            name,
+            kind,
+            render=render,
+            refine=refine,
+            recipe=recipe,
+            render_workers=workers,
+            reuse=reuse,
+            degrade=degrade,
+        )
     if kind is ArmKind.DATASET:
         if "path" not in table:
             raise _err(f"{field}.path", "missing: a dataset folder (any format synthreid benchmark reads)")
@@ -459,11 +494,17 @@ def _arm(value, i: int, base: Path) -> ArmSpec:
     if len(set(parts)) != len(parts):
         raise _err(f"{field}.arms", f"lists an arm twice: {parts!r}")
     ratio = table.get("ratio", [1.0] * len(parts))
-    if (not isinstance(ratio, list) or len(ratio) != len(parts)
-            or not all(isinstance(r, (int, float)) and not isinstance(r, bool) and r >= 0 for r in ratio)
-            or sum(ratio) <= 0):
-        raise _err(f"{field}.ratio", f"expected {len(parts)} non-negative weights with a positive sum "
-                                     f"(one per entry of arms), got {ratio!r}")
+    if (
+        not isinstance(ratio, list)
+        or len(ratio) != len(parts)
+        or not all(isinstance(r, (int, float)) and not isinstance(r, bool) and r >= 0 for r in ratio)
+        or sum(ratio) <= 0
+    ):
+        raise _err(
+            f"{field}.ratio",
+            f"expected {len(parts)} non-negative weights with a positive sum "
+            f"(one per entry of arms), got {ratio!r}",
+        )
     return ArmSpec(name, kind, parts=tuple(parts), ratio=tuple(float(r) for r in ratio), recipe=recipe)
 
 
@@ -535,8 +576,11 @@ def parse_study(data: dict, path: str | Path) -> StudySpec:
             if t.has_train_split:
                 anchor = f"real-{t.name}"
                 if anchor in by_name:
-                    raise _err("arms", f"{anchor!r} is the name of the real-trained anchor of test set "
-                                       f"{t.name!r}; rename the arm")
+                    raise _err(
+                        "arms",
+                        f"{anchor!r} is the name of the real-trained anchor of test set "
+                        f"{t.name!r}; rename the arm",
+                    )
                 arms.append(ArmSpec(anchor, ArmKind.DATASET, path=t.path, format=t.format, anchor=True))
     spec = StudySpec(name, str(path), tuple(seeds), recipe, tuple(arms), tuple(tests), baselines)
     check_recipe(dict(recipe), "recipe")

@@ -81,8 +81,14 @@ def _count_test_images(ts: TestSetSpec) -> int:
 def train_config_dict(recipe: dict, data: list[Data], ratio, seed: int) -> dict:
     """TrainConfig fields of one training run (datasets, seed and mixing set by the study)."""
     formats = {d.format for d in data}
-    cfg = {**recipe, "train": [d.path for d in data], "val": data[0].path, "seed": seed,
-           "train_format": formats.pop() if len(formats) == 1 else None, "val_format": data[0].format}
+    cfg = {
+        **recipe,
+        "train": [d.path for d in data],
+        "val": data[0].path,
+        "seed": seed,
+        "train_format": formats.pop() if len(formats) == 1 else None,
+        "val_format": data[0].format,
+    }
     if ratio:
         cfg["mix_ratio"] = list(ratio)
     return cfg
@@ -120,14 +126,24 @@ class Planner:
 
     def arm_data(self, arm: ArmSpec) -> Data:
         if arm.kind is ArmKind.DATASET:
-            return Data(arm.path, arm.format, self.memo.folder(arm.path), _count_train_images(arm.path, arm.format))
+            return Data(
+                arm.path, arm.format, self.memo.folder(arm.path), _count_train_images(arm.path, arm.format)
+            )
         spec = arm.render
         images = spec["characters"] * spec["images_per_character"]
         rkey = step_key("render", {"spec": spec})
         folder = self.cache.folder("render", rkey) / "dataset"
         role = "anchor" if arm.anchor else "arm"
-        self.add(Step("render", arm.name, rkey, images, role=role,
-                      params={"spec": spec, "workers": arm.render_workers, "reuse": list(arm.reuse)}))
+        self.add(
+            Step(
+                "render",
+                arm.name,
+                rkey,
+                images,
+                role=role,
+                params={"spec": spec, "workers": arm.render_workers, "reuse": list(arm.reuse)},
+            )
+        )
         train_images = (spec["characters"] - spec["splits"]["val"]) * spec["images_per_character"]
         if arm.refine is None:
             return self._degraded(arm, Data(str(folder), "synthreid", rkey, train_images), images, role)
@@ -136,10 +152,19 @@ class Planner:
         fkey = step_key("refine", {"source": rkey, "target": self.memo.folder(rf.target), "config": fields})
         ffolder = self.cache.folder("refine", fkey)
         batch = int(fields.get("batch_size", 1))
-        self.add(Step("refine", arm.name, fkey, rf.iters * batch,
-                      params={"source": str(folder), "target": rf.target, "config": fields, "images": images},
-                      role=role))
-        return self._degraded(arm, Data(str(ffolder / "dataset"), "synthreid", fkey, train_images), images, role)
+        self.add(
+            Step(
+                "refine",
+                arm.name,
+                fkey,
+                rf.iters * batch,
+                params={"source": str(folder), "target": rf.target, "config": fields, "images": images},
+                role=role,
+            )
+        )
+        return self._degraded(
+            arm, Data(str(ffolder / "dataset"), "synthreid", fkey, train_images), images, role
+        )
 
     def _degraded(self, arm: ArmSpec, data: Data, images: int, role: str) -> Data:
         """``data`` itself, or with the arm's camera model applied (a cached 'degrade' step)."""
@@ -147,9 +172,21 @@ class Planner:
             return data
         d = arm.degrade
         dkey = step_key("degrade", {"source": data.key, "camera_model": d.camera_model, "seed": d.seed})
-        self.add(Step("degrade", arm.name, dkey, images, role=role,
-                      params={"source": data.path, "camera_model": d.camera_model, "seed": d.seed,
-                              "preset": d.preset}))
+        self.add(
+            Step(
+                "degrade",
+                arm.name,
+                dkey,
+                images,
+                role=role,
+                params={
+                    "source": data.path,
+                    "camera_model": d.camera_model,
+                    "seed": d.seed,
+                    "preset": d.preset,
+                },
+            )
+        )
         return Data(str(self.cache.folder("degrade", dkey) / "dataset"), "synthreid", dkey, data.train_images)
 
     def plan(self) -> list[Step]:
@@ -167,17 +204,50 @@ class Planner:
             role = "anchor" if arm.anchor else "arm"
             epochs = int(resolved.get("epochs", 1))
             for seed in spec.seeds:
-                tkey = step_key("train", {"data": [[d.key, d.format] for d in data], "ratio": list(arm.ratio),
-                                          "recipe": resolved, "seed": seed})
+                tkey = step_key(
+                    "train",
+                    {
+                        "data": [[d.key, d.format] for d in data],
+                        "ratio": list(arm.ratio),
+                        "recipe": resolved,
+                        "seed": seed,
+                    },
+                )
                 run_dir = self.cache.folder("train", tkey) / "run"
                 cfg = train_config_dict(recipe, data, arm.ratio, seed)
-                self.add(Step("train", arm.name, tkey, epochs * sum(d.train_images for d in data), seed=seed,
-                              params={"config": cfg, "run_dir": str(run_dir)}, role=role))
+                self.add(
+                    Step(
+                        "train",
+                        arm.name,
+                        tkey,
+                        epochs * sum(d.train_images for d in data),
+                        seed=seed,
+                        params={"config": cfg, "run_dir": str(run_dir)},
+                        role=role,
+                    )
+                )
                 for ts in spec.test_sets:
-                    ekey = step_key("evaluate", {"train": tkey, "test": self.test_keys[ts.name],
-                                                 "format": ts.format, "protocol": ts.protocol})
-                    self.add(Step("evaluate", arm.name, ekey, self.test_sizes[ts.name], seed=seed, test=ts.name,
-                                  params={"run_dir": str(run_dir), "test": _test_params(ts)}, role=role))
+                    ekey = step_key(
+                        "evaluate",
+                        {
+                            "train": tkey,
+                            "test": self.test_keys[ts.name],
+                            "format": ts.format,
+                            "protocol": ts.protocol,
+                        },
+                    )
+                    self.add(
+                        Step(
+                            "evaluate",
+                            arm.name,
+                            ekey,
+                            self.test_sizes[ts.name],
+                            seed=seed,
+                            test=ts.name,
+                            params={"run_dir": str(run_dir), "test": _test_params(ts)},
+                            role=role,
+                        )
+                    )
         return self.steps
 
     def _baselines(self) -> None:
@@ -189,19 +259,48 @@ class Planner:
             common = {"test": tkey, "format": ts.format, "protocol": ts.protocol}
             params = {"test": _test_params(ts)}
             if b.chance:
-                key = step_key("chance", {**common, "draws": b.chance_draws, "recipe_draws": recipe.get("draws")})
-                self.add(Step("chance", "chance", key, n * b.chance_draws, test=ts.name,
-                              params={**params, "draws": b.chance_draws, "recipe": fields},
-                              role="baseline"))
+                key = step_key(
+                    "chance", {**common, "draws": b.chance_draws, "recipe_draws": recipe.get("draws")}
+                )
+                self.add(
+                    Step(
+                        "chance",
+                        "chance",
+                        key,
+                        n * b.chance_draws,
+                        test=ts.name,
+                        params={**params, "draws": b.chance_draws, "recipe": fields},
+                        role="baseline",
+                    )
+                )
             if b.handcrafted:
                 key = step_key("handcrafted", {**common, "recipe_draws": recipe.get("draws")})
-                self.add(Step("handcrafted", "hand-crafted (LOMO-like)", key, n, test=ts.name,
-                              params={**params, "recipe": fields}, role="baseline"))
+                self.add(
+                    Step(
+                        "handcrafted",
+                        "hand-crafted (LOMO-like)",
+                        key,
+                        n,
+                        test=ts.name,
+                        params={**params, "recipe": fields},
+                        role="baseline",
+                    )
+                )
             if b.untrained:
                 for seed in spec.seeds:
                     key = step_key("untrained", {**common, "recipe": recipe, "seed": seed})
-                    self.add(Step("untrained", f"untrained {recipe.get('arch')}", key, n, seed=seed,
-                                  test=ts.name, params={**params, "recipe": fields}, role="baseline"))
+                    self.add(
+                        Step(
+                            "untrained",
+                            f"untrained {recipe.get('arch')}",
+                            key,
+                            n,
+                            seed=seed,
+                            test=ts.name,
+                            params={**params, "recipe": fields},
+                            role="baseline",
+                        )
+                    )
 
 
 def _test_params(ts: TestSetSpec) -> dict:
@@ -216,10 +315,19 @@ def plan(spec: StudySpec, cache: StepCache, memo: FingerprintMemo) -> list[Step]
 
 # ---- execution -----------------------------------------------------------------------------------
 
+
 def execute(step: Step, folder: Path, progress: bool = True) -> tuple[dict, float]:
     """Run ``step`` in ``folder``; returns (result, images processed by this execution)."""
-    fn = {"render": _render, "refine": _refine, "degrade": _degrade, "train": _train, "evaluate": _evaluate,
-          "chance": _chance, "untrained": _untrained, "handcrafted": _handcrafted}[step.stage]
+    fn = {
+        "render": _render,
+        "refine": _refine,
+        "degrade": _degrade,
+        "train": _train,
+        "evaluate": _evaluate,
+        "chance": _chance,
+        "untrained": _untrained,
+        "handcrafted": _handcrafted,
+    }[step.stage]
     return fn(step, folder, progress)
 
 
@@ -242,14 +350,20 @@ def _render(step: Step, folder: Path, progress: bool):
     from synthreid.render.spec import DatasetSpec
 
     spec = DatasetSpec.from_dict(step.params["spec"])
-    reused = sum(link_finished_images(spec, folder / "dataset", Path(src)) for src in step.params.get("reuse", []))
+    reused = sum(
+        link_finished_images(spec, folder / "dataset", Path(src)) for src in step.params.get("reuse", [])
+    )
     rep = render_dataset(spec, folder / "dataset", workers=step.params.get("workers"), progress=progress)
     if rep.failed:
         first = rep.failed[0]
-        raise StudyError(f"render of arm {step.arm}: {len(rep.failed)} images failed (first {first[0]}: "
-                         f"{first[1]}); run the study again to retry them")
-    return ({"images": spec.total_images, "rendered": rep.rendered, "reused": reused, "dataset": str(rep.root)},
-            rep.rendered)
+        raise StudyError(
+            f"render of arm {step.arm}: {len(rep.failed)} images failed (first {first[0]}: "
+            f"{first[1]}); run the study again to retry them"
+        )
+    return (
+        {"images": spec.total_images, "rendered": rep.rendered, "reused": reused, "dataset": str(rep.root)},
+        rep.rendered,
+    )
 
 
 def _link(src: Path, dst: Path) -> None:
@@ -301,10 +415,13 @@ def _refine(step: Step, folder: Path, progress: bool):
     if (run / CHECKPOINT).is_file():
         before = int(load_checkpoint(run / CHECKPOINT).get("iteration", 0))
     train(cfg, run, progress=progress)
-    out = apply(run, p["source"], out_dir=folder / "dataset", name=f"refined-{step.key[:12]}",
-                progress=progress)
-    return ({"dataset": str(out), "iters": cfg.iters, "images": len(Dataset(out).records())},
-            (cfg.iters - before) * cfg.batch_size)
+    out = apply(
+        run, p["source"], out_dir=folder / "dataset", name=f"refined-{step.key[:12]}", progress=progress
+    )
+    return (
+        {"dataset": str(out), "iters": cfg.iters, "images": len(Dataset(out).records())},
+        (cfg.iters - before) * cfg.batch_size,
+    )
 
 
 def _degrade(step: Step, folder: Path, progress: bool):
@@ -315,8 +432,15 @@ def _degrade(step: Step, folder: Path, progress: bool):
     p = step.params
     out = folder / "dataset"
     before = len(list((out / "meta").glob("*.json"))) if (out / "meta").is_dir() else 0
-    degrade_dataset(p["source"], out, CameraModelSpec.from_dict(p["camera_model"]), seed=p["seed"],
-                    name=f"degraded-{step.key[:12]}", preset=p.get("preset"), progress=progress)
+    degrade_dataset(
+        p["source"],
+        out,
+        CameraModelSpec.from_dict(p["camera_model"]),
+        seed=p["seed"],
+        name=f"degraded-{step.key[:12]}",
+        preset=p.get("preset"),
+        progress=progress,
+    )
     n = len(Dataset(out).records())
     return {"dataset": str(out), "images": n}, max(0, n - before)
 
@@ -329,10 +453,17 @@ def _train(step: Step, folder: Path, progress: bool):
     trainer = Trainer(cfg, step.params["run_dir"], progress=progress)
     start = trainer.start_epoch
     trainer.train()
-    return ({"run_dir": step.params["run_dir"], "train_images": len(trainer.records),
-             "identities": trainer.num_classes, "epochs": cfg.epochs, "best_epoch": trainer.best_epoch,
-             "best_val_score": trainer.best_score},
-            (cfg.epochs - start) * len(trainer.records))
+    return (
+        {
+            "run_dir": step.params["run_dir"],
+            "train_images": len(trainer.records),
+            "identities": trainer.num_classes,
+            "epochs": cfg.epochs,
+            "best_epoch": trainer.best_epoch,
+            "best_val_score": trainer.best_score,
+        },
+        (cfg.epochs - start) * len(trainer.records),
+    )
 
 
 def _strip(res: dict) -> dict:
@@ -343,8 +474,9 @@ def _evaluate(step: Step, folder: Path, progress: bool):
     from synthreid.benchmark.engine import evaluate_run
 
     t = step.params["test"]
-    res = evaluate_run(step.params["run_dir"], t["path"], protocol=t["protocol"], fmt=t["format"],
-                       progress=progress)
+    res = evaluate_run(
+        step.params["run_dir"], t["path"], protocol=t["protocol"], fmt=t["format"], progress=progress
+    )
     return _strip(res), step.units
 
 
@@ -368,8 +500,9 @@ def _chance(step: Step, folder: Path, progress: bool):
     t = step.params["test"]
     ds = _read_test(t, step.params["recipe"])
     kw = _protocol_kwargs(step.params["recipe"])
-    results = [protocols.evaluate(t["protocol"], ds, random_extractor(d), **kw)
-               for d in range(step.params["draws"])]
+    results = [
+        protocols.evaluate(t["protocol"], ds, random_extractor(d), **kw) for d in range(step.params["draws"])
+    ]
     return average_results(results), step.units
 
 
@@ -379,7 +512,9 @@ def _handcrafted(step: Step, folder: Path, progress: bool):
 
     t = step.params["test"]
     ds = _read_test(t, step.params["recipe"])
-    return protocols.evaluate(t["protocol"], ds, lomo_features, **_protocol_kwargs(step.params["recipe"])), step.units
+    return protocols.evaluate(
+        t["protocol"], ds, lomo_features, **_protocol_kwargs(step.params["recipe"])
+    ), step.units
 
 
 def untrained_model(cfg):
@@ -409,7 +544,17 @@ def _untrained(step: Step, folder: Path, progress: bool):
 
     def extract(records):
         # an untrained network has no classifier: its embedding is the feature
-        return extract_features(model, records, cfg.size, dev, cfg.batch_size, cfg.workers, "embedding",
-                                cfg.amp and dev.type == "cuda", False, progress)
+        return extract_features(
+            model,
+            records,
+            cfg.size,
+            dev,
+            cfg.batch_size,
+            cfg.workers,
+            "embedding",
+            cfg.amp and dev.type == "cuda",
+            False,
+            progress,
+        )
 
     return protocols.evaluate(t["protocol"], ds, extract, seed=cfg.seed, draws=cfg.draws), step.units

@@ -24,8 +24,9 @@ def find_images(folder: str | Path) -> list[tuple[str, Path]]:
         raise DatasetError(f"{folder}: target folder does not exist")
     images = [(rel, p) for rel, p in list_files(folder) if p.suffix.lower() in IMAGE_EXTS]
     if not images:
-        raise DatasetError(f"{folder}: no images found (expected {', '.join(IMAGE_EXTS)} files, "
-                           "searched recursively)")
+        raise DatasetError(
+            f"{folder}: no images found (expected {', '.join(IMAGE_EXTS)} files, searched recursively)"
+        )
     return images
 
 

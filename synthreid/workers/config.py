@@ -78,13 +78,16 @@ def _check_url(key: str, url: str) -> None:
     scheme, _, rest = url.partition("://")
     netloc = rest.split("/", 1)[0]
     if netloc.count("@") > 1:
-        raise ConfigError(f"{key}: the user or password contains '@' (or '/'); percent-encode it "
-                          f"('@' as %40, '/' as %2F), e.g. {scheme}://user:{MASK}@host:port/...")
+        raise ConfigError(
+            f"{key}: the user or password contains '@' (or '/'); percent-encode it "
+            f"('@' as %40, '/' as %2F), e.g. {scheme}://user:{MASK}@host:port/..."
+        )
     try:
         _ = urlsplit(url).port
     except ValueError:
-        raise ConfigError(f"{key}: cannot parse {mask_url(url)!r}: expected "
-                          f"{scheme}://user:password@host:port/...") from None
+        raise ConfigError(
+            f"{key}: cannot parse {mask_url(url)!r}: expected {scheme}://user:password@host:port/..."
+        ) from None
 
 
 class SecretFilter(logging.Filter):
@@ -146,8 +149,10 @@ class FarmConfig:
         env = os.environ if env is None else env
         db = env.get("SYNTHREID_DATABASE_URL") or None
         if db and not db.startswith(("postgresql://", "postgres://", "sqlite:///")):
-            raise ConfigError(f"SYNTHREID_DATABASE_URL: expected postgresql://... or sqlite:///PATH, got "
-                              f"{db.split('://')[0]!r}://...")
+            raise ConfigError(
+                f"SYNTHREID_DATABASE_URL: expected postgresql://... or sqlite:///PATH, got "
+                f"{db.split('://')[0]!r}://..."
+            )
         if db and not db.startswith("sqlite:///"):
             _check_url("SYNTHREID_DATABASE_URL", db)
         redis = env.get("SYNTHREID_REDIS_URL") or None
@@ -180,7 +185,7 @@ class FarmConfig:
     @property
     def sqlite_path(self) -> Path:
         if self.database_url and self.database_url.startswith("sqlite:///"):
-            return Path(self.database_url[len("sqlite:///"):])
+            return Path(self.database_url[len("sqlite:///") :])
         return self.data_dir / "catalog.sqlite3"
 
     @property

@@ -29,7 +29,7 @@ JOB_FUNC = "synthreid.workers.tasks.execute_task"
 QUEUE_PREFIX = "synthreid-"
 JOB_ID_PREFIX = "synthreid-task-"
 DEAD_LETTER = "synthreid-dead-letter"
-DEAD_LETTER_MAX = 10_000     # newest entries kept
+DEAD_LETTER_MAX = 10_000  # newest entries kept
 SEND_BATCH = 1000
 
 
@@ -47,8 +47,15 @@ class LocalDispatcher:
     def send(self, tasks: Sequence[tuple[int, str]]) -> int:
         return len(tasks)
 
-    def next_task(self, catalog: Catalog, worker: str, queues: Sequence[str], lease: float,
-                  timeout: float, kinds: Sequence[str] | None = None) -> Task | None:
+    def next_task(
+        self,
+        catalog: Catalog,
+        worker: str,
+        queues: Sequence[str],
+        lease: float,
+        timeout: float,
+        kinds: Sequence[str] | None = None,
+    ) -> Task | None:
         task = catalog.claim(worker, lease, queues=queues, kinds=kinds)
         if task is None:
             time.sleep(min(timeout, 1.0))
@@ -85,8 +92,9 @@ class RQDispatcher:
         import redis
 
         self.url = url
-        self.redis = redis.Redis.from_url(url, socket_connect_timeout=5, socket_timeout=30,
-                                          health_check_interval=15)
+        self.redis = redis.Redis.from_url(
+            url, socket_connect_timeout=5, socket_timeout=30, health_check_interval=15
+        )
         self.connection_errors = (redis.ConnectionError, redis.TimeoutError)
 
     def _queue(self, name: str):
@@ -106,9 +114,17 @@ class RQDispatcher:
             for queue, ids in by_queue.items():
                 q = self._queue(queue)
                 for start in range(0, len(ids), SEND_BATCH):
-                    chunk = [Queue.prepare_data(JOB_FUNC, args=(i,), result_ttl=0, failure_ttl=86400,
-                                                description=f"task {i}", job_id=job_id(i))
-                             for i in dict.fromkeys(ids[start:start + SEND_BATCH])]
+                    chunk = [
+                        Queue.prepare_data(
+                            JOB_FUNC,
+                            args=(i,),
+                            result_ttl=0,
+                            failure_ttl=86400,
+                            description=f"task {i}",
+                            job_id=job_id(i),
+                        )
+                        for i in dict.fromkeys(ids[start : start + SEND_BATCH])
+                    ]
                     q.enqueue_many(chunk)
         except self.connection_errors as exc:
             raise DispatchError(f"Redis at {self._where()} unreachable: {exc}") from exc
@@ -142,8 +158,15 @@ class RQDispatcher:
         except self.connection_errors as exc:
             raise DispatchError(f"Redis at {self._where()} unreachable: {exc}") from exc
 
-    def next_task(self, catalog: Catalog, worker: str, queues: Sequence[str], lease: float,
-                  timeout: float, kinds: Sequence[str] | None = None) -> Task | None:
+    def next_task(
+        self,
+        catalog: Catalog,
+        worker: str,
+        queues: Sequence[str],
+        lease: float,
+        timeout: float,
+        kinds: Sequence[str] | None = None,
+    ) -> Task | None:
         """Block up to ``timeout`` s for a job, then claim its task. Redis errors propagate
         (the worker backs off and reconnects); a malformed or foreign message is dead-lettered."""
         from rq import Queue
@@ -161,18 +184,27 @@ class RQDispatcher:
         except self.connection_errors:
             raise
         except Exception as exc:  # noqa: BLE001 - whatever a hostile message does, the worker lives
-            self.dead_letter(queue, raw_id, f"{type(exc).__name__}: {exc}", keep_hash=isinstance(exc, Foreign))
+            self.dead_letter(
+                queue, raw_id, f"{type(exc).__name__}: {exc}", keep_hash=isinstance(exc, Foreign)
+            )
             return None
         if task_id is None:
             return None
         task = catalog.claim(worker, lease, task_id=task_id, queues=queues, kinds=kinds)
         if task is None:
             other = catalog.get_task(task_id)
-            if other is not None and (other.queue not in queues or (kinds is not None and other.kind not in kinds)):
+            if other is not None and (
+                other.queue not in queues or (kinds is not None and other.kind not in kinds)
+            ):
                 # Never run another queue's task here: its own worker takes it from its own queue
                 # (the reaper re-sends it there if its job is gone).
-                self.dead_letter(queue, raw_id, f"task {task_id} is a {other.kind!r} task of queue "
-                                 f"{other.queue!r}, not of {','.join(queues)}", keep_hash=True)
+                self.dead_letter(
+                    queue,
+                    raw_id,
+                    f"task {task_id} is a {other.kind!r} task of queue "
+                    f"{other.queue!r}, not of {','.join(queues)}",
+                    keep_hash=True,
+                )
             else:
                 log.debug("task %d: not claimable (done, or leased to a live worker); job dropped", task_id)
         return task
@@ -197,8 +229,13 @@ class RQDispatcher:
         if job.func_name != JOB_FUNC:
             raise Malformed(f"job function {job.func_name!r} is not {JOB_FUNC}")
         args = job.args
-        if not isinstance(args, (list, tuple)) or len(args) != 1 or isinstance(args[0], bool) \
-                or not isinstance(args[0], int) or args[0] <= 0:
+        if (
+            not isinstance(args, (list, tuple))
+            or len(args) != 1
+            or isinstance(args[0], bool)
+            or not isinstance(args[0], int)
+            or args[0] <= 0
+        ):
             raise Malformed(f"job arguments {args!r:.100}: expected one task id")
         job.delete(remove_from_queue=False)
         return int(args[0])

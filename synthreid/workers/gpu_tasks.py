@@ -43,6 +43,7 @@ class JobFailed(SynthreidError):
 # ---- submit ---------------------------------------------------------------------------------
 def catalog_known(catalog: Catalog, data_dir: Path) -> Callable[[str, str], bool]:
     """``known(kind, name)`` of ``build_plan``: a folder under the data directory, or a catalog row."""
+
     def known(kind: str, name: str) -> bool:
         if (data_dir / ("datasets" if kind == "dataset" else "runs") / name).is_dir():
             return True
@@ -51,7 +52,9 @@ def catalog_known(catalog: Catalog, data_dir: Path) -> Callable[[str, str], bool
     return known
 
 
-def submit_job(catalog: Catalog, config: FarmConfig, command: str, run: str, args: list[str]) -> tuple[JobPlan, int]:
+def submit_job(
+    catalog: Catalog, config: FarmConfig, command: str, run: str, args: list[str]
+) -> tuple[JobPlan, int]:
     """Validate a job against the catalog and data directory, then create its task and queued run.
 
     Returns (plan, task id); the caller dispatches ``(task id, GPU_QUEUE)``. Nothing is written
@@ -66,11 +69,18 @@ def submit_job(catalog: Catalog, config: FarmConfig, command: str, run: str, arg
         out = plan.new_dataset_dir
         # An unfinished apply (its marker file is there) may be resumed; anything else is taken.
         taken = (out / "manifest.json").is_file() or (
-            out.is_dir() and any(out.iterdir()) and not (out / ".refine-apply.json").is_file())
+            out.is_dir() and any(out.iterdir()) and not (out / ".refine-apply.json").is_file()
+        )
         if catalog.get_dataset(plan.new_dataset) is not None or taken:
             raise DatasetError(f"dataset {plan.new_dataset!r} already exists; choose another --name")
-    task_id, _ = catalog.create_gpu_task(kind=plan.job.task_kind, queue=GPU_QUEUE, payload=payload, run_name=run,
-                                         run_kind=plan.job.run_kind, max_attempts=config.max_attempts)
+    task_id, _ = catalog.create_gpu_task(
+        kind=plan.job.task_kind,
+        queue=GPU_QUEUE,
+        payload=payload,
+        run_name=run,
+        run_kind=plan.job.run_kind,
+        max_attempts=config.max_attempts,
+    )
     return plan, task_id
 
 
@@ -97,7 +107,11 @@ def read_progress(plan: JobPlan) -> dict | None:
     if kind == "train_refiner":
         row, total = _last_loss_row(plan.run_dir), read_json_object(plan.run_dir / "config.json").get("iters")
         if total:
-            return {"done": int(row["iter"]) if row and "iter" in row else 0, "total": int(total), "unit": "iter"}
+            return {
+                "done": int(row["iter"]) if row and "iter" in row else 0,
+                "total": int(total),
+                "unit": "iter",
+            }
     elif kind == "train_reid":
         done = read_json_object(plan.run_dir / "state.json").get("epochs_done", 0)
         total = read_json_object(plan.run_dir / "config.json").get("epochs")
@@ -135,11 +149,19 @@ def collect_results(plan: JobPlan) -> tuple[dict, dict | None]:
     if plan.job.run_kind == "refiner":
         row = _last_loss_row(run_dir)
         if row:
-            metrics = {**metrics, "iteration": int(row.get("iter", 0)),
-                       "losses": {k: v for k, v in row.items() if k not in ("iter", "lr", "sec_per_iter")}}
-    record = {"kind": plan.job.run_kind, "name": plan.run, "run_dir": str(run_dir.resolve()),
-              "config": read_json_object(run_dir / "config.json"), "metrics": metrics,
-              "artifacts": run_artifacts(run_dir)}
+            metrics = {
+                **metrics,
+                "iteration": int(row.get("iter", 0)),
+                "losses": {k: v for k, v in row.items() if k not in ("iter", "lr", "sec_per_iter")},
+            }
+    record = {
+        "kind": plan.job.run_kind,
+        "name": plan.run,
+        "run_dir": str(run_dir.resolve()),
+        "config": read_json_object(run_dir / "config.json"),
+        "metrics": metrics,
+        "artifacts": run_artifacts(run_dir),
+    }
     if kind in ("train_refiner", "train_reid"):
         record["inputs"] = {k: (v if k in ("train", "test") else v[0]) for k, v in plan.inputs.items()}
     dataset = None
@@ -147,8 +169,13 @@ def collect_results(plan: JobPlan) -> tuple[dict, dict | None]:
         ds = Dataset(plan.new_dataset_dir)
         records = ds.records()
         ids = len({r.pid for r in records})
-        dataset = {"name": plan.new_dataset, "spec": ds.manifest, "parent": plan.inputs["source"][0],
-                   "characters": ids, "images_per_character": len(records) // ids if ids else 0}
+        dataset = {
+            "name": plan.new_dataset,
+            "spec": ds.manifest,
+            "parent": plan.inputs["source"][0],
+            "characters": ids,
+            "images_per_character": len(records) // ids if ids else 0,
+        }
         record["artifacts"][f"dataset:{plan.new_dataset}"] = str(plan.new_dataset_dir.resolve())
     return record, dataset
 
@@ -162,7 +189,9 @@ def log_tail(path: Path, lines: int = ERROR_LINES, start: int = 0) -> str:
             text = fh.read().decode("utf-8", "replace")
     except OSError:
         return ""
-    parts = [p.rstrip() for p in text.replace("\r", "\n").split("\n") if p.strip() and not p.startswith("=== ")]
+    parts = [
+        p.rstrip() for p in text.replace("\r", "\n").split("\n") if p.strip() and not p.startswith("=== ")
+    ]
     return "\n".join(parts[-lines:])
 
 
@@ -189,9 +218,18 @@ def child_env(config: FarmConfig) -> dict:
     return env
 
 
-def run_gpu_task(catalog: Catalog, task: Task, *, worker: str, config: FarmConfig,
-                 should_stop: Callable[[], bool] = lambda: False, lease_ok: Callable[[], bool] = lambda: True,
-                 poll_seconds: float = 0.5, progress_every: float = 5.0, term_grace: float = 30.0) -> dict:
+def run_gpu_task(
+    catalog: Catalog,
+    task: Task,
+    *,
+    worker: str,
+    config: FarmConfig,
+    should_stop: Callable[[], bool] = lambda: False,
+    lease_ok: Callable[[], bool] = lambda: True,
+    poll_seconds: float = 0.5,
+    progress_every: float = 5.0,
+    term_grace: float = 30.0,
+) -> dict:
     """Run one gpu task to the end; returns {'run', 'returncode', 'seconds', 'dataset'}.
 
     Raises StopRequested / TaskLost (child terminated), JobError (invalid payload) or JobFailed
@@ -206,13 +244,28 @@ def run_gpu_task(catalog: Catalog, task: Task, *, worker: str, config: FarmConfi
     with open(log_path, "ab") as logf:
         stamp = datetime.now(UTC).isoformat(timespec="seconds")
         start = logf.tell()
-        logf.write(f"{chr(10) if start else ''}=== {stamp} task {task.id} attempt {task.attempts} on {worker}: synthreid "
-                   f"{' '.join(plan.argv)}\n".encode())
+        logf.write(
+            f"{chr(10) if start else ''}=== {stamp} task {task.id} attempt {task.attempts} on {worker}: synthreid "
+            f"{' '.join(plan.argv)}\n".encode()
+        )
         logf.flush()
-        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT,
-                                env=child_env(config), cwd=config.data_dir, start_new_session=True)
-        log.info("task %d: %s run %r started (pid %d), log %s", task.id, plan.job.command, plan.run, proc.pid,
-                 log_path)
+        proc = subprocess.Popen(
+            cmd,
+            stdin=subprocess.DEVNULL,
+            stdout=logf,
+            stderr=subprocess.STDOUT,
+            env=child_env(config),
+            cwd=config.data_dir,
+            start_new_session=True,
+        )
+        log.info(
+            "task %d: %s run %r started (pid %d), log %s",
+            task.id,
+            plan.job.command,
+            plan.run,
+            proc.pid,
+            log_path,
+        )
         next_progress = time.monotonic() + min(progress_every, 1.0)
         try:
             while True:
@@ -238,8 +291,10 @@ def run_gpu_task(catalog: Catalog, task: Task, *, worker: str, config: FarmConfi
                 _terminate(proc, 5.0)
     seconds = time.perf_counter() - t0
     if rc != 0:
-        raise JobFailed(f"synthreid {' '.join(plan.job.cli)} exited with status {rc} after {seconds:.0f} s; "
-                        f"last lines of {log_path}:\n{log_tail(log_path, start=start)}")
+        raise JobFailed(
+            f"synthreid {' '.join(plan.job.cli)} exited with status {rc} after {seconds:.0f} s; "
+            f"last lines of {log_path}:\n{log_tail(log_path, start=start)}"
+        )
     with contextlib.suppress(Exception):
         catalog.set_run_progress(plan.run, read_progress(plan))
     record, dataset = collect_results(plan)

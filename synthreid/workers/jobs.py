@@ -44,32 +44,73 @@ class JobError(SynthreidError):
 
 @dataclass(frozen=True)
 class JobKind:
-    command: str                 # `synthreid submit COMMAND`
-    task_kind: str               # tasks.kind
-    cli: tuple[str, str]         # `synthreid A B ...`
-    run_kind: str                # runs.kind: refiner | reid
-    run_exists: bool             # the run must already exist (apply, eval)
+    command: str  # `synthreid submit COMMAND`
+    task_kind: str  # tasks.kind
+    cli: tuple[str, str]  # `synthreid A B ...`
+    run_kind: str  # runs.kind: refiner | reid
+    run_exists: bool  # the run must already exist (apply, eval)
     dataset_opts: tuple[str, ...] = ()
     run_opts: tuple[str, ...] = ()
-    new_dataset_opt: str | None = None   # option naming the dataset this job creates
+    new_dataset_opt: str | None = None  # option naming the dataset this job creates
     forced: tuple[str, ...] = ("--out",)  # options the farm sets itself
 
 
-JOBS: dict[str, JobKind] = {j.command: j for j in (
-    JobKind("refine-train", "train_refiner", ("refine", "train"), "refiner", False,
-            dataset_opts=("--source", "--target", "--target-masks")),
-    JobKind("refine-apply", "apply_refiner", ("refine", "apply"), "refiner", True,
-            dataset_opts=("--source",), new_dataset_opt="--name"),
-    JobKind("benchmark-train", "train_reid", ("benchmark", "train"), "reid", False,
-            dataset_opts=("--train", "--val", "--test"), run_opts=("--finetune-from",)),
-    JobKind("benchmark-eval", "eval_reid", ("benchmark", "eval"), "reid", True, dataset_opts=("--test",),
-            forced=()),
-)}
+JOBS: dict[str, JobKind] = {
+    j.command: j
+    for j in (
+        JobKind(
+            "refine-train",
+            "train_refiner",
+            ("refine", "train"),
+            "refiner",
+            False,
+            dataset_opts=("--source", "--target", "--target-masks"),
+        ),
+        JobKind(
+            "refine-apply",
+            "apply_refiner",
+            ("refine", "apply"),
+            "refiner",
+            True,
+            dataset_opts=("--source",),
+            new_dataset_opt="--name",
+        ),
+        JobKind(
+            "benchmark-train",
+            "train_reid",
+            ("benchmark", "train"),
+            "reid",
+            False,
+            dataset_opts=("--train", "--val", "--test"),
+            run_opts=("--finetune-from",),
+        ),
+        JobKind(
+            "benchmark-eval",
+            "eval_reid",
+            ("benchmark", "eval"),
+            "reid",
+            True,
+            dataset_opts=("--test",),
+            forced=(),
+        ),
+    )
+}
 GPU_TASK_KINDS = {j.task_kind: j for j in JOBS.values()}
 
 # Dests of the sub-command parsers that hold paths; each parsed value must stay in the data dir.
-PATH_DESTS = ("source", "target", "target_masks", "out", "train", "val", "test", "finetune_from", "run",
-              "checkpoint", "weights")
+PATH_DESTS = (
+    "source",
+    "target",
+    "target_masks",
+    "out",
+    "train",
+    "val",
+    "test",
+    "finetune_from",
+    "run",
+    "checkpoint",
+    "weights",
+)
 
 
 @dataclass
@@ -78,10 +119,10 @@ class JobPlan:
 
     job: JobKind
     run: str
-    args: list[str]                    # as submitted (names)
-    argv: list[str]                    # `synthreid` arguments (paths)
+    args: list[str]  # as submitted (names)
+    argv: list[str]  # `synthreid` arguments (paths)
     run_dir: Path
-    inputs: dict = field(default_factory=dict)   # option -> dataset/run name(s)
+    inputs: dict = field(default_factory=dict)  # option -> dataset/run name(s)
     new_dataset: str | None = None
     new_dataset_dir: Path | None = None
 
@@ -97,13 +138,17 @@ def validate_payload(payload) -> tuple[JobKind, str, list[str]]:
     try:
         check_dataset_name(run)
     except SynthreidError:
-        raise JobError(f"payload.run: run name {run!r}: expected 1-128 letters, digits, '.', '_' or '-' "
-                       "(no path separators)") from None
+        raise JobError(
+            f"payload.run: run name {run!r}: expected 1-128 letters, digits, '.', '_' or '-' "
+            "(no path separators)"
+        ) from None
     args = payload.get("args")
     if not isinstance(args, list) or not all(isinstance(a, str) for a in args):
         raise JobError("payload.args: expected a list of strings (the sub-command's arguments)")
     if len(args) > MAX_ARGS or any(len(a) > MAX_ARG_CHARS or "\x00" in a for a in args):
-        raise JobError(f"payload.args: at most {MAX_ARGS} arguments of {MAX_ARG_CHARS} characters, no NUL bytes")
+        raise JobError(
+            f"payload.args: at most {MAX_ARGS} arguments of {MAX_ARG_CHARS} characters, no NUL bytes"
+        )
     return JOBS[command], run, list(args)
 
 
@@ -129,8 +174,10 @@ def _name(opt: str, value: str, what: str) -> str:
     try:
         return check_dataset_name(value)
     except SynthreidError:
-        raise JobError(f"{opt} {value!r}: expected a {what} name under the data directory (letters, digits, "
-                       "'.', '_' or '-'; no paths)") from None
+        raise JobError(
+            f"{opt} {value!r}: expected a {what} name under the data directory (letters, digits, "
+            "'.', '_' or '-'; no paths)"
+        ) from None
 
 
 def _inside(base: Path, rel: str, opt: str) -> Path:
@@ -140,8 +187,7 @@ def _inside(base: Path, rel: str, opt: str) -> Path:
     return base.joinpath(*p.parts)
 
 
-def build_plan(payload, data_dir: str | Path,
-               known: Callable[[str, str], bool] | None = None) -> JobPlan:
+def build_plan(payload, data_dir: str | Path, known: Callable[[str, str], bool] | None = None) -> JobPlan:
     """Validate ``payload`` and resolve it against ``data_dir`` into the ``synthreid`` argv.
 
     ``known(kind, name)`` (kind 'dataset' or 'run') says whether a referenced dataset or run
@@ -150,6 +196,7 @@ def build_plan(payload, data_dir: str | Path,
     job, run, args = validate_payload(payload)
     data_dir = Path(data_dir).resolve()
     if known is None:
+
         def known(kind, name):
             return (data_dir / ("datasets" if kind == "dataset" else "runs") / name).is_dir()
 
@@ -157,8 +204,10 @@ def build_plan(payload, data_dir: str | Path,
     actions = {opt: a for a in parser._actions for opt in a.option_strings}
     run_dir = data_dir / "runs" / run
     if job.run_exists and not known("run", run):
-        raise JobError(f"run {run!r}: unknown run (no {run_dir} and not in the catalog); "
-                       f"`synthreid submit {job.command}` works on an existing run")
+        raise JobError(
+            f"run {run!r}: unknown run (no {run_dir} and not in the catalog); "
+            f"`synthreid submit {job.command}` works on an existing run"
+        )
     plan = JobPlan(job=job, run=run, args=args, argv=[], run_dir=run_dir)
     out: list[str] = []
     i = 0
@@ -170,14 +219,20 @@ def build_plan(payload, data_dir: str | Path,
             if job.run_exists and tok == run and not run_given:
                 run_given = True
                 continue  # the RUN positional, given explicitly: it is --name anyway
-            raise JobError(f"{job.command}: unexpected argument {tok!r} (give datasets and runs by option; "
-                           "the run is --name)")
+            raise JobError(
+                f"{job.command}: unexpected argument {tok!r} (give datasets and runs by option; "
+                "the run is --name)"
+            )
         opt, eq, value = tok.partition("=")
         if opt in ("-h", "--help") or opt not in actions:
-            raise JobError(f"{job.command}: unknown option {opt!r} for `synthreid {' '.join(job.cli)}` "
-                           "(options must be spelled out in full)")
+            raise JobError(
+                f"{job.command}: unknown option {opt!r} for `synthreid {' '.join(job.cli)}` "
+                "(options must be spelled out in full)"
+            )
         if opt in job.forced:
-            raise JobError(f"{job.command}: {opt} is set by the farm (runs/NAME or datasets/NEW); leave it out")
+            raise JobError(
+                f"{job.command}: {opt} is set by the farm (runs/NAME or datasets/NEW); leave it out"
+            )
         if actions[opt].nargs == 0:
             if eq:
                 raise JobError(f"{job.command}: {opt} takes no value")
@@ -190,7 +245,9 @@ def build_plan(payload, data_dir: str | Path,
             i += 1
         out += [opt, _resolve(plan, opt, value, data_dir, known)]
     if job.new_dataset_opt and plan.new_dataset is None:
-        raise JobError(f"{job.command}: {job.new_dataset_opt} NEW (the name of the dataset it creates) is required")
+        raise JobError(
+            f"{job.command}: {job.new_dataset_opt} NEW (the name of the dataset it creates) is required"
+        )
     if job.run_exists:
         out.insert(0, str(run_dir))
     if "--out" in job.forced:
@@ -205,8 +262,9 @@ def _resolve(plan: JobPlan, opt: str, value: str, data_dir: Path, known) -> str:
     if opt in job.dataset_opts:
         name = _name(opt, value.removeprefix(CATALOG_PREFIX), "dataset")
         if not known("dataset", name):
-            raise JobError(f"{opt} {name!r}: no dataset of that name (not in {data_dir / 'datasets'} "
-                           "nor in the catalog)")
+            raise JobError(
+                f"{opt} {name!r}: no dataset of that name (not in {data_dir / 'datasets'} nor in the catalog)"
+            )
         plan.inputs.setdefault(opt.lstrip("-").replace("-", "_"), []).append(name)
         path = data_dir / "datasets" / name
         if not path.is_dir():
@@ -218,7 +276,9 @@ def _resolve(plan: JobPlan, opt: str, value: str, data_dir: Path, known) -> str:
     if opt in job.run_opts:
         name = _name(opt, value, "run")
         if not known("run", name):
-            raise JobError(f"{opt} {name!r}: unknown run (no {data_dir / 'runs' / name} and not in the catalog)")
+            raise JobError(
+                f"{opt} {name!r}: unknown run (no {data_dir / 'runs' / name} and not in the catalog)"
+            )
         plan.inputs.setdefault(opt.lstrip("-").replace("-", "_"), []).append(name)
         return str(data_dir / "runs" / name)
     if opt == job.new_dataset_opt:

@@ -21,8 +21,8 @@ from synthreid.workers.dispatch import DispatchError, dispatch
 
 log = logging.getLogger(__name__)
 
-CHECK_BATCH = 1000        # tasks looked up in Redis per query
-CHECK_MAX = 100_000       # most tasks looked up per pass (a wholly lost queue: batches until found)
+CHECK_BATCH = 1000  # tasks looked up in Redis per query
+CHECK_MAX = 100_000  # most tasks looked up per pass (a wholly lost queue: batches until found)
 
 
 def reap(catalog: Catalog, dispatcher, lease: float | None = None) -> int:
@@ -64,8 +64,11 @@ def heal(catalog: Catalog, dispatcher, lease: float) -> int:
             break
         if lost:
             sent += len(lost)
-            log.warning("reaper: %d of %d queued tasks had lost their job (Redis restarted or flushed?); "
-                        "sent again", len(lost), len(stale))
+            log.warning(
+                "reaper: %d of %d queued tasks had lost their job (Redis restarted or flushed?); sent again",
+                len(lost),
+                len(stale),
+            )
         if len(lost) < len(stale):
             break  # the queue holds jobs: no wholesale loss, the rest is checked on later passes
     return sent

@@ -25,8 +25,8 @@ from synthreid.errors import DatasetError
 from synthreid.render.output import file_problems, read_meta_row
 from synthreid.workers.catalog import Catalog
 
-PAGE = 2_000       # done images read, checked and re-queued per step
-MAX_EXAMPLES = 5   # damaged images named in the summary
+PAGE = 2_000  # done images read, checked and re-queued per step
+MAX_EXAMPLES = 5  # damaged images named in the summary
 
 # why an image is re-queued -> its words in the summary
 REASONS = {
@@ -69,7 +69,7 @@ class RepairReport:
         why = ", ".join(f"{n:,} {REASONS[r]}" for r, n in self.by_reason)
         out = [head + f"{self.requeued:,} re-queued in {self.tasks:,} tasks ({why})"]
         if self.busy:
-            out[0] += (f"; {self.busy:,} left for the next --resume (their character's task is running)")
+            out[0] += f"; {self.busy:,} left for the next --resume (their character's task is running)"
         out += [f"  {d.message}" for d in self.examples]
         if self.damaged > len(self.examples):
             out.append(f"  ... and {self.damaged - len(self.examples):,} more")
@@ -87,8 +87,11 @@ def done_image_damage(root: Path, stem: str, checksum: str | None) -> Damage | N
         return Damage(stem, "files", "; ".join(problems))
     if checksum is not None and row.get("checksum") != checksum:
         # Sound on disk but another render than the catalog's: its task records what is there.
-        return Damage(stem, "replaced", f"{row.get('image')}: sha256 differs from the catalog's (replaced "
-                                        "after it was recorded)")
+        return Damage(
+            stem,
+            "replaced",
+            f"{row.get('image')}: sha256 differs from the catalog's (replaced after it was recorded)",
+        )
     return None
 
 
@@ -97,8 +100,15 @@ def default_threads() -> int:
     return max(1, min(8, os.cpu_count() or 1))
 
 
-def requeue_damaged(catalog: Catalog, dataset_id: int, root: str | Path, *, progress: bool = True,
-                    page: int = PAGE, threads: int | None = None) -> RepairReport:
+def requeue_damaged(
+    catalog: Catalog,
+    dataset_id: int,
+    root: str | Path,
+    *,
+    progress: bool = True,
+    page: int = PAGE,
+    threads: int | None = None,
+) -> RepairReport:
     """Check every done image of the dataset against its files in ``root`` and re-queue the
     damaged ones (``Catalog.requeue_images``), page by page: memory stays flat, and what was
     re-queued before an interruption stays re-queued.
@@ -110,9 +120,11 @@ def requeue_damaged(catalog: Catalog, dataset_id: int, root: str | Path, *, prog
     root = Path(root)
     total = catalog.count_images(dataset_id, "done")
     if total and not root.is_dir():
-        raise DatasetError(f"{root}: no such folder, but the catalog has {total:,} finished images of this "
-                           "dataset; point SYNTHREID_DATA_DIR at the farm's shared storage (to render the whole "
-                           "dataset again, create the empty folder and rerun)")
+        raise DatasetError(
+            f"{root}: no such folder, but the catalog has {total:,} finished images of this "
+            "dataset; point SYNTHREID_DATA_DIR at the farm's shared storage (to render the whole "
+            "dataset again, create the empty folder and rerun)"
+        )
     checked = damaged = requeued = tasks = 0
     reasons: collections.Counter = collections.Counter()
     examples: list[Damage] = []
@@ -126,7 +138,7 @@ def requeue_damaged(catalog: Catalog, dataset_id: int, root: str | Path, *, prog
                 if bad:
                     damaged += len(bad)
                     reasons.update(d.reason for _, d in bad)
-                    examples.extend(d for _, d in bad[:MAX_EXAMPLES - len(examples)])
+                    examples.extend(d for _, d in bad[: MAX_EXAMPLES - len(examples)])
                     n_images, n_tasks = catalog.requeue_images(dataset_id, [i for i, _ in bad])
                     requeued += n_images
                     tasks += n_tasks
@@ -135,6 +147,13 @@ def requeue_damaged(catalog: Catalog, dataset_id: int, root: str | Path, *, prog
                     bar.set_postfix(requeued=requeued, refresh=False)
     finally:
         bar.close()
-    return RepairReport(checked, damaged, requeued, tasks, damaged - requeued,
-                        tuple(sorted(reasons.items(), key=lambda kv: -kv[1])), tuple(examples),
-                        time.perf_counter() - t0)
+    return RepairReport(
+        checked,
+        damaged,
+        requeued,
+        tasks,
+        damaged - requeued,
+        tuple(sorted(reasons.items(), key=lambda kv: -kv[1])),
+        tuple(examples),
+        time.perf_counter() - t0,
+    )

@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 from synthreid.errors import DatasetError
 from synthreid.workers.catalog import Catalog
 
-CHECK_SAMPLE = 1000   # queued tasks looked up in Redis by `status`
+CHECK_SAMPLE = 1000  # queued tasks looked up in Redis by `status`
 
 
 @dataclass
@@ -47,37 +47,74 @@ class DatasetStatus:
         return asdict(self)
 
 
-def dataset_status(catalog: Catalog, ds: dict, window: float = 300.0, stall_after: float = 60.0) -> DatasetStatus:
+def dataset_status(
+    catalog: Catalog, ds: dict, window: float = 300.0, stall_after: float = 60.0
+) -> DatasetStatus:
     """Counts, rate and ETA of one dataset; ``stall_after`` (s, one lease): how long due tasks
     may wait with none running and nothing finished before the dataset counts as stalled."""
     now = time.time()
 
     def fn(cur):
-        by_state = {r[0]: (int(r[1]), int(r[2] or 0)) for r in catalog.q(
-            cur, "SELECT state, COUNT(*), SUM(n_images) FROM tasks WHERE dataset_id = ? GROUP BY state",
-            (ds["id"],)).fetchall()}
-        recent = catalog.q(cur, "SELECT SUM(n_images) FROM tasks WHERE dataset_id = ? AND state = 'done' "
-                           "AND finished_at >= ?", (ds["id"], now - window)).fetchone()[0]
-        retrying = catalog.q(cur, "SELECT COUNT(*) FROM tasks WHERE dataset_id = ? AND state = 'pending' "
-                             "AND last_error IS NOT NULL", (ds["id"],)).fetchone()[0]
-        errors = catalog.q(cur, "SELECT id, payload, attempts, last_error FROM tasks WHERE dataset_id = ? AND "
-                           "state = 'failed' ORDER BY id LIMIT 3", (ds["id"],)).fetchall()
-        due = catalog.q(cur, "SELECT COUNT(*) FROM tasks WHERE dataset_id = ? AND state = 'pending' AND "
-                        "not_before <= ?", (ds["id"], now)).fetchone()[0]
+        by_state = {
+            r[0]: (int(r[1]), int(r[2] or 0))
+            for r in catalog.q(
+                cur,
+                "SELECT state, COUNT(*), SUM(n_images) FROM tasks WHERE dataset_id = ? GROUP BY state",
+                (ds["id"],),
+            ).fetchall()
+        }
+        recent = catalog.q(
+            cur,
+            "SELECT SUM(n_images) FROM tasks WHERE dataset_id = ? AND state = 'done' AND finished_at >= ?",
+            (ds["id"], now - window),
+        ).fetchone()[0]
+        retrying = catalog.q(
+            cur,
+            "SELECT COUNT(*) FROM tasks WHERE dataset_id = ? AND state = 'pending' "
+            "AND last_error IS NOT NULL",
+            (ds["id"],),
+        ).fetchone()[0]
+        errors = catalog.q(
+            cur,
+            "SELECT id, payload, attempts, last_error FROM tasks WHERE dataset_id = ? AND "
+            "state = 'failed' ORDER BY id LIMIT 3",
+            (ds["id"],),
+        ).fetchall()
+        due = catalog.q(
+            cur,
+            "SELECT COUNT(*) FROM tasks WHERE dataset_id = ? AND state = 'pending' AND not_before <= ?",
+            (ds["id"], now),
+        ).fetchone()[0]
         # Latest sign of life: a task finished, started, or came due (a retry after its backoff).
-        active = catalog.q(cur, "SELECT MAX(finished_at), MAX(started_at) FROM tasks WHERE dataset_id = ?",
-                           (ds["id"],)).fetchone()
-        woke = catalog.q(cur, "SELECT MAX(not_before) FROM tasks WHERE dataset_id = ? AND state = 'pending' AND "
-                         "not_before <= ?", (ds["id"], now)).fetchone()[0]
+        active = catalog.q(
+            cur, "SELECT MAX(finished_at), MAX(started_at) FROM tasks WHERE dataset_id = ?", (ds["id"],)
+        ).fetchone()
+        woke = catalog.q(
+            cur,
+            "SELECT MAX(not_before) FROM tasks WHERE dataset_id = ? AND state = 'pending' AND "
+            "not_before <= ?",
+            (ds["id"], now),
+        ).fetchone()[0]
         last = max([float(v) for v in (*active, woke) if v is not None] + [float(ds["created_at"])])
         return by_state, int(recent or 0), int(retrying), errors, int(due), last
 
     total = ds["characters"] * ds["images_per_character"]
     if ds["kind"] != "rendered":  # refined/imported datasets are registered once complete
         total = (ds["spec"].get("counts") or {}).get("images", total)  # imported: identities differ in size
-        return DatasetStatus(name=ds["name"], total=total, done=total, failed=0, running_tasks=0, pending_tasks=0,
-                             failed_tasks=0, retrying_tasks=0, rate=0.0, eta_seconds=0.0, finalized=True,
-                             kind=ds["kind"])
+        return DatasetStatus(
+            name=ds["name"],
+            total=total,
+            done=total,
+            failed=0,
+            running_tasks=0,
+            pending_tasks=0,
+            failed_tasks=0,
+            retrying_tasks=0,
+            rate=0.0,
+            eta_seconds=0.0,
+            finalized=True,
+            kind=ds["kind"],
+        )
     by_state, recent, retrying, errors, due, last = catalog.run(fn)
     done = by_state.get("done", (0, 0))[1]
     failed = by_state.get("failed", (0, 0))[1]
@@ -88,13 +125,26 @@ def dataset_status(catalog: Catalog, ds: dict, window: float = 300.0, stall_afte
     stalled = remaining > 0 and running == 0 and due > 0 and now - last > stall_after
     eta = remaining / rate if rate > 0 and not stalled else (0.0 if remaining == 0 else None)
     return DatasetStatus(
-        name=ds["name"], total=total, done=done, failed=failed,
-        running_tasks=by_state.get("running", (0, 0))[0], pending_tasks=by_state.get("pending", (0, 0))[0],
-        failed_tasks=by_state.get("failed", (0, 0))[0], retrying_tasks=retrying, rate=rate, eta_seconds=eta,
+        name=ds["name"],
+        total=total,
+        done=done,
+        failed=failed,
+        running_tasks=by_state.get("running", (0, 0))[0],
+        pending_tasks=by_state.get("pending", (0, 0))[0],
+        failed_tasks=by_state.get("failed", (0, 0))[0],
+        retrying_tasks=retrying,
+        rate=rate,
+        eta_seconds=eta,
         finalized=ds["finalized_at"] is not None,
-        errors=[{"task": r[0], "attempts": r[2], "error": (r[3] or "").splitlines()[0] if r[3] else ""}
-                for r in errors], stalled=stalled, planned=ds.get("planned_characters"),
-        characters=ds["characters"], finalize_error=ds.get("finalize_error"))
+        errors=[
+            {"task": r[0], "attempts": r[2], "error": (r[3] or "").splitlines()[0] if r[3] else ""}
+            for r in errors
+        ],
+        stalled=stalled,
+        planned=ds.get("planned_characters"),
+        characters=ds["characters"],
+        finalize_error=ds.get("finalize_error"),
+    )
 
 
 def run_state(run: dict) -> str:
@@ -111,12 +161,18 @@ def run_status(run: dict) -> dict:
     """One run for status: name, kind, state, progress, metrics summary, attempts, error lines."""
     state = run_state(run)
     err = run.get("task_error") or run.get("error") if state in ("failed", "retrying") else None
-    return {"name": run["name"] or run["run_dir"], "kind": run["kind"], "state": state,
-            "progress": run.get("progress") if state != "done" else None,
-            "summary": metrics_summary(run["kind"], run.get("metrics")) if state == "done" else "",
-            "attempts": run.get("task_attempts"), "max_attempts": run.get("task_max_attempts"),
-            "error": "\n".join((err or "").strip().splitlines()[-3:]) if err else None,
-            "metrics": run.get("metrics"), "run_dir": run.get("run_dir")}
+    return {
+        "name": run["name"] or run["run_dir"],
+        "kind": run["kind"],
+        "state": state,
+        "progress": run.get("progress") if state != "done" else None,
+        "summary": metrics_summary(run["kind"], run.get("metrics")) if state == "done" else "",
+        "attempts": run.get("task_attempts"),
+        "max_attempts": run.get("task_max_attempts"),
+        "error": "\n".join((err or "").strip().splitlines()[-3:]) if err else None,
+        "metrics": run.get("metrics"),
+        "run_dir": run.get("run_dir"),
+    }
 
 
 def metrics_summary(kind: str, metrics: dict | None) -> str:
@@ -125,7 +181,9 @@ def metrics_summary(kind: str, metrics: dict | None) -> str:
         return ""
     if kind == "refiner":
         g = (metrics.get("losses") or {}).get("G")
-        return f"iter {metrics.get('iteration', '?')}" + (f", G loss {g:.3f}" if isinstance(g, (int, float)) else "")
+        return f"iter {metrics.get('iteration', '?')}" + (
+            f", G loss {g:.3f}" if isinstance(g, (int, float)) else ""
+        )
     parts = []
     for key in sorted(metrics):
         m = metrics[key]
@@ -144,9 +202,17 @@ def queue_warnings(catalog: Catalog, dispatcher, lease: float) -> list[str]:
 
     now = time.time()
     queued, stale = catalog.queued_count(older_than=lease)
-    ids = [r[0] for r in catalog.run(lambda cur: catalog.q(
-        cur, "SELECT id FROM tasks WHERE state = 'pending' AND not_before <= ? AND dispatched_at < ? "
-             "ORDER BY dispatched_at LIMIT ?", (now, now - lease, CHECK_SAMPLE)).fetchall())]
+    ids = [
+        r[0]
+        for r in catalog.run(
+            lambda cur: catalog.q(
+                cur,
+                "SELECT id FROM tasks WHERE state = 'pending' AND not_before <= ? AND dispatched_at < ? "
+                "ORDER BY dispatched_at LIMIT ?",
+                (now, now - lease, CHECK_SAMPLE),
+            ).fetchall()
+        )
+    ]
     out = []
     try:
         lost = dispatcher.missing(ids)
@@ -156,16 +222,23 @@ def queue_warnings(catalog: Catalog, dispatcher, lease: float) -> list[str]:
         return [f"queue: {exc}; {queued} tasks wait in the catalog"]
     if lost:
         more = f" (of the {len(ids)} oldest checked)" if stale > len(ids) else ""
-        out.append(f"queue and catalog disagree: {len(lost)} tasks queued in the catalog for more than a lease "
-                   f"have no job in Redis{more}; Redis holds {sum(lengths.values())} jobs. A running worker's "
-                   f"reaper re-sends them within about {lease:.0f} s (`synthreid reconcile` does it at once)")
+        out.append(
+            f"queue and catalog disagree: {len(lost)} tasks queued in the catalog for more than a lease "
+            f"have no job in Redis{more}; Redis holds {sum(lengths.values())} jobs. A running worker's "
+            f"reaper re-sends them within about {lease:.0f} s (`synthreid reconcile` does it at once)"
+        )
     if dead:
         out.append(f"{dead} malformed or foreign queue messages were set aside (Redis list {DEAD_LETTER})")
     return out
 
 
-def farm_status(catalog: Catalog, name: str | None = None, live_within: float = 60.0, dispatcher=None,
-                lease: float | None = None) -> dict:
+def farm_status(
+    catalog: Catalog,
+    name: str | None = None,
+    live_within: float = 60.0,
+    dispatcher=None,
+    lease: float | None = None,
+) -> dict:
     """{'datasets': [DatasetStatus...], 'runs': [run_status...], 'workers': [...], 'warnings': [...]};
     one dataset (and no runs) when ``name`` is given. ``lease`` (s, default ``live_within``)
     is the stall threshold; with a ``dispatcher`` the queue is compared with the catalog."""
@@ -182,9 +255,16 @@ def farm_status(catalog: Catalog, name: str | None = None, live_within: float = 
     warnings = queue_warnings(catalog, dispatcher, lease)
     for d in statuses:
         if d.stalled:
-            warnings.append(f"{d.name}: stalled: {d.pending_tasks} tasks due and none running for more than "
-                            f"{lease:.0f} s (no worker serving the queue, or their jobs were lost)")
-    return {"datasets": statuses, "runs": runs, "workers": catalog.live_workers(live_within), "warnings": warnings}
+            warnings.append(
+                f"{d.name}: stalled: {d.pending_tasks} tasks due and none running for more than "
+                f"{lease:.0f} s (no worker serving the queue, or their jobs were lost)"
+            )
+    return {
+        "datasets": statuses,
+        "runs": runs,
+        "workers": catalog.live_workers(live_within),
+        "warnings": warnings,
+    }
 
 
 def _duration(seconds: float | None) -> str:
@@ -197,7 +277,9 @@ def _duration(seconds: float | None) -> str:
 
 
 def format_status(status: dict) -> str:
-    lines = [f"{'dataset':24s} {'done/total':>17s} {'%':>6s} {'failed':>7s} {'run':>4s} {'rate/s':>7s} {'ETA':>8s}"]
+    lines = [
+        f"{'dataset':24s} {'done/total':>17s} {'%':>6s} {'failed':>7s} {'run':>4s} {'rate/s':>7s} {'ETA':>8s}"
+    ]
     for d in status["datasets"]:
         pct = 100.0 * d.done / d.total if d.total else 100.0
         state = f" {d.kind}" if d.kind != "rendered" else (" finalized" if d.finalized else "")
@@ -206,8 +288,10 @@ def format_status(status: dict) -> str:
         elif not d.finalized and d.kind == "rendered" and d.running_tasks == 0 and d.pending_tasks == 0:
             state += " finalizing"
         eta = "stalled" if d.stalled else _duration(d.eta_seconds)
-        lines.append(f"{d.name:24s} {d.done:>8d}/{d.total:<8d} {pct:6.1f} {d.failed:>7d} {d.running_tasks:>4d} "
-                     f"{d.rate:7.2f} {eta:>8s}{state}")
+        lines.append(
+            f"{d.name:24s} {d.done:>8d}/{d.total:<8d} {pct:6.1f} {d.failed:>7d} {d.running_tasks:>4d} "
+            f"{d.rate:7.2f} {eta:>8s}{state}"
+        )
         if d.retrying_tasks:
             lines.append(f"  {d.retrying_tasks} tasks waiting to retry")
         for e in d.errors:

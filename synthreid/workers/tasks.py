@@ -33,10 +33,10 @@ from synthreid.workers.storage import finished_row, remove_character_temps
 log = logging.getLogger(__name__)
 
 RENDER_QUEUE = "render"
-BATCH_IMAGES = 20_000        # image rows per committed batch (~10 MB of JSON)
-PARALLEL_FROM = 2_000        # characters from which planning runs in a process pool
-META_BYTES = 2_500           # meta/STEM.json and the labels.jsonl row of one image
-CATALOG_BYTES = 1_500        # catalog rows + indexes per image (SQLite; Postgres is similar)
+BATCH_IMAGES = 20_000  # image rows per committed batch (~10 MB of JSON)
+PARALLEL_FROM = 2_000  # characters from which planning runs in a process pool
+META_BYTES = 2_500  # meta/STEM.json and the labels.jsonl row of one image
+CATALOG_BYTES = 1_500  # catalog rows + indexes per image (SQLite; Postgres is similar)
 ALL_STATES = ("pending", "running", "done", "failed")
 
 
@@ -220,9 +220,14 @@ def check_capacity(spec, data_dir: Path | None, catalog_dir: Path | None = None)
             raise DatasetError(
                 f"dataset {spec.name!r}: {spec.characters:,} characters x {spec.images_per_character:,} images "
                 f"need about {n / 1e9:,.1f} GB on {where} (estimated {files:,} B of files"
-                + (f" + {rows:,} B of catalog" if catalog_dir is not None and Path(catalog_dir) == where else "")
+                + (
+                    f" + {rows:,} B of catalog"
+                    if catalog_dir is not None and Path(catalog_dir) == where
+                    else ""
+                )
                 + f" per image) but only {free / 1e9:,.1f} GB are free: lower --characters/--images "
-                "or free space")
+                "or free space"
+            )
     return sum(need.values())
 
 
@@ -278,11 +283,21 @@ def plan_batches(spec, start: int, batch: int, processes: int = 1, backend=None)
             yield pending.popleft().get()
 
 
-def enqueue_dataset(catalog: Catalog, spec, *, name: str | None = None, resume: bool = False,
-                    max_attempts: int = 3, backend: RenderBackend | None = None,
-                    progress: bool = True, processes: int = 1, data_dir: Path | None = None,
-                    catalog_dir: Path | None = None, batch_images: int = BATCH_IMAGES,
-                    dataset_root: Callable[[str], Path] | None = None) -> EnqueueResult:
+def enqueue_dataset(
+    catalog: Catalog,
+    spec,
+    *,
+    name: str | None = None,
+    resume: bool = False,
+    max_attempts: int = 3,
+    backend: RenderBackend | None = None,
+    progress: bool = True,
+    processes: int = 1,
+    data_dir: Path | None = None,
+    catalog_dir: Path | None = None,
+    batch_images: int = BATCH_IMAGES,
+    dataset_root: Callable[[str], Path] | None = None,
+) -> EnqueueResult:
     """Write ``spec`` as a dataset into the catalog: every character's and image's sampled
     parameters plus one render task per character, planned and committed in batches of about
     ``batch_images`` image rows (memory stays flat; workers may start on the first batches).
@@ -307,11 +322,15 @@ def enqueue_dataset(catalog: Catalog, spec, *, name: str | None = None, resume: 
     existing = catalog.get_dataset(name)
     if existing is not None:
         if not resume:
-            raise DatasetError(f"dataset {name!r} already exists in the catalog "
-                               "(use --resume to continue it, or choose another --name)")
+            raise DatasetError(
+                f"dataset {name!r} already exists in the catalog "
+                "(use --resume to continue it, or choose another --name)"
+            )
         if existing["spec"] != spec.to_dict():
-            raise DatasetError(f"dataset {name!r}: --resume needs the same spec it was enqueued with "
-                               "(the catalog holds a different one)")
+            raise DatasetError(
+                f"dataset {name!r}: --resume needs the same spec it was enqueued with "
+                "(the catalog holds a different one)"
+            )
         dsid = existing["id"]
         start = existing["planned_characters"]
         if start is not None:
@@ -321,28 +340,73 @@ def enqueue_dataset(catalog: Catalog, spec, *, name: str | None = None, resume: 
         if dataset_root is not None:
             repair = requeue_damaged(catalog, dsid, dataset_root(name), progress=progress)
         catalog.resume_dataset(dsid)
-        return EnqueueResult(dsid, name, existing["characters"],
-                             existing["characters"] * existing["images_per_character"], TaskList(catalog, dsid),
-                             True, time.perf_counter() - t0, repair)
+        return EnqueueResult(
+            dsid,
+            name,
+            existing["characters"],
+            existing["characters"] * existing["images_per_character"],
+            TaskList(catalog, dsid),
+            True,
+            time.perf_counter() - t0,
+            repair,
+        )
     check_capacity(spec, data_dir, catalog_dir)
     first = _plan_range(spec, 0, min(per_batch, spec.characters), None if procs > 1 else backend)
-    dsid = catalog.begin_rendered_dataset(name, spec.to_dict(), spec.characters, spec.images_per_character,
-                                          first, RENDER_QUEUE, max_attempts)
+    dsid = catalog.begin_rendered_dataset(
+        name, spec.to_dict(), spec.characters, spec.images_per_character, first, RENDER_QUEUE, max_attempts
+    )
     if first.stop < spec.characters:
-        _plan_into(catalog, spec, name, dsid, first.stop, per_batch, procs, backend, max_attempts, progress,
-                   done=first.stop)
-    return EnqueueResult(dsid, name, spec.characters, spec.characters * spec.images_per_character,
-                         TaskList(catalog, dsid, ALL_STATES), False, time.perf_counter() - t0)
+        _plan_into(
+            catalog,
+            spec,
+            name,
+            dsid,
+            first.stop,
+            per_batch,
+            procs,
+            backend,
+            max_attempts,
+            progress,
+            done=first.stop,
+        )
+    return EnqueueResult(
+        dsid,
+        name,
+        spec.characters,
+        spec.characters * spec.images_per_character,
+        TaskList(catalog, dsid, ALL_STATES),
+        False,
+        time.perf_counter() - t0,
+    )
 
 
-def _plan_into(catalog: Catalog, spec, name: str, dsid: int, start: int, per_batch: int, processes: int,
-               backend, max_attempts: int, progress: bool, done: int | None = None) -> None:
-    bar = tqdm(total=spec.characters, initial=done if done is not None else start, desc=f"plan {name}",
-               unit="char", disable=not progress, smoothing=0.1)
+def _plan_into(
+    catalog: Catalog,
+    spec,
+    name: str,
+    dsid: int,
+    start: int,
+    per_batch: int,
+    processes: int,
+    backend,
+    max_attempts: int,
+    progress: bool,
+    done: int | None = None,
+) -> None:
+    bar = tqdm(
+        total=spec.characters,
+        initial=done if done is not None else start,
+        desc=f"plan {name}",
+        unit="char",
+        disable=not progress,
+        smoothing=0.1,
+    )
     try:
         for batch in plan_batches(spec, start, per_batch, processes, None if processes > 1 else backend):
             if not catalog.add_planned_batch(dsid, name, batch, RENDER_QUEUE, max_attempts, spec.characters):
-                raise DatasetError(f"dataset {name!r}: another enqueue --resume is planning it at the same time")
+                raise DatasetError(
+                    f"dataset {name!r}: another enqueue --resume is planning it at the same time"
+                )
             bar.update(batch.stop - batch.start)
     finally:
         bar.close()
@@ -356,9 +420,16 @@ class StopRequested(Exception):
     """The worker was asked to stop; the task is released unfinished."""
 
 
-def run_render_task(catalog: Catalog, task: Task, *, worker: str, data_root: Callable[[str], Path],
-                    backend: RenderBackend, should_stop: Callable[[], bool] = lambda: False,
-                    lease_ok: Callable[[], bool] = lambda: True) -> dict:
+def run_render_task(
+    catalog: Catalog,
+    task: Task,
+    *,
+    worker: str,
+    data_root: Callable[[str], Path],
+    backend: RenderBackend,
+    should_stop: Callable[[], bool] = lambda: False,
+    lease_ok: Callable[[], bool] = lambda: True,
+) -> dict:
     """Render the missing images of one character, then mark them and the task done together.
 
     Images already complete on disk (from an earlier, interrupted attempt) are not rendered
@@ -399,8 +470,14 @@ def run_render_task(catalog: Catalog, task: Task, *, worker: str, data_root: Cal
     return {"rendered": rendered, "reused": reused, "finished": finished}
 
 
-def finalize_dataset(catalog: Catalog, dataset_id: int, *, backend: RenderBackend,
-                     data_root: Callable[[str], Path], stale_after: float = 600.0) -> bool:
+def finalize_dataset(
+    catalog: Catalog,
+    dataset_id: int,
+    *,
+    backend: RenderBackend,
+    data_root: Callable[[str], Path],
+    stale_after: float = 600.0,
+) -> bool:
     """Write labels.jsonl of a dataset whose tasks are all finished, once (idempotent: a claim
     in the catalog, re-runnable after ``stale_after`` s if its finalizer died). A failure is
     recorded on the dataset (``status`` shows it) and retried by the next idle worker; it
@@ -413,22 +490,32 @@ def finalize_dataset(catalog: Catalog, dataset_id: int, *, backend: RenderBacken
         backend.finalize_dataset(spec, data_root(ds["name"]))
     except Exception as exc:  # noqa: BLE001 - recorded on the dataset; the next pass retries
         catalog.finalize_failed(dataset_id, f"{type(exc).__name__}: {exc}")
-        log.error("dataset %s: finalize failed (%s: %s); an idle worker retries it", ds["name"],
-                  type(exc).__name__, exc)
+        log.error(
+            "dataset %s: finalize failed (%s: %s); an idle worker retries it",
+            ds["name"],
+            type(exc).__name__,
+            exc,
+        )
         return False
     if not catalog.mark_finalized(dataset_id):
-        log.info("dataset %s: images were re-queued while it was finalized; finalized again once they are "
-                 "rendered", ds["name"])
+        log.info(
+            "dataset %s: images were re-queued while it was finalized; finalized again once they are "
+            "rendered",
+            ds["name"],
+        )
         return False
     log.info("dataset %s: all tasks finished, labels.jsonl written", ds["name"])
     return True
 
 
-def finalize_pending(catalog: Catalog, *, backend: RenderBackend, data_root: Callable[[str], Path],
-                     stale_after: float) -> int:
+def finalize_pending(
+    catalog: Catalog, *, backend: RenderBackend, data_root: Callable[[str], Path], stale_after: float
+) -> int:
     """Finalize every complete dataset left unfinalized (a finalize that failed or was killed)."""
-    return sum(finalize_dataset(catalog, dsid, backend=backend, data_root=data_root, stale_after=stale_after)
-               for dsid in catalog.unfinalized_datasets(stale_after))
+    return sum(
+        finalize_dataset(catalog, dsid, backend=backend, data_root=data_root, stale_after=stale_after)
+        for dsid in catalog.unfinalized_datasets(stale_after)
+    )
 
 
 def execute_task(task_id: int) -> None:  # pragma: no cover - for a stock `rq worker`, see worker.py

@@ -44,8 +44,11 @@ from synthreid.workers.tasks import (
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF = 30.0
-STOP_SLACK = 60.0   # after the first stop signal: lease + this, then the watchdog exits the process
-QUEUE_KINDS: dict[str, tuple[str, ...]] = {RENDER_QUEUE: ("render_character",), GPU_QUEUE: tuple(GPU_TASK_KINDS)}
+STOP_SLACK = 60.0  # after the first stop signal: lease + this, then the watchdog exits the process
+QUEUE_KINDS: dict[str, tuple[str, ...]] = {
+    RENDER_QUEUE: ("render_character",),
+    GPU_QUEUE: tuple(GPU_TASK_KINDS),
+}
 
 
 def task_kinds(queues: Sequence[str]) -> tuple[str, ...]:
@@ -63,9 +66,18 @@ def worker_name() -> str:
 class Worker:
     """Runs tasks of ``queues`` until stopped (or, with ``burst``, until none is unfinished)."""
 
-    def __init__(self, config: FarmConfig, queues: Sequence[str] = ("render",), *, burst: bool = False,
-                 backend: RenderBackend | None = None, catalog_factory: Callable[[], Catalog] | None = None,
-                 dispatcher=None, name: str | None = None, poll_seconds: float = 2.0):
+    def __init__(
+        self,
+        config: FarmConfig,
+        queues: Sequence[str] = ("render",),
+        *,
+        burst: bool = False,
+        backend: RenderBackend | None = None,
+        catalog_factory: Callable[[], Catalog] | None = None,
+        dispatcher=None,
+        name: str | None = None,
+        poll_seconds: float = 2.0,
+    ):
         self.config = config
         self.queues = list(queues)
         self.kinds = task_kinds(self.queues)
@@ -92,8 +104,11 @@ class Worker:
                 log.warning("worker %s: second signal, exiting now", self.name)
                 self._give_up(0.0)
                 raise SystemExit(128 + signum)
-            log.info("worker %s: %s received; finishing the current image, then stopping",
-                     self.name, signal.Signals(signum).name)
+            log.info(
+                "worker %s: %s received; finishing the current image, then stopping",
+                self.name,
+                signal.Signals(signum).name,
+            )
             self.request_stop(signum)
 
         signal.signal(signal.SIGTERM, handler)
@@ -108,8 +123,12 @@ class Worker:
             bound = self.config.lease_seconds + STOP_SLACK
 
             def expire():
-                log.error("worker %s: still not stopped %.0f s after the stop signal; exiting (the lease "
-                          "returns its task to the queue)", self.name, bound)
+                log.error(
+                    "worker %s: still not stopped %.0f s after the stop signal; exiting (the lease "
+                    "returns its task to the queue)",
+                    self.name,
+                    bound,
+                )
                 logging.shutdown()
                 os._exit(128 + int(signum))
 
@@ -189,8 +208,14 @@ class Worker:
         threads = [threading.Thread(target=self._heartbeat_loop, name="heartbeat", daemon=True)]
         if not isinstance(self.dispatcher, LocalDispatcher):
             threads.append(threading.Thread(target=self._reaper_loop, name="reaper", daemon=True))
-        log.info("worker %s: queues %s, %s dispatch, lease %.0f s%s", self.name, ",".join(self.queues),
-                 self.dispatcher.kind, self.config.lease_seconds, ", burst" if self.burst else "")
+        log.info(
+            "worker %s: queues %s, %s dispatch, lease %.0f s%s",
+            self.name,
+            ",".join(self.queues),
+            self.dispatcher.kind,
+            self.config.lease_seconds,
+            ", burst" if self.burst else "",
+        )
         backoff = 0.5
         last_repair = 0.0
         try:
@@ -201,8 +226,14 @@ class Worker:
                 reap(catalog, self.dispatcher, lease=self.config.lease_seconds)
             while not self.stop_requested.is_set():
                 try:
-                    task = self.dispatcher.next_task(catalog, self.name, self.queues, self.config.lease_seconds,
-                                                     self.poll_seconds, kinds=self.kinds)
+                    task = self.dispatcher.next_task(
+                        catalog,
+                        self.name,
+                        self.queues,
+                        self.config.lease_seconds,
+                        self.poll_seconds,
+                        kinds=self.kinds,
+                    )
                     backoff = 0.5
                 except getattr(self.dispatcher, "connection_errors", ()) as exc:
                     log.warning("queue unreachable (%s); retrying in %.1f s", exc, backoff)
@@ -224,13 +255,16 @@ class Worker:
                         break
                     continue
                 if not self._run_task(catalog, task):
-                    self.stop_requested.wait(backoff)   # the catalog refused a write: do not spin
+                    self.stop_requested.wait(backoff)  # the catalog refused a write: do not spin
                     backoff = min(backoff * 2, MAX_BACKOFF)
         except CatalogError as exc:
             if not self.stop_requested.is_set():
                 raise
-            log.warning("worker %s: gave up on the catalog while stopping (%s); leases return its task", self.name,
-                        exc)
+            log.warning(
+                "worker %s: gave up on the catalog while stopping (%s); leases return its task",
+                self.name,
+                exc,
+            )
         finally:
             self._hb_stop.set()
             for t in threads:
@@ -254,8 +288,12 @@ class Worker:
         if RENDER_QUEUE not in self.queues or now - last < self.config.reaper_interval:
             return last
         try:
-            finalize_pending(catalog, backend=self.backend, data_root=self.config.dataset_root,
-                             stale_after=self.config.lease_seconds)
+            finalize_pending(
+                catalog,
+                backend=self.backend,
+                data_root=self.config.dataset_root,
+                stale_after=self.config.lease_seconds,
+            )
         except CatalogError as exc:
             log.warning("finalize repair: %s", exc)
         return now
@@ -271,21 +309,43 @@ class Worker:
             if task.kind not in self.kinds:
                 raise ValueError(f"task {task.id}: kind {task.kind!r} is not served by queues {self.queues}")
             if gpu:
-                result = run_gpu_task(catalog, task, worker=self.name, config=self.config,
-                                      should_stop=self.stop_requested.is_set,
-                                      lease_ok=lambda: not self.lease_lost.is_set())
+                result = run_gpu_task(
+                    catalog,
+                    task,
+                    worker=self.name,
+                    config=self.config,
+                    should_stop=self.stop_requested.is_set,
+                    lease_ok=lambda: not self.lease_lost.is_set(),
+                )
                 self.stats["done"] += 1
-                log.info("task %d (%s run %r) done in %.1f s", task.id, task.kind, result["run"],
-                         time.perf_counter() - t0)
+                log.info(
+                    "task %d (%s run %r) done in %.1f s",
+                    task.id,
+                    task.kind,
+                    result["run"],
+                    time.perf_counter() - t0,
+                )
                 return True
-            result = run_render_task(catalog, task, worker=self.name, data_root=self.config.dataset_root,
-                                     backend=self.backend, should_stop=self.stop_requested.is_set,
-                                     lease_ok=lambda: not self.lease_lost.is_set())
+            result = run_render_task(
+                catalog,
+                task,
+                worker=self.name,
+                data_root=self.config.dataset_root,
+                backend=self.backend,
+                should_stop=self.stop_requested.is_set,
+                lease_ok=lambda: not self.lease_lost.is_set(),
+            )
             self.stats["done"] += 1
             self.stats["rendered"] += result["rendered"]
             self.stats["reused"] += result["reused"]
-            log.info("task %d (%s) done in %.2f s: %d rendered, %d already on disk", task.id,
-                     task.payload, time.perf_counter() - t0, result["rendered"], result["reused"])
+            log.info(
+                "task %d (%s) done in %.2f s: %d rendered, %d already on disk",
+                task.id,
+                task.payload,
+                time.perf_counter() - t0,
+                result["rendered"],
+                result["reused"],
+            )
             return True
         except StopRequested:
             self.current = None
@@ -310,20 +370,35 @@ class Worker:
             return True
         except Exception as exc:  # noqa: BLE001 - any task failure is recorded on the task
             # A child's failure is explained by its log lines; our traceback would only push them out.
-            err = (f"{type(exc).__name__}: {exc}" if isinstance(exc, (JobFailed, CatalogError))
-                   else f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=8)}")
+            err = (
+                f"{type(exc).__name__}: {exc}"
+                if isinstance(exc, (JobFailed, CatalogError))
+                else f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=8)}"
+            )
             self.stats["failed"] += 1
             try:
                 state = catalog.fail_task(task.id, self.name, err, self.config.retry_backoff)
                 if gpu and state:
                     catalog.run_attempt_ended(task.id, "failed" if state == "failed" else "retrying", err)
             except CatalogError as cexc:
-                log.error("task %d attempt %d failed (%s: %s) and the failure could not be recorded (%s); "
-                          "its lease returns it to the queue", task.id, task.attempts, type(exc).__name__,
-                          exc, cexc)
+                log.error(
+                    "task %d attempt %d failed (%s: %s) and the failure could not be recorded (%s); "
+                    "its lease returns it to the queue",
+                    task.id,
+                    task.attempts,
+                    type(exc).__name__,
+                    exc,
+                    cexc,
+                )
                 return False
-            log.error("task %d attempt %d failed (%s: %s); now %s", task.id, task.attempts,
-                      type(exc).__name__, exc, state or "not ours")
+            log.error(
+                "task %d attempt %d failed (%s: %s); now %s",
+                task.id,
+                task.attempts,
+                type(exc).__name__,
+                exc,
+                state or "not ours",
+            )
             return True
         finally:
             self.current = None

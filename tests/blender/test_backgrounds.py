@@ -40,12 +40,15 @@ def test_photo_background_is_behind_the_person(tmp_path, session_factory):
 def test_panorama_surrounds_and_lights_the_person(tmp_path, session_factory):
     panos = tmp_path / "panos"
     pano = np.zeros((64, 128, 3), np.uint8)
-    pano[:32] = (60, 90, 230)    # blue sky
-    pano[32:] = (200, 120, 30)   # orange ground
+    pano[:32] = (60, 90, 230)  # blue sky
+    pano[32:] = (200, 120, 30)  # orange ground
     panos.mkdir()
     Image.fromarray(pano).save(panos / "site.png")
-    spec = small_spec(background={"mode": "panorama", "panoramas_dir": str(panos)},
-                      lighting={"sun_strength": [0.0, 0.0]}, characters=2)
+    spec = small_spec(
+        background={"mode": "panorama", "panoramas_dir": str(panos)},
+        lighting={"sun_strength": [0.0, 0.0]},
+        characters=2,
+    )
     init_dataset(spec, tmp_path / "ds")
     row = session_factory(spec).render_image(1, 0, tmp_path / "ds")
     bg, person = _background_pixels(tmp_path / "ds", row)

@@ -16,9 +16,29 @@ def test_demo_end_to_end(tmp_path):
     # process, which has imported bpy and its glTF/FBX add-ons for other tests).
     out = tmp_path / "demo"
     proc = subprocess.run(
-        [sys.executable, "-m", "synthreid.cli", "demo", "--out", str(out), "--characters", "10", "--images", "2",
-         "--samples", "2", "--iters", "2", "--epochs", "1", "--arch", "tiny"],
-        capture_output=True, text=True, timeout=600,
+        [
+            sys.executable,
+            "-m",
+            "synthreid.cli",
+            "demo",
+            "--out",
+            str(out),
+            "--characters",
+            "10",
+            "--images",
+            "2",
+            "--samples",
+            "2",
+            "--iters",
+            "2",
+            "--epochs",
+            "1",
+            "--arch",
+            "tiny",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     text = proc.stdout

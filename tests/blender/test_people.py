@@ -32,12 +32,19 @@ def scene():
     other test modules sharing this Blender process keep their stage."""
     sc = bpy.context.scene
     saved = {
-        "engine": sc.render.engine, "res": (sc.render.resolution_x, sc.render.resolution_y, sc.render.resolution_percentage),
-        "border": (sc.render.use_border, sc.render.use_crop_to_border), "filepath": sc.render.filepath,
-        "samples": sc.cycles.samples, "denoise": sc.cycles.use_denoising, "filter": (sc.cycles.pixel_filter_type,
-                                                                                   sc.cycles.filter_width),
-        "bounces": sc.cycles.max_bounces, "view": sc.view_settings.view_transform, "world": sc.world,
-        "camera": sc.camera, "nodes": sc.use_nodes, "film": sc.render.film_transparent,
+        "engine": sc.render.engine,
+        "res": (sc.render.resolution_x, sc.render.resolution_y, sc.render.resolution_percentage),
+        "border": (sc.render.use_border, sc.render.use_crop_to_border),
+        "filepath": sc.render.filepath,
+        "samples": sc.cycles.samples,
+        "denoise": sc.cycles.use_denoising,
+        "filter": (sc.cycles.pixel_filter_type, sc.cycles.filter_width),
+        "bounces": sc.cycles.max_bounces,
+        "view": sc.view_settings.view_transform,
+        "world": sc.world,
+        "camera": sc.camera,
+        "nodes": sc.use_nodes,
+        "film": sc.render.film_transparent,
     }
     hidden = [o for o in sc.objects if not o.hide_render]
     for o in hidden:
@@ -135,16 +142,28 @@ def visible_fraction(sc, person, obj, azimuths=(0, 180, 90, 270), n=60) -> float
     return float(seen.mean())
 
 
-CASES = ([("top", {"top": {"type": t, "color": [0.6, 0.1, 0.1], "texture": {"kind": "plain"},
-                           "sleeve": "short"}}) for t in S.TOPS]
-         + [("bottom", {"bottom": {"type": b, "color": [0.1, 0.1, 0.6], "texture": {"kind": "plain"}}})
-            for b in S.BOTTOMS]
-         + [("shoes", {"shoes": {"type": s, "color": [0.1, 0.1, 0.1], "sole_color": [1, 1, 1]}}) for s in S.SHOES]
-         + [("hair", {"hair": {"style": h, "color": [0.1, 0.05, 0.02]}}) for h in S.HAIR if h != "bald"])
+CASES = (
+    [
+        (
+            "top",
+            {"top": {"type": t, "color": [0.6, 0.1, 0.1], "texture": {"kind": "plain"}, "sleeve": "short"}},
+        )
+        for t in S.TOPS
+    ]
+    + [
+        ("bottom", {"bottom": {"type": b, "color": [0.1, 0.1, 0.6], "texture": {"kind": "plain"}}})
+        for b in S.BOTTOMS
+    ]
+    + [("shoes", {"shoes": {"type": s, "color": [0.1, 0.1, 0.1], "sole_color": [1, 1, 1]}}) for s in S.SHOES]
+    + [("hair", {"hair": {"style": h, "color": [0.1, 0.05, 0.02]}}) for h in S.HAIR if h != "bald"]
+)
 
 
-@pytest.mark.parametrize("part,changes", CASES, ids=[f"{p}-{list(c.values())[0].get('type') or list(c.values())[0].get('style')}"
-                                                      for p, c in CASES])
+@pytest.mark.parametrize(
+    "part,changes",
+    CASES,
+    ids=[f"{p}-{list(c.values())[0].get('type') or list(c.values())[0].get('style')}" for p, c in CASES],
+)
 def test_each_type_builds_and_is_visible(scene, base, part, changes):
     c = variant(base, **changes)
     if part == "bottom":
@@ -179,20 +198,38 @@ def test_each_accessory_builds_and_is_visible(scene, base, name):
 
 @pytest.mark.parametrize("kind", S.TEXTURES)
 def test_every_texture_builds_a_patterned_material(base, kind):
-    tex = {"kind": kind, "scale": 0.05, "color2": [0.9, 0.9, 0.9], "color3": [0.1, 0.1, 0.9], "angle": 45.0,
-           "seed": 3, "motif": "star"}
+    tex = {
+        "kind": kind,
+        "scale": 0.05,
+        "color2": [0.9, 0.9, 0.9],
+        "color3": [0.1, 0.1, 0.9],
+        "angle": 45.0,
+        "seed": 3,
+        "motif": "star",
+    }
     c = variant(base, top={"type": "sweater", "color": [0.1, 0.1, 0.1], "texture": tex, "sleeve": "long"})
     p = build_person(c)
     try:
         nodes = p.parts["top"].data.materials[0].node_tree.nodes
         attrs = [n for n in nodes if n.type == "ATTRIBUTE"]
         if kind == "plain":  # no pattern in the colour (the wrinkle bump still reads 'rest')
-            assert not p.parts["top"].data.materials[0].node_tree.nodes["Principled BSDF"].inputs[
-                "Base Color"].is_linked
+            assert (
+                not p.parts["top"]
+                .data.materials[0]
+                .node_tree.nodes["Principled BSDF"]
+                .inputs["Base Color"]
+                .is_linked
+            )
         else:
             assert attrs and attrs[0].attribute_name == "rest"
             assert "rest" in p.parts["top"].data.attributes
-            assert p.parts["top"].data.materials[0].node_tree.nodes["Principled BSDF"].inputs["Base Color"].is_linked
+            assert (
+                p.parts["top"]
+                .data.materials[0]
+                .node_tree.nodes["Principled BSDF"]
+                .inputs["Base Color"]
+                .is_linked
+            )
     finally:
         p.remove()
 
@@ -262,7 +299,9 @@ def test_long_sleeves_cover_arms_in_render(scene, base, tmp_path):
     look_from(scene, 0, dist=3.2)
     counts = {}
     for kind, sleeve in (("longsleeve", "long"), ("tshirt", "short")):
-        c = variant(base, top={"type": kind, "color": [0.5, 0.5, 0.5], "texture": {"kind": "plain"}, "sleeve": sleeve})
+        c = variant(
+            base, top={"type": kind, "color": [0.5, 0.5, 0.5], "texture": {"kind": "plain"}, "sleeve": sleeve}
+        )
         p = build_person(c)
         try:
             p.pose({"kind": "stand", "arms": 8.0})
@@ -275,11 +314,20 @@ def test_long_sleeves_cover_arms_in_render(scene, base, tmp_path):
     assert counts["tshirt"] > 10  # bare forearms are red: the check can see skin
 
 
-@pytest.mark.parametrize("pose", [{"kind": "walk", "phase": 0.1}, {"kind": "walk", "phase": 0.62},
-                                  {"kind": "stand", "weight": 0.8, "arms": 4.0, "head": 15.0}])
+@pytest.mark.parametrize(
+    "pose",
+    [
+        {"kind": "walk", "phase": 0.1},
+        {"kind": "walk", "phase": 0.62},
+        {"kind": "stand", "weight": 0.8, "arms": 4.0, "head": 15.0},
+    ],
+)
 def test_posed_person_within_bbox_on_floor(scene, base, tmp_path, pose):
-    c = variant(base, accessories={k: None for k in S.ACCESSORIES} | {"backpack": {
-        "color": [0.2, 0.2, 0.2], "size": [0.3, 0.4, 0.15]}})
+    c = variant(
+        base,
+        accessories={k: None for k in S.ACCESSORIES}
+        | {"backpack": {"color": [0.2, 0.2, 0.2], "size": [0.3, 0.4, 0.15]}},
+    )
     p = build_person(c)
     try:
         p.pose(pose)
@@ -295,7 +343,9 @@ def test_posed_person_within_bbox_on_floor(scene, base, tmp_path, pose):
         look_from(scene, 35, dist=4.0, z=1.3)
         img = render_flat(scene, p, tmp_path, f"box{pose['kind']}", skin=(1, 1, 1), other=(1, 1, 1))
         mask = img.sum(-1) > 60
-        corners = np.array([[x, y, z] for x in (lo[0], hi[0]) for y in (lo[1], hi[1]) for z in (lo[2], hi[2])])
+        corners = np.array(
+            [[x, y, z] for x in (lo[0], hi[0]) for y in (lo[1], hi[1]) for z in (lo[2], hi[2])]
+        )
         uv = _project(scene, corners)
         x0, y0 = uv.min(0)
         x1, y1 = uv.max(0)
@@ -326,12 +376,22 @@ def test_bad_character_raises_clear_error(base):
 
 def test_same_character_same_geometry_and_remove_leaks_nothing(base):
     def counts():
-        return {k: len(getattr(bpy.data, k)) for k in ("objects", "meshes", "materials", "armatures", "actions",
-                                                        "node_groups", "images")}
+        return {
+            k: len(getattr(bpy.data, k))
+            for k in ("objects", "meshes", "materials", "armatures", "actions", "node_groups", "images")
+        }
 
-    c = variant(base, accessories={k: {"color": [0.3, 0.3, 0.3], "size": [0.3, 0.4, 0.15], "side": "right",
-                                       "brim": 0.05} for k in S.ACCESSORIES if k != "hat"} | {"hat": None},
-                facial_hair={"style": "beard", "color": [0.1, 0.1, 0.1]}, hair={"style": "bun", "color": [0, 0, 0]})
+    c = variant(
+        base,
+        accessories={
+            k: {"color": [0.3, 0.3, 0.3], "size": [0.3, 0.4, 0.15], "side": "right", "brim": 0.05}
+            for k in S.ACCESSORIES
+            if k != "hat"
+        }
+        | {"hat": None},
+        facial_hair={"style": "beard", "color": [0.1, 0.1, 0.1]},
+        hair={"style": "bun", "color": [0, 0, 0]},
+    )
     before = counts()
     a = build_person(c)
     a.pose({"kind": "walk", "phase": 0.4})
@@ -374,7 +434,14 @@ def test_print_image_material_and_no_image_leak(base, tmp_path):
     img_path = tmp_path / "print.png"
     Image.new("RGBA", (16, 8), (250, 20, 20, 255)).save(img_path)
     n_images = len(bpy.data.images)
-    tex = {"kind": "print", "scale": 0.08, "color2": [1, 1, 1], "seed": 1, "motif": "disc", "image": str(img_path)}
+    tex = {
+        "kind": "print",
+        "scale": 0.08,
+        "color2": [1, 1, 1],
+        "seed": 1,
+        "motif": "disc",
+        "image": str(img_path),
+    }
     c = variant(base, top={"type": "tshirt", "color": [0.1, 0.1, 0.1], "texture": tex, "sleeve": "short"})
     a, b = build_person(c), build_person(c)
     try:

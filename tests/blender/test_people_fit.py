@@ -58,7 +58,12 @@ def leg_skin_hits(p, z0: float, z1: float, azimuths: int = 12, rows: int = 8) ->
 def test_skirts_and_dresses_leave_no_skin_gap_while_walking(base, kind):
     c = copy.deepcopy(base)
     if kind == "dress":
-        c["top"] = {"type": "dress", "color": [0.5, 0.1, 0.1], "texture": {"kind": "plain"}, "sleeve": "short"}
+        c["top"] = {
+            "type": "dress",
+            "color": [0.5, 0.1, 0.1],
+            "texture": {"kind": "plain"},
+            "sleeve": "short",
+        }
         c["bottom"] = None
     else:
         c["bottom"] = {"type": kind, "color": [0.1, 0.1, 0.6], "texture": {"kind": "plain"}}
@@ -80,8 +85,9 @@ def test_skirts_and_dresses_leave_no_skin_gap_while_walking(base, kind):
 
 def _first_hit(origin, direction):
     sc = bpy.context.scene
-    hit, _, _, face, obj, _ = sc.ray_cast(bpy.context.evaluated_depsgraph_get(), Vector(origin),
-                                          Vector(direction), distance=10.0)
+    hit, _, _, face, obj, _ = sc.ray_cast(
+        bpy.context.evaluated_depsgraph_get(), Vector(origin), Vector(direction), distance=10.0
+    )
     return (obj.original, face) if hit else (None, -1)
 
 
@@ -96,8 +102,11 @@ def _centre(obj) -> np.ndarray:
     return np.array([ev.matrix_world @ v.co for v in ev.data.vertices]).mean(0)
 
 
-@pytest.mark.parametrize("pose", [{"kind": "stand"}, {"kind": "walk", "phase": 0.0}, {"kind": "walk", "phase": 0.5}],
-                         ids=["stand", "walk0", "walk50"])
+@pytest.mark.parametrize(
+    "pose",
+    [{"kind": "stand"}, {"kind": "walk", "phase": 0.0}, {"kind": "walk", "phase": 0.5}],
+    ids=["stand", "walk0", "walk50"],
+)
 def test_phone_held_in_front_of_chest_head_bowed(base, pose):
     free = build_person(base)
     p = build_person(dict(base, hands="phone"))
@@ -114,7 +123,9 @@ def test_phone_held_in_front_of_chest_head_bowed(base, pose):
         assert sz - 0.35 < wrist[2] < sz
         ev = p.parts["body"].evaluated_get(bpy.context.evaluated_depsgraph_get())
         v = np.array([ev.matrix_world @ x.co for x in ev.data.vertices])
-        torso = np.isin(np.argmax(p.surf.weights, axis=1), [p.surf.bones.index(b) for b in ("spine", "chest")])
+        torso = np.isin(
+            np.argmax(p.surf.weights, axis=1), [p.surf.bones.index(b) for b in ("spine", "chest")]
+        )
         chest = v[torso & (np.abs(v[:, 2] - wrist[2]) < 0.04) & (np.abs(v[:, 0]) < 0.08)]
         front = chest[:, 1].min()
         assert phone[1] < front - 0.03 and wrist[1] > front - 0.3  # in front, not at arm's length
@@ -145,7 +156,9 @@ def _hand_seen(p, azimuths: int = 8, n: int = 40) -> float:
         for k, x in enumerate(co):
             d = x - eye
             dist = float(np.linalg.norm(d))
-            hit, loc, _, _, obj, _ = bpy.context.scene.ray_cast(dg, Vector(eye), Vector(d / dist), distance=dist + 0.01)
+            hit, loc, _, _, obj, _ = bpy.context.scene.ray_cast(
+                dg, Vector(eye), Vector(d / dist), distance=dist + 0.01
+            )
             seen[k] |= bool(hit) and obj.original == p.parts["body"] and (Vector(x) - loc).length < 0.004
     return float(seen.mean())
 
@@ -167,8 +180,17 @@ def test_hands_in_pockets_are_hidden(base):
 
 @pytest.mark.parametrize("kind", ["jacket", "coat"])
 def test_open_coats_have_lapels_and_collars_show_from_behind(base, kind):
-    tops = {o: {"type": kind, "color": [0.3, 0.3, 0.5], "texture": {"kind": "plain"}, "sleeve": "long",
-                "open": o, "inner": [0.9, 0.9, 0.9] if o else None} for o in (True, False)}
+    tops = {
+        o: {
+            "type": kind,
+            "color": [0.3, 0.3, 0.5],
+            "texture": {"kind": "plain"},
+            "sleeve": "long",
+            "open": o,
+            "inner": [0.9, 0.9, 0.9] if o else None,
+        }
+        for o in (True, False)
+    }
     verts = {}
     for is_open, top in tops.items():
         p = build_person(dict(base, top=top, hair={"style": "bald"}))
@@ -182,8 +204,16 @@ def test_open_coats_have_lapels_and_collars_show_from_behind(base, kind):
             assert hit == obj, f"no collar seen from behind ({hit and hit.name})"
         finally:
             p.remove()
+
     # lapels: extra garment surface in front of the chest beside the opening
     def lapel_count(v):
-        return int(((np.abs(v[:, 0]) > 0.05) & (np.abs(v[:, 0]) < 0.12) & (v[:, 1] < -0.05)
-                    & (v[:, 2] > base["height"] * 0.65)).sum())
+        return int(
+            (
+                (np.abs(v[:, 0]) > 0.05)
+                & (np.abs(v[:, 0]) < 0.12)
+                & (v[:, 1] < -0.05)
+                & (v[:, 2] > base["height"] * 0.65)
+            ).sum()
+        )
+
     assert lapel_count(verts[True]) > lapel_count(verts[False]) + 10

@@ -118,7 +118,9 @@ def test_bvh_clip_drives_armature(base, tmp_path):
         j1 = p.joints_world()
         thigh = np.linalg.norm(np.subtract(j0["l_knee"], j0["l_hip"]))
         # hip flexed 60 deg: the knee comes forward (-Y) by thigh * sin 60
-        assert j1["l_knee"][1] - j1["l_hip"][1] == pytest.approx(-thigh * math.sin(math.radians(60)), abs=0.03)
+        assert j1["l_knee"][1] - j1["l_hip"][1] == pytest.approx(
+            -thigh * math.sin(math.radians(60)), abs=0.03
+        )
         assert abs(j1["r_knee"][1] - j1["r_hip"][1]) < 0.03
     finally:
         p.remove()
@@ -128,16 +130,23 @@ def test_bvh_joint_names_of_common_conventions(tmp_path):
     from synthreid.render.blender.person import motion
 
     def clip(names):
-        body = "".join(f"JOINT {n}\n{{\nOFFSET 0 -10 0\nCHANNELS 3 Zrotation Xrotation Yrotation\n" for n in names[1:])
-        text = (f"HIERARCHY\nROOT {names[0]}\n{{\nOFFSET 0 0 0\nCHANNELS 3 Zrotation Xrotation Yrotation\n"
-                + body + "End Site\n{\nOFFSET 0 0 0\n}\n" + "}\n" * len(names)
-                + f"MOTION\nFrames: 1\nFrame Time: 0.03\n{' '.join(['0'] * 3 * len(names))}\n")
+        body = "".join(
+            f"JOINT {n}\n{{\nOFFSET 0 -10 0\nCHANNELS 3 Zrotation Xrotation Yrotation\n" for n in names[1:]
+        )
+        text = (
+            f"HIERARCHY\nROOT {names[0]}\n{{\nOFFSET 0 0 0\nCHANNELS 3 Zrotation Xrotation Yrotation\n"
+            + body
+            + "End Site\n{\nOFFSET 0 0 0\n}\n"
+            + "}\n" * len(names)
+            + f"MOTION\nFrames: 1\nFrame Time: 0.03\n{' '.join(['0'] * 3 * len(names))}\n"
+        )
         path = tmp_path / f"{names[0].replace(':', '_')}.bvh"
         path.write_text(text)
         return motion.BvhClip(str(path))
 
-    mixamo = motion.map_joints(clip(["mixamorig:Hips", "mixamorig:LeftUpLeg", "mixamorig:LeftLeg",
-                                     "mixamorig:LeftFoot"]))
+    mixamo = motion.map_joints(
+        clip(["mixamorig:Hips", "mixamorig:LeftUpLeg", "mixamorig:LeftLeg", "mixamorig:LeftFoot"])
+    )
     assert mixamo == {"pelvis": 0, "thigh.L": 1, "shin.L": 2, "foot.L": 3}
     cmu = motion.map_joints(clip(["Hips", "RightUpLeg", "RightLeg", "RightFoot", "RightToeBase"]))
     assert cmu == {"pelvis": 0, "thigh.R": 1, "shin.R": 2, "foot.R": 3}

@@ -23,15 +23,16 @@ from tests.blender.conftest import small_spec
 
 pytestmark = pytest.mark.blender
 
-EXIT_BOUND_S = 20.0   # from the signal to the exit of `render`, with both cores busy
+EXIT_BOUND_S = 20.0  # from the signal to the exit of `render`, with both cores busy
 STATE_BOUND_S = 300.0  # for a state to be reached at all (bpy start-up and first image)
 NOISE = ("Traceback", "Not freed memory", "ReferenceError", "KeyboardInterrupt", "Error:")
 
 
 def _planned(tmp_path: Path, samples: int = 4, characters: int = 12) -> Path:
     """A planned dataset folder; `render --out` renders it with the spec in its manifest."""
-    spec = small_spec(characters=characters, images_per_character=2, output={"size": [32, 64]},
-                      render={"samples": samples})
+    spec = small_spec(
+        characters=characters, images_per_character=2, output={"size": [32, 64]}, render={"samples": samples}
+    )
     return init_dataset(spec, tmp_path / "ds")
 
 
@@ -47,9 +48,22 @@ class Render:
         env = {**os.environ, "TMPDIR": str(self.tmpdir)}
         with open(self.stdout, "wb") as so, open(self.stderr, "wb") as se:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "synthreid.cli", "render", "--out", str(out),
-                 "--workers", str(workers), "--quiet"],
-                stdout=so, stderr=se, env=env, start_new_session=True)
+                [
+                    sys.executable,
+                    "-m",
+                    "synthreid.cli",
+                    "render",
+                    "--out",
+                    str(out),
+                    "--workers",
+                    str(workers),
+                    "--quiet",
+                ],
+                stdout=so,
+                stderr=se,
+                env=env,
+                start_new_session=True,
+            )
 
     def text(self) -> str:
         return self.stdout.read_text(errors="replace") + self.stderr.read_text(errors="replace")
@@ -102,8 +116,10 @@ def _wait_dead(pids: list[int]) -> float:
     t0 = time.monotonic()
     while any(_alive(p) for p in pids):
         if time.monotonic() - t0 > EXIT_BOUND_S:
-            pytest.fail(f"still alive {EXIT_BOUND_S} s after the render parent ended: "
-                        f"{[p for p in pids if _alive(p)]}")
+            pytest.fail(
+                f"still alive {EXIT_BOUND_S} s after the render parent ended: "
+                f"{[p for p in pids if _alive(p)]}"
+            )
         time.sleep(0.02)
     return time.monotonic() - t0
 
@@ -180,8 +196,9 @@ def test_second_ctrl_c_stops_at_once_without_half_written_files(tmp_path):
     assert report.sound == 1 and not report.damaged and not report.temps, report.problems
 
 
-@pytest.mark.parametrize("signum, group", [(signal.SIGTERM, False), (signal.SIGHUP, True)],
-                         ids=["SIGTERM-parent", "SIGHUP-group"])
+@pytest.mark.parametrize(
+    "signum, group", [(signal.SIGTERM, False), (signal.SIGHUP, True)], ids=["SIGTERM-parent", "SIGHUP-group"]
+)
 def test_sigterm_or_hangup_stops_cleanly_and_leaves_no_worker(tmp_path, signum, group):
     out = _planned(tmp_path)
     run = Render(tmp_path, out, workers=2, tag="first")

@@ -78,7 +78,7 @@ def test_same_seed_same_pixels_different_characters_differ(tmp_path, session_fac
     init_dataset(spec, b)
     s = session_factory(spec)
     r0 = s.render_image(0, 0, a)
-    s.render_image(1, 0, a)          # another character in between: nothing may leak
+    s.render_image(1, 0, a)  # another character in between: nothing may leak
     r0b = s.render_image(0, 0, b)
     px_a = np.asarray(Image.open(a / r0["image"]))
     px_b = np.asarray(Image.open(b / r0b["image"]))

@@ -54,9 +54,11 @@ path = "toy"
 def _market(root, seed=0):
     rng = np.random.default_rng(seed)
     n = 0
-    for folder, pid, cam in [("query", p, 1) for p in range(1, 5)] + \
-            [("bounding_box_test", p, c) for p in range(1, 5) for c in (1, 2, 2)] + \
-            [("bounding_box_train", p, c) for p in (7, 8) for c in (1, 2)]:
+    for folder, pid, cam in (
+        [("query", p, 1) for p in range(1, 5)]
+        + [("bounding_box_test", p, c) for p in range(1, 5) for c in (1, 2, 2)]
+        + [("bounding_box_train", p, c) for p in (7, 8) for c in (1, 2)]
+    ):
         n += 1
         (root / folder).mkdir(parents=True, exist_ok=True)
         arr = rng.integers(0, 255, (64, 32, 3), dtype=np.uint8)
@@ -65,8 +67,21 @@ def _market(root, seed=0):
 
 def _study(tmp_path):
     out = tmp_path / "out"
-    proc = subprocess.run([sys.executable, "-m", "synthreid.cli", "study", str(tmp_path / "study.toml"),
-                           "--out", str(out), "--quiet"], capture_output=True, text=True, timeout=900)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "synthreid.cli",
+            "study",
+            str(tmp_path / "study.toml"),
+            "--out",
+            str(out),
+            "--quiet",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return int(re.search(r"executed (\d+) of (\d+) steps", proc.stderr)[1]), out
 

@@ -15,13 +15,24 @@ from tests.blender.conftest import small_spec  # noqa: E402
 pytestmark = pytest.mark.blender
 
 # A Mixamo-named T-pose rig, Blender axes (Z up, facing -Y, left = +X), ~1.77 units tall.
-_SPINE = [("Hips", (0, 0, 0.95), (0, 0, 1.05), None), ("Spine", (0, 0, 1.05), (0, 0, 1.2), "Hips"),
-          ("Spine1", (0, 0, 1.2), (0, 0, 1.3), "Spine"), ("Spine2", (0, 0, 1.3), (0, 0, 1.42), "Spine1"),
-          ("Neck", (0, 0, 1.42), (0, 0, 1.52), "Spine2"), ("Head", (0, 0, 1.52), (0, 0, 1.75), "Neck")]
-_LIMBS = [("Shoulder", (0.02, 0, 1.4), (0.18, 0, 1.4), "Spine2"), ("Arm", (0.18, 0, 1.4), (0.45, 0, 1.4), "Shoulder"),
-          ("ForeArm", (0.45, 0, 1.4), (0.7, 0, 1.4), "Arm"), ("Hand", (0.7, 0, 1.4), (0.8, 0, 1.4), "ForeArm"),
-          ("UpLeg", (0.1, 0, 0.95), (0.1, 0, 0.52), "Hips"), ("Leg", (0.1, 0, 0.52), (0.1, 0, 0.1), "UpLeg"),
-          ("Foot", (0.1, 0, 0.1), (0.1, -0.12, 0.04), "Leg"), ("ToeBase", (0.1, -0.12, 0.04), (0.1, -0.2, 0.04), "Foot")]
+_SPINE = [
+    ("Hips", (0, 0, 0.95), (0, 0, 1.05), None),
+    ("Spine", (0, 0, 1.05), (0, 0, 1.2), "Hips"),
+    ("Spine1", (0, 0, 1.2), (0, 0, 1.3), "Spine"),
+    ("Spine2", (0, 0, 1.3), (0, 0, 1.42), "Spine1"),
+    ("Neck", (0, 0, 1.42), (0, 0, 1.52), "Spine2"),
+    ("Head", (0, 0, 1.52), (0, 0, 1.75), "Neck"),
+]
+_LIMBS = [
+    ("Shoulder", (0.02, 0, 1.4), (0.18, 0, 1.4), "Spine2"),
+    ("Arm", (0.18, 0, 1.4), (0.45, 0, 1.4), "Shoulder"),
+    ("ForeArm", (0.45, 0, 1.4), (0.7, 0, 1.4), "Arm"),
+    ("Hand", (0.7, 0, 1.4), (0.8, 0, 1.4), "ForeArm"),
+    ("UpLeg", (0.1, 0, 0.95), (0.1, 0, 0.52), "Hips"),
+    ("Leg", (0.1, 0, 0.52), (0.1, 0, 0.1), "UpLeg"),
+    ("Foot", (0.1, 0, 0.1), (0.1, -0.12, 0.04), "Leg"),
+    ("ToeBase", (0.1, -0.12, 0.04), (0.1, -0.2, 0.04), "Foot"),
+]
 
 
 def _bones(rename=lambda n: f"mixamorig:{n}"):
@@ -50,7 +61,9 @@ def _box(head, tail, r):
 def make_character(folder, stem="hero", rename=lambda n: f"mixamorig:{n}"):
     """Build, export (.glb, and .fbx when the exporter exists) and delete a tiny skinned rig."""
     folder.mkdir(parents=True, exist_ok=True)
-    before = {k: set(getattr(bpy.data, k)) for k in ("objects", "meshes", "armatures", "materials", "actions")}
+    before = {
+        k: set(getattr(bpy.data, k)) for k in ("objects", "meshes", "armatures", "materials", "actions")
+    }
     data = bpy.data.armatures.new(f"{stem}_rig")
     arm = bpy.data.objects.new(f"{stem}_rig", data)
     bpy.context.scene.collection.objects.link(arm)
@@ -84,7 +97,9 @@ def make_character(folder, stem="hero", rename=lambda n: f"mixamorig:{n}"):
     bpy.ops.export_scene.gltf(filepath=str(paths[0]), use_selection=True, export_animations=False)
     if hasattr(bpy.ops.export_scene, "fbx"):
         paths.append(folder / f"{stem}.fbx")
-        bpy.ops.export_scene.fbx(filepath=str(paths[1]), use_selection=True, add_leaf_bones=False, bake_anim=False)
+        bpy.ops.export_scene.fbx(
+            filepath=str(paths[1]), use_selection=True, add_leaf_bones=False, bake_anim=False
+        )
     for k, old in before.items():
         coll = getattr(bpy.data, k)
         bpy.data.batch_remove([d for d in coll if d not in old])
@@ -186,8 +201,12 @@ def test_missing_file_and_missing_bones_are_clear_errors(chars, tmp_path):
 def test_render_session_renders_user_character(chars, tmp_path, session_factory):
     from PIL import Image
 
-    spec = small_spec(characters=1, images_per_character=1, splits={"test": 0, "val": 0},
-                      people={"meshes_dir": str(chars), "mesh_probability": 1.0})
+    spec = small_spec(
+        characters=1,
+        images_per_character=1,
+        splits={"test": 0, "val": 0},
+        people={"meshes_dir": str(chars), "mesh_probability": 1.0},
+    )
     session = session_factory(spec)
     try:
         label = session.render_image(0, 0, tmp_path)
@@ -199,9 +218,18 @@ def test_render_session_renders_user_character(chars, tmp_path, session_factory)
     assert img.size > 0 and mask.max() > 0 and (mask > 0).mean() > 0.02
 
 
-@pytest.mark.parametrize("name, ours", [("mixamorig:LeftForeArm", "forearm.L"), ("upper_arm.R", "upperarm.R"),
-                                        ("DEF-thigh.L", "thigh.L"), ("l_foot", "foot.L"), ("Bip01 Pelvis", "pelvis"),
-                                        ("RightUpLeg", "thigh.R"), ("lShldr", "upperarm.L")])
+@pytest.mark.parametrize(
+    "name, ours",
+    [
+        ("mixamorig:LeftForeArm", "forearm.L"),
+        ("upper_arm.R", "upperarm.R"),
+        ("DEF-thigh.L", "thigh.L"),
+        ("l_foot", "foot.L"),
+        ("Bip01 Pelvis", "pelvis"),
+        ("RightUpLeg", "thigh.R"),
+        ("lShldr", "upperarm.L"),
+    ],
+)
 def test_bone_names_map_to_ours(name, ours):
     from synthreid.render.blender.person.usermesh import map_bones
 

@@ -104,10 +104,17 @@ class Farm:
         self.tmp = tmp_path
         self.pg_url, self.redis_url = pg_url, redis_url
         self.data = tmp_path / "data"
-        self.env = {**os.environ, "SYNTHREID_DATABASE_URL": pg_url, "SYNTHREID_REDIS_URL": redis_url,
-                    "SYNTHREID_DATA_DIR": str(self.data), "SYNTHREID_LEASE_SECONDS": "3",
-                    "SYNTHREID_REAPER_INTERVAL": "0.5", "SYNTHREID_RETRY_BACKOFF": "0.2",
-                    "SYNTHREID_MAX_ATTEMPTS": "3", "PYTHONUNBUFFERED": "1"}
+        self.env = {
+            **os.environ,
+            "SYNTHREID_DATABASE_URL": pg_url,
+            "SYNTHREID_REDIS_URL": redis_url,
+            "SYNTHREID_DATA_DIR": str(self.data),
+            "SYNTHREID_LEASE_SECONDS": "3",
+            "SYNTHREID_REAPER_INTERVAL": "0.5",
+            "SYNTHREID_RETRY_BACKOFF": "0.2",
+            "SYNTHREID_MAX_ATTEMPTS": "3",
+            "PYTHONUNBUFFERED": "1",
+        }
         self.procs: list[subprocess.Popen] = []
 
     def spec(self, name="tiny", characters=4, images=2) -> Path:
@@ -117,19 +124,33 @@ class Farm:
 
     def cli(self, *args, check=True, **env) -> subprocess.CompletedProcess:
         cmd = [sys.executable, "-m", "synthreid.cli", *map(str, args)]
-        res = subprocess.run(cmd, env={**self.env, **env}, capture_output=True, text=True, timeout=120, cwd=self.tmp)
+        res = subprocess.run(
+            cmd, env={**self.env, **env}, capture_output=True, text=True, timeout=120, cwd=self.tmp
+        )
         if check and res.returncode != 0:
             raise AssertionError(f"{cmd} failed ({res.returncode}):\n{res.stdout}\n{res.stderr}")
         return res
 
     def migrate(self):
-        return subprocess.run(compose_service_command("migrate"), env=self.env, capture_output=True, text=True,
-                              timeout=60, cwd=self.tmp, check=True)
+        return subprocess.run(
+            compose_service_command("migrate"),
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=self.tmp,
+            check=True,
+        )
 
     def worker(self, *extra, **env) -> subprocess.Popen:
         log = open(self.tmp / f"worker{len(self.procs)}.log", "w")  # noqa: SIM115 - closed with the process
-        p = subprocess.Popen([*compose_service_command("worker"), *extra], env={**self.env, **env},
-                             stdout=log, stderr=subprocess.STDOUT, cwd=self.tmp)
+        p = subprocess.Popen(
+            [*compose_service_command("worker"), *extra],
+            env={**self.env, **env},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=self.tmp,
+        )
         p.log_path = log.name
         self.procs.append(p)
         return p
@@ -139,7 +160,9 @@ class Farm:
             proc.wait(timeout)
         except subprocess.TimeoutExpired:
             proc.kill()
-            raise AssertionError(f"worker did not finish in {timeout} s:\n{Path(proc.log_path).read_text()[-3000:]}") from None
+            raise AssertionError(
+                f"worker did not finish in {timeout} s:\n{Path(proc.log_path).read_text()[-3000:]}"
+            ) from None
         return Path(proc.log_path).read_text()
 
     def catalog(self):

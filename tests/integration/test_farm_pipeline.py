@@ -69,8 +69,10 @@ def test_sigkill_mid_character_is_finished_after_lease(farm):
     def held_character_partly_stored():
         # The state we need: the worker holds a task whose character has some, but not all, of
         # its images on disk. Between characters (or once all are stored) it is not mid-character.
-        rows = farm.query("SELECT i.stem FROM tasks t JOIN images i ON i.character_id = t.character_id "
-                          "WHERE t.state = 'running'")
+        rows = farm.query(
+            "SELECT i.stem FROM tasks t JOIN images i ON i.character_id = t.character_id "
+            "WHERE t.state = 'running'"
+        )
         stored = sum((meta / f"{stem}.json").is_file() for (stem,) in rows)
         return 0 < stored < len(rows)
 
@@ -96,8 +98,11 @@ def test_redis_flushed_mid_run_then_reconcile(farm):
     farm.migrate()
     farm.cli("enqueue", farm.spec(), "-q")
     w = farm.worker("--burst")
-    wait_for(lambda: farm.query("SELECT COUNT(*) FROM tasks WHERE state = 'done'")[0][0] >= 1, 120,
-             "a first finished task")
+    wait_for(
+        lambda: farm.query("SELECT COUNT(*) FROM tasks WHERE state = 'done'")[0][0] >= 1,
+        120,
+        "a first finished task",
+    )
     # FLUSHALL stand-in: flush only this test's own Redis db number.
     redis.Redis.from_url(farm.redis_url).flushdb()
     out = farm.cli("reconcile").stdout
@@ -112,12 +117,18 @@ def test_postgres_connections_killed_under_a_running_worker(farm):
     farm.cli("enqueue", farm.spec(), "-q")
     w = farm.worker("--burst")
     dbname = farm.pg_url.rsplit("/", 1)[1]
-    wait_for(lambda: farm.query("SELECT COUNT(*) FROM tasks WHERE state = 'running'")[0][0] >= 1, 120,
-             "a running task")
+    wait_for(
+        lambda: farm.query("SELECT COUNT(*) FROM tasks WHERE state = 'running'")[0][0] >= 1,
+        120,
+        "a running task",
+    )
     killed = 0
     for _ in range(3):
-        rows = farm.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s "
-                          "AND pid <> pg_backend_pid()", (dbname,))
+        rows = farm.query(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s "
+            "AND pid <> pg_backend_pid()",
+            (dbname,),
+        )
         killed += len(rows)
         time.sleep(1.0)
     assert killed >= 1

@@ -34,8 +34,9 @@ def test_resume_rerenders_exactly_the_damaged_images(farm):
     assert "checked 4 done images" in out and "2 re-queued in 2 tasks" in out, out
     assert f"images/{truncated}.png: sha256 differs" in out and f"masks/{maskless}.png: missing" in out, out
     assert farm.query("SELECT finalized_at FROM datasets WHERE name = 'tiny'")[0][0] is None
-    assert sorted(s for (s,) in farm.query("SELECT stem FROM images WHERE state = 'pending'")) == \
-        sorted([truncated, maskless])
+    assert sorted(s for (s,) in farm.query("SELECT stem FROM images WHERE state = 'pending'")) == sorted(
+        [truncated, maskless]
+    )
 
     w = farm.worker("--burst")
     stats = worker_stats(farm.wait(w))

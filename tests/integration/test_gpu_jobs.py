@@ -23,19 +23,46 @@ def test_submit_refine_train_and_gpu_worker_records_the_run(farm):
     farm.migrate()
     make_dataset(farm.data / "datasets" / "synth")
     make_target(farm.data / "datasets" / "real")
-    out = farm.cli("submit", "refine-train", "--name", "r1", "--", "--source", "synth", "--target", "real",
-                   "--iters", "2", *TINY).stdout
+    out = farm.cli(
+        "submit",
+        "refine-train",
+        "--name",
+        "r1",
+        "--",
+        "--source",
+        "synth",
+        "--target",
+        "real",
+        "--iters",
+        "2",
+        *TINY,
+    ).stdout
     assert "as task" in out and "gpu queue" in out
     assert redis.Redis.from_url(farm.redis_url).llen("rq:queue:synthreid-gpu") == 1
     assert farm.query("SELECT state FROM runs WHERE name = 'r1'") == [("queued",)]
-    bad = farm.cli("submit", "refine-train", "--name", "r2", "--", "--source", "../synth", "--target", "real",
-                   check=False)
+    bad = farm.cli(
+        "submit",
+        "refine-train",
+        "--name",
+        "r2",
+        "--",
+        "--source",
+        "../synth",
+        "--target",
+        "real",
+        check=False,
+    )
     assert bad.returncode == 2 and "dataset name" in bad.stderr
 
     log_path = farm.tmp / "gpu-worker.log"
     with open(log_path, "w") as log:
-        proc = subprocess.Popen([*compose_service_command("gpu-worker"), "--burst"], env=farm.env, stdout=log,
-                                stderr=subprocess.STDOUT, cwd=farm.tmp)
+        proc = subprocess.Popen(
+            [*compose_service_command("gpu-worker"), "--burst"],
+            env=farm.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=farm.tmp,
+        )
         farm.procs.append(proc)
         try:
             proc.wait(120)
@@ -45,8 +72,10 @@ def test_submit_refine_train_and_gpu_worker_records_the_run(farm):
     wlog = log_path.read_text()
     assert proc.returncode == 0, wlog[-3000:]
 
-    rows = farm.query("SELECT r.kind, r.state, r.metrics, r.inputs, r.artifacts, r.run_dir, t.state, t.kind "
-                      "FROM runs r JOIN tasks t ON t.id = r.task_id WHERE r.name = 'r1'")
+    rows = farm.query(
+        "SELECT r.kind, r.state, r.metrics, r.inputs, r.artifacts, r.run_dir, t.state, t.kind "
+        "FROM runs r JOIN tasks t ON t.id = r.task_id WHERE r.name = 'r1'"
+    )
     assert len(rows) == 1, rows
     kind, state, metrics, inputs, artifacts, run_dir, task_state, task_kind = rows[0]
     assert (kind, state, task_state, task_kind) == ("refiner", "done", "done", "train_refiner")

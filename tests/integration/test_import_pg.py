@@ -25,8 +25,14 @@ def test_import_into_postgres(tmp_path, pg_url, monkeypatch, capsys):
     try:
         ds = cat.get_dataset("m")
         assert ds["kind"] == "imported" and ds["spec"]["counts"]["images"] == n
-        done = cat.run(lambda cur: cat.q(cur, "SELECT COUNT(*) FROM images WHERE dataset_id = ? AND state = 'done' "
-                                              "AND checksum IS NOT NULL", (ds["id"],)).fetchone()[0])
+        done = cat.run(
+            lambda cur: cat.q(
+                cur,
+                "SELECT COUNT(*) FROM images WHERE dataset_id = ? AND state = 'done' "
+                "AND checksum IS NOT NULL",
+                (ds["id"],),
+            ).fetchone()[0]
+        )
         assert done == n
     finally:
         cat.close()

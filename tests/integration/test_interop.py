@@ -50,18 +50,30 @@ def big_dataset(tmp_path_factory) -> Path:
         for idx, cam in enumerate(cams_of(pid)):
             pixels = rng.integers(0, 256, (8, 4, 3), dtype=np.uint8)
             Image.fromarray(pixels).save(root / "images" / f"{image_stem(pid, cam, idx)}.png")
-    write_manifest(root, {"name": "big", "seed": 0, "counts": {"characters": N_IDS, "images": N_IDS * PER_ID},
-                          "splits": {"train": list(TRAIN), "val": list(VAL), "test": list(TEST)}})
+    write_manifest(
+        root,
+        {
+            "name": "big",
+            "seed": 0,
+            "counts": {"characters": N_IDS, "images": N_IDS * PER_ID},
+            "splits": {"train": list(TRAIN), "val": list(VAL), "test": list(TEST)},
+        },
+    )
     return root
 
 
 def expected_counts() -> dict:
     one_cam = [p for p in TEST if len(set(cams_of(p))) == 1]
     n_test_two = len(TEST) - len(one_cam)
-    return {"train_ids": len(TRAIN) + len(VAL), "train_images": (len(TRAIN) + len(VAL)) * PER_ID,
-            "cams": N_CAMS, "query_images": n_test_two,  # [a, b, b]: one query (camera a) per identity
-            "gallery_images": 2 * n_test_two + PER_ID * len(one_cam), "query_ids": n_test_two,
-            "gallery_ids": len(TEST)}
+    return {
+        "train_ids": len(TRAIN) + len(VAL),
+        "train_images": (len(TRAIN) + len(VAL)) * PER_ID,
+        "cams": N_CAMS,
+        "query_images": n_test_two,  # [a, b, b]: one query (camera a) per identity
+        "gallery_images": 2 * n_test_two + PER_ID * len(one_cam),
+        "query_ids": n_test_two,
+        "gallery_ids": len(TEST),
+    }
 
 
 @pytest.fixture(scope="module")
@@ -82,17 +94,33 @@ def test_fixture_uses_every_camera(big_dataset):
 
 # --- torchreid --------------------------------------------------------------------------------
 
+
 def _torchreid_counts(name: str, root: str = "") -> dict:
     from synthreid.integrations import torchreid as sr_torchreid
 
     data = sr_torchreid.data_module()
-    dm = data.ImageDataManager(root=root, sources=name, height=16, width=8, use_gpu=False, workers=0,
-                               batch_size_train=8, batch_size_test=8)
+    dm = data.ImageDataManager(
+        root=root,
+        sources=name,
+        height=16,
+        width=8,
+        use_gpu=False,
+        workers=0,
+        batch_size_train=8,
+        batch_size_test=8,
+    )
     query, gallery = dm.test_dataset[name]["query"], dm.test_dataset[name]["gallery"]
-    return {"train_ids": dm.num_train_pids, "train_images": len(dm.train_loader.dataset),
-            "cams": dm.num_train_cams, "query_images": len(query), "gallery_images": len(gallery),
-            "query_ids": len({q[1] for q in query}), "gallery_ids": len({g[1] for g in gallery}),
-            "query": query, "gallery": gallery}
+    return {
+        "train_ids": dm.num_train_pids,
+        "train_images": len(dm.train_loader.dataset),
+        "cams": dm.num_train_cams,
+        "query_images": len(query),
+        "gallery_images": len(gallery),
+        "query_ids": len({q[1] for q in query}),
+        "gallery_ids": len({g[1] for g in gallery}),
+        "query": query,
+        "gallery": gallery,
+    }
 
 
 @pytest.mark.parametrize("which", ["dataset", "market1501", "openreid"])
@@ -124,8 +152,16 @@ def test_torchreid_root_convention_and_batch(big_dataset):
     link.parent.mkdir(exist_ok=True)
     if not link.exists():
         link.symlink_to(big_dataset, target_is_directory=True)
-    dm = data.ImageDataManager(root=str(link.parent), sources="synthreid", height=16, width=8, use_gpu=False,
-                               workers=0, batch_size_train=8, batch_size_test=8)
+    dm = data.ImageDataManager(
+        root=str(link.parent),
+        sources="synthreid",
+        height=16,
+        width=8,
+        use_gpu=False,
+        workers=0,
+        batch_size_train=8,
+        batch_size_test=8,
+    )
     assert dm.num_train_pids == 1400 and dm.num_train_cams == N_CAMS
     batch = next(iter(dm.train_loader))
     imgs, pids = batch["img"], batch["pid"]
@@ -147,15 +183,32 @@ def test_torchreid_trains_and_evaluates_one_epoch(tmp_path):
     for pid, cs in cams.items():
         for idx, cam in enumerate(cs):
             Image.fromarray(rng.integers(0, 256, (32, 16, 3), dtype=np.uint8)).save(
-                root / "images" / f"{image_stem(pid, cam, idx)}.png")
-    write_manifest(root, {"name": "small", "seed": 1, "counts": {"characters": 48, "images": 192},
-                          "splits": {"train": list(range(20)), "val": [20, 21, 22, 23],
-                                     "test": list(range(24, 48))}})
+                root / "images" / f"{image_stem(pid, cam, idx)}.png"
+            )
+    write_manifest(
+        root,
+        {
+            "name": "small",
+            "seed": 1,
+            "counts": {"characters": 48, "images": 192},
+            "splits": {"train": list(range(20)), "val": [20, 21, 22, 23], "test": list(range(24, 48))},
+        },
+    )
     tr = sr_torchreid.api()
     name = sr_torchreid.register(export(root, tmp_path / "m", "market1501"))
-    dm = tr.data.ImageDataManager(root="", sources=name, height=32, width=16, batch_size_train=8,
-                                  batch_size_test=16, use_gpu=False, workers=0)
-    model = tr.models.build_model("osnet_x0_25", num_classes=dm.num_train_pids, loss="softmax", pretrained=False)
+    dm = tr.data.ImageDataManager(
+        root="",
+        sources=name,
+        height=32,
+        width=16,
+        batch_size_train=8,
+        batch_size_test=16,
+        use_gpu=False,
+        workers=0,
+    )
+    model = tr.models.build_model(
+        "osnet_x0_25", num_classes=dm.num_train_pids, loss="softmax", pretrained=False
+    )
     optimizer = tr.optim.build_optimizer(model, optim="adam", lr=3e-4)
     scheduler = tr.optim.build_lr_scheduler(optimizer, lr_scheduler="single_step", stepsize=20)
     engine = tr.engine.ImageSoftmaxEngine(dm, model, optimizer=optimizer, scheduler=scheduler, use_gpu=False)
@@ -167,7 +220,9 @@ def test_torchreid_trains_and_evaluates_one_epoch(tmp_path):
         engine.run(save_dir=str(tmp_path / "log"), max_epoch=1, eval_freq=1, print_freq=100)
     finally:
         torch.set_num_threads(threads)
-    assert dm.num_train_pids == 24 and len(dm.test_dataset[name]["query"]) == 48  # torchreid needs >= 20 gallery images
+    assert (
+        dm.num_train_pids == 24 and len(dm.test_dataset[name]["query"]) == 48
+    )  # torchreid needs >= 20 gallery images
     assert list((tmp_path / "log" / "model").glob("model.pth.tar-1"))
 
 
@@ -210,18 +265,22 @@ _FASTREID_SCRIPT = textwrap.dedent("""
 def test_fastreid_loads_2000_ids_8_cameras(big_dataset, market_export, openreid_export):
     try:
         import importlib.util
+
         found = importlib.util.find_spec("fastreid") is not None
     except ImportError:
         found = False
     if not found:
-        pytest.skip("fastreid is not installed (not in the interop extra: it pins torch==1.13.1); "
-                    "pip install --no-deps fastreid yacs tabulate termcolor to run this test")
+        pytest.skip(
+            "fastreid is not installed (not in the interop extra: it pins torch==1.13.1); "
+            "pip install --no-deps fastreid yacs tabulate termcolor to run this test"
+        )
     folders = [str(big_dataset), str(market_export), str(openreid_export)]
-    proc = subprocess.run([sys.executable, "-c", _FASTREID_SCRIPT, *folders], capture_output=True, text=True,
-                          timeout=600)
+    proc = subprocess.run(
+        [sys.executable, "-c", _FASTREID_SCRIPT, *folders], capture_output=True, text=True, timeout=600
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     line = next(x for x in proc.stdout.splitlines() if x.startswith("RESULT "))
-    results = json.loads(line[len("RESULT "):])
+    results = json.loads(line[len("RESULT ") :])
     want = expected_counts()
     for folder in folders:
         got = results[folder]

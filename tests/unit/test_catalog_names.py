@@ -18,8 +18,25 @@ from synthreid.workers.config import FarmConfig
 from .study.study_fixtures import RECIPE
 from .study.study_fixtures import make_market as make_market_pil
 
-TINY_TRAIN = ["--arch", "tiny", "--epochs", "1", "--batch-size", "8", "--val-ids", "2", "--workers", "0",
-              "--device", "cpu", "--threads", "1", "--protocol", "market", "--quiet"]
+TINY_TRAIN = [
+    "--arch",
+    "tiny",
+    "--epochs",
+    "1",
+    "--batch-size",
+    "8",
+    "--val-ids",
+    "2",
+    "--workers",
+    "0",
+    "--device",
+    "cpu",
+    "--threads",
+    "1",
+    "--protocol",
+    "market",
+    "--quiet",
+]
 
 
 def _data_dir() -> Path:
@@ -38,7 +55,9 @@ def test_imported_name_resolves_to_its_folder_and_format(market):
     ds = resolve_dataset("catalog:mk")
     assert (ds.name, ds.kind, ds.folder, ds.format) == ("mk", "imported", market, "market1501")
     assert ds.image_folder() == market / "bounding_box_train"
-    assert resolve_datasets([str(market), "catalog:mk"]) == {"catalog:mk": ds}  # a plain folder stays a folder
+    assert resolve_datasets([str(market), "catalog:mk"]) == {
+        "catalog:mk": ds
+    }  # a plain folder stays a folder
 
 
 def test_rendered_name_resolves_to_the_data_dir(market):
@@ -61,8 +80,22 @@ def test_rendered_name_resolves_to_the_data_dir(market):
 def test_benchmark_train_and_eval_on_a_catalog_name(market, tmp_path, monkeypatch, capsys):
     pytest.importorskip("torch")
     monkeypatch.chdir(tmp_path)  # the default run folder runs/... is named after the catalog name
-    assert main(["benchmark", "train", "--train", "catalog:mk", "--val", "catalog:mk", "--test", "catalog:mk",
-                 *TINY_TRAIN]) == 0
+    assert (
+        main(
+            [
+                "benchmark",
+                "train",
+                "--train",
+                "catalog:mk",
+                "--val",
+                "catalog:mk",
+                "--test",
+                "catalog:mk",
+                *TINY_TRAIN,
+            ]
+        )
+        == 0
+    )
     run = tmp_path / "runs" / "tiny-mk-s0"
     cfg = json.loads((run / "config.json").read_text())
     assert cfg["train"] == [str(market)] and cfg["val"] == str(market) and cfg["test"] == [str(market)]
@@ -74,8 +107,21 @@ def test_benchmark_train_and_eval_on_a_catalog_name(market, tmp_path, monkeypatc
 
 
 def test_a_format_that_contradicts_the_catalog_is_refused(market, tmp_path, capsys):
-    rc = main(["benchmark", "train", "--train", "catalog:mk", "--val", "catalog:mk", "--format", "cuhk03np",
-               "--out", str(tmp_path / "run"), *TINY_TRAIN])
+    rc = main(
+        [
+            "benchmark",
+            "train",
+            "--train",
+            "catalog:mk",
+            "--val",
+            "catalog:mk",
+            "--format",
+            "cuhk03np",
+            "--out",
+            str(tmp_path / "run"),
+            *TINY_TRAIN,
+        ]
+    )
     assert rc == 2
     assert "catalog:mk is a market1501 dataset" in capsys.readouterr().err
     assert not (tmp_path / "run").exists()
@@ -86,8 +132,19 @@ def test_unknown_name_says_did_you_mean_and_how_to_list(market, tmp_path, capsys
         resolve_dataset("catalog:mkk")
     msg = str(exc.value)
     assert "no dataset named 'mkk'" in msg and "did you mean 'mk'" in msg and "synthreid status" in msg
-    rc = main(["benchmark", "train", "--train", "catalog:market", "--val", "catalog:mk",
-               "--out", str(tmp_path / "run"), *TINY_TRAIN])
+    rc = main(
+        [
+            "benchmark",
+            "train",
+            "--train",
+            "catalog:market",
+            "--val",
+            "catalog:mk",
+            "--out",
+            str(tmp_path / "run"),
+            *TINY_TRAIN,
+        ]
+    )
     assert rc == 2 and "catalog:market: no dataset named 'market'" in capsys.readouterr().err
 
 
@@ -177,13 +234,20 @@ def test_submit_passes_imported_names_on_for_the_job_to_resolve(market):
     config = FarmConfig.from_env()
     cat = open_catalog(config)
     try:
-        plan, task_id = submit_job(cat, config, "benchmark-train", "b1",
-                                   ["--train", "catalog:mk", "--val", "mk", "--test", "catalog:mk"])
+        plan, task_id = submit_job(
+            cat,
+            config,
+            "benchmark-train",
+            "b1",
+            ["--train", "catalog:mk", "--val", "mk", "--test", "catalog:mk"],
+        )
         assert plan.argv[plan.argv.index("--train") + 1] == "catalog:mk"
         assert plan.argv[plan.argv.index("--val") + 1] == "catalog:mk"
         assert plan.inputs == {"train": ["mk"], "val": ["mk"], "test": ["mk"]}
         # the worker rebuilds the plan against the same catalog
-        again = build_plan(cat.get_task(task_id).payload, config.data_dir, catalog_known(cat, config.data_dir))
+        again = build_plan(
+            cat.get_task(task_id).payload, config.data_dir, catalog_known(cat, config.data_dir)
+        )
         assert again.argv == plan.argv
         with pytest.raises(JobError, match="no dataset of that name"):
             submit_job(cat, config, "benchmark-train", "b2", ["--train", "catalog:nope", "--val", "mk"])
@@ -201,7 +265,9 @@ def test_benchmark_and_refine_commands_do_not_import_the_farm():
     import subprocess
     import sys
 
-    code = ("import sys, synthreid.benchmark.cli, synthreid.refine.cli; "
-            "print(sorted(m for m in sys.modules if m.startswith(('synthreid.workers', 'synthreid.catalog_names'))))")
+    code = (
+        "import sys, synthreid.benchmark.cli, synthreid.refine.cli; "
+        "print(sorted(m for m in sys.modules if m.startswith(('synthreid.workers', 'synthreid.catalog_names'))))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

@@ -23,8 +23,9 @@ def _walk(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()):
 
 
 def _arguments(parser: argparse.ArgumentParser):
-    return [a for a in parser._actions
-            if not isinstance(a, (argparse._HelpAction, argparse._SubParsersAction))]
+    return [
+        a for a in parser._actions if not isinstance(a, (argparse._HelpAction, argparse._SubParsersAction))
+    ]
 
 
 def _label(action: argparse.Action) -> str:
@@ -63,7 +64,9 @@ def test_help_shows_no_empty_or_repeated_defaults(path, parser):
         assert "(default: None)" not in shown, f"`synthreid {' '.join(path)}` {_label(action)}: {shown!r}"
 
 
-SIZE_OPTIONS = [(path, a) for path, parser in PARSERS for a in _arguments(parser) if "--size" in a.option_strings]
+SIZE_OPTIONS = [
+    (path, a) for path, parser in PARSERS for a in _arguments(parser) if "--size" in a.option_strings
+]
 
 
 def test_size_options_exist():
@@ -75,8 +78,9 @@ def test_size_options_exist():
 def test_every_size_is_width_x_height(path, action):
     assert action.type is not None, f"`synthreid {' '.join(path)} --size` keeps the raw string"
     value = action.type("64x128")
-    assert (getattr(value, "width", None), getattr(value, "height", None)) == (64, 128), \
+    assert (getattr(value, "width", None), getattr(value, "height", None)) == (64, 128), (
         f"`synthreid {' '.join(path)} --size 64x128` parsed as {value!r}"
+    )
 
 
 def test_help_exits_cleanly_for_every_command(capsys):
@@ -108,8 +112,11 @@ def test_spec_key_typo_suggests_the_closest_key(tmp_path, capsys):
 def test_shared_formatter_shows_only_meaningful_defaults():
     from synthreid.cliutil import Size, apply_help_formatter, parse_size
 
-    p = argparse.ArgumentParser(prog="x", formatter_class=argparse.RawDescriptionHelpFormatter,
-                                description="line one\n    indented line")
+    p = argparse.ArgumentParser(
+        prog="x",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="line one\n    indented line",
+    )
     p.add_argument("--alpha", type=int, default=3, help="alpha")
     p.add_argument("--beta", help="beta")
     p.add_argument("--gamma", default="x", help="gamma (default: detect)")

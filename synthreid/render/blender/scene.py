@@ -114,7 +114,9 @@ def set_surface(mat, surface: dict) -> None:
         tex = nt.nodes.new("ShaderNodeTexChecker")
         tex.inputs["Scale"].default_value = (2.0 if kind == "tiles" else 1.0) / scale
         tex.inputs["Color1"].default_value = c1
-        tex.inputs["Color2"].default_value = c2 if kind == "checker" else tuple(0.85 * v for v in c1[:3]) + (1.0,)
+        tex.inputs["Color2"].default_value = (
+            c2 if kind == "checker" else tuple(0.85 * v for v in c1[:3]) + (1.0,)
+        )
         out = tex.outputs["Color"]
     elif kind in ("wood", "stripes"):
         tex = nt.nodes.new("ShaderNodeTexWave")
@@ -133,7 +135,9 @@ def set_surface(mat, surface: dict) -> None:
         tex.inputs["Detail"].default_value = 6.0
         ramp = nt.nodes.new("ShaderNodeValToRGB")
         ramp.color_ramp.elements[0].color = c1
-        ramp.color_ramp.elements[1].color = tuple(0.6 * a + 0.4 * b for a, b in zip(c1[:3], c2[:3], strict=True)) + (1.0,)
+        ramp.color_ramp.elements[1].color = tuple(
+            0.6 * a + 0.4 * b for a, b in zip(c1[:3], c2[:3], strict=True)
+        ) + (1.0,)
         nt.links.new(mapping.outputs["Vector"], tex.inputs["Vector"])
         nt.links.new(tex.outputs["Fac"], ramp.inputs["Fac"])
         out = ramp.outputs["Color"]
@@ -166,7 +170,9 @@ class Stage:
         self.wall_mat = _material("synthreid_wall")
         self.floor_mat = _material("synthreid_floor")
         mesh = bpy.data.meshes.new("synthreid_floor")
-        mesh.from_pydata([(-half, -half, 0), (half, -half, 0), (half, half, 0), (-half, half, 0)], [], [(0, 1, 2, 3)])
+        mesh.from_pydata(
+            [(-half, -half, 0), (half, -half, 0), (half, half, 0), (-half, half, 0)], [], [(0, 1, 2, 3)]
+        )
         self.floor = bpy.data.objects.new("synthreid_floor", mesh)
         self.floor.data.materials.append(self.floor_mat)
         self.scene.collection.objects.link(self.floor)
@@ -257,7 +263,11 @@ class Stage:
         self.world_strength = None
         if mode == "panorama":
             self._load_panorama(os.path.join(panoramas_dir, background["image"]))
-            self.world_mapping.inputs["Rotation"].default_value = (0.0, 0.0, math.radians(background["rotation"]))
+            self.world_mapping.inputs["Rotation"].default_value = (
+                0.0,
+                0.0,
+                math.radians(background["rotation"]),
+            )
             links.new(self.world_env.outputs["Color"], self.world_bg.inputs["Color"])
             self.world_strength = background["strength"]
         elif not open_air:
@@ -310,5 +320,7 @@ class Stage:
                 os.unlink(path)
         with quiet_stdout():
             bpy.ops.render.render(write_still=False)
-        return (os.path.join(self.tmpdir, f"rgb_{frame:04d}.png"),
-                os.path.join(self.tmpdir, f"mask_{frame:04d}.png"))
+        return (
+            os.path.join(self.tmpdir, f"rgb_{frame:04d}.png"),
+            os.path.join(self.tmpdir, f"mask_{frame:04d}.png"),
+        )

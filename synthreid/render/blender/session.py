@@ -48,8 +48,11 @@ class RenderSession:
             self.person.remove()
             self.person = None
         character = plan_character(self.spec, ci)
-        self.person = build_person(character["attributes"], motion_dir=self.spec.people.motion_dir,
-                                   meshes_dir=self.spec.people.meshes_dir)
+        self.person = build_person(
+            character["attributes"],
+            motion_dir=self.spec.people.motion_dir,
+            meshes_dir=self.spec.people.meshes_dir,
+        )
         for obj in self.person.objects:
             obj.pass_index = MASK_PASS_INDEX
         self.stage.set_background(character["background"], self.spec.background.panoramas_dir)
@@ -65,7 +68,9 @@ class RenderSession:
         rt = geometry.extrinsics(rot, position)
         if out.crop == "box":  # the thesis' crop: the 8 corners of the posed bounding box
             lo, hi = vertices.min(axis=0), vertices.max(axis=0)
-            vertices = np.array([[x, y, z] for x in (lo[0], hi[0]) for y in (lo[1], hi[1]) for z in (lo[2], hi[2])])
+            vertices = np.array(
+                [[x, y, z] for x in (lo[0], hi[0]) for y in (lo[1], hi[1]) for z in (lo[2], hi[2])]
+            )
         k = geometry.intrinsics(cam.focal_length, cam.sensor_width, width, height)
         rect = geometry.rect_from_points(geometry.project(vertices, k, rt), width, height, out.margin)
         if out.size is not None and out.supersample > 0:
@@ -77,8 +82,14 @@ class RenderSession:
             rect = geometry.rect_from_points(geometry.project(vertices, k, rt), width, height, out.margin)
         if out.size is not None:
             rect = geometry.expand_to_aspect(rect, out.size[0] / out.size[1], width, height)
-        return {"width": width, "height": height, "K": k, "Rt": rt, "rect": rect,
-                "border": geometry.blender_border(rect, width, height)}
+        return {
+            "width": width,
+            "height": height,
+            "K": k,
+            "Rt": rt,
+            "rect": rect,
+            "border": geometry.blender_border(rect, width, height),
+        }
 
     def render_image(self, ci: int, ii: int, root: str | Path, full_frame: bool = False) -> dict:
         """Render image ``ii`` of character ``ci`` into dataset folder ``root``; return its label row.
@@ -110,7 +121,9 @@ class RenderSession:
         if full_frame:
             rgba, mask = rgba.crop((x0, y0, x1, y1)), mask.crop((x0, y0, x1, y1))
         if rgba.size != (x1 - x0, y1 - y0):
-            raise RuntimeError(f"Blender rendered {rgba.size}, expected {(x1 - x0, y1 - y0)} for border {frame['border']}")
+            raise RuntimeError(
+                f"Blender rendered {rgba.size}, expected {(x1 - x0, y1 - y0)} for border {frame['border']}"
+            )
         rgb = self._compose(rgba, character, row)
         if self.spec.output.size is not None:
             size = tuple(self.spec.output.size)
@@ -122,7 +135,9 @@ class RenderSession:
         names = sorted(joints)
         uv = geometry.project(np.array([joints[n] for n in names]), frame["K"], frame["Rt"])
         joints2d = {n: [round(float(u), 2), round(float(v), 2)] for n, (u, v) in zip(names, uv, strict=True)}
-        joints_crop = {n: [round((u - x0) * sx, 2), round((v - y0) * sy, 2)] for n, (u, v) in joints2d.items()}
+        joints_crop = {
+            n: [round((u - x0) * sx, 2), round((v - y0) * sy, 2)] for n, (u, v) in joints2d.items()
+        }
 
         stem, ext = row["stem"], "." + self.spec.output.format
         img_rel, mask_rel = f"images/{stem}{ext}", f"masks/{stem}.png"
@@ -135,8 +150,12 @@ class RenderSession:
             "mask": mask_rel,
             "size": list(rgb.size),
             "bbox": [x0, y0, x1, y1],
-            "frame": {"width": frame["width"], "height": frame["height"],
-                      "K": np.round(frame["K"], 6).tolist(), "Rt": np.round(frame["Rt"], 6).tolist()},
+            "frame": {
+                "width": frame["width"],
+                "height": frame["height"],
+                "K": np.round(frame["K"], 6).tolist(),
+                "Rt": np.round(frame["Rt"], 6).tolist(),
+            },
             "joints2d": joints2d,
             "joints2d_crop": joints_crop,
             "character": character,
@@ -157,8 +176,11 @@ class RenderSession:
             return rgba.convert("RGB")
         from synthreid.render.backgrounds import photo_window
 
-        photo = photo_window(Path(self.spec.background.images_dir) / character["background"]["image"],
-                             row["background_crop"], rgba.size)
+        photo = photo_window(
+            Path(self.spec.background.images_dir) / character["background"]["image"],
+            row["background_crop"],
+            rgba.size,
+        )
         photo.alpha_composite(rgba)
         return photo.convert("RGB")
 

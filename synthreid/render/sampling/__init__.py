@@ -19,17 +19,23 @@ STREAM_SCENE = 3
 
 def rng_for(seed: int, stream: int, *indices: int) -> np.random.Generator:
     """A PCG64 generator seeded by (seed, stream, *indices); all non-negative ints."""
-    return np.random.Generator(np.random.PCG64(np.random.SeedSequence([int(seed), int(stream), *map(int, indices)])))
+    return np.random.Generator(
+        np.random.PCG64(np.random.SeedSequence([int(seed), int(stream), *map(int, indices)]))
+    )
 
 
 @functools.lru_cache(maxsize=32)
 def _asset_files(folder: str, suffixes: tuple[str, ...], mtime: float) -> tuple[str, ...]:
     root = Path(folder)
-    return tuple(sorted(
-        str(p.relative_to(root)) for p in root.rglob("*")
-        if p.is_file() and p.suffix.lower() in suffixes
-        and not any(part.startswith(".") for part in p.relative_to(root).parts)
-    ))
+    return tuple(
+        sorted(
+            str(p.relative_to(root))
+            for p in root.rglob("*")
+            if p.is_file()
+            and p.suffix.lower() in suffixes
+            and not any(part.startswith(".") for part in p.relative_to(root).parts)
+        )
+    )
 
 
 def asset_files(folder: str | Path, suffixes: tuple[str, ...]) -> tuple[str, ...]:

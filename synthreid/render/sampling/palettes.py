@@ -36,7 +36,7 @@ def linear_to_srgb(c) -> np.ndarray:
 
 def hex_to_srgb(h: str) -> np.ndarray:
     h = h.lstrip("#")
-    return np.array([int(h[i:i + 2], 16) / 255.0 for i in (0, 2, 4)])
+    return np.array([int(h[i : i + 2], 16) / 255.0 for i in (0, 2, 4)])
 
 
 def _rgb_list(lin) -> list[float]:

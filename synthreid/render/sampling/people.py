@@ -24,9 +24,13 @@ from synthreid.render.spec import AGE_BANDS, BOTTOMS, HAIR, SLEEVE_LENGTHS, TOPS
 
 ADULT_AGE = 18.0
 WALK_FRACTION_MIXED = 0.5  # pose = "mixed": chance an image shows the walk (else standing)
-FRINGES = {"short": {"none": 0.5, "side": 0.35, "bangs": 0.15},
-           "medium": {"none": 0.35, "side": 0.35, "bangs": 0.3}, "long": {"none": 0.35, "side": 0.35, "bangs": 0.3},
-           "ponytail": {"none": 0.6, "side": 0.2, "bangs": 0.2}, "bun": {"none": 0.6, "side": 0.2, "bangs": 0.2}}
+FRINGES = {
+    "short": {"none": 0.5, "side": 0.35, "bangs": 0.15},
+    "medium": {"none": 0.35, "side": 0.35, "bangs": 0.3},
+    "long": {"none": 0.35, "side": 0.35, "bangs": 0.3},
+    "ponytail": {"none": 0.6, "side": 0.2, "bangs": 0.2},
+    "bun": {"none": 0.6, "side": 0.2, "bangs": 0.2},
+}
 HAND_POSES = ("free", "phone", "pockets")  # order of people.hand_poses
 SLEEVES = {"tshirt": "short", "longsleeve": "long", "sweater": "long", "jacket": "long", "coat": "long"}
 
@@ -64,8 +68,16 @@ def _sample_body(rng: np.random.Generator, sex: str, age: float, h: float, bmi: 
         "head_width": head_h * (0.66 if male else 0.64) * j(0.03),
         "neck_length": h * 0.042 * j(0.08),
         "neck_radius": h * (0.027 if male else 0.023) * (0.9 + 0.1 * girth) * j(0.05),
-        "shoulder_width": h * (0.222 if male else 0.2) * (1.0 - 0.06 * teen) * (1.0 + 0.05 * frame) * j(0.025),
-        "chest_width": h * (0.175 if male else 0.16) * (0.62 + 0.38 * bmi / 22.0) * (1.0 + 0.03 * frame) * j(0.035),
+        "shoulder_width": h
+        * (0.222 if male else 0.2)
+        * (1.0 - 0.06 * teen)
+        * (1.0 + 0.05 * frame)
+        * j(0.025),
+        "chest_width": h
+        * (0.175 if male else 0.16)
+        * (0.62 + 0.38 * bmi / 22.0)
+        * (1.0 + 0.03 * frame)
+        * j(0.035),
         "chest_depth": h * (0.118 if male else 0.11) * (0.55 + 0.45 * bmi / 22.0) * j(0.04),
         "waist_width": h * (0.15 if male else 0.13) * (0.45 + 0.55 * bmi / 22.0) * j(0.04),
         "waist_depth": h * (0.11 if male else 0.095) * (0.4 + 0.6 * bmi / 22.0) * j(0.04),
@@ -82,14 +94,18 @@ def _sample_body(rng: np.random.Generator, sex: str, age: float, h: float, bmi: 
         "arm_radius": h * (0.025 if male else 0.022) * (0.5 + 0.5 * bmi / 22.0) * j(0.05),
         "thigh_radius": h * (0.046 if male else 0.048) * (0.5 + 0.5 * bmi / 22.0) * j(0.05),
         "calf_radius": h * (0.03 if male else 0.029) * (0.7 + 0.3 * bmi / 22.0) * j(0.05),
-        "bust": 0.0 if male else h * float(np.clip(rng.normal(0.018, 0.006), 0.004, 0.035)) * (1 - teen * 0.5),
+        "bust": 0.0
+        if male
+        else h * float(np.clip(rng.normal(0.018, 0.006), 0.004, 0.035)) * (1 - teen * 0.5),
         "belly": h * max(0.0, 0.035 * fat + (0.012 if male else 0.006) * old) * j(0.2),
         "stoop": 16.0 * old * j(0.25) + max(0.0, rng.normal(0.0, 2.5)),  # elderly stoop, some slouch
     }
     return {k: _r(v) for k, v in body.items()}
 
 
-def _texture(rng: np.random.Generator, spec, group: str, color: list[float], forced: str | None = None) -> dict:
+def _texture(
+    rng: np.random.Generator, spec, group: str, color: list[float], forced: str | None = None
+) -> dict:
     a = spec.appearance
     kinds = [k for k in a.textures if k != "plain"]
     if forced and forced in a.textures:
@@ -144,7 +160,9 @@ def _fitted_color(rng: np.random.Generator, a, group: str) -> tuple[list[float],
 
         upper, lower = image_colour_weights(a.from_images)
         return palettes.named_color(rng, upper if group == "top" else lower)
-    return palettes.named_color(rng, {"top": a.top_colors, "bottom": a.bottom_colors, "jeans": a.jeans_colors}[group])
+    return palettes.named_color(
+        rng, {"top": a.top_colors, "bottom": a.bottom_colors, "jeans": a.jeans_colors}[group]
+    )
 
 
 def _weights(spec_weights, names: tuple[str, ...], builtin: dict) -> dict:
@@ -168,7 +186,9 @@ def _garment(rng, spec, kind: str, group: str, sex: str) -> dict:
     if _named_colours(spec.appearance):
         color, name = _fitted_color(rng, spec.appearance, "jeans" if kind == "jeans" else group)
     else:
-        color, name = palettes.garment_color(rng, pal, "denim" if kind == "jeans" and pal == "realistic" else group)
+        color, name = palettes.garment_color(
+            rng, pal, "denim" if kind == "jeans" and pal == "realistic" else group
+        )
     forced = "denim" if kind == "jeans" else None
     tex = _texture(rng, spec, group, color, forced)
     fit = _r(np.clip(np.exp(rng.normal(0.0, 0.2)), 0.7, 1.5), 3)  # looseness multiplier of the ease
@@ -185,35 +205,45 @@ def _accessories(rng: np.random.Generator, spec) -> dict:
     acc: dict = {k: None for k in ("backpack", "shoulder_bag", "handbag", "hat", "cap", "glasses")}
     u = rng.random(5)  # fixed number of draws keeps later draws stable across probabilities
     if u[0] < a.backpack:
-        acc["backpack"] = {"color": palettes.garment_color(rng, pal, "accessory")[0],
-                           "size": [_r(rng.uniform(0.26, 0.34)), _r(rng.uniform(0.34, 0.46)),
-                                    _r(rng.uniform(0.12, 0.2))]}
+        acc["backpack"] = {
+            "color": palettes.garment_color(rng, pal, "accessory")[0],
+            "size": [_r(rng.uniform(0.26, 0.34)), _r(rng.uniform(0.34, 0.46)), _r(rng.uniform(0.12, 0.2))],
+        }
     if u[1] < a.shoulder_bag:
-        acc["shoulder_bag"] = {"color": palettes.garment_color(rng, pal, "accessory")[0],
-                               "side": "left" if rng.random() < 0.5 else "right",
-                               "size": [_r(rng.uniform(0.22, 0.32)), _r(rng.uniform(0.18, 0.26)),
-                                        _r(rng.uniform(0.06, 0.1))]}
+        acc["shoulder_bag"] = {
+            "color": palettes.garment_color(rng, pal, "accessory")[0],
+            "side": "left" if rng.random() < 0.5 else "right",
+            "size": [_r(rng.uniform(0.22, 0.32)), _r(rng.uniform(0.18, 0.26)), _r(rng.uniform(0.06, 0.1))],
+        }
     if u[2] < a.handbag:
-        acc["handbag"] = {"color": palettes.garment_color(rng, pal, "accessory")[0],
-                          "side": "left" if rng.random() < 0.5 else "right",
-                          "size": [_r(rng.uniform(0.2, 0.3)), _r(rng.uniform(0.14, 0.22)),
-                                   _r(rng.uniform(0.07, 0.11))]}
+        acc["handbag"] = {
+            "color": palettes.garment_color(rng, pal, "accessory")[0],
+            "side": "left" if rng.random() < 0.5 else "right",
+            "size": [_r(rng.uniform(0.2, 0.3)), _r(rng.uniform(0.14, 0.22)), _r(rng.uniform(0.07, 0.11))],
+        }
     # hat and cap are one categorical draw so that each keeps its exact marginal rate
     p_hat, p_cap = a.hat, a.cap
     s = p_hat + p_cap
     if s > 1.0:
         p_hat, p_cap = p_hat / s, p_cap / s
     if u[3] < p_hat:
-        acc["hat"] = {"color": palettes.garment_color(rng, pal, "accessory")[0],
-                      "brim": _r(rng.uniform(0.04, 0.08))}
+        acc["hat"] = {
+            "color": palettes.garment_color(rng, pal, "accessory")[0],
+            "brim": _r(rng.uniform(0.04, 0.08)),
+        }
     elif u[3] < p_hat + p_cap:
-        acc["cap"] = {"color": palettes.garment_color(rng, pal, "accessory")[0],
-                      "backwards": bool(rng.random() < 0.1)}
+        acc["cap"] = {
+            "color": palettes.garment_color(rng, pal, "accessory")[0],
+            "backwards": bool(rng.random() < 0.1),
+        }
     if u[4] < a.glasses:
         sun = bool(rng.random() < 0.3)
-        acc["glasses"] = {"kind": "sun" if sun else "clear",
-                          "color": [0.02, 0.02, 0.02] if rng.random() < 0.7 else
-                          palettes.garment_color(rng, "realistic", "accessory")[0]}
+        acc["glasses"] = {
+            "kind": "sun" if sun else "clear",
+            "color": [0.02, 0.02, 0.02]
+            if rng.random() < 0.7
+            else palettes.garment_color(rng, "realistic", "accessory")[0],
+        }
     return acc
 
 
@@ -246,7 +276,9 @@ def sample_character(spec, rng: np.random.Generator) -> dict:
     skin, tone = palettes.skin_color(rng)
     body = _sample_body(rng, sex, age, height, bmi)
 
-    top_kind = weighted_choice(rng, _weights(getattr(a, f"top_weights_{sex}"), TOPS, cat["tops"][sex]), a.tops)
+    top_kind = weighted_choice(
+        rng, _weights(getattr(a, f"top_weights_{sex}"), TOPS, cat["tops"][sex]), a.tops
+    )
     top = _garment(rng, spec, top_kind, "top", sex)
     top["sleeve"] = SLEEVES.get(top_kind) or weighted_choice(rng, cat["dress_sleeves"])
     if a.shirt_sleeves is not None and top_kind == "longsleeve":  # shirts and blouses of any sleeve length
@@ -257,8 +289,11 @@ def sample_character(spec, rng: np.random.Generator) -> dict:
         top["hood"] = bool(rng.random() < (0.35 if top_kind == "sweater" else 0.25))
     if top_kind in ("jacket", "coat"):  # worn open over a shirt in the 'inner' colour
         top["open"] = bool(rng.random() < 0.6)
-        top["inner"] = (_fitted_color(rng, a, "top") if _named_colours(a)
-                        else palettes.garment_color(rng, a.palette, "top"))[0]
+        top["inner"] = (
+            _fitted_color(rng, a, "top")
+            if _named_colours(a)
+            else palettes.garment_color(rng, a.palette, "top")
+        )[0]
     bottom = None
     if top_kind != "dress":
         bottoms = _weights(getattr(a, f"bottom_weights_{sex}"), BOTTOMS, cat["bottoms"][sex])
@@ -272,8 +307,11 @@ def sample_character(spec, rng: np.random.Generator) -> dict:
             if bottom["cuffs"]:
                 bottom["length"] = min(bottom["length"], 0.86)
         if bottom["type"] in ("trousers", "jeans", "shorts") and rng.random() < 0.45:
-            bottom["belt"] = [0.02, 0.015, 0.01] if rng.random() < 0.6 else palettes.garment_color(
-                rng, "realistic", "accessory")[0]
+            bottom["belt"] = (
+                [0.02, 0.015, 0.01]
+                if rng.random() < 0.6
+                else palettes.garment_color(rng, "realistic", "accessory")[0]
+            )
     shoes = None
     if a.shoes:
         kind = a.shoes[int(rng.integers(len(a.shoes)))]
@@ -296,12 +334,26 @@ def sample_character(spec, rng: np.random.Generator) -> dict:
 
     hands = HAND_POSES[int(rng.choice(3, p=np.asarray(p.hand_poses) / sum(p.hand_poses)))]
     out = {
-        "sex": sex, "age": _r(age, 2), "height": _r(height), "mass": _r(bmi * height**2, 2),
-        "bmi": _r(bmi, 2), "skin": skin, "skin_tone": tone, "body": body,
-        "gait": {"stride": _r(rng.uniform(0.7, 1.25)), "arm_swing": _r(rng.uniform(0.3, 1.6)),
-                 "elbow": _r(rng.uniform(0.6, 1.5)), "lean": _r(rng.uniform(-1.0, 5.0), 2)},
+        "sex": sex,
+        "age": _r(age, 2),
+        "height": _r(height),
+        "mass": _r(bmi * height**2, 2),
+        "bmi": _r(bmi, 2),
+        "skin": skin,
+        "skin_tone": tone,
+        "body": body,
+        "gait": {
+            "stride": _r(rng.uniform(0.7, 1.25)),
+            "arm_swing": _r(rng.uniform(0.3, 1.6)),
+            "elbow": _r(rng.uniform(0.6, 1.5)),
+            "lean": _r(rng.uniform(-1.0, 5.0), 2),
+        },
         "hands": hands,
-        "top": top, "bottom": bottom, "shoes": shoes, "hair": hair, "facial_hair": facial,
+        "top": top,
+        "bottom": bottom,
+        "shoes": shoes,
+        "hair": hair,
+        "facial_hair": facial,
         "accessories": _accessories(rng, spec),
     }
     if p.meshes_dir:  # drawn last so the procedural draws above stay the same with or without it
@@ -378,5 +430,9 @@ def sample_pose(spec, character: dict, rng: np.random.Generator) -> dict:
     walk = p.pose == "walk" or (p.pose == "mixed" and rng.random() < WALK_FRACTION_MIXED)
     if walk:
         return {"kind": "walk", "phase": _r(rng.uniform(0.0, 1.0), 5), "head": _r(rng.normal(0.0, 6.0), 2)}
-    return {"kind": "stand", "weight": _r(rng.uniform(-1.0, 1.0)), "arms": _r(rng.uniform(2.0, 12.0), 2),
-            "head": _r(rng.normal(0.0, 8.0), 2)}
+    return {
+        "kind": "stand",
+        "weight": _r(rng.uniform(-1.0, 1.0)),
+        "arms": _r(rng.uniform(2.0, 12.0), 2),
+        "head": _r(rng.normal(0.0, 8.0), 2),
+    }

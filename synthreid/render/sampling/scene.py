@@ -29,8 +29,9 @@ def _plain_color(rng, s_range=(0.1, 0.8), v_range=(0.25, 0.9)) -> list[float]:
     return hsv_linear(rng.uniform(), rng.uniform(*s_range), rng.uniform(*v_range))
 
 
-def list_background_images(folder: str | Path, field: str = "background.images_dir",
-                           suffixes: tuple[str, ...] = IMAGE_SUFFIXES) -> list[str]:
+def list_background_images(
+    folder: str | Path, field: str = "background.images_dir", suffixes: tuple[str, ...] = IMAGE_SUFFIXES
+) -> list[str]:
     """Sorted relative paths of the usable images in a background folder (see docs/backgrounds.md).
 
     Raises DatasetError naming ``field`` when the folder is missing or holds no usable file.
@@ -50,30 +51,44 @@ def sample_background(rng: np.random.Generator, spec, images: list[str] | None =
     """Per-character surroundings (kept for all of the character's images, as in the thesis)."""
     bg = spec.background
     if bg.mode == "room":
-        return {"mode": "room", "wall": {"kind": "plain", "color": list(bg.wall_color)},
-                "floor": {"kind": "plain", "color": list(bg.floor_color)}}
+        return {
+            "mode": "room",
+            "wall": {"kind": "plain", "color": list(bg.wall_color)},
+            "floor": {"kind": "plain", "color": list(bg.floor_color)},
+        }
     if bg.mode == "room_varied":
-        return {"mode": "room_varied", "wall": {"kind": "plain", "color": _plain_color(rng)},
-                "floor": {"kind": "plain", "color": _plain_color(rng, (0.0, 0.4), (0.1, 0.7))}}
+        return {
+            "mode": "room_varied",
+            "wall": {"kind": "plain", "color": _plain_color(rng)},
+            "floor": {"kind": "plain", "color": _plain_color(rng, (0.0, 0.4), (0.1, 0.7))},
+        }
     if bg.mode == "textured":
+
         def surface(kinds):
             kind = str(rng.choice(kinds))
-            return {"kind": kind, "color": _plain_color(rng, (0.05, 0.6), (0.2, 0.85)),
-                    "color2": _plain_color(rng, (0.0, 0.5), (0.1, 0.9)),
-                    "scale": float(rng.uniform(0.6, 1.6)), "seed": int(rng.integers(0, 2**31 - 1))}
+            return {
+                "kind": kind,
+                "color": _plain_color(rng, (0.05, 0.6), (0.2, 0.85)),
+                "color2": _plain_color(rng, (0.0, 0.5), (0.1, 0.9)),
+                "scale": float(rng.uniform(0.6, 1.6)),
+                "seed": int(rng.integers(0, 2**31 - 1)),
+            }
+
         return {"mode": "textured", "wall": surface(WALL_TEXTURES), "floor": surface(FLOOR_TEXTURES)}
     if bg.mode == "images":
         if not images:
             images = list_background_images(bg.images_dir)
-        return {"mode": "images", "image": str(rng.choice(images)),
-                "floor": {"kind": "shadow_catcher"}}
+        return {"mode": "images", "image": str(rng.choice(images)), "floor": {"kind": "shadow_catcher"}}
     if bg.mode == "panorama":
         if not images:
             images = list_background_images(bg.panoramas_dir, "background.panoramas_dir", PANORAMA_SUFFIXES)
-        return {"mode": "panorama", "image": str(rng.choice(images)),
-                "rotation": float(rng.uniform(0.0, 360.0)),
-                "strength": float(rng.uniform(*bg.panorama_strength)),
-                "floor": {"kind": "shadow_catcher"}}
+        return {
+            "mode": "panorama",
+            "image": str(rng.choice(images)),
+            "rotation": float(rng.uniform(0.0, 360.0)),
+            "strength": float(rng.uniform(*bg.panorama_strength)),
+            "floor": {"kind": "shadow_catcher"},
+        }
     raise ValueError(f"background.mode {bg.mode!r}")  # guarded by the spec
 
 
@@ -81,7 +96,11 @@ def kelvin_to_linear_rgb(kelvin: float) -> list[float]:
     """Approximate black-body colour (Tanner Helland's fit), normalised so max = 1, linear."""
     t = kelvin / 100.0
     r = 255.0 if t <= 66 else 329.698727446 * (t - 60) ** -0.1332047592
-    g = 99.4708025861 * math.log(t) - 161.1195681661 if t <= 66 else 288.1221695283 * (t - 60) ** -0.0755148492
+    g = (
+        99.4708025861 * math.log(t) - 161.1195681661
+        if t <= 66
+        else 288.1221695283 * (t - 60) ** -0.0755148492
+    )
     b = 255.0 if t >= 66 else (0.0 if t <= 19 else 138.5177312231 * math.log(t - 10) - 305.0447927307)
     rgb = [_srgb_to_linear(min(255.0, max(0.0, c)) / 255.0) for c in (r, g, b)]
     m = max(rgb)
@@ -104,5 +123,9 @@ def sample_lighting(rng: np.random.Generator, lighting) -> dict:
 def sample_background_crop(rng: np.random.Generator) -> dict:
     """Where a background photo is cut for one image: a window of relative size and offset."""
     scale = float(rng.uniform(0.35, 1.0))
-    return {"scale": scale, "x": float(rng.uniform(0, 1)), "y": float(rng.uniform(0, 1)),
-            "flip": bool(rng.uniform() < 0.5)}
+    return {
+        "scale": scale,
+        "x": float(rng.uniform(0, 1)),
+        "y": float(rng.uniform(0, 1)),
+        "flip": bool(rng.uniform() < 0.5),
+    }

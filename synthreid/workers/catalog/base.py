@@ -22,11 +22,24 @@ from synthreid.workers.catalog.runs import RunsMixin
 log = logging.getLogger(__name__)
 
 MIGRATION_RE = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
-DATASET_KEYS = ("id", "name", "kind", "spec", "characters", "images_per_character", "created_at", "finalized_at",
-                "planned_characters", "finalizing_at", "finalize_error")
+DATASET_KEYS = (
+    "id",
+    "name",
+    "kind",
+    "spec",
+    "characters",
+    "images_per_character",
+    "created_at",
+    "finalized_at",
+    "planned_characters",
+    "finalizing_at",
+    "finalize_error",
+)
 DATASET_COLS = ", ".join(DATASET_KEYS)
-TASK_COLS = ("id, kind, queue, payload, dataset_id, character_id, n_images, state, attempts, "
-             "max_attempts, worker, lease_until, last_error")
+TASK_COLS = (
+    "id, kind, queue, payload, dataset_id, character_id, n_images, state, attempts, "
+    "max_attempts, worker, lease_until, last_error"
+)
 
 
 class CatalogError(SynthreidError):
@@ -74,7 +87,9 @@ class PlanBatch:
     @classmethod
     def from_rows(cls, characters, images) -> PlanBatch:
         chars = [(ci, seed, a if isinstance(a, str) else dump_json(a)) for ci, seed, a in characters]
-        imgs = [(ci, ii, cam, stem, p if isinstance(p, str) else dump_json(p)) for ci, ii, cam, stem, p in images]
+        imgs = [
+            (ci, ii, cam, stem, p if isinstance(p, str) else dump_json(p)) for ci, ii, cam, stem, p in images
+        ]
         idx = [c[0] for c in chars]
         return cls(min(idx, default=0), max(idx, default=-1) + 1, chars, imgs)
 
@@ -220,7 +235,9 @@ class Catalog(RunsMixin):
                     raise translated from None
                 if time.monotonic() + delay > min(deadline, self.give_up_at or deadline):
                     raise CatalogUnavailable(f"{self.where} unreachable: {self._clean(exc)}") from None
-                log.warning("%s connection lost (%s); reconnecting in %.1f s", self.where, self._clean(exc), delay)
+                log.warning(
+                    "%s connection lost (%s); reconnecting in %.1f s", self.where, self._clean(exc), delay
+                )
                 self._wait(delay, deadline)
                 delay = min(delay * 2, 30.0)
             except Exception as exc:
@@ -254,18 +271,25 @@ class Catalog(RunsMixin):
         """Apply every pending migration, each in its own transaction; return the versions applied."""
         applied = []
         for version, name, text in migrations():
+
             def fn(cur, version=version, name=name, text=text):
                 self._lock_migrations(cur)
-                self.q(cur, "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
-                       "name TEXT NOT NULL, applied_at DOUBLE PRECISION NOT NULL)")
+                self.q(
+                    cur,
+                    "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
+                    "name TEXT NOT NULL, applied_at DOUBLE PRECISION NOT NULL)",
+                )
                 if self.q(cur, "SELECT 1 FROM schema_migrations WHERE version = ?", (version,)).fetchone():
                     return False
                 for stmt in split_sql(text):
                     for token, value in self.tokens.items():
                         stmt = stmt.replace("{" + token + "}", value)
                     cur.execute(stmt)
-                self.q(cur, "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
-                       (version, name, time.time()))
+                self.q(
+                    cur,
+                    "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+                    (version, name, time.time()),
+                )
                 return True
 
             if self.run(fn):
@@ -276,7 +300,9 @@ class Catalog(RunsMixin):
     def require_schema(self) -> None:
         have, want = self.schema_version(), self.latest_version()
         if have < want:
-            raise CatalogError(f"catalog schema is at version {have}, code expects {want}: run `synthreid db upgrade`")
+            raise CatalogError(
+                f"catalog schema is at version {have}, code expects {want}: run `synthreid db upgrade`"
+            )
 
     # ---- datasets --------------------------------------------------------------------------
     def get_dataset(self, name: str) -> dict | None:
@@ -300,9 +326,15 @@ class Catalog(RunsMixin):
 
         return self.run(fn)
 
-    def create_rendered_dataset(self, name: str, spec: dict, characters: list[tuple[int, int, dict]],
-                                images: Iterable[tuple[int, int, int, str, dict]], queue: str,
-                                max_attempts: int) -> list[tuple[int, str]]:
+    def create_rendered_dataset(
+        self,
+        name: str,
+        spec: dict,
+        characters: list[tuple[int, int, dict]],
+        images: Iterable[tuple[int, int, int, str, dict]],
+        queue: str,
+        max_attempts: int,
+    ) -> list[tuple[int, str]]:
         """Write a small dataset, its characters, image rows and tasks in one transaction
         (``characters``: (index, seed, attributes); ``images``: (character index, image index,
         camera id, stem, params)); nothing is written on error. Returns the (task id, queue)
@@ -314,17 +346,29 @@ class Catalog(RunsMixin):
             dsid = self._insert_dataset(cur, name, spec, len(characters), spec.get("images_per_character", 0))
             self._insert_batch(cur, dsid, name, batch, queue, max_attempts)
             self.q(cur, "UPDATE datasets SET planned_characters = NULL WHERE id = ?", (dsid,))
-            return [tuple(r) for r in self.q(cur, "SELECT id, queue FROM tasks WHERE dataset_id = ? ORDER BY id",
-                                             (dsid,)).fetchall()]
+            return [
+                tuple(r)
+                for r in self.q(
+                    cur, "SELECT id, queue FROM tasks WHERE dataset_id = ? ORDER BY id", (dsid,)
+                ).fetchall()
+            ]
 
         return self.run(fn)
 
-    def begin_rendered_dataset(self, name: str, spec: dict, characters: int, images_per_character: int,
-                               first: PlanBatch | None = None, queue: str = "render",
-                               max_attempts: int = 3) -> int:
+    def begin_rendered_dataset(
+        self,
+        name: str,
+        spec: dict,
+        characters: int,
+        images_per_character: int,
+        first: PlanBatch | None = None,
+        queue: str = "render",
+        max_attempts: int = 3,
+    ) -> int:
         """Insert a dataset row in state "planning" (0 characters planned), with its first
         batch if given, in one transaction; returns its id. DatasetError when the name is taken
         (also when a concurrent enqueue of the same name wins the race)."""
+
         def fn(cur):
             dsid = self._insert_dataset(cur, name, spec, characters, images_per_character)
             if first is not None:
@@ -334,18 +378,22 @@ class Catalog(RunsMixin):
 
         return self.run(fn)
 
-    def add_planned_batch(self, dataset_id: int, name: str, batch: PlanBatch, queue: str, max_attempts: int,
-                          characters: int) -> bool:
+    def add_planned_batch(
+        self, dataset_id: int, name: str, batch: PlanBatch, queue: str, max_attempts: int, characters: int
+    ) -> bool:
         """Insert one planned batch (characters ``batch.start..stop-1``) and its tasks in one
         transaction; a batch already stored (a retried commit) is skipped. False when the
         dataset's planning is not at ``batch.start`` (another enqueue continues it)."""
+
         def fn(cur):
-            row = self.q(cur, "SELECT planned_characters FROM datasets WHERE id = ?", (dataset_id,)).fetchone()
+            row = self.q(
+                cur, "SELECT planned_characters FROM datasets WHERE id = ?", (dataset_id,)
+            ).fetchone()
             if row is None:
                 raise CatalogError(f"dataset {name!r}: removed from the catalog while it was being planned")
             planned = row[0]
             if planned is None or planned >= batch.stop:
-                return True   # this batch is already in (the commit went through, its answer was lost)
+                return True  # this batch is already in (the commit went through, its answer was lost)
             if planned != batch.start:
                 return False
             self._insert_batch(cur, dataset_id, name, batch, queue, max_attempts)
@@ -356,53 +404,104 @@ class Catalog(RunsMixin):
 
     def _set_planned(self, cur, dataset_id: int, planned: int, characters: int) -> None:
         # NULL = every character planned (as for datasets written before migration 0004).
-        self.q(cur, "UPDATE datasets SET planned_characters = ? WHERE id = ?",
-               (None if planned >= characters else planned, dataset_id))
+        self.q(
+            cur,
+            "UPDATE datasets SET planned_characters = ? WHERE id = ?",
+            (None if planned >= characters else planned, dataset_id),
+        )
 
     def _insert_dataset(self, cur, name: str, spec: dict, characters: int, per_char: int) -> int:
-        exists = DatasetError(f"dataset {name!r} already exists in the catalog "
-                              "(use --resume to continue it, or choose another --name)")
+        exists = DatasetError(
+            f"dataset {name!r} already exists in the catalog "
+            "(use --resume to continue it, or choose another --name)"
+        )
         if self.q(cur, "SELECT 1 FROM datasets WHERE name = ?", (name,)).fetchone():
             raise exists
         try:
-            return int(self.q(cur, "INSERT INTO datasets (name, kind, spec, characters, images_per_character, "
-                              "created_at, planned_characters) VALUES (?, 'rendered', ?, ?, ?, ?, 0) RETURNING id",
-                              (name, dump_json(spec), characters, per_char, time.time())).fetchone()[0])
+            return int(
+                self.q(
+                    cur,
+                    "INSERT INTO datasets (name, kind, spec, characters, images_per_character, "
+                    "created_at, planned_characters) VALUES (?, 'rendered', ?, ?, ?, ?, 0) RETURNING id",
+                    (name, dump_json(spec), characters, per_char, time.time()),
+                ).fetchone()[0]
+            )
         except self.integrity_errors:
             raise exists from None  # a concurrent enqueue of this name committed first
 
-    def _insert_batch(self, cur, dsid: int, name: str, batch: PlanBatch, queue: str, max_attempts: int) -> None:
+    def _insert_batch(
+        self, cur, dsid: int, name: str, batch: PlanBatch, queue: str, max_attempts: int
+    ) -> None:
         """Characters, images and one task per character of ``batch`` (JSON already encoded)."""
         now = time.time()
-        self._bulk_insert(cur, "characters", ("dataset_id", "idx", "seed", "attributes"),
-                          [(dsid, ci, seed, attrs) for ci, seed, attrs in batch.characters])
+        self._bulk_insert(
+            cur,
+            "characters",
+            ("dataset_id", "idx", "seed", "attributes"),
+            [(dsid, ci, seed, attrs) for ci, seed, attrs in batch.characters],
+        )
         if not batch.characters:
             return
         lo, hi = batch.characters[0][0], batch.characters[-1][0]
-        char_ids = dict(self.q(cur, "SELECT idx, id FROM characters WHERE dataset_id = ? AND idx BETWEEN ? AND ?",
-                               (dsid, min(lo, hi), max(lo, hi))).fetchall())
+        char_ids = dict(
+            self.q(
+                cur,
+                "SELECT idx, id FROM characters WHERE dataset_id = ? AND idx BETWEEN ? AND ?",
+                (dsid, min(lo, hi), max(lo, hi)),
+            ).fetchall()
+        )
         counts: dict[int, int] = {}
         rows = []
         for ci, ii, cam, stem, params in batch.images:
             counts[ci] = counts.get(ci, 0) + 1
             rows.append((dsid, char_ids[ci], ii, cam, stem, params))
-        self._bulk_insert(cur, "images", ("dataset_id", "character_id", "idx", "camid", "stem", "params"), rows)
+        self._bulk_insert(
+            cur, "images", ("dataset_id", "character_id", "idx", "camid", "stem", "params"), rows
+        )
         del rows
         self._bulk_insert(
-            cur, "tasks",
-            ("kind", "queue", "payload", "dataset_id", "character_id", "n_images", "max_attempts", "created_at"),
-            [("render_character", queue, dump_json({"dataset": name, "character": ci}), dsid, char_ids[ci],
-              counts.get(ci, 0), max_attempts, now) for ci, _, _ in batch.characters])
+            cur,
+            "tasks",
+            (
+                "kind",
+                "queue",
+                "payload",
+                "dataset_id",
+                "character_id",
+                "n_images",
+                "max_attempts",
+                "created_at",
+            ),
+            [
+                (
+                    "render_character",
+                    queue,
+                    dump_json({"dataset": name, "character": ci}),
+                    dsid,
+                    char_ids[ci],
+                    counts.get(ci, 0),
+                    max_attempts,
+                    now,
+                )
+                for ci, _, _ in batch.characters
+            ],
+        )
 
-    def iter_tasks(self, dataset_id: int, states: Sequence[str] = ("pending", "running"),
-                   page: int = 10_000) -> Iterator[tuple[int, str]]:
+    def iter_tasks(
+        self, dataset_id: int, states: Sequence[str] = ("pending", "running"), page: int = 10_000
+    ) -> Iterator[tuple[int, str]]:
         """(task id, queue) of a dataset's tasks in ``states``, read page by page (flat memory)."""
         last = 0
         marks = ", ".join("?" * len(states))
         while True:
-            rows = self.run(lambda cur, last=last: self.q(
-                cur, f"SELECT id, queue FROM tasks WHERE dataset_id = ? AND state IN ({marks}) AND id > ? "
-                     "ORDER BY id LIMIT ?", (dataset_id, *states, last, page)).fetchall())
+            rows = self.run(
+                lambda cur, last=last: self.q(
+                    cur,
+                    f"SELECT id, queue FROM tasks WHERE dataset_id = ? AND state IN ({marks}) AND id > ? "
+                    "ORDER BY id LIMIT ?",
+                    (dataset_id, *states, last, page),
+                ).fetchall()
+            )
             if not rows:
                 return
             yield from (tuple(r) for r in rows)
@@ -410,31 +509,62 @@ class Catalog(RunsMixin):
 
     def count_tasks(self, dataset_id: int, states: Sequence[str] = ("pending", "running")) -> int:
         marks = ", ".join("?" * len(states))
-        return int(self.run(lambda cur: self.q(cur, f"SELECT COUNT(*) FROM tasks WHERE dataset_id = ? AND state "
-                                                    f"IN ({marks})", (dataset_id, *states)).fetchone()[0]))
+        return int(
+            self.run(
+                lambda cur: self.q(
+                    cur,
+                    f"SELECT COUNT(*) FROM tasks WHERE dataset_id = ? AND state IN ({marks})",
+                    (dataset_id, *states),
+                ).fetchone()[0]
+            )
+        )
 
     def resume_dataset(self, dataset_id: int) -> list[tuple[int, str]]:
         """Reset failed tasks of a dataset to pending (fresh attempts); return its unfinished tasks."""
+
         def fn(cur):
-            self.q(cur, "UPDATE tasks SET state = 'pending', attempts = 0, not_before = 0, dispatched_at = NULL "
-                   "WHERE dataset_id = ? AND state = 'failed'", (dataset_id,))
-            return [tuple(r) for r in self.q(cur, "SELECT id, queue FROM tasks WHERE dataset_id = ? AND state "
-                                             "IN ('pending', 'running') ORDER BY id", (dataset_id,)).fetchall()]
+            self.q(
+                cur,
+                "UPDATE tasks SET state = 'pending', attempts = 0, not_before = 0, dispatched_at = NULL "
+                "WHERE dataset_id = ? AND state = 'failed'",
+                (dataset_id,),
+            )
+            return [
+                tuple(r)
+                for r in self.q(
+                    cur,
+                    "SELECT id, queue FROM tasks WHERE dataset_id = ? AND state "
+                    "IN ('pending', 'running') ORDER BY id",
+                    (dataset_id,),
+                ).fetchall()
+            ]
 
         return self.run(fn)
 
     def count_images(self, dataset_id: int, state: str = "done") -> int:
-        return int(self.run(lambda cur: self.q(cur, "SELECT COUNT(*) FROM images WHERE dataset_id = ? AND state = ?",
-                                               (dataset_id, state)).fetchone()[0]))
+        return int(
+            self.run(
+                lambda cur: self.q(
+                    cur, "SELECT COUNT(*) FROM images WHERE dataset_id = ? AND state = ?", (dataset_id, state)
+                ).fetchone()[0]
+            )
+        )
 
-    def done_image_pages(self, dataset_id: int, page: int = 2_000) -> Iterator[list[tuple[int, int, str, str | None]]]:
+    def done_image_pages(
+        self, dataset_id: int, page: int = 2_000
+    ) -> Iterator[list[tuple[int, int, str, str | None]]]:
         """A dataset's done images as pages of (image id, character id, stem, checksum), by id
         (each page its own short transaction: flat memory, no lock held while files are read)."""
         last = 0
         while True:
-            rows = self.run(lambda cur, last=last: self.q(
-                cur, "SELECT id, character_id, stem, checksum FROM images WHERE dataset_id = ? AND state = 'done' "
-                     "AND id > ? ORDER BY id LIMIT ?", (dataset_id, last, page)).fetchall())
+            rows = self.run(
+                lambda cur, last=last: self.q(
+                    cur,
+                    "SELECT id, character_id, stem, checksum FROM images WHERE dataset_id = ? AND state = 'done' "
+                    "AND id > ? ORDER BY id LIMIT ?",
+                    (dataset_id, last, page),
+                ).fetchall()
+            )
             if not rows:
                 return
             yield [tuple(r) for r in rows]
@@ -447,77 +577,118 @@ class Catalog(RunsMixin):
         Images whose character's task is running are left alone (that worker read its image
         list already; the next check sees them). Returns (images re-queued, tasks reopened).
         """
+
         def fn(cur):
             chars: set[int] = set()
             images = 0
             for k in range(0, len(image_ids), 500):  # bounded parameter lists (SQLite's limit)
-                part = list(image_ids[k:k + 500])
-                rows = self.q(cur, f"UPDATE images SET state = 'pending', path = NULL, mask_path = NULL, bbox = NULL, "
-                                   f"checksum = NULL, rendered_at = NULL, worker = NULL WHERE dataset_id = ? AND "
-                                   f"state = 'done' AND id IN ({', '.join('?' * len(part))}) AND NOT EXISTS "
-                                   f"(SELECT 1 FROM tasks WHERE tasks.character_id = images.character_id AND "
-                                   f"tasks.state = 'running') RETURNING character_id", (dataset_id, *part)).fetchall()
+                part = list(image_ids[k : k + 500])
+                rows = self.q(
+                    cur,
+                    f"UPDATE images SET state = 'pending', path = NULL, mask_path = NULL, bbox = NULL, "
+                    f"checksum = NULL, rendered_at = NULL, worker = NULL WHERE dataset_id = ? AND "
+                    f"state = 'done' AND id IN ({', '.join('?' * len(part))}) AND NOT EXISTS "
+                    f"(SELECT 1 FROM tasks WHERE tasks.character_id = images.character_id AND "
+                    f"tasks.state = 'running') RETURNING character_id",
+                    (dataset_id, *part),
+                ).fetchall()
                 chars.update(r[0] for r in rows)
                 images += len(rows)
             ordered = sorted(chars)
             tasks = 0
             for k in range(0, len(ordered), 500):
-                part = ordered[k:k + 500]
-                tasks += self.q(cur, f"UPDATE tasks SET state = 'pending', attempts = 0, not_before = 0, "
-                                     f"dispatched_at = NULL, lease_until = NULL, worker = NULL, finished_at = NULL, "
-                                     f"last_error = NULL WHERE dataset_id = ? AND kind = 'render_character' AND "
-                                     f"state IN ('done', 'failed') AND character_id IN "
-                                     f"({', '.join('?' * len(part))})", (dataset_id, *part)).rowcount
+                part = ordered[k : k + 500]
+                tasks += self.q(
+                    cur,
+                    f"UPDATE tasks SET state = 'pending', attempts = 0, not_before = 0, "
+                    f"dispatched_at = NULL, lease_until = NULL, worker = NULL, finished_at = NULL, "
+                    f"last_error = NULL WHERE dataset_id = ? AND kind = 'render_character' AND "
+                    f"state IN ('done', 'failed') AND character_id IN "
+                    f"({', '.join('?' * len(part))})",
+                    (dataset_id, *part),
+                ).rowcount
             if images:
                 # labels.jsonl is written again once the re-queued images are rendered
-                self.q(cur, "UPDATE datasets SET finalized_at = NULL, finalizing_at = NULL, finalize_error = NULL "
-                       "WHERE id = ?", (dataset_id,))
+                self.q(
+                    cur,
+                    "UPDATE datasets SET finalized_at = NULL, finalizing_at = NULL, finalize_error = NULL "
+                    "WHERE id = ?",
+                    (dataset_id,),
+                )
             return images, tasks
 
         return self.run(fn) if image_ids else (0, 0)
 
     def character(self, character_id: int) -> dict:
         def fn(cur):
-            row = self.q(cur, "SELECT id, dataset_id, idx, seed, attributes FROM characters WHERE id = ?",
-                         (character_id,)).fetchone()
+            row = self.q(
+                cur,
+                "SELECT id, dataset_id, idx, seed, attributes FROM characters WHERE id = ?",
+                (character_id,),
+            ).fetchone()
             if row is None:
                 raise CatalogError(f"character {character_id}: not in the catalog")
-            return {"id": row[0], "dataset_id": row[1], "index": row[2], "seed": row[3],
-                    "attributes": load_json(row[4])}
+            return {
+                "id": row[0],
+                "dataset_id": row[1],
+                "index": row[2],
+                "seed": row[3],
+                "attributes": load_json(row[4]),
+            }
 
         return self.run(fn)
 
     def character_images(self, character_id: int) -> list[dict]:
         def fn(cur):
-            rows = self.q(cur, "SELECT id, idx, camid, stem, state, checksum FROM images WHERE character_id = ? "
-                          "ORDER BY idx", (character_id,)).fetchall()
-            return [{"id": r[0], "index": r[1], "camid": r[2], "stem": r[3], "state": r[4], "checksum": r[5]}
-                    for r in rows]
+            rows = self.q(
+                cur,
+                "SELECT id, idx, camid, stem, state, checksum FROM images WHERE character_id = ? "
+                "ORDER BY idx",
+                (character_id,),
+            ).fetchall()
+            return [
+                {"id": r[0], "index": r[1], "camid": r[2], "stem": r[3], "state": r[4], "checksum": r[5]}
+                for r in rows
+            ]
 
         return self.run(fn)
 
     def dataset_images(self, dataset_id: int) -> list[dict]:
         def fn(cur):
-            rows = self.q(cur, "SELECT stem, state, path, mask_path, checksum, worker FROM images "
-                          "WHERE dataset_id = ? ORDER BY stem", (dataset_id,)).fetchall()
-            return [dict(zip(("stem", "state", "path", "mask_path", "checksum", "worker"), r, strict=True))
-                    for r in rows]
+            rows = self.q(
+                cur,
+                "SELECT stem, state, path, mask_path, checksum, worker FROM images "
+                "WHERE dataset_id = ? ORDER BY stem",
+                (dataset_id,),
+            ).fetchall()
+            return [
+                dict(zip(("stem", "state", "path", "mask_path", "checksum", "worker"), r, strict=True))
+                for r in rows
+            ]
 
         return self.run(fn)
 
     def fully_planned(self, dataset_id: int) -> bool:
         """Every character of the dataset is in the catalog (its enqueue finished planning)."""
-        row = self.run(lambda cur: self.q(cur, "SELECT planned_characters FROM datasets WHERE id = ?",
-                                          (dataset_id,)).fetchone())
+        row = self.run(
+            lambda cur: self.q(
+                cur, "SELECT planned_characters FROM datasets WHERE id = ?", (dataset_id,)
+            ).fetchone()
+        )
         return row is not None and row[0] is None
 
     def mark_finalized(self, dataset_id: int) -> bool:
         """Record a finished finalize; False (and the claim freed) when tasks were reopened
         meanwhile (``requeue_images``): their completion finalizes the dataset again."""
+
         def fn(cur):
-            c = self.q(cur, "UPDATE datasets SET finalized_at = ?, finalizing_at = NULL, finalize_error = NULL "
-                       "WHERE id = ? AND NOT EXISTS (SELECT 1 FROM tasks WHERE tasks.dataset_id = datasets.id AND "
-                       "tasks.state IN ('pending', 'running'))", (time.time(), dataset_id))
+            c = self.q(
+                cur,
+                "UPDATE datasets SET finalized_at = ?, finalizing_at = NULL, finalize_error = NULL "
+                "WHERE id = ? AND NOT EXISTS (SELECT 1 FROM tasks WHERE tasks.dataset_id = datasets.id AND "
+                "tasks.state IN ('pending', 'running'))",
+                (time.time(), dataset_id),
+            )
             if c.rowcount == 1:
                 return True
             self.q(cur, "UPDATE datasets SET finalizing_at = NULL WHERE id = ?", (dataset_id,))
@@ -532,27 +703,43 @@ class Catalog(RunsMixin):
         now = time.time()
 
         def fn(cur):
-            c = self.q(cur, "UPDATE datasets SET finalizing_at = ? WHERE id = ? AND kind = 'rendered' AND "
-                       "finalized_at IS NULL AND planned_characters IS NULL AND (finalizing_at IS NULL OR "
-                       "finalizing_at < ?) AND NOT EXISTS (SELECT 1 FROM tasks WHERE tasks.dataset_id = datasets.id "
-                       "AND tasks.state IN ('pending', 'running'))", (now, dataset_id, now - stale_after))
+            c = self.q(
+                cur,
+                "UPDATE datasets SET finalizing_at = ? WHERE id = ? AND kind = 'rendered' AND "
+                "finalized_at IS NULL AND planned_characters IS NULL AND (finalizing_at IS NULL OR "
+                "finalizing_at < ?) AND NOT EXISTS (SELECT 1 FROM tasks WHERE tasks.dataset_id = datasets.id "
+                "AND tasks.state IN ('pending', 'running'))",
+                (now, dataset_id, now - stale_after),
+            )
             return c.rowcount == 1
 
         return self.run(fn)
 
     def finalize_failed(self, dataset_id: int, error: str) -> None:
         """Record why a finalize failed and free it for the next try."""
-        self.run(lambda cur: self.q(cur, "UPDATE datasets SET finalizing_at = NULL, finalize_error = ? WHERE id = ?",
-                                    (error[-2000:], dataset_id)))
+        self.run(
+            lambda cur: self.q(
+                cur,
+                "UPDATE datasets SET finalizing_at = NULL, finalize_error = ? WHERE id = ?",
+                (error[-2000:], dataset_id),
+            )
+        )
 
     def unfinalized_datasets(self, stale_after: float, limit: int = 10) -> list[int]:
         """Ids of complete rendered datasets still not finalized (and not being finalized)."""
         now = time.time()
-        return [r[0] for r in self.run(lambda cur: self.q(
-            cur, "SELECT id FROM datasets WHERE kind = 'rendered' AND finalized_at IS NULL AND planned_characters "
-                 "IS NULL AND (finalizing_at IS NULL OR finalizing_at < ?) AND NOT EXISTS (SELECT 1 FROM tasks WHERE "
-                 "tasks.dataset_id = datasets.id AND tasks.state IN ('pending', 'running')) ORDER BY id LIMIT ?",
-            (now - stale_after, limit)).fetchall())]
+        return [
+            r[0]
+            for r in self.run(
+                lambda cur: self.q(
+                    cur,
+                    "SELECT id FROM datasets WHERE kind = 'rendered' AND finalized_at IS NULL AND planned_characters "
+                    "IS NULL AND (finalizing_at IS NULL OR finalizing_at < ?) AND NOT EXISTS (SELECT 1 FROM tasks WHERE "
+                    "tasks.dataset_id = datasets.id AND tasks.state IN ('pending', 'running')) ORDER BY id LIMIT ?",
+                    (now - stale_after, limit),
+                ).fetchall()
+            )
+        ]
 
     def unfinished_tasks(self, dataset_id: int | None = None, queues: Sequence[str] | None = None) -> int:
         """Tasks still pending or running (of one dataset, or of the given queues)."""
@@ -566,12 +753,20 @@ class Catalog(RunsMixin):
 
     # ---- tasks -----------------------------------------------------------------------------
     def get_task(self, task_id: int) -> Task | None:
-        row = self.run(lambda cur: self.q(cur, f"SELECT {TASK_COLS} FROM tasks WHERE id = ?",
-                                          (task_id,)).fetchone())
+        row = self.run(
+            lambda cur: self.q(cur, f"SELECT {TASK_COLS} FROM tasks WHERE id = ?", (task_id,)).fetchone()
+        )
         return _task_row(row)
 
-    def claim(self, worker: str, lease_seconds: float, *, task_id: int | None = None,
-              queues: Sequence[str] = ("render",), kinds: Sequence[str] | None = None) -> Task | None:
+    def claim(
+        self,
+        worker: str,
+        lease_seconds: float,
+        *,
+        task_id: int | None = None,
+        queues: Sequence[str] = ("render",),
+        kinds: Sequence[str] | None = None,
+    ) -> Task | None:
         """Lease one task to ``worker``: the given id, or the oldest claimable one of ``queues``.
 
         Claimable: of one of ``queues`` (and ``kinds`` when given), and pending and due, running
@@ -579,8 +774,10 @@ class Catalog(RunsMixin):
         connection). Returns None when nothing could be claimed.
         """
         now = time.time()
-        cond = ("((state = 'pending' AND not_before <= ?) OR (state = 'running' AND "
-                "(lease_until < ? OR worker = ?)))")
+        cond = (
+            "((state = 'pending' AND not_before <= ?) OR (state = 'running' AND "
+            "(lease_until < ? OR worker = ?)))"
+        )
         own = f"queue IN ({', '.join('?' * len(queues))})"
         own_params = list(queues)
         if kinds is not None:
@@ -592,17 +789,23 @@ class Catalog(RunsMixin):
         else:
             pick = f"SELECT id FROM tasks WHERE {own} AND {cond} ORDER BY id LIMIT 1"
             pick_params = [*own_params, now, now, worker]
-        sql = (f"UPDATE tasks SET state = 'running', worker = ?, lease_until = ?, started_at = ?, "
-               f"attempts = attempts + (CASE WHEN state = 'running' AND worker = ? THEN 0 ELSE 1 END) "
-               f"WHERE id = ({pick} {self.skip_locked}) AND {cond} RETURNING {TASK_COLS}")
+        sql = (
+            f"UPDATE tasks SET state = 'running', worker = ?, lease_until = ?, started_at = ?, "
+            f"attempts = attempts + (CASE WHEN state = 'running' AND worker = ? THEN 0 ELSE 1 END) "
+            f"WHERE id = ({pick} {self.skip_locked}) AND {cond} RETURNING {TASK_COLS}"
+        )
         params = [worker, now + lease_seconds, now, worker, *pick_params, now, now, worker]
         return _task_row(self.run(lambda cur: self.q(cur, sql, params).fetchone()))
 
     def renew_lease(self, task_id: int, worker: str, lease_seconds: float) -> bool:
         """Extend this worker's lease; False when the task is no longer leased to it."""
+
         def fn(cur):
-            c = self.q(cur, "UPDATE tasks SET lease_until = ? WHERE id = ? AND worker = ? AND state = 'running'",
-                       (time.time() + lease_seconds, task_id, worker))
+            c = self.q(
+                cur,
+                "UPDATE tasks SET lease_until = ? WHERE id = ? AND worker = ? AND state = 'running'",
+                (time.time() + lease_seconds, task_id, worker),
+            )
             return c.rowcount == 1
 
         return self.run(fn)
@@ -623,13 +826,30 @@ class Catalog(RunsMixin):
                 return True
             if state[0] != "running" or state[1] != worker:
                 return False
-            cur.executemany(self._sql(
-                "UPDATE images SET state = 'done', path = ?, mask_path = ?, bbox = ?, checksum = ?, "
-                "rendered_at = ?, worker = ? WHERE id = ? AND state <> 'done'"),
-                [(r.get("image"), r.get("mask"), dump_json(r.get("bbox")), r.get("checksum"),
-                  now, worker, image_id) for image_id, r in rows.items()])
-            self.q(cur, "UPDATE tasks SET state = 'done', finished_at = ?, lease_until = NULL, last_error = NULL "
-                   "WHERE id = ?", (now, task_id))
+            cur.executemany(
+                self._sql(
+                    "UPDATE images SET state = 'done', path = ?, mask_path = ?, bbox = ?, checksum = ?, "
+                    "rendered_at = ?, worker = ? WHERE id = ? AND state <> 'done'"
+                ),
+                [
+                    (
+                        r.get("image"),
+                        r.get("mask"),
+                        dump_json(r.get("bbox")),
+                        r.get("checksum"),
+                        now,
+                        worker,
+                        image_id,
+                    )
+                    for image_id, r in rows.items()
+                ],
+            )
+            self.q(
+                cur,
+                "UPDATE tasks SET state = 'done', finished_at = ?, lease_until = NULL, last_error = NULL "
+                "WHERE id = ?",
+                (now, task_id),
+            )
             self.q(cur, "UPDATE workers SET tasks_done = tasks_done + 1 WHERE name = ?", (worker,))
             return True
 
@@ -638,30 +858,47 @@ class Catalog(RunsMixin):
     def fail_task(self, task_id: int, worker: str, error: str, backoff: float) -> str:
         """Record a failed attempt: back to pending after ``backoff * 2**(attempts-1)`` seconds, or
         failed for good once attempts reach max_attempts. Returns the new state ('' if not ours)."""
+
         def fn(cur):
-            row = self.q(cur, "SELECT attempts, max_attempts FROM tasks WHERE id = ? AND worker = ? AND "
-                         "state = 'running'", (task_id, worker)).fetchone()
+            row = self.q(
+                cur,
+                "SELECT attempts, max_attempts FROM tasks WHERE id = ? AND worker = ? AND state = 'running'",
+                (task_id, worker),
+            ).fetchone()
             if row is None:
                 return ""
             attempts, max_attempts = row
             error_text = error[-4000:]
             if attempts >= max_attempts:
-                self.q(cur, "UPDATE tasks SET state = 'failed', last_error = ?, lease_until = NULL, "
-                       "finished_at = ? WHERE id = ?", (error_text, time.time(), task_id))
+                self.q(
+                    cur,
+                    "UPDATE tasks SET state = 'failed', last_error = ?, lease_until = NULL, "
+                    "finished_at = ? WHERE id = ?",
+                    (error_text, time.time(), task_id),
+                )
                 return "failed"
             delay = backoff * 2 ** max(attempts - 1, 0)
-            self.q(cur, "UPDATE tasks SET state = 'pending', last_error = ?, lease_until = NULL, worker = NULL, "
-                   "not_before = ?, dispatched_at = NULL WHERE id = ?", (error_text, time.time() + delay, task_id))
+            self.q(
+                cur,
+                "UPDATE tasks SET state = 'pending', last_error = ?, lease_until = NULL, worker = NULL, "
+                "not_before = ?, dispatched_at = NULL WHERE id = ?",
+                (error_text, time.time() + delay, task_id),
+            )
             return "pending"
 
         return self.run(fn)
 
     def release_task(self, task_id: int, worker: str) -> bool:
         """Give a leased task back unfinished (graceful stop); the attempt is not counted."""
+
         def fn(cur):
-            c = self.q(cur, "UPDATE tasks SET state = 'pending', lease_until = NULL, worker = NULL, "
-                       "attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END, dispatched_at = ? "
-                       "WHERE id = ? AND worker = ? AND state = 'running'", (time.time(), task_id, worker))
+            c = self.q(
+                cur,
+                "UPDATE tasks SET state = 'pending', lease_until = NULL, worker = NULL, "
+                "attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END, dispatched_at = ? "
+                "WHERE id = ? AND worker = ? AND state = 'running'",
+                (time.time(), task_id, worker),
+            )
             return c.rowcount == 1
 
         return self.run(fn)
@@ -672,14 +909,26 @@ class Catalog(RunsMixin):
         now = time.time()
 
         def fn(cur):
-            self.q(cur, "UPDATE tasks SET state = 'failed', finished_at = ?, lease_until = NULL, "
-                   "last_error = 'lease expired after the last attempt (worker ' || COALESCE(worker, 'unknown') || ' lost)' "
-                   "WHERE state = 'running' AND lease_until < ? AND attempts >= max_attempts", (now, now))
-            self.q(cur, "UPDATE tasks SET state = 'pending', dispatched_at = NULL, lease_until = NULL, "
-                   "last_error = 'lease expired (worker ' || COALESCE(worker, 'unknown') || ' lost)', worker = NULL "
-                   "WHERE state = 'running' AND lease_until < ?", (now,))
-            rows = self.q(cur, "UPDATE tasks SET dispatched_at = ? WHERE state = 'pending' AND not_before <= ? "
-                          "AND dispatched_at IS NULL RETURNING id, queue", (now, now)).fetchall()
+            self.q(
+                cur,
+                "UPDATE tasks SET state = 'failed', finished_at = ?, lease_until = NULL, "
+                "last_error = 'lease expired after the last attempt (worker ' || COALESCE(worker, 'unknown') || ' lost)' "
+                "WHERE state = 'running' AND lease_until < ? AND attempts >= max_attempts",
+                (now, now),
+            )
+            self.q(
+                cur,
+                "UPDATE tasks SET state = 'pending', dispatched_at = NULL, lease_until = NULL, "
+                "last_error = 'lease expired (worker ' || COALESCE(worker, 'unknown') || ' lost)', worker = NULL "
+                "WHERE state = 'running' AND lease_until < ?",
+                (now,),
+            )
+            rows = self.q(
+                cur,
+                "UPDATE tasks SET dispatched_at = ? WHERE state = 'pending' AND not_before <= ? "
+                "AND dispatched_at IS NULL RETURNING id, queue",
+                (now, now),
+            ).fetchall()
             return sorted(tuple(r) for r in rows)
 
         return self.run(fn)
@@ -691,10 +940,13 @@ class Catalog(RunsMixin):
         now = time.time()
 
         def fn(cur):
-            rows = self.q(cur, f"UPDATE tasks SET dispatched_at = ? WHERE id IN (SELECT id FROM tasks WHERE "
-                               f"state = 'pending' AND not_before <= ? AND dispatched_at < ? ORDER BY dispatched_at "
-                               f"LIMIT ? {self.skip_locked}) AND state = 'pending' RETURNING id, queue",
-                          (now, now, now - older_than, limit)).fetchall()
+            rows = self.q(
+                cur,
+                f"UPDATE tasks SET dispatched_at = ? WHERE id IN (SELECT id FROM tasks WHERE "
+                f"state = 'pending' AND not_before <= ? AND dispatched_at < ? ORDER BY dispatched_at "
+                f"LIMIT ? {self.skip_locked}) AND state = 'pending' RETURNING id, queue",
+                (now, now, now - older_than, limit),
+            ).fetchall()
             return sorted(tuple(r) for r in rows)
 
         return self.run(fn)
@@ -704,33 +956,53 @@ class Catalog(RunsMixin):
         now = time.time()
 
         def fn(cur):
-            return tuple(int(v or 0) for v in self.q(
-                cur, "SELECT COUNT(*), SUM(CASE WHEN dispatched_at < ? THEN 1 ELSE 0 END) FROM tasks "
-                     "WHERE state = 'pending' AND not_before <= ? AND dispatched_at IS NOT NULL",
-                (now - older_than, now)).fetchone())
+            return tuple(
+                int(v or 0)
+                for v in self.q(
+                    cur,
+                    "SELECT COUNT(*), SUM(CASE WHEN dispatched_at < ? THEN 1 ELSE 0 END) FROM tasks "
+                    "WHERE state = 'pending' AND not_before <= ? AND dispatched_at IS NOT NULL",
+                    (now - older_than, now),
+                ).fetchone()
+            )
 
         return self.run(fn)
 
     def undispatch(self, task_ids: Sequence[int]) -> None:
         """Forget that tasks were dispatched (the queue could not take them); the reaper retries."""
         if task_ids:
-            self.run(lambda cur: cur.executemany(self._sql("UPDATE tasks SET dispatched_at = NULL WHERE id = ? "
-                                                           "AND state = 'pending'"), [(i,) for i in task_ids]))
+            self.run(
+                lambda cur: cur.executemany(
+                    self._sql("UPDATE tasks SET dispatched_at = NULL WHERE id = ? AND state = 'pending'"),
+                    [(i,) for i in task_ids],
+                )
+            )
 
     def mark_dispatched(self, task_ids: Sequence[int]) -> None:
         if task_ids:
             now = time.time()
-            self.run(lambda cur: cur.executemany(self._sql("UPDATE tasks SET dispatched_at = ? WHERE id = ?"),
-                                                 [(now, i) for i in task_ids]))
+            self.run(
+                lambda cur: cur.executemany(
+                    self._sql("UPDATE tasks SET dispatched_at = ? WHERE id = ?"), [(now, i) for i in task_ids]
+                )
+            )
 
     def redispatchable(self) -> list[tuple[int, str]]:
         """For reconcile: every due pending task and every running one whose lease expired."""
         now = time.time()
 
         def fn(cur):
-            self.q(cur, "UPDATE tasks SET dispatched_at = NULL WHERE state = 'pending' AND not_before > ?", (now,))
-            rows = self.q(cur, "UPDATE tasks SET dispatched_at = ? WHERE (state = 'pending' AND not_before <= ?) "
-                          "OR (state = 'running' AND lease_until < ?) RETURNING id, queue", (now, now, now)).fetchall()
+            self.q(
+                cur,
+                "UPDATE tasks SET dispatched_at = NULL WHERE state = 'pending' AND not_before > ?",
+                (now,),
+            )
+            rows = self.q(
+                cur,
+                "UPDATE tasks SET dispatched_at = ? WHERE (state = 'pending' AND not_before <= ?) "
+                "OR (state = 'running' AND lease_until < ?) RETURNING id, queue",
+                (now, now, now),
+            ).fetchall()
             return sorted(tuple(r) for r in rows)
 
         return self.run(fn)
@@ -741,24 +1013,39 @@ class Catalog(RunsMixin):
 
         def fn(cur):
             self.q(cur, "DELETE FROM workers WHERE name = ?", (name,))
-            self.q(cur, "INSERT INTO workers (name, host, pid, queues, started_at, heartbeat_at) "
-                   "VALUES (?, ?, ?, ?, ?, ?)", (name, host, pid, ",".join(queues), now, now))
+            self.q(
+                cur,
+                "INSERT INTO workers (name, host, pid, queues, started_at, heartbeat_at) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (name, host, pid, ",".join(queues), now, now),
+            )
 
         self.run(fn)
 
     def heartbeat(self, name: str, task_id: int | None) -> None:
-        self.run(lambda cur: self.q(cur, "UPDATE workers SET heartbeat_at = ?, task_id = ? WHERE name = ?",
-                                    (time.time(), task_id, name)))
+        self.run(
+            lambda cur: self.q(
+                cur,
+                "UPDATE workers SET heartbeat_at = ?, task_id = ? WHERE name = ?",
+                (time.time(), task_id, name),
+            )
+        )
 
     def worker_stopped(self, name: str) -> None:
-        self.run(lambda cur: self.q(cur, "UPDATE workers SET stopped_at = ?, task_id = NULL WHERE name = ?",
-                                    (time.time(), name)))
+        self.run(
+            lambda cur: self.q(
+                cur, "UPDATE workers SET stopped_at = ?, task_id = NULL WHERE name = ?", (time.time(), name)
+            )
+        )
 
     def live_workers(self, within: float) -> list[dict]:
         def fn(cur):
-            rows = self.q(cur, "SELECT name, host, pid, queues, heartbeat_at, task_id, tasks_done FROM workers "
-                          "WHERE heartbeat_at >= ? AND stopped_at IS NULL ORDER BY name",
-                          (time.time() - within,)).fetchall()
+            rows = self.q(
+                cur,
+                "SELECT name, host, pid, queues, heartbeat_at, task_id, tasks_done FROM workers "
+                "WHERE heartbeat_at >= ? AND stopped_at IS NULL ORDER BY name",
+                (time.time() - within,),
+            ).fetchall()
             keys = ("name", "host", "pid", "queues", "heartbeat_at", "task_id", "tasks_done")
             return [dict(zip(keys, r, strict=True)) for r in rows]
 

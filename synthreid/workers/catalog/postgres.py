@@ -30,8 +30,15 @@ class PostgresCatalog(Catalog):
         super().__init__(retry_for=retry_for)
 
     def _connect(self):
-        conn = psycopg2.connect(self.url, connect_timeout=5, application_name="synthreid",
-                                keepalives=1, keepalives_idle=30, keepalives_interval=10, keepalives_count=3)
+        conn = psycopg2.connect(
+            self.url,
+            connect_timeout=5,
+            application_name="synthreid",
+            keepalives=1,
+            keepalives_idle=30,
+            keepalives_interval=10,
+            keepalives_count=3,
+        )
         conn.autocommit = False
         return conn
 
@@ -57,8 +64,10 @@ class PostgresCatalog(Catalog):
         w.writerows(rows)
         buf.seek(0)
         # QUOTE_NONNUMERIC writes None as "" (quoted): FORCE_NULL turns those back into NULL.
-        cur.copy_expert(f"COPY {table} ({', '.join(cols)}) FROM STDIN WITH (FORMAT csv, FORCE_NULL "
-                        f"({', '.join(cols)}))", buf)
+        cur.copy_expert(
+            f"COPY {table} ({', '.join(cols)}) FROM STDIN WITH (FORMAT csv, FORCE_NULL ({', '.join(cols)}))",
+            buf,
+        )
 
     def _lock_migrations(self, cur) -> None:
         cur.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))

@@ -14,8 +14,23 @@ import time
 
 from synthreid.errors import DatasetError
 
-RUN_KEYS = ("id", "name", "kind", "state", "config", "inputs", "metrics", "artifacts", "run_dir", "task_id",
-            "progress", "error", "created_at", "updated_at", "finished_at")
+RUN_KEYS = (
+    "id",
+    "name",
+    "kind",
+    "state",
+    "config",
+    "inputs",
+    "metrics",
+    "artifacts",
+    "run_dir",
+    "task_id",
+    "progress",
+    "error",
+    "created_at",
+    "updated_at",
+    "finished_at",
+)
 RUN_STATES = ("queued", "running", "retrying", "done", "failed")
 ACTIVE_TASK_STATES = ("pending", "running")
 
@@ -35,8 +50,9 @@ class RunsMixin:
     """Runs and gpu tasks. Expects Catalog's ``run``, ``q`` and ``_sql``."""
 
     # ---- submit -----------------------------------------------------------------------------
-    def create_gpu_task(self, *, kind: str, queue: str, payload: dict, run_name: str, run_kind: str,
-                        max_attempts: int) -> tuple[int, str]:
+    def create_gpu_task(
+        self, *, kind: str, queue: str, payload: dict, run_name: str, run_kind: str, max_attempts: int
+    ) -> tuple[int, str]:
         """Insert a task and point run ``run_name`` at it (state queued), in one transaction.
 
         Raises CatalogError when the run is of another kind or still has a pending or running
@@ -46,23 +62,40 @@ class RunsMixin:
 
         def fn(cur):
             now = time.time()
-            row = self.q(cur, "SELECT r.id, r.kind, t.id, t.state FROM runs r LEFT JOIN tasks t ON t.id = r.task_id "
-                         "WHERE r.name = ?", (run_name,)).fetchone()
+            row = self.q(
+                cur,
+                "SELECT r.id, r.kind, t.id, t.state FROM runs r LEFT JOIN tasks t ON t.id = r.task_id "
+                "WHERE r.name = ?",
+                (run_name,),
+            ).fetchone()
             if row is not None:
                 if row[1] != run_kind:
                     raise CatalogError(f"run {run_name!r} is a {row[1]} run, not a {run_kind} run")
                 if row[3] in ACTIVE_TASK_STATES:
-                    raise CatalogError(f"run {run_name!r}: task {row[2]} is still {row[3]}; wait for it "
-                                       "(`synthreid status`) before submitting more work on this run")
-            task_id = self.q(cur, "INSERT INTO tasks (kind, queue, payload, max_attempts, created_at) "
-                             "VALUES (?, ?, ?, ?, ?) RETURNING id",
-                             (kind, queue, dump_json(payload), max_attempts, now)).fetchone()[0]
+                    raise CatalogError(
+                        f"run {run_name!r}: task {row[2]} is still {row[3]}; wait for it "
+                        "(`synthreid status`) before submitting more work on this run"
+                    )
+            task_id = self.q(
+                cur,
+                "INSERT INTO tasks (kind, queue, payload, max_attempts, created_at) "
+                "VALUES (?, ?, ?, ?, ?) RETURNING id",
+                (kind, queue, dump_json(payload), max_attempts, now),
+            ).fetchone()[0]
             if row is None:
-                self.q(cur, "INSERT INTO runs (name, kind, config, inputs, state, task_id, created_at, updated_at) "
-                       "VALUES (?, ?, ?, ?, 'queued', ?, ?, ?)", (run_name, run_kind, "{}", "{}", task_id, now, now))
+                self.q(
+                    cur,
+                    "INSERT INTO runs (name, kind, config, inputs, state, task_id, created_at, updated_at) "
+                    "VALUES (?, ?, ?, ?, 'queued', ?, ?, ?)",
+                    (run_name, run_kind, "{}", "{}", task_id, now, now),
+                )
             else:
-                self.q(cur, "UPDATE runs SET state = 'queued', task_id = ?, error = NULL, progress = NULL, "
-                       "updated_at = ? WHERE id = ?", (task_id, now, row[0]))
+                self.q(
+                    cur,
+                    "UPDATE runs SET state = 'queued', task_id = ?, error = NULL, progress = NULL, "
+                    "updated_at = ? WHERE id = ?",
+                    (task_id, now, row[0]),
+                )
             return int(task_id), queue
 
         return self.run(fn)
@@ -70,31 +103,60 @@ class RunsMixin:
     # ---- while a task runs ------------------------------------------------------------------
     def start_run(self, name: str, task_id: int, run_dir: str) -> None:
         """Mark the run running in ``run_dir`` (an older record of that folder is detached)."""
+
         def fn(cur):
             now = time.time()
-            self.q(cur, "UPDATE runs SET run_dir = NULL WHERE run_dir = ? AND (name IS NULL OR name <> ?)",
-                   (run_dir, name))
-            self.q(cur, "UPDATE runs SET state = 'running', run_dir = ?, updated_at = ? WHERE name = ? AND task_id = ?",
-                   (run_dir, now, name, task_id))
+            self.q(
+                cur,
+                "UPDATE runs SET run_dir = NULL WHERE run_dir = ? AND (name IS NULL OR name <> ?)",
+                (run_dir, name),
+            )
+            self.q(
+                cur,
+                "UPDATE runs SET state = 'running', run_dir = ?, updated_at = ? WHERE name = ? AND task_id = ?",
+                (run_dir, now, name, task_id),
+            )
 
         self.run(fn)
 
     def set_run_progress(self, name: str, progress: dict | None) -> None:
         from synthreid.workers.catalog.base import dump_json
 
-        self.run(lambda cur: self.q(cur, "UPDATE runs SET progress = ?, updated_at = ? WHERE name = ?",
-                                    (None if progress is None else dump_json(progress), time.time(), name)))
+        self.run(
+            lambda cur: self.q(
+                cur,
+                "UPDATE runs SET progress = ?, updated_at = ? WHERE name = ?",
+                (None if progress is None else dump_json(progress), time.time(), name),
+            )
+        )
 
     def run_attempt_ended(self, task_id: int, state: str, error: str | None = None) -> None:
         """A gpu task's attempt ended without success: ``state`` is queued (released), retrying or failed."""
         if state not in RUN_STATES:
             raise ValueError(f"run state {state!r}: expected one of {RUN_STATES}")
-        self.run(lambda cur: self.q(cur, "UPDATE runs SET state = ?, error = COALESCE(?, error), updated_at = ? "
-                                    "WHERE task_id = ?", (state, error, time.time(), task_id)))
+        self.run(
+            lambda cur: self.q(
+                cur,
+                "UPDATE runs SET state = ?, error = COALESCE(?, error), updated_at = ? WHERE task_id = ?",
+                (state, error, time.time(), task_id),
+            )
+        )
 
     # ---- results ----------------------------------------------------------------------------
-    def _upsert_run(self, cur, *, kind, config=None, inputs=None, metrics=None, artifacts=None, name=None,
-                    run_dir=None, state=None, task_id=None) -> int:
+    def _upsert_run(
+        self,
+        cur,
+        *,
+        kind,
+        config=None,
+        inputs=None,
+        metrics=None,
+        artifacts=None,
+        name=None,
+        run_dir=None,
+        state=None,
+        task_id=None,
+    ) -> int:
         from synthreid.workers.catalog.base import dump_json
 
         now = time.time()
@@ -105,16 +167,36 @@ class RunsMixin:
             row = self.q(cur, "SELECT id FROM runs WHERE run_dir = ?", (run_dir,)).fetchone()
         finished = now if state in (None, "done") else None
         if row is None:
-            return int(self.q(cur, "INSERT INTO runs (name, kind, config, inputs, metrics, artifacts, run_dir, state, "
-                              "task_id, created_at, updated_at, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                              "RETURNING id",
-                              (name, kind, dump_json(config or {}), dump_json(inputs or {}),
-                               None if metrics is None else dump_json(metrics),
-                               None if artifacts is None else dump_json(artifacts), run_dir, state or "done",
-                               task_id, now, now, finished)).fetchone()[0])
+            return int(
+                self.q(
+                    cur,
+                    "INSERT INTO runs (name, kind, config, inputs, metrics, artifacts, run_dir, state, "
+                    "task_id, created_at, updated_at, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                    "RETURNING id",
+                    (
+                        name,
+                        kind,
+                        dump_json(config or {}),
+                        dump_json(inputs or {}),
+                        None if metrics is None else dump_json(metrics),
+                        None if artifacts is None else dump_json(artifacts),
+                        run_dir,
+                        state or "done",
+                        task_id,
+                        now,
+                        now,
+                        finished,
+                    ),
+                ).fetchone()[0]
+            )
         run_id = int(row[0])
         sets, params = ["kind = ?", "updated_at = ?"], [kind, now]
-        for col, val in (("config", config), ("inputs", inputs), ("metrics", metrics), ("artifacts", artifacts)):
+        for col, val in (
+            ("config", config),
+            ("inputs", inputs),
+            ("metrics", metrics),
+            ("artifacts", artifacts),
+        ):
             if val is not None:
                 sets.append(f"{col} = ?")
                 params.append(dump_json(val))
@@ -130,9 +212,18 @@ class RunsMixin:
         self.q(cur, f"UPDATE runs SET {', '.join(sets)} WHERE id = ?", (*params, run_id))
         return run_id
 
-    def record_run(self, kind: str, config: dict | None = None, inputs: dict | None = None,
-                   metrics: dict | None = None, artifacts: dict | None = None, *, name: str | None = None,
-                   run_dir: str | None = None, state: str | None = None) -> int:
+    def record_run(
+        self,
+        kind: str,
+        config: dict | None = None,
+        inputs: dict | None = None,
+        metrics: dict | None = None,
+        artifacts: dict | None = None,
+        *,
+        name: str | None = None,
+        run_dir: str | None = None,
+        state: str | None = None,
+    ) -> int:
         """Insert or update a run; returns its id.
 
         Matched by ``name`` if given, else by ``run_dir`` (default: the folder holding every
@@ -141,8 +232,19 @@ class RunsMixin:
         ``state`` None leaves a matched run's state alone (new rows are 'done').
         """
         run_dir = run_dir or _common_dir(artifacts)
-        return self.run(lambda cur: self._upsert_run(cur, kind=kind, config=config, inputs=inputs, metrics=metrics,
-                                                     artifacts=artifacts, name=name, run_dir=run_dir, state=state))
+        return self.run(
+            lambda cur: self._upsert_run(
+                cur,
+                kind=kind,
+                config=config,
+                inputs=inputs,
+                metrics=metrics,
+                artifacts=artifacts,
+                name=name,
+                run_dir=run_dir,
+                state=state,
+            )
+        )
 
     def finish_gpu_task(self, task_id: int, worker: str, run: dict, dataset: dict | None = None) -> bool:
         """Record the run (state done), register a refined dataset if given, and finish the task,
@@ -165,19 +267,39 @@ class RunsMixin:
             now = time.time()
             run_id = self._upsert_run(cur, **{**run, "state": "done"})
             if dataset is not None:
-                parent = self.q(cur, "SELECT id FROM datasets WHERE name = ?", (dataset["parent"],)).fetchone()
-                old = self.q(cur, "SELECT kind, refiner_run_id FROM datasets WHERE name = ?",
-                             (dataset["name"],)).fetchone()
+                parent = self.q(
+                    cur, "SELECT id FROM datasets WHERE name = ?", (dataset["parent"],)
+                ).fetchone()
+                old = self.q(
+                    cur, "SELECT kind, refiner_run_id FROM datasets WHERE name = ?", (dataset["name"],)
+                ).fetchone()
                 if old is None:
-                    self.q(cur, "INSERT INTO datasets (name, kind, spec, parent_id, refiner_run_id, characters, "
-                           "images_per_character, created_at, finalized_at) VALUES (?, 'refined', ?, ?, ?, ?, ?, ?, ?)",
-                           (dataset["name"], dump_json(dataset["spec"]), parent[0] if parent else None, run_id,
-                            dataset["characters"], dataset["images_per_character"], now, now))
+                    self.q(
+                        cur,
+                        "INSERT INTO datasets (name, kind, spec, parent_id, refiner_run_id, characters, "
+                        "images_per_character, created_at, finalized_at) VALUES (?, 'refined', ?, ?, ?, ?, ?, ?, ?)",
+                        (
+                            dataset["name"],
+                            dump_json(dataset["spec"]),
+                            parent[0] if parent else None,
+                            run_id,
+                            dataset["characters"],
+                            dataset["images_per_character"],
+                            now,
+                            now,
+                        ),
+                    )
                 elif old[0] != "refined" or old[1] != run_id:
-                    raise DatasetError(f"dataset {dataset['name']!r} already exists in the catalog "
-                                       f"(kind {old[0]}, not refined by this run)")
-            self.q(cur, "UPDATE tasks SET state = 'done', finished_at = ?, lease_until = NULL, last_error = NULL "
-                   "WHERE id = ?", (now, task_id))
+                    raise DatasetError(
+                        f"dataset {dataset['name']!r} already exists in the catalog "
+                        f"(kind {old[0]}, not refined by this run)"
+                    )
+            self.q(
+                cur,
+                "UPDATE tasks SET state = 'done', finished_at = ?, lease_until = NULL, last_error = NULL "
+                "WHERE id = ?",
+                (now, task_id),
+            )
             self.q(cur, "UPDATE workers SET tasks_done = tasks_done + 1 WHERE name = ?", (worker,))
             return True
 
@@ -193,15 +315,24 @@ class RunsMixin:
 
     def list_runs(self) -> list[dict]:
         """Every run with its latest task's state, attempts and last error (``task_*`` keys)."""
+
         def fn(cur):
             cols = ", ".join(f"r.{k}" for k in RUN_KEYS)
-            rows = self.q(cur, f"SELECT {cols}, t.state, t.attempts, t.max_attempts, t.last_error FROM runs r "
-                          "LEFT JOIN tasks t ON t.id = r.task_id ORDER BY r.id").fetchall()
+            rows = self.q(
+                cur,
+                f"SELECT {cols}, t.state, t.attempts, t.max_attempts, t.last_error FROM runs r "
+                "LEFT JOIN tasks t ON t.id = r.task_id ORDER BY r.id",
+            ).fetchall()
             out = []
             for r in rows:
-                d = _run_row(r[:len(RUN_KEYS)])
-                d.update(zip(("task_state", "task_attempts", "task_max_attempts", "task_error"), r[len(RUN_KEYS):],
-                             strict=True))
+                d = _run_row(r[: len(RUN_KEYS)])
+                d.update(
+                    zip(
+                        ("task_state", "task_attempts", "task_max_attempts", "task_error"),
+                        r[len(RUN_KEYS) :],
+                        strict=True,
+                    )
+                )
                 out.append(d)
             return out
 

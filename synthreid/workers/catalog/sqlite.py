@@ -51,7 +51,10 @@ class SQLiteCatalog(Catalog):
         cur.execute("BEGIN IMMEDIATE")
 
     def _has_table(self, cur, name: str) -> bool:
-        return cur.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)).fetchone() is not None
+        return (
+            cur.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)).fetchone()
+            is not None
+        )
 
     def __repr__(self) -> str:
         return f"SQLiteCatalog({self.path})"

@@ -19,7 +19,9 @@ def person_image(pid: int, rng: np.random.Generator, size=(64, 32)) -> Image.Ima
     img = Image.new("RGB", (w, h), bg)
     d = ImageDraw.Draw(img)
     top = tuple(int(255 * c) for c in colorsys.hsv_to_rgb((pid * 0.37) % 1.0, 0.9, 0.95))
-    bottom = tuple(int(255 * c) for c in colorsys.hsv_to_rgb((pid * 0.61 + 0.5) % 1.0, 0.8, 0.5 + 0.4 * (pid % 2)))
+    bottom = tuple(
+        int(255 * c) for c in colorsys.hsv_to_rgb((pid * 0.61 + 0.5) % 1.0, 0.8, 0.5 + 0.4 * (pid % 2))
+    )
     dx, dy = int(rng.integers(-2, 3)), int(rng.integers(-2, 3))
     d.ellipse((w * 0.35 + dx, h * 0.02 + dy, w * 0.65 + dx, h * 0.2 + dy), fill=(230, 190, 160))
     if pid % 3 == 0:
@@ -27,14 +29,18 @@ def person_image(pid: int, rng: np.random.Generator, size=(64, 32)) -> Image.Ima
     elif pid % 3 == 1:
         d.ellipse((w * 0.15 + dx, h * 0.2 + dy, w * 0.85 + dx, h * 0.58 + dy), fill=top)
     else:
-        d.polygon([(w * 0.5 + dx, h * 0.2 + dy), (w * 0.9 + dx, h * 0.58 + dy), (w * 0.1 + dx, h * 0.58 + dy)], fill=top)
+        d.polygon(
+            [(w * 0.5 + dx, h * 0.2 + dy), (w * 0.9 + dx, h * 0.58 + dy), (w * 0.1 + dx, h * 0.58 + dy)],
+            fill=top,
+        )
     d.rectangle((w * 0.3 + dx, h * 0.55 + dy, w * 0.7 + dx, h * 0.97 + dy), fill=bottom)
     arr = np.asarray(img).astype(np.int16) + rng.integers(-12, 13, (h, w, 3))
     return Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8))
 
 
-def make_synth_dataset(root: Path, n_ids=20, per_id=8, n_cams=2, size=(64, 32), seed=0,
-                       splits: dict | None = None) -> Path:
+def make_synth_dataset(
+    root: Path, n_ids=20, per_id=8, n_cams=2, size=(64, 32), seed=0, splits: dict | None = None
+) -> Path:
     """A synthreid dataset folder; default splits use every identity for train, val and test."""
     rng = np.random.default_rng(seed)
     (root / "images").mkdir(parents=True)
@@ -44,8 +50,15 @@ def make_synth_dataset(root: Path, n_ids=20, per_id=8, n_cams=2, size=(64, 32), 
             person_image(pid, rng, size).save(root / "images" / f"{image_stem(pid, cam, idx)}.png")
     ids = list(range(n_ids))
     splits = splits or {"train": ids, "val": ids, "test": ids}
-    write_manifest(root, {"name": root.name, "seed": seed, "splits": splits,
-                          "counts": {"characters": n_ids, "images": n_ids * per_id}})
+    write_manifest(
+        root,
+        {
+            "name": root.name,
+            "seed": seed,
+            "splits": splits,
+            "counts": {"characters": n_ids, "images": n_ids * per_id},
+        },
+    )
     return root
 
 
@@ -61,11 +74,17 @@ def make_market(root: Path, seed=0) -> dict:
     for pid in range(1, 7):
         for cam in (1, 2):
             for k in range(2):
-                _save(root / "bounding_box_train" / f"{pid:04d}_c{cam}s1_{100 * k + pid:06d}_0{k}.jpg", pid, rng)
+                _save(
+                    root / "bounding_box_train" / f"{pid:04d}_c{cam}s1_{100 * k + pid:06d}_0{k}.jpg", pid, rng
+                )
     for pid in (10, 11, 12):
         _save(root / "query" / f"{pid:04d}_c1s2_{pid:06d}_00.jpg", pid, rng)
         for cam in (1, 2, 2):
-            _save(root / "bounding_box_test" / f"{pid:04d}_c{cam}s3_{int(rng.integers(1e5)):06d}_01.jpg", pid, rng)
+            _save(
+                root / "bounding_box_test" / f"{pid:04d}_c{cam}s3_{int(rng.integers(1e5)):06d}_01.jpg",
+                pid,
+                rng,
+            )
     _save(root / "bounding_box_test" / "0000_c1s1_000001_00.jpg", 0, rng)
     _save(root / "bounding_box_test" / "0000_c2s1_000002_00.jpg", 0, rng)
     _save(root / "bounding_box_test" / "-1_c1s1_000003_00.jpg", 0, rng)
@@ -101,10 +120,13 @@ def make_openreid(root: Path, n_ids=6, n_splits=2, seed=0) -> None:
                 _save(root / "images" / n, pid, rng)
             cams.append(names)
         identities.append(cams)
-    (root / "meta.json").write_text(json.dumps({"name": "cuhk03", "shot": "multiple", "num_cameras": 2,
-                                                "identities": identities}))
+    (root / "meta.json").write_text(
+        json.dumps({"name": "cuhk03", "shot": "multiple", "num_cameras": 2, "identities": identities})
+    )
     splits = []
     for s in range(n_splits):
         test = sorted(np.random.default_rng(s).permutation(n_ids)[:2].tolist())
-        splits.append({"trainval": [p for p in range(n_ids) if p not in test], "query": test, "gallery": test})
+        splits.append(
+            {"trainval": [p for p in range(n_ids) if p not in test], "query": test, "gallery": test}
+        )
     (root / "splits.json").write_text(json.dumps(splits))

@@ -26,8 +26,8 @@ def test_market_reader_drops_junk_keeps_distractors(tmp_path):
     assert not set(ids(ds.val)) & set(ids(ds.train))
     assert len(ds.query) == want["query"] and len(ds.gallery) == want["gallery"]
     assert -1 not in ids(ds.train + ds.gallery)
-    assert 0 in ids(ds.gallery)                       # distractors stay in the gallery
-    assert 0 not in ids(ds.test_pool())               # but never take part as a test identity
+    assert 0 in ids(ds.gallery)  # distractors stay in the gallery
+    assert 0 not in ids(ds.test_pool())  # but never take part as a test identity
     assert {r.camid for r in ds.gallery} == {1, 2}
 
 
@@ -91,8 +91,9 @@ def test_openreid_name_mismatch_names_file(tmp_path):
 
 
 def test_synthreid_reader_and_detection(tmp_path):
-    root = make_synth_dataset(tmp_path / "ds", n_ids=6, per_id=4,
-                              splits={"train": [0, 1, 2], "val": [3], "test": [4, 5]})
+    root = make_synth_dataset(
+        tmp_path / "ds", n_ids=6, per_id=4, splits={"train": [0, 1, 2], "val": [3], "test": [4, 5]}
+    )
     assert detect_format(root) == "synthreid"
     ds = read_dataset(root)
     assert ids(ds.train) == [0, 1, 2] and ids(ds.val) == [3]
@@ -118,8 +119,13 @@ def _assert_same(a, b):
 
 @pytest.mark.parametrize("fmt", ["market1501", "openreid"])
 def test_export_round_trip(tmp_path, fmt):
-    src = make_synth_dataset(tmp_path / "ds", n_ids=7, per_id=4, n_cams=2,
-                             splits={"train": [0, 2, 3], "val": [5], "test": [1, 4, 6]})
+    src = make_synth_dataset(
+        tmp_path / "ds",
+        n_ids=7,
+        per_id=4,
+        n_cams=2,
+        splits={"train": [0, 2, 3], "val": [5], "test": [1, 4, 6]},
+    )
     orig = read_dataset(src)
     out = export(src, tmp_path / fmt, fmt, image_ext=".png")
     assert detect_format(out) == fmt

@@ -15,8 +15,20 @@ pytestmark = pytest.mark.torch
 
 
 def small_cfg(ds, **kw):
-    base = dict(train=[str(ds)], val=str(ds), arch="tiny", height=64, width=32, epochs=2, batch_size=16,
-                lr=0.05, dropout=0.0, workers=0, draws=3, threads=2)
+    base = dict(
+        train=[str(ds)],
+        val=str(ds),
+        arch="tiny",
+        height=64,
+        width=32,
+        epochs=2,
+        batch_size=16,
+        lr=0.05,
+        dropout=0.0,
+        workers=0,
+        draws=3,
+        threads=2,
+    )
     base.update(kw)
     return TrainConfig(**base)
 
@@ -33,14 +45,24 @@ def test_learns_far_above_chance(tmp_path, toy_dataset):
     assert res["rank1"] > 0.5, res["rank1"]  # chance is 1/20
     assert res["draws"] == 3 and len(res["cmc"]) == 100 and res["cmc"][19] == pytest.approx(1.0)
     run = tmp_path / "run"
-    for name in ("config.json", "state.json", "metrics.json", "cmc.csv", "val_curve.csv", "val_curve.png",
-                 "best.pt", "last.pt"):
+    for name in (
+        "config.json",
+        "state.json",
+        "metrics.json",
+        "cmc.csv",
+        "val_curve.csv",
+        "val_curve.png",
+        "best.pt",
+        "last.pt",
+    ):
         assert (run / name).is_file(), name
     curve = (run / "val_curve.csv").read_text().splitlines()
     assert len(curve) == 5 and curve[0].startswith("epoch,loss,acc,val_score")
     state = json.loads((run / "state.json").read_text())
     scores = [float(line.split(",")[3]) for line in curve[1:]]
-    assert state["best_score"] == pytest.approx(max(scores)) and state["best_epoch"] == 1 + scores.index(max(scores))
+    assert state["best_score"] == pytest.approx(max(scores)) and state["best_epoch"] == 1 + scores.index(
+        max(scores)
+    )
 
 
 def _weights(model):
@@ -82,8 +104,11 @@ def test_finetune_resizes_classifier_and_lowers_feature_lr(tmp_path, small_ds):
     Trainer(small_cfg(small_ds, epochs=1), tmp_path / "src", progress=False).train()
     src_model, _ = engine.load_model(tmp_path / "src")
     real = make_synth_dataset(tmp_path / "real", n_ids=5, per_id=4, seed=7)
-    ft = Trainer(small_cfg(real, epochs=1, finetune_from=str(tmp_path / "src"), finetune_lr_mult=0.1),
-                 tmp_path / "ft", progress=False)
+    ft = Trainer(
+        small_cfg(real, epochs=1, finetune_from=str(tmp_path / "src"), finetune_lr_mult=0.1),
+        tmp_path / "ft",
+        progress=False,
+    )
     assert src_model.head.classifier.out_features == 8
     assert ft.model.head.classifier.out_features == 5
     torch.testing.assert_close(ft.model.backbone[0][0].weight, src_model.backbone[0][0].weight)
@@ -91,13 +116,18 @@ def test_finetune_resizes_classifier_and_lowers_feature_lr(tmp_path, small_ds):
     assert lrs == pytest.approx([0.005, 0.05])
     ft.train()
     with pytest.raises(runs.RunError, match="arch"):
-        Trainer(small_cfg(real, arch="inception", finetune_from=str(tmp_path / "src")), tmp_path / "x",
-                progress=False)
+        Trainer(
+            small_cfg(real, arch="inception", finetune_from=str(tmp_path / "src")),
+            tmp_path / "x",
+            progress=False,
+        )
 
 
 def test_mixed_datasets_get_disjoint_labels(tmp_path, small_ds):
     other = make_synth_dataset(tmp_path / "other", n_ids=5, per_id=4, seed=9)
-    t = Trainer(small_cfg(small_ds, train=[str(small_ds), str(other)], epochs=1), tmp_path / "m", progress=False)
+    t = Trainer(
+        small_cfg(small_ds, train=[str(small_ds), str(other)], epochs=1), tmp_path / "m", progress=False
+    )
     assert t.num_classes == 13 and len(t.records) == 8 * 4 + 5 * 4
     assert sorted(set(t.labels)) == list(range(13))
 

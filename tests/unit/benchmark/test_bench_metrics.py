@@ -90,7 +90,13 @@ def loop_market(d, qi, gi, qc, gc, max_rank):
 
 def random_problem(rng, m=40, n=120, n_ids=15, n_cams=3, levels=6):
     d = rng.integers(0, levels, (m, n)).astype(float)  # few levels -> many ties
-    return d, rng.integers(0, n_ids, m), rng.integers(0, n_ids, n), rng.integers(0, n_cams, m), rng.integers(0, n_cams, n)
+    return (
+        d,
+        rng.integers(0, n_ids, m),
+        rng.integers(0, n_ids, n),
+        rng.integers(0, n_cams, m),
+        rng.integers(0, n_cams, n),
+    )
 
 
 # ---------------------------------------------------------------- hand-worked examples
@@ -194,4 +200,3 @@ def test_blocks_do_not_change_results(monkeypatch):
     monkeypatch.setattr(metrics, "BLOCK_ROWS", 16)
     np.testing.assert_allclose(cmc(d, qi, gi, qc, gc, topk=10), full[0])
     assert mean_ap(d, qi, gi, qc, gc) == pytest.approx(full[1])
-

@@ -20,8 +20,20 @@ pytestmark = pytest.mark.torch
 
 
 def small_cfg(ds, **kw):
-    base = dict(train=[str(ds)], val=str(ds), arch="tiny", height=64, width=32, epochs=1, batch_size=16,
-                lr=0.05, dropout=0.0, workers=0, draws=2, threads=2)
+    base = dict(
+        train=[str(ds)],
+        val=str(ds),
+        arch="tiny",
+        height=64,
+        width=32,
+        epochs=1,
+        batch_size=16,
+        lr=0.05,
+        dropout=0.0,
+        workers=0,
+        draws=2,
+        threads=2,
+    )
     base.update(kw)
     return TrainConfig(**base)
 
@@ -73,7 +85,9 @@ def test_loss_options_unified(tmp_path):
 def test_training_uses_the_chosen_loss(tmp_path):
     ds = make_synth_dataset(tmp_path / "d", n_ids=8, per_id=4, seed=1)
     ce = Trainer(small_cfg(ds), tmp_path / "ce", progress=False).train()
-    rce = Trainer(small_cfg(ds, loss="sce", sce_alpha=0.0, sce_beta=1.0), tmp_path / "sce", progress=False).train()
+    rce = Trainer(
+        small_cfg(ds, loss="sce", sce_alpha=0.0, sce_beta=1.0), tmp_path / "sce", progress=False
+    ).train()
     # at the start CE ~ log 8 = 2.1 while RCE ~ 9.2 * (1 - 1/8) = 8.1
     assert ce["loss"] < 4.0 < rce["loss"] <= -math.log(1e-4)
     assert json.loads((tmp_path / "sce" / "config.json").read_text())["loss"] == "sce"
@@ -142,8 +156,9 @@ def test_mix_sampler_hits_the_ratio_whatever_the_sizes():
 def test_trainer_subsamples_each_dataset_and_mixes(tmp_path, monkeypatch):
     a = make_synth_dataset(tmp_path / "a", n_ids=6, per_id=4, seed=1)
     b = make_synth_dataset(tmp_path / "b", n_ids=5, per_id=4, seed=2)
-    cfg = small_cfg(a, train=[str(a), str(b)], train_ids=[3, None], train_images_per_id=[2, None],
-                    mix_ratio=[0.0, 1.0])
+    cfg = small_cfg(
+        a, train=[str(a), str(b)], train_ids=[3, None], train_images_per_id=[2, None], mix_ratio=[0.0, 1.0]
+    )
     t = Trainer(cfg, tmp_path / "r", progress=False)
     assert t.num_classes == 3 + 5 and len(t.records) == 3 * 2 + 5 * 4
     # same pid numbers in both datasets, distinct labels
@@ -170,18 +185,71 @@ def test_cli_mixing_options(tmp_path, capsys):
     a = make_synth_dataset(tmp_path / "a", n_ids=6, per_id=3, seed=1)
     b = make_synth_dataset(tmp_path / "b", n_ids=4, per_id=3, seed=2)
     run = tmp_path / "run"
-    rc = main(["benchmark", "train", "--train", str(a), "--train", str(b), "--train-ids", "2", "--train-ids", "all",
-               "--train-images-per-id", "2", "--mix-ratio", "3:1", "--loss", "sce", "--sce-alpha", "0.5",
-               "--val", str(a), "--arch", "tiny", "--epochs", "1", "--batch-size", "8", "--workers", "0",
-               "--height", "64", "--width", "32", "--out", str(run), "--quiet"])
+    rc = main(
+        [
+            "benchmark",
+            "train",
+            "--train",
+            str(a),
+            "--train",
+            str(b),
+            "--train-ids",
+            "2",
+            "--train-ids",
+            "all",
+            "--train-images-per-id",
+            "2",
+            "--mix-ratio",
+            "3:1",
+            "--loss",
+            "sce",
+            "--sce-alpha",
+            "0.5",
+            "--val",
+            str(a),
+            "--arch",
+            "tiny",
+            "--epochs",
+            "1",
+            "--batch-size",
+            "8",
+            "--workers",
+            "0",
+            "--height",
+            "64",
+            "--width",
+            "32",
+            "--out",
+            str(run),
+            "--quiet",
+        ]
+    )
     assert rc == 0
     cfg = json.loads((run / "config.json").read_text())
-    assert cfg["train_ids"] == [2, None] and cfg["train_images_per_id"] == [2] and cfg["mix_ratio"] == [3.0, 1.0]
+    assert (
+        cfg["train_ids"] == [2, None] and cfg["train_images_per_id"] == [2] and cfg["mix_ratio"] == [3.0, 1.0]
+    )
     assert cfg["loss"] == "sce" and cfg["sce_alpha"] == 0.5
     with pytest.raises(SystemExit):
         main(["benchmark", "train", "--train", str(a), "--val", str(a), "--train-ids", "0"])
     assert "positive integer or 'all'" in capsys.readouterr().err
-    rc = main(["benchmark", "train", "--train", str(a), "--val", str(a), "--mix-ratio", "1,1", "--arch", "tiny",
-               "--workers", "0", "--out", str(tmp_path / "bad")])
+    rc = main(
+        [
+            "benchmark",
+            "train",
+            "--train",
+            str(a),
+            "--val",
+            str(a),
+            "--mix-ratio",
+            "1,1",
+            "--arch",
+            "tiny",
+            "--workers",
+            "0",
+            "--out",
+            str(tmp_path / "bad"),
+        ]
+    )
     assert rc == 2 and "mix_ratio has 2 values for 1" in capsys.readouterr().err
     assert not (tmp_path / "bad").exists()

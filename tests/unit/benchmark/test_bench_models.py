@@ -57,7 +57,9 @@ def test_resnet50_shapes_and_weights(tmp_path):
 
 
 def test_unknown_name_lists_valid_ones():
-    with pytest.raises(ModelError, match=r"valid: .*inception, mobilenetv3_large.*osnet_x0_25.*resnet50, tiny"):
+    with pytest.raises(
+        ModelError, match=r"valid: .*inception, mobilenetv3_large.*osnet_x0_25.*resnet50, tiny"
+    ):
         build("vgg", num_classes=3)
     with pytest.raises(ModelError, match="dropout"):
         build("inception", num_classes=3, dropout=1.5)

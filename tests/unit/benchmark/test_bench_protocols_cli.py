@@ -22,6 +22,7 @@ def oracle(noise=0.0, seed=0):
         for i, r in enumerate(records):
             f[i, r.pid % 64] = 1.0
         return f + noise * rng.standard_normal(f.shape).astype(np.float32)
+
     return extract
 
 
@@ -33,7 +34,9 @@ def test_thesis_draws_seeded_cross_camera(tmp_path):
     assert a != protocols.thesis_draws(pool, num_ids=10, draws=3, seed=6)
     for q, g in a:
         assert len(q) == len(g) == 10 and len({pool[i].pid for i in q}) == 10
-        assert all(pool[i].pid == pool[j].pid and pool[i].camid != pool[j].camid for i, j in zip(q, g, strict=True))
+        assert all(
+            pool[i].pid == pool[j].pid and pool[i].camid != pool[j].camid for i, j in zip(q, g, strict=True)
+        )
 
 
 def test_thesis_protocol_mean_and_spread(tmp_path):
@@ -54,7 +57,11 @@ def test_validation_score_is_cmc_area(tmp_path):
 def test_cuhk03_classic_and_new(tmp_path):
     make_openreid(tmp_path / "cuhk03")
     classic = protocols.evaluate("cuhk03", read_dataset(tmp_path / "cuhk03", num_val=0), oracle())
-    assert classic["protocol"] == "cuhk03-classic" and classic["rank1"] == pytest.approx(1.0) and classic["mAP"] == 1.0
+    assert (
+        classic["protocol"] == "cuhk03-classic"
+        and classic["rank1"] == pytest.approx(1.0)
+        and classic["mAP"] == 1.0
+    )
     make_cuhk03np(tmp_path / "np")
     new = protocols.evaluate("cuhk03", read_dataset(tmp_path / "np", num_val=0), oracle())
     assert new["protocol"] == "cuhk03-new" and new["rank1"] == 1.0 and new["mINP"] == 1.0
@@ -67,13 +74,50 @@ def test_cli_train_eval_report(tmp_path, capsys):
     pytest.importorskip("torch")
     ds = make_synth_dataset(tmp_path / "ds", n_ids=8, per_id=4)
     run = tmp_path / "run"
-    rc = main(["benchmark", "train", "--train", str(ds), "--val", str(ds), "--test", str(ds), "--arch", "tiny",
-               "--epochs", "1", "--batch-size", "16", "--workers", "0", "--draws", "2", "--out", str(run),
-               "--quiet"])
+    rc = main(
+        [
+            "benchmark",
+            "train",
+            "--train",
+            str(ds),
+            "--val",
+            str(ds),
+            "--test",
+            str(ds),
+            "--arch",
+            "tiny",
+            "--epochs",
+            "1",
+            "--batch-size",
+            "16",
+            "--workers",
+            "0",
+            "--draws",
+            "2",
+            "--out",
+            str(run),
+            "--quiet",
+        ]
+    )
     assert rc == 0
     assert "r1=" in capsys.readouterr().out
-    assert main(["benchmark", "eval", str(run), "--test", str(ds), "--protocol", "market", "--workers", "0",
-                 "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "benchmark",
+                "eval",
+                str(run),
+                "--test",
+                str(ds),
+                "--protocol",
+                "market",
+                "--workers",
+                "0",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     assert set(json.loads((run / "metrics.json").read_text())) == {"ds:thesis", "ds:market"}
     assert main(["benchmark", "report", str(run), str(run), "--out", str(tmp_path / "rep")]) == 0
     md = (tmp_path / "rep" / "report.md").read_text()
@@ -104,8 +148,22 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
     ds = make_synth_dataset(tmp_path / "ds", n_ids=3, per_id=2)
     assert main(["benchmark", "export", str(ds), "--format", "openreid", "--out", str(tmp_path / "o")]) == 0
     assert (tmp_path / "o" / "meta.json").is_file()
-    rc = main(["benchmark", "train", "--train", str(tmp_path), "--val", str(ds), "--arch", "tiny",
-               "--out", str(tmp_path / "bad"), "--workers", "0"])
+    rc = main(
+        [
+            "benchmark",
+            "train",
+            "--train",
+            str(tmp_path),
+            "--val",
+            str(ds),
+            "--arch",
+            "tiny",
+            "--out",
+            str(tmp_path / "bad"),
+            "--workers",
+            "0",
+        ]
+    )
     assert rc == 2 and "unknown dataset format" in capsys.readouterr().err
     assert not (tmp_path / "bad").exists()  # nothing written for a run that could not start
 

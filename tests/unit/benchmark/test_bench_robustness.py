@@ -25,8 +25,20 @@ pytestmark = pytest.mark.torch
 
 
 def small_cfg(ds, **kw):
-    base = dict(train=[str(ds)], val=str(ds), arch="tiny", height=64, width=32, epochs=1, batch_size=16,
-                lr=0.05, dropout=0.0, workers=0, draws=2, threads=1)
+    base = dict(
+        train=[str(ds)],
+        val=str(ds),
+        arch="tiny",
+        height=64,
+        width=32,
+        epochs=1,
+        batch_size=16,
+        lr=0.05,
+        dropout=0.0,
+        workers=0,
+        draws=2,
+        threads=1,
+    )
     base.update(kw)
     return TrainConfig(**base)
 
@@ -51,7 +63,9 @@ def test_malicious_checkpoint_is_refused_and_never_runs(tmp_path, capsys):
     marker = tmp_path / "MARKER"
     run = tmp_path / "runs" / "evil"
     hostile_checkpoint(run / "best.pt", marker)
-    with pytest.raises(runs.RunError, match=r"best\.pt: refused: not a pure-weights checkpoint.*posix\.system"):
+    with pytest.raises(
+        runs.RunError, match=r"best\.pt: refused: not a pure-weights checkpoint.*posix\.system"
+    ):
         runs.load_checkpoint(run / "best.pt")
     with pytest.raises(runs.RunError, match="refused"):  # the eval path (what a gpu worker runs)
         evaluate_run(run, str(tmp_path), workers=0, progress=False)
@@ -97,8 +111,11 @@ def test_unscorable_test_set_refused_before_training(tmp_path):
     good = make_synth_dataset(tmp_path / "good", n_ids=6, per_id=4, seed=1)
     bad = one_camera_majority(tmp_path / "bad")
     run = tmp_path / "run"
-    with pytest.raises(DatasetError, match="test identities need images from >= 2 cameras; 6 of 8 have one: "
-                                           "render more images per character"):
+    with pytest.raises(
+        DatasetError,
+        match="test identities need images from >= 2 cameras; 6 of 8 have one: "
+        "render more images per character",
+    ):
         Trainer(small_cfg(good, test=[str(bad)], protocol="thesis"), run, progress=False)
     single = make_synth_dataset(tmp_path / "single", n_ids=4, per_id=3, n_cams=1)
     with pytest.raises(DatasetError, match="0 queries.*render more images per character"):
@@ -108,8 +125,9 @@ def test_unscorable_test_set_refused_before_training(tmp_path):
     ok = one_camera_majority(tmp_path / "ok", n_ids=8, single=2)
     Trainer(small_cfg(good, test=[str(ok)], protocol="thesis"), run, progress=False)
     assert (run / "config.json").is_file()
-    res = protocols.evaluate("thesis", read_dataset(ok), lambda rs: torch.eye(8)[[r.pid for r in rs]].numpy(),
-                             draws=2)
+    res = protocols.evaluate(
+        "thesis", read_dataset(ok), lambda rs: torch.eye(8)[[r.pid for r in rs]].numpy(), draws=2
+    )
     assert res["num_ids"] == 6 and res["rank1"] == 1.0
 
 
@@ -120,10 +138,14 @@ def test_check_test_set_rules():
     query = [rec(p, 1, 0) for p in range(4)]
     gallery = [rec(p, 2, 1) for p in range(1)] + [rec(p, 1, 2) for p in range(1, 4)]
     ds = ReidDataset("d", Path("/x"), "market1501", [], [], query, gallery)
-    with pytest.raises(DatasetError, match="3 of 4 queries have no gallery image of the same identity on another"):
+    with pytest.raises(
+        DatasetError, match="3 of 4 queries have no gallery image of the same identity on another"
+    ):
         protocols.check_test_set("market", ds)
     ds.gallery = [rec(p, 1, 2) for p in range(4)]
-    with pytest.raises(DatasetError, match="no query has a gallery image of the same identity on another camera"):
+    with pytest.raises(
+        DatasetError, match="no query has a gallery image of the same identity on another camera"
+    ):
         protocols.check_test_set("cuhk03", ds)
     ds.gallery = [rec(p, 2, 1) for p in range(3)] + [rec(3, 1, 2)]
     assert "1 of 4 queries" in protocols.check_test_set("market", ds)[0]
@@ -135,7 +157,7 @@ def corrupt_inside(path: Path) -> None:
     """Break a PNG's pixel data but keep its header and IEND (passes the cheap check, fails decoding)."""
     data = bytearray(path.read_bytes())
     start = data.index(b"IDAT") + 8
-    data[start:start + 40] = bytes(40)
+    data[start : start + 40] = bytes(40)
     path.write_bytes(bytes(data))
 
 
@@ -173,13 +195,36 @@ def test_truncated_image_cli_one_line_then_skip_bad_trains(tmp_path, capsys, cap
     victim = sorted((ds / "images").iterdir())[5]
     truncate(victim)
     run = tmp_path / "run"
-    args = ["benchmark", "train", "--train", str(ds), "--val", str(ds), "--arch", "tiny", "--epochs", "1",
-            "--batch-size", "8", "--height", "64", "--width", "32", "--workers", "2", "--threads", "1",
-            "--out", str(run), "--quiet"]
+    args = [
+        "benchmark",
+        "train",
+        "--train",
+        str(ds),
+        "--val",
+        str(ds),
+        "--arch",
+        "tiny",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "8",
+        "--height",
+        "64",
+        "--width",
+        "32",
+        "--workers",
+        "2",
+        "--threads",
+        "1",
+        "--out",
+        str(run),
+        "--quiet",
+    ]
     assert main(args) == 2
     err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("synthreid: error")]
-    assert err == [f"synthreid: error: {victim}: truncated PNG (no IEND chunk at its end) "
-                   "(--skip-bad skips bad files)"]
+    assert err == [
+        f"synthreid: error: {victim}: truncated PNG (no IEND chunk at its end) (--skip-bad skips bad files)"
+    ]
     assert not run.exists()
     with caplog.at_level(logging.WARNING):
         assert main([*(("0" if a == "2" else a) for a in args), "--skip-bad"]) == 0  # 0 workers: quicker
@@ -232,12 +277,31 @@ def test_eval_names_test_folder_and_report_prints_paths(tmp_path, capsys):
     (ds / "manifest.json").write_text(json.dumps(manifest))
     assert read_dataset(ds).name == "manifest-name"
     Trainer(small_cfg(ds), tmp_path / "r", progress=False).train()
-    assert main(["benchmark", "eval", str(tmp_path / "r"), "--test", str(ds), "--protocol", "market",
-                 "--workers", "0", "--threads", "1", "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "benchmark",
+                "eval",
+                str(tmp_path / "r"),
+                "--test",
+                str(ds),
+                "--protocol",
+                "market",
+                "--workers",
+                "0",
+                "--threads",
+                "1",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     assert capsys.readouterr().out.startswith("folder-name [market]: r1=")
     assert list(runs.load_metrics(tmp_path / "r")) == ["folder-name:market"]
     assert main(["benchmark", "report", str(tmp_path / "r"), "--out", str(tmp_path / "rep")]) == 0
     out = capsys.readouterr().out.rstrip().splitlines()
-    assert out[-1] == (f"wrote {tmp_path / 'rep' / 'report.md'} (this table), {tmp_path / 'rep' / 'report.csv'} "
-                       f"(one row per run, test and split) and {tmp_path / 'rep' / 'cmc.png'} (CMC curves)")
+    assert out[-1] == (
+        f"wrote {tmp_path / 'rep' / 'report.md'} (this table), {tmp_path / 'rep' / 'report.csv'} "
+        f"(one row per run, test and split) and {tmp_path / 'rep' / 'cmc.png'} (CMC curves)"
+    )
     assert not any(line.startswith("{") for line in out)

@@ -26,8 +26,18 @@ def fake_run(path, metrics, **config):
 
 def result(rank1, m_ap=None, m_inp=None, protocol="cuhk03-classic", dataset="cuhk03", n=30):
     cmc = np.minimum(1.0, rank1 + np.arange(n) * 0.05).tolist()
-    return {"protocol": protocol, "dataset": dataset, "cmc": cmc, "rank1": cmc[0], "rank5": cmc[4],
-            "rank10": cmc[9], "rank20": cmc[19], "mAP": m_ap, "mINP": m_inp, "best_epoch": 1}
+    return {
+        "protocol": protocol,
+        "dataset": dataset,
+        "cmc": cmc,
+        "rank1": cmc[0],
+        "rank5": cmc[4],
+        "rank10": cmc[9],
+        "rank20": cmc[19],
+        "mAP": m_ap,
+        "mINP": m_inp,
+        "best_epoch": 1,
+    }
 
 
 def test_parse_splits(tmp_path):
@@ -46,7 +56,9 @@ def test_parse_splits(tmp_path):
 
 
 def test_aggregate_mean_and_std():
-    agg = splits.aggregate([{**result(0.2, 0.3, 0.1), "split_id": 0}, {**result(0.4, 0.5, None), "split_id": 1}])
+    agg = splits.aggregate(
+        [{**result(0.2, 0.3, 0.1), "split_id": 0}, {**result(0.4, 0.5, None), "split_id": 1}]
+    )
     assert agg["splits"] == 2 and agg["split_ids"] == [0, 1]
     assert agg["rank1"] == pytest.approx(0.3) and agg["rank1_std"] == pytest.approx(0.1)
     assert agg["mAP"] == pytest.approx(0.4) and agg["mAP_std"] == pytest.approx(0.1)
@@ -60,14 +72,18 @@ def test_cuhk03_classic_reports_minp(tmp_path):
 
     def extract(records):
         return np.eye(8, dtype=np.float32)[[r.pid for r in records]]
+
     res = protocols.evaluate("cuhk03", ds, extract)
     assert res["mINP"] == pytest.approx(1.0) and res["split_id"] == 0
 
 
 def test_report_aggregates_split_runs_given_one_by_one(tmp_path):
     for s, r1 in enumerate((0.2, 0.4, 0.6)):
-        fake_run(tmp_path / "exp" / f"split-{s:02d}", {"cuhk03:cuhk03-classic": {**result(r1, 0.5), "split_id": s}},
-                 split_id=s)
+        fake_run(
+            tmp_path / "exp" / f"split-{s:02d}",
+            {"cuhk03:cuhk03-classic": {**result(r1, 0.5), "split_id": s}},
+            split_id=s,
+        )
     other = fake_run(tmp_path / "other", {"cuhk03:cuhk03-classic": result(0.9, 0.95, 0.8)}, arch="inception")
     members = [tmp_path / "exp" / f"split-{s:02d}" for s in range(3)]
     summary, detail = report.collect([*members, other])
@@ -119,9 +135,35 @@ def test_cli_cuhk03_all_splits_end_to_end(tmp_path, capsys):
     cuhk = tmp_path / "cuhk03"
     make_openreid(cuhk, n_ids=12, n_splits=2)  # 10 trainval identities: 2 carved out for validation
     run = tmp_path / "run"
-    args = ["benchmark", "train", "--train", str(cuhk), "--val", str(cuhk), "--test", str(cuhk), "--protocol",
-            "cuhk03", "--splits", "all", "--arch", "tiny", "--epochs", "1", "--batch-size", "8", "--workers", "0",
-            "--height", "64", "--width", "32", "--out", str(run), "--quiet"]
+    args = [
+        "benchmark",
+        "train",
+        "--train",
+        str(cuhk),
+        "--val",
+        str(cuhk),
+        "--test",
+        str(cuhk),
+        "--protocol",
+        "cuhk03",
+        "--splits",
+        "all",
+        "--arch",
+        "tiny",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "8",
+        "--workers",
+        "0",
+        "--height",
+        "64",
+        "--width",
+        "32",
+        "--out",
+        str(run),
+        "--quiet",
+    ]
     assert main(args) == 0
     assert "2 splits, mean" in capsys.readouterr().out
     split_sets = []
@@ -134,8 +176,23 @@ def test_cli_cuhk03_all_splits_end_to_end(tmp_path, capsys):
     assert parent["splits"] == 2 and parent["split_ids"] == [0, 1] and parent["rank1_std"] is not None
     assert json.loads((run / "config.json").read_text())["splits"] == [0, 1]
     # a second eval on the parent re-tests every split and refreshes the aggregate
-    assert main(["benchmark", "eval", str(run), "--test", str(cuhk), "--protocol", "thesis", "--workers", "0",
-                 "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "benchmark",
+                "eval",
+                str(run),
+                "--test",
+                str(cuhk),
+                "--protocol",
+                "thesis",
+                "--workers",
+                "0",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     assert runs.load_metrics(run)["cuhk03:thesis"]["splits"] == 2
     assert main(["benchmark", "report", str(run), "--out", str(tmp_path / "rep"), "--max-rank", "10"]) == 0
     rows = list(csv.DictReader(io.StringIO((tmp_path / "rep" / "report.csv").read_text())))
@@ -151,6 +208,7 @@ def test_thesis_minp_is_mean_reciprocal_rank(tmp_path):
     def extract(records):  # noisy identity features: true matches land at assorted ranks
         f = np.eye(16, dtype=np.float32)[[r.pid for r in records]]
         return f + 0.6 * np.random.default_rng(0).standard_normal(f.shape).astype(np.float32)
+
     res = protocols.evaluate("thesis", ds, extract, draws=2)
     pool = ds.test_pool()
     want = []

@@ -28,8 +28,15 @@ def make_dataset(root: Path, cams_of: dict[int, list[int]], splits: dict, size=(
     for pid, cams in cams_of.items():
         for idx, cam in enumerate(cams):
             person_image(pid, rng, size).save(root / "images" / f"{image_stem(pid, cam, idx)}.png")
-    write_manifest(root, {"name": root.name, "seed": seed, "splits": splits,
-                          "counts": {"characters": len(cams_of), "images": sum(map(len, cams_of.values()))}})
+    write_manifest(
+        root,
+        {
+            "name": root.name,
+            "seed": seed,
+            "splits": splits,
+            "counts": {"characters": len(cams_of), "images": sum(map(len, cams_of.values()))},
+        },
+    )
     return root
 
 
@@ -39,6 +46,7 @@ def assert_cross_camera(query, gallery):
 
 
 # --- query selection ------------------------------------------------------------------------
+
 
 def test_split_query_gallery_properties_over_random_pools():
     rng = np.random.default_rng(7)
@@ -95,8 +103,13 @@ def test_quick_start_dataset_exports_to_an_evaluable_test_set(tmp_path, fmt):
     # what `benchmark train --protocol market` runs at the end: it must not fail for want of matches
     rng = np.random.default_rng(0)
     dist = rng.random((len(back.query), len(back.gallery)))
-    cmc, m_ap, _ = evaluate_market(dist, [r.pid for r in back.query], [r.pid for r in back.gallery],
-                                   [r.camid for r in back.query], [r.camid for r in back.gallery])
+    cmc, m_ap, _ = evaluate_market(
+        dist,
+        [r.pid for r in back.query],
+        [r.pid for r in back.gallery],
+        [r.camid for r in back.query],
+        [r.camid for r in back.gallery],
+    )
     assert cmc[-1] == 1.0 and 0 < m_ap <= 1
 
 
@@ -117,6 +130,7 @@ def test_report_counts_one_camera_identities(tmp_path):
 
 
 # --- image format ---------------------------------------------------------------------------
+
 
 def test_jpeg_by_default_with_quality(tmp_path):
     src = make_synth_dataset(tmp_path / "ds", n_ids=4, per_id=4, size=(128, 64))
@@ -158,16 +172,45 @@ def test_png_still_possible_and_bad_options_refused(tmp_path):
 def test_cli_quality_option(tmp_path, capsys):
     src = make_synth_dataset(tmp_path / "ds", n_ids=3, per_id=4, size=(64, 32))
     for q in (95, 5):
-        assert main(["benchmark", "export", str(src), "--format", "market1501", "--out", str(tmp_path / f"q{q}"),
-                     "--quality", str(q)]) == 0
+        assert (
+            main(
+                [
+                    "benchmark",
+                    "export",
+                    str(src),
+                    "--format",
+                    "market1501",
+                    "--out",
+                    str(tmp_path / f"q{q}"),
+                    "--quality",
+                    str(q),
+                ]
+            )
+            == 0
+        )
     size = {q: sum(p.stat().st_size for p in (tmp_path / f"q{q}").rglob("*.jpg")) for q in (95, 5)}
     assert size[5] < 0.6 * size[95]
-    assert main(["benchmark", "export", str(src), "--format", "market1501", "--out", str(tmp_path / "bad"),
-                 "--quality", "101"]) == 2
+    assert (
+        main(
+            [
+                "benchmark",
+                "export",
+                str(src),
+                "--format",
+                "market1501",
+                "--out",
+                str(tmp_path / "bad"),
+                "--quality",
+                "101",
+            ]
+        )
+        == 2
+    )
     assert "quality 101" in capsys.readouterr().err
 
 
 # --- Open-ReID's loader ---------------------------------------------------------------------
+
 
 def openreid_load(root: Path, split_id=0):
     """A reader written from Open-ReID's documented format (reid/utils/data/dataset.py, Dataset.load):
@@ -194,7 +237,9 @@ def openreid_load(root: Path, split_id=0):
 def test_openreid_split_is_read_by_open_reids_loader_with_query_and_gallery(tmp_path):
     cams_of = {pid: [1 + pid % 3, 1 + (pid + 1) % 3, 1 + (pid + 1) % 3] for pid in range(12)}
     cams_of[9] = [2, 2, 2]  # a test identity seen by one camera: gallery distractor only
-    src = make_dataset(tmp_path / "ds", cams_of, {"train": [0, 1, 2, 3, 4], "val": [5, 6], "test": [7, 8, 9, 10, 11]})
+    src = make_dataset(
+        tmp_path / "ds", cams_of, {"train": [0, 1, 2, 3, 4], "val": [5, 6], "test": [7, 8, 9, 10, 11]}
+    )
     out = export(src, tmp_path / "or", "openreid")
     trainval, query, gallery, split = openreid_load(out)
     meta = json.loads((out / "meta.json").read_text())

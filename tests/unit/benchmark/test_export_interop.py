@@ -21,9 +21,22 @@ def sample(root):
 def test_lists_relabel_train_and_map_cameras(tmp_path):
     lists = load_lists(sample(tmp_path / "ds"))
     assert lists.cameras == (2, 5, 9) and lists.train_pids == (3, 7, 11)
-    assert sorted((pid, cam) for _, pid, cam in lists.train) == [(0, 0), (0, 1), (1, 1), (1, 2), (2, 0), (2, 2)]
+    assert sorted((pid, cam) for _, pid, cam in lists.train) == [
+        (0, 0),
+        (0, 1),
+        (1, 1),
+        (1, 2),
+        (2, 0),
+        (2, 2),
+    ]
     assert sorted((pid, cam) for _, pid, cam in lists.query) == [(20, 0), (22, 0)]
-    assert sorted((pid, cam) for _, pid, cam in lists.gallery) == [(20, 1), (20, 1), (21, 2), (21, 2), (22, 1)]
+    assert sorted((pid, cam) for _, pid, cam in lists.gallery) == [
+        (20, 1),
+        (20, 1),
+        (21, 2),
+        (21, 2),
+        (22, 1),
+    ]
     assert "3 cameras" in lists.summary()
 
 
@@ -45,7 +58,9 @@ def test_resolve_root_and_clear_errors(tmp_path):
     assert resolve_root(tmp_path / "root", "synthreid") == src
     with pytest.raises(DatasetError, match="neither it nor"):
         resolve_root(tmp_path, "synthreid")
-    only_train = make_dataset(tmp_path / "t", {0: [1, 2], 1: [1, 2]}, {"train": [0, 1], "val": [], "test": []})
+    only_train = make_dataset(
+        tmp_path / "t", {0: [1, 2], 1: [1, 2]}, {"train": [0, 1], "val": [], "test": []}
+    )
     with pytest.raises(DatasetError, match="query list is empty"):
         load_lists(only_train)
 

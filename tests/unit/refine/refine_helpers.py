@@ -34,8 +34,9 @@ def colour_shift(img: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(img[..., ::-1])
 
 
-def make_source(root: Path, n_ids: int = 4, per_id: int = 2, size=(40, 20), seed: int = 0,
-                vary: bool = True) -> Path:
+def make_source(
+    root: Path, n_ids: int = 4, per_id: int = 2, size=(40, 20), seed: int = 0, vary: bool = True
+) -> Path:
     """A rendered dataset in the canonical layout: images/, masks/, labels.jsonl, meta/, manifest."""
     rng = np.random.default_rng(seed)
     rows = []
@@ -51,19 +52,33 @@ def make_source(root: Path, n_ids: int = 4, per_id: int = 2, size=(40, 20), seed
             (root / "meta").mkdir(parents=True, exist_ok=True)
             Image.fromarray(img).save(root / "images" / f"{stem}.png")
             Image.fromarray(mask).save(root / "masks" / f"{stem}.png")
-            row = {"image": f"images/{stem}.png", "pid": pid, "camid": 1 + idx % 2, "index": idx,
-                   "bbox": [0, 0, w, h]}
+            row = {
+                "image": f"images/{stem}.png",
+                "pid": pid,
+                "camid": 1 + idx % 2,
+                "index": idx,
+                "bbox": [0, 0, w, h],
+            }
             (root / "meta" / f"{stem}.json").write_text(json.dumps(row))
             rows.append(row)
     write_labels(root, rows)
-    write_manifest(root, {"name": root.name, "kind": "rendered", "seed": seed,
-                          "counts": {"characters": n_ids, "images": len(rows)},
-                          "splits": compute_splits(n_ids, seed), "software": {"synthreid": "test"}})
+    write_manifest(
+        root,
+        {
+            "name": root.name,
+            "kind": "rendered",
+            "seed": seed,
+            "counts": {"characters": n_ids, "images": len(rows)},
+            "splits": compute_splits(n_ids, seed),
+            "software": {"synthreid": "test"},
+        },
+    )
     return root
 
 
-def make_target(root: Path, n: int = 6, size=(40, 20), seed: int = 1, masks: bool = False,
-                mapping=colour_shift) -> tuple[Path, Path | None]:
+def make_target(
+    root: Path, n: int = 6, size=(40, 20), seed: int = 1, masks: bool = False, mapping=colour_shift
+) -> tuple[Path, Path | None]:
     """A folder of target-domain PNGs (the source distribution passed through ``mapping``)."""
     rng = np.random.default_rng(seed)
     root.mkdir(parents=True, exist_ok=True)
@@ -81,8 +96,21 @@ def make_target(root: Path, n: int = 6, size=(40, 20), seed: int = 1, masks: boo
 def tiny_config(src, tgt, tmask=None, **kw):
     from synthreid.refine.config import RefinerConfig
 
-    base = dict(source=str(src), target=str(tgt), target_masks=str(tmask) if tmask else None,
-                size=(32, 16), generator="resnet_6blocks", ngf=4, ndf=4, n_layers_d=2, iters=6,
-                batch_size=2, checkpoint_every=3, sample_every=3, log_every=1, pool_size=4)
+    base = dict(
+        source=str(src),
+        target=str(tgt),
+        target_masks=str(tmask) if tmask else None,
+        size=(32, 16),
+        generator="resnet_6blocks",
+        ngf=4,
+        ndf=4,
+        n_layers_d=2,
+        iters=6,
+        batch_size=2,
+        checkpoint_every=3,
+        sample_every=3,
+        log_every=1,
+        pool_size=4,
+    )
     base.update(kw)
     return RefinerConfig(**base)

@@ -26,8 +26,9 @@ def test_apply_keeps_names_sizes_masks_labels(tmp_path, domains, run):
     out = apply(run, src.root, name="dsA-refined", batch_size=3, device="cpu", progress=False)
     assert out == src.root.parent / "dsA-refined"
     ref = Dataset(out)
-    assert [(r.pid, r.camid, r.index, r.image, r.mask) for r in ref.records()] == \
-           [(r.pid, r.camid, r.index, r.image, r.mask) for r in src.records()]
+    assert [(r.pid, r.camid, r.index, r.image, r.mask) for r in ref.records()] == [
+        (r.pid, r.camid, r.index, r.image, r.mask) for r in src.records()
+    ]
     changed = 0
     for r in src.records():
         with Image.open(src.root / r.image) as a, Image.open(ref.root / r.image) as b:
@@ -36,7 +37,9 @@ def test_apply_keeps_names_sizes_masks_labels(tmp_path, domains, run):
         assert (src.root / r.mask).read_bytes() == (ref.root / r.mask).read_bytes()
     assert changed == len(src.records())
     assert list(ref.labels()) == list(src.labels())
-    assert sorted(p.name for p in (ref.root / "meta").iterdir()) == sorted(p.name for p in (src.root / "meta").iterdir())
+    assert sorted(p.name for p in (ref.root / "meta").iterdir()) == sorted(
+        p.name for p in (src.root / "meta").iterdir()
+    )
     m = ref.manifest
     assert m["kind"] == "refined" and m["name"] == "dsA-refined"
     assert m["parent"] == {"name": "dsA", "path": str(src.root.resolve())}
@@ -69,7 +72,9 @@ def test_interrupted_apply_never_looks_finished_and_resumes(tmp_path, domains, r
     assert sorted(done) == sorted(calls)
 
     resumed = []
-    monkeypatch.setattr(apply_mod, "_save_image", lambda img, path: (resumed.append(path.name), real_save(img, path)))
+    monkeypatch.setattr(
+        apply_mod, "_save_image", lambda img, path: (resumed.append(path.name), real_save(img, path))
+    )
     apply(run, src.root, out_dir=out, batch_size=2, device="cpu", progress=False)
     assert sorted(resumed) == sorted(r.stem + ".png" for r in src.records() if r.stem + ".png" not in done)
     assert all((out / "images" / n).stat().st_mtime_ns == t for n, t in done.items())

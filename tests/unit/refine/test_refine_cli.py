@@ -19,8 +19,24 @@ def test_help_does_not_import_torch():
 
 def test_parser_has_train_and_apply():
     p = build_parser()
-    args = p.parse_args(["refine", "train", "--source", "S", "--target", "T", "--model", "ptgan",
-                         "--target-masks", "M", "--size", "128x256", "--iters", "7"])
+    args = p.parse_args(
+        [
+            "refine",
+            "train",
+            "--source",
+            "S",
+            "--target",
+            "T",
+            "--model",
+            "ptgan",
+            "--target-masks",
+            "M",
+            "--size",
+            "128x256",
+            "--iters",
+            "7",
+        ]
+    )
     assert args.model == "ptgan" and args.iters == 7 and callable(args.func)
     assert (args.size.width, args.size.height) == (128, 256)
     args = p.parse_args(["refine", "apply", "RUN", "--source", "S", "--name", "N"])
@@ -31,12 +47,50 @@ def test_cli_train_then_apply(tmp_path, capsys):
     src = make_source(tmp_path / "dsA", n_ids=2, per_id=2, size=(32, 16))
     tgt, _ = make_target(tmp_path / "target", n=3, size=(32, 16))
     run = tmp_path / "run"
-    rc = main(["refine", "train", "--source", str(src), "--target", str(tgt), "--size", "16x32",
-               "--iters", "2", "--generator", "resnet_6blocks", "--ngf", "4", "--ndf", "4", "--n-layers-d", "2", "--workers", "0", "--out", str(run),
-               "--device", "cpu"])
+    rc = main(
+        [
+            "refine",
+            "train",
+            "--source",
+            str(src),
+            "--target",
+            str(tgt),
+            "--size",
+            "16x32",
+            "--iters",
+            "2",
+            "--generator",
+            "resnet_6blocks",
+            "--ngf",
+            "4",
+            "--ndf",
+            "4",
+            "--n-layers-d",
+            "2",
+            "--workers",
+            "0",
+            "--out",
+            str(run),
+            "--device",
+            "cpu",
+        ]
+    )
     assert rc == 0 and (run / "checkpoints" / "latest.pt").is_file()
-    rc = main(["refine", "apply", str(run), "--source", str(src), "--name", "dsA-R", "--workers", "0",
-               "--device", "cpu"])
+    rc = main(
+        [
+            "refine",
+            "apply",
+            str(run),
+            "--source",
+            str(src),
+            "--name",
+            "dsA-R",
+            "--workers",
+            "0",
+            "--device",
+            "cpu",
+        ]
+    )
     assert rc == 0
     assert Dataset(tmp_path / "dsA-R").manifest["kind"] == "refined"
 
@@ -58,7 +112,9 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
 def _train_config(argv):
     from synthreid.refine.cli import config_from_args
 
-    return config_from_args(build_parser().parse_args(["refine", "train", "--source", "S", "--target", "T", *argv]))
+    return config_from_args(
+        build_parser().parse_args(["refine", "train", "--source", "S", "--target", "T", *argv])
+    )
 
 
 def test_size_is_width_x_height_like_render():
@@ -83,7 +139,10 @@ def test_landscape_size_is_refused_unless_forced(capsys):
 def test_threads_and_workers_defaults_fit_the_machine():
     from synthreid.cliutil import available_cores
 
-    for cmd in (["train", "--source", "S", "--target", "T"], ["apply", "RUN", "--source", "S", "--name", "N"]):
+    for cmd in (
+        ["train", "--source", "S", "--target", "T"],
+        ["apply", "RUN", "--source", "S", "--name", "N"],
+    ):
         args = build_parser().parse_args(["refine", *cmd])
         assert args.threads is None  # resolved to available_cores() when the command runs
         assert 0 <= args.workers < max(2, available_cores())

@@ -70,7 +70,9 @@ def test_augment_applies_same_geometry_to_image_and_mask():
         assert -1 <= t.min() and t.max() <= 1 and 0 <= m.min() and m.max() <= 1
         agree = ((t[0] > 0) == (m[0] > 0.5)).float().mean()
         assert agree > 0.97
-        flips += int(not torch.equal(t, augment(img, mask, (32, 16), 1.25, False, np.random.default_rng([5, k]))[0]))
+        flips += int(
+            not torch.equal(t, augment(img, mask, (32, 16), 1.25, False, np.random.default_rng([5, k]))[0])
+        )
     assert 0 < flips < 12
 
 

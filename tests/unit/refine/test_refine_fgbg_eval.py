@@ -98,7 +98,7 @@ def test_recon_loss_options():
     assert recon_loss(a, b, "l2").item() == pytest.approx(0.25)
     assert recon_loss(a, b, "l1+l2").item() == pytest.approx(0.75)
     assert recon_loss(a, b, "huber", 0.1).item() == pytest.approx(0.45)  # linear above delta
-    assert recon_loss(a, b * 0.1, "huber", 0.1).item() == pytest.approx(0.5 * 0.05 ** 2 / 0.1)
+    assert recon_loss(a, b * 0.1, "huber", 0.1).item() == pytest.approx(0.5 * 0.05**2 / 0.1)
     with pytest.raises(RefineError, match="recon_loss"):
         tiny_config("S", "T", recon_loss="l3")
 
@@ -158,7 +158,9 @@ def test_metrics_json_fields(tmp_path, domains):
     assert all(math.isfinite(v) for v in ev.values())
     assert 0 <= ev["identity_l1"] <= 1 and ev["domain_gap"] >= 0 and ev["domain_gap_source"] > 0
     assert m["eval_images"] == {"source": 2, "target": 6}
-    none = train(tiny_config(*domains, iters=1, eval_images=0), tmp_path / "none", device="cpu", progress=False)
+    none = train(
+        tiny_config(*domains, iters=1, eval_images=0), tmp_path / "none", device="cpu", progress=False
+    )
     assert json.loads((none / "metrics.json").read_text())["eval"] is None
     assert not (none / "eval.csv").exists()
 

@@ -12,8 +12,9 @@ pytestmark = pytest.mark.torch
 
 
 def _batch(cfg, k=0):
-    s = UnpairedSamples(source_pairs(cfg.source), target_pairs(cfg.target, cfg.target_masks), cfg.size,
-                        8, cfg.seed)
+    s = UnpairedSamples(
+        source_pairs(cfg.source), target_pairs(cfg.target, cfg.target_masks), cfg.size, 8, cfg.seed
+    )
     items = [s[k], s[k + 1]]
     return {key: torch.stack([i[key] for i in items]) for key in items[0]}
 
@@ -29,7 +30,11 @@ def test_one_step_updates_all_four_networks(domains, model):
         after = list(getattr(m, n).parameters())
         assert any(not torch.equal(b, a) for b, a in zip(before[n], after, strict=True)), n
     assert all(math.isfinite(v) for v in losses.values())
-    expected = {"cyclegan": {"idt_A"}, "ptgan": {"mask_id_A", "mask_id_B"}, "fgbg": {"fg_A", "bg_A", "fg_B", "bg_B", "G_bg", "D_bg"}}
+    expected = {
+        "cyclegan": {"idt_A"},
+        "ptgan": {"mask_id_A", "mask_id_B"},
+        "fgbg": {"fg_A", "bg_A", "fg_B", "bg_B", "G_bg", "D_bg"},
+    }
     assert expected[model] <= set(losses)
     assert {"G", "D_A", "D_B", "cycle_A", "cycle_B", "G_AB", "G_BA"} <= set(losses)
     assert m.iteration == 1

@@ -32,10 +32,16 @@ def test_generator_layout_matches_design():
     assert isinstance(mods[0], nn.ReflectionPad2d) and mods[0].padding == (3, 3, 3, 3)
     assert isinstance(mods[1], nn.Conv2d) and mods[1].kernel_size == (7, 7) and mods[1].out_channels == 64
     down = [m for m in mods if isinstance(m, nn.Conv2d) and m.stride == (2, 2)]
-    assert [(m.in_channels, m.out_channels, m.kernel_size) for m in down] == [(64, 128, (3, 3)), (128, 256, (3, 3))]
+    assert [(m.in_channels, m.out_channels, m.kernel_size) for m in down] == [
+        (64, 128, (3, 3)),
+        (128, 256, (3, 3)),
+    ]
     assert sum(isinstance(m, ResnetBlock) for m in mods) == 9
     up = [m for m in mods if isinstance(m, nn.ConvTranspose2d)]
-    assert [(m.in_channels, m.out_channels, m.output_padding) for m in up] == [(256, 128, (1, 1)), (128, 64, (1, 1))]
+    assert [(m.in_channels, m.out_channels, m.output_padding) for m in up] == [
+        (256, 128, (1, 1)),
+        (128, 64, (1, 1)),
+    ]
     assert isinstance(mods[-1], nn.Tanh) and isinstance(mods[-3], nn.ReflectionPad2d)
     norms = [m for m in g.modules() if isinstance(m, nn.InstanceNorm2d)]
     assert norms and all(not m.affine for m in norms)
@@ -47,7 +53,12 @@ def test_discriminator_layout_matches_design():
     mods = list(build_discriminator("basic").model)
     convs = [m for m in mods if isinstance(m, nn.Conv2d)]
     assert [(c.in_channels, c.out_channels, c.stride[0]) for c in convs] == [
-        (3, 64, 2), (64, 128, 2), (128, 256, 2), (256, 512, 1), (512, 1, 1)]
+        (3, 64, 2),
+        (64, 128, 2),
+        (128, 256, 2),
+        (256, 512, 1),
+        (512, 1, 1),
+    ]
     assert all(c.kernel_size == (4, 4) for c in convs)
     assert isinstance(mods[1], nn.LeakyReLU) and mods[1].negative_slope == 0.2  # no norm after the first conv
     assert sum(isinstance(m, nn.InstanceNorm2d) for m in mods) == 3

@@ -70,8 +70,22 @@ def test_run_folder_outputs(tmp_path, domains):
     with Image.open(run / "eval.png") as im:
         assert im.format == "PNG"
     state = load_checkpoint(run / CHECKPOINT)
-    assert {"G_AB", "G_BA", "D_A", "D_B", "opt_G", "opt_D", "sched_G", "sched_D", "pool_A", "pool_B",
-            "iteration", "config", "D_bg", "pool_bg"} <= set(state)
+    assert {
+        "G_AB",
+        "G_BA",
+        "D_A",
+        "D_B",
+        "opt_G",
+        "opt_D",
+        "sched_G",
+        "sched_D",
+        "pool_A",
+        "pool_B",
+        "iteration",
+        "config",
+        "D_bg",
+        "pool_bg",
+    } <= set(state)
     assert state["iteration"] == 6 and state["pool_B"]["images"].shape[0] == cfg.pool_size
     # Re-running a finished run is a no-op; a different config in the same folder is refused.
     train(cfg, run, device="cpu", progress=False)
@@ -105,8 +119,22 @@ SEED_SWEEP_BOUNDS = {"vs_init": 0.7, "vs_identity": 0.4, "gap_vs_start": 0.75, "
 def test_toy_colour_shift_is_learned(tmp_path, seed):
     src = make_source(tmp_path / "toyA", n_ids=8, per_id=2, size=(32, 16), vary=False)
     tgt, _ = make_target(tmp_path / "toyB", n=16, size=(32, 16))
-    cfg = tiny_config(src, tgt, None, ngf=4, ndf=4, iters=40, batch_size=4, lr=4e-3, load_scale=1.0,
-                      flip=False, checkpoint_every=1000, sample_every=1000, log_every=10, seed=seed)
+    cfg = tiny_config(
+        src,
+        tgt,
+        None,
+        ngf=4,
+        ndf=4,
+        iters=40,
+        batch_size=4,
+        lr=4e-3,
+        load_scale=1.0,
+        flip=False,
+        checkpoint_every=1000,
+        sample_every=1000,
+        log_every=10,
+        seed=seed,
+    )
     rng = np.random.default_rng(123)
     held_out = [toy_image(rng, 32, 16)[0] for _ in range(8)]
     torch.manual_seed(seed)
@@ -115,8 +143,12 @@ def test_toy_colour_shift_is_learned(tmp_path, seed):
     model = RefinerModel(cfg)
     model.load_state_dict(load_checkpoint(run / CHECKPOINT))
     after = _translation_error(model, held_out)
-    no_change = np.mean([np.abs(to_tensor(Image.fromarray(i)) - to_tensor(Image.fromarray(colour_shift(i)))).mean()
-                         for i in held_out])
+    no_change = np.mean(
+        [
+            np.abs(to_tensor(Image.fromarray(i)) - to_tensor(Image.fromarray(colour_shift(i)))).mean()
+            for i in held_out
+        ]
+    )
     print(f"translation error: init {before:.3f}, trained {after:.3f}, identity map {no_change:.3f}")
     bounds = SEED_SWEEP_BOUNDS
     assert after < bounds["vs_init"] * before

@@ -29,8 +29,17 @@ def person_crop(h=128, w=64, top=12, bottom=120, left=18, right=46):
 
 def geometry_only(**kw) -> CameraModelSpec:
     """No photometric effect at all: only the detector box (and no downscaling)."""
-    base = dict(person_height_px=(4000, 4000), blur_sigma=(0, 0), motion_blur_px=(0, 0), noise_sigma=(0, 0),
-                jpeg_quality=(100, 100), colour_cast=0.0, exposure_ev=(0, 0), gamma=(1, 1), vignetting=(0, 0))
+    base = dict(
+        person_height_px=(4000, 4000),
+        blur_sigma=(0, 0),
+        motion_blur_px=(0, 0),
+        noise_sigma=(0, 0),
+        jpeg_quality=(100, 100),
+        colour_cast=0.0,
+        exposure_ev=(0, 0),
+        gamma=(1, 1),
+        vignetting=(0, 0),
+    )
     base.update(kw)
     return CameraModelSpec(**base)
 
@@ -70,7 +79,7 @@ def test_cameras_differ_but_each_is_consistent():
 
 
 def _colour_mask(img: np.ndarray, tol: int = 40) -> np.ndarray:
-    return (np.abs(img.astype(int) - PERSON.astype(int)).max(axis=2) <= tol)
+    return np.abs(img.astype(int) - PERSON.astype(int)).max(axis=2) <= tol
 
 
 @pytest.mark.parametrize("seed", range(12))
@@ -122,11 +131,26 @@ def test_crop_pads_with_edge_replication_and_joint_transform_is_exact():
 
 # -- each effect changes the image measurably ---------------------------------------------------
 
+
 def _params(**kw) -> cm.ImageParams:
-    base = dict(camid=1, exposure_ev=0.0, gamma=1.0, wb_gains=(1.0, 1.0, 1.0), vignetting=0.0,
-                vignette_centre=(0.0, 0.0), vignette_extent=0.2, blur_sigma=0.0, motion_blur_px=0.0,
-                motion_angle_deg=0.0, noise_sigma=0.0, jpeg_quality=100, person_height_px=1000.0,
-                box=(0.0, 0.0, 64.0, 128.0), cut=None, out_size=(64, 128))
+    base = dict(
+        camid=1,
+        exposure_ev=0.0,
+        gamma=1.0,
+        wb_gains=(1.0, 1.0, 1.0),
+        vignetting=0.0,
+        vignette_centre=(0.0, 0.0),
+        vignette_extent=0.2,
+        blur_sigma=0.0,
+        motion_blur_px=0.0,
+        motion_angle_deg=0.0,
+        noise_sigma=0.0,
+        jpeg_quality=100,
+        person_height_px=1000.0,
+        box=(0.0, 0.0, 64.0, 128.0),
+        cut=None,
+        out_size=(64, 128),
+    )
     base.update(kw)
     return cm.ImageParams(**base)
 
@@ -152,8 +176,9 @@ def test_identity_parameters_change_little():
     assert np.abs(_run(img).astype(int) - img.astype(int)).mean() < 2.0  # only JPEG at quality 100
 
 
-@pytest.mark.parametrize("kw", [dict(blur_sigma=1.0), dict(motion_blur_px=4.0, motion_angle_deg=30.0),
-                                dict(person_height_px=50.0)])
+@pytest.mark.parametrize(
+    "kw", [dict(blur_sigma=1.0), dict(motion_blur_px=4.0, motion_angle_deg=30.0), dict(person_height_px=50.0)]
+)
 def test_blur_and_downscaling_lower_high_frequencies(kw):
     img = _textured()
     assert _hf_energy(_run(img, **kw)) < 0.6 * _hf_energy(_run(img))
@@ -175,7 +200,10 @@ def test_lower_jpeg_quality_gives_a_smaller_file_and_a_larger_error():
         sizes.append(n)
         errors.append(np.abs(dec.astype(int) - img.astype(int)).mean())
     assert sizes == sorted(sizes, reverse=True) and errors == sorted(errors)
-    assert np.abs(_run(img, jpeg_quality=10).astype(int) - img).mean() > 2 * np.abs(_run(img).astype(int) - img).mean()
+    assert (
+        np.abs(_run(img, jpeg_quality=10).astype(int) - img).mean()
+        > 2 * np.abs(_run(img).astype(int) - img).mean()
+    )
 
 
 def test_exposure_gamma_cast_and_vignetting_shift_the_values():
@@ -202,12 +230,24 @@ def test_sampled_person_height_sets_the_sensor_resolution():
 
 # -- validation ---------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("field, value", [
-    ("blur_sigma", (-1.0, 1.0)), ("jpeg_quality", (0, 90)), ("jpeg_quality", (40, 101)),
-    ("noise_sigma", (5.0, 1.0)), ("person_height_px", (130, 40)), ("exposure_ev", (float("nan"), 0.0)),
-    ("motion_blur_px", (1.0,)), ("jpeg_quality", (40.5, 90)), ("colour_cast", -0.1), ("box_cut_prob", 1.5),
-    ("gamma", (0.0, 1.0)), ("vignetting", "strong"),
-])
+
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("blur_sigma", (-1.0, 1.0)),
+        ("jpeg_quality", (0, 90)),
+        ("jpeg_quality", (40, 101)),
+        ("noise_sigma", (5.0, 1.0)),
+        ("person_height_px", (130, 40)),
+        ("exposure_ev", (float("nan"), 0.0)),
+        ("motion_blur_px", (1.0,)),
+        ("jpeg_quality", (40.5, 90)),
+        ("colour_cast", -0.1),
+        ("box_cut_prob", 1.5),
+        ("gamma", (0.0, 1.0)),
+        ("vignetting", "strong"),
+    ],
+)
 def test_bad_values_are_errors_naming_the_field(field, value):
     with pytest.raises(SpecError) as err:
         CameraModelSpec(**{field: value})

@@ -36,7 +36,9 @@ def test_degrade_command_writes_a_valid_dataset(tmp_path, source, capsys):
     assert main(["degrade", str(source), "--out", str(out), "--seed", "3", "--quiet"]) == 0
     ds, src = Dataset(out), Dataset(source)
     assert ds.manifest["kind"] == "degraded" and ds.manifest["parent"]["path"] == str(source.resolve())
-    assert ds.manifest["camera_model"]["preset"] == "surveillance" and ds.manifest["camera_model"]["seed"] == 3
+    assert (
+        ds.manifest["camera_model"]["preset"] == "surveillance" and ds.manifest["camera_model"]["seed"] == 3
+    )
     assert ds.splits == src.splits and not (out / MARKER).exists()
     recs, src_recs = ds.records(require_mask=True), src.records()
     assert [r.stem for r in recs] == [r.stem for r in src_recs]
@@ -47,7 +49,9 @@ def test_degrade_command_writes_a_valid_dataset(tmp_path, source, capsys):
         assert img.size == Image.open(source / rec.image).size  # same crop size as the source
         assert not np.array_equal(np.asarray(img), np.asarray(Image.open(source / rec.image)))
         row = rows[rec.stem]
-        assert row["checksum"] == sha256_file(out / rec.image) and row["mask_checksum"] == sha256_file(out / rec.mask)
+        assert row["checksum"] == sha256_file(out / rec.image) and row["mask_checksum"] == sha256_file(
+            out / rec.mask
+        )
         params = row["camera_model"]
         assert params["camid"] == rec.camid and 40 <= params["jpeg_quality"] <= 90
         u, v = row["joints2d_crop"]["pelvis"]
@@ -76,9 +80,19 @@ def test_same_seed_same_bytes_and_resume(tmp_path, source):
     # simulate an interruption: the manifest, some images' meta rows and labels gone, marker back
     (b / "manifest.json").unlink()
     (b / "labels.jsonl").unlink()
-    (b / MARKER).write_text(json.dumps({"parent": {"name": Dataset(source).name, "path": str(source.resolve())},
-                                        "camera_model": {"kind": "camera_model", "preset": None,
-                                                         "spec": CameraModelSpec().to_dict(), "seed": 1}}))
+    (b / MARKER).write_text(
+        json.dumps(
+            {
+                "parent": {"name": Dataset(source).name, "path": str(source.resolve())},
+                "camera_model": {
+                    "kind": "camera_model",
+                    "preset": None,
+                    "spec": CameraModelSpec().to_dict(),
+                    "seed": 1,
+                },
+            }
+        )
+    )
     gone = sorted((b / "meta").iterdir())[:5]
     for p in gone:
         (b / "images" / f"{p.stem}.png").unlink()
@@ -112,21 +126,36 @@ def test_benchmark_trains_on_a_degraded_dataset(tmp_path, source, monkeypatch):
 
     monkeypatch.setattr(runs, "_open_catalog", lambda: None)  # keep the test off any real catalog
     out = degrade_dataset(source, tmp_path / "deg", CameraModelSpec(), seed=0, progress=False)
-    cfg = TrainConfig(train=[str(out)], val=str(out), arch="tiny", height=64, width=32, epochs=1, batch_size=8,
-                      lr=0.05, dropout=0.0, workers=0, draws=1, threads=1)
+    cfg = TrainConfig(
+        train=[str(out)],
+        val=str(out),
+        arch="tiny",
+        height=64,
+        width=32,
+        epochs=1,
+        batch_size=8,
+        lr=0.05,
+        dropout=0.0,
+        workers=0,
+        draws=1,
+        threads=1,
+    )
     row = Trainer(cfg, tmp_path / "run", progress=False).train()
     assert row["epoch"] == 1 and row["loss"] == row["loss"]  # trained one epoch, loss not NaN
 
 
 # -- a study arm with a camera model (synthreid.study) ------------------------------------------
 
+
 def _study(tmp_path, degrade_line: str):
     from ..study.study_fixtures import make_market, study_text, write_study
 
     if not (tmp_path / "real").exists():
         make_market(tmp_path / "real", seed=3)
-    arms = ('\n[[arms]]\nname = "I"\nkind = "render"\npreset = "I"\nidentities = 10\nimages = 3\n'
-            f'size = [16, 32]\n{degrade_line}\n')
+    arms = (
+        '\n[[arms]]\nname = "I"\nkind = "render"\npreset = "I"\nidentities = 10\nimages = 3\n'
+        f"size = [16, 32]\n{degrade_line}\n"
+    )
     return write_study(tmp_path, study_text(arms, '\n[[test_sets]]\nname = "real"\npath = "real"\n'))
 
 
@@ -144,21 +173,28 @@ def test_study_arm_degrade_stage(tmp_path):
     from synthreid.study.spec import load_study
 
     plain = {(s.stage, s.seed): s for s in _plan(tmp_path, _study(tmp_path, "")) if s.arm == "I"}
-    steps = [s for s in _plan(tmp_path, _study(tmp_path, 'degrade = { preset = "surveillance", seed = 1 }'))
-             if s.arm == "I"]
+    steps = [
+        s
+        for s in _plan(tmp_path, _study(tmp_path, 'degrade = { preset = "surveillance", seed = 1 }'))
+        if s.arm == "I"
+    ]
     by = {(s.stage, s.seed): s for s in steps}
     order = [s.stage for s in steps]
     assert order.index("render") < order.index("degrade") < order.index("train")
     deg = by[("degrade", None)]
     assert by[("render", None)].key == plain[("render", None)].key  # the render is shared
     assert deg.params["source"].endswith("dataset") and deg.params["seed"] == 1
-    assert by[("train", 0)].params["config"]["train"] == [str(tmp_path / "cache" / "degrade" / deg.key / "dataset")]
+    assert by[("train", 0)].params["config"]["train"] == [
+        str(tmp_path / "cache" / "degrade" / deg.key / "dataset")
+    ]
     assert by[("train", 0)].key != plain[("train", 0)].key
     other = {s.stage: s for s in _plan(tmp_path, _study(tmp_path, "degrade = { seed = 2 }")) if s.arm == "I"}
     assert other["degrade"].key != deg.key  # the seed is part of the key
-    for line, field in (('degrade = { preset = "nope" }', "arms[0].degrade.preset"),
-                        ('degrade = { config = "missing.toml" }', "arms[0].degrade.config"),
-                        ("degrade = { blur = 1 }", "arms[0].degrade.blur")):
+    for line, field in (
+        ('degrade = { preset = "nope" }', "arms[0].degrade.preset"),
+        ('degrade = { config = "missing.toml" }', "arms[0].degrade.config"),
+        ("degrade = { blur = 1 }", "arms[0].degrade.blur"),
+    ):
         from synthreid.study.spec import StudySpecError
 
         with pytest.raises(StudySpecError) as err:
@@ -169,8 +205,18 @@ def test_study_arm_degrade_stage(tmp_path):
 def test_study_degrade_step_executes_and_resumes(tmp_path, source):
     from synthreid.study.steps import Step, execute
 
-    step = Step("degrade", "I", "k" * 24, 40, params={"source": str(source), "seed": 0, "preset": "surveillance",
-                                                      "camera_model": CameraModelSpec().to_dict()})
+    step = Step(
+        "degrade",
+        "I",
+        "k" * 24,
+        40,
+        params={
+            "source": str(source),
+            "seed": 0,
+            "preset": "surveillance",
+            "camera_model": CameraModelSpec().to_dict(),
+        },
+    )
     result, done = execute(step, tmp_path / "step", progress=False)
     assert result["images"] == 40 and done == 40
     assert Dataset(tmp_path / "step" / "dataset").manifest["kind"] == "degraded"

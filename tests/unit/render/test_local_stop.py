@@ -15,9 +15,9 @@ def _dead_pid() -> int:
 
 def test_sweep_removes_only_folders_of_dead_renders(tmp_path):
     dead = tmp_path / f"synthreid-render-{_dead_pid()}-abc123_x"
-    live = tmp_path / f"synthreid-render-{os.getppid()}-abc123_x"   # a running process
+    live = tmp_path / f"synthreid-render-{os.getppid()}-abc123_x"  # a running process
     mine = tmp_path / f"synthreid-render-{os.getpid()}-abc123_x"
-    stage = tmp_path / "synthreid-render-abc123_x"                    # a RenderSession's own folder
+    stage = tmp_path / "synthreid-render-abc123_x"  # a RenderSession's own folder
     other = tmp_path / "unrelated-1-2"
     for d in (dead, live, mine, stage, other):
         (d / "blender_x").mkdir(parents=True)

@@ -55,8 +55,20 @@ def test_same_seed_same_person_and_json(people):
 
 def test_required_keys(people):
     c = people.sample_character(DatasetSpec.preset("IV"), np.random.default_rng(0))
-    for k in ("sex", "age", "height", "mass", "skin", "body", "top", "bottom", "shoes", "hair",
-              "facial_hair", "accessories"):
+    for k in (
+        "sex",
+        "age",
+        "height",
+        "mass",
+        "skin",
+        "body",
+        "top",
+        "bottom",
+        "shoes",
+        "hair",
+        "facial_hair",
+        "accessories",
+    ):
         assert k in c
     assert set(c["accessories"]) == set(S.ACCESSORIES)
     assert c["top"]["texture"]["kind"] in S.TEXTURES
@@ -88,8 +100,16 @@ def test_zero_probabilities_and_preset_I(people):
 
 
 def test_heights_ages_bmi_in_range(people):
-    spec = DatasetSpec.from_dict({"people": {"age": [14.0, 80.0], "height_adult": [1.55, 1.9],
-                                             "bmi": [19.0, 30.0], "female_fraction": 0.3}})
+    spec = DatasetSpec.from_dict(
+        {
+            "people": {
+                "age": [14.0, 80.0],
+                "height_adult": [1.55, 1.9],
+                "bmi": [19.0, 30.0],
+                "female_fraction": 0.3,
+            }
+        }
+    )
     chars = _draw(people, spec)
     ages = np.array([c["age"] for c in chars])
     hs = np.array([c["height"] for c in chars])
@@ -117,12 +137,16 @@ def test_only_allowed_types_and_all_types_occur(people):
     assert tops == set(S.TOPS) and bottoms == set(S.BOTTOMS)
     assert {c["shoes"]["type"] for c in chars} == set(S.SHOES)
     assert {c["hair"]["style"] for c in chars} == set(S.HAIR)
-    kinds = {c["top"]["texture"]["kind"] for c in chars} | {c["bottom"]["texture"]["kind"] for c in chars
-                                                            if c["bottom"]}
+    kinds = {c["top"]["texture"]["kind"] for c in chars} | {
+        c["bottom"]["texture"]["kind"] for c in chars if c["bottom"]
+    }
     assert kinds == set(S.TEXTURES)
     assert all(c["bottom"] is None for c in chars if c["top"]["type"] == "dress")
-    narrow = _draw(people, _spec(tops=["jacket"], bottoms=["shorts"], hair=["bun"], textures=["dots"],
-                                 texture_probability=1.0), n=200)
+    narrow = _draw(
+        people,
+        _spec(tops=["jacket"], bottoms=["shorts"], hair=["bun"], textures=["dots"], texture_probability=1.0),
+        n=200,
+    )
     assert all(c["top"]["type"] == "jacket" and c["bottom"]["type"] == "shorts" for c in narrow)
     assert all(c["hair"]["style"] == "bun" and c["top"]["texture"]["kind"] == "dots" for c in narrow)
 
@@ -191,9 +215,11 @@ def test_pose_kinds(people, tmp_path):
 
 def test_bvh_pose_and_errors(people, tmp_path):
     (tmp_path / "sub").mkdir()
-    (tmp_path / "sub" / "a.bvh").write_text("HIERARCHY\nROOT Hips\n{\n OFFSET 0 0 0\n CHANNELS 3 Xrotation "
-                                            "Yrotation Zrotation\n End Site\n {\n OFFSET 0 10 0\n }\n}\n"
-                                            "MOTION\nFrames: 7\nFrame Time: 0.033\n" + "0 0 0\n" * 7)
+    (tmp_path / "sub" / "a.bvh").write_text(
+        "HIERARCHY\nROOT Hips\n{\n OFFSET 0 0 0\n CHANNELS 3 Xrotation "
+        "Yrotation Zrotation\n End Site\n {\n OFFSET 0 10 0\n }\n}\n"
+        "MOTION\nFrames: 7\nFrame Time: 0.033\n" + "0 0 0\n" * 7
+    )
     spec = DatasetSpec.from_dict({"people": {"motion_dir": str(tmp_path)}})
     c = people.sample_character(spec, np.random.default_rng(0))
     rng = np.random.default_rng(3)
@@ -231,9 +257,17 @@ def test_print_images_from_textures_dir(people, tmp_path):
     assert all(t["kind"] == "print" and t["image"] == str(tmp_path / "prints" / "logo.png") for t in tops)
     (tmp_path / "empty").mkdir()
     with pytest.raises(SpecError, match="appearance.textures_dir.*no .png"):
-        _draw(people, _spec(textures=["print"], texture_probability=1.0, textures_dir=str(tmp_path / "empty")), n=5)
+        _draw(
+            people,
+            _spec(textures=["print"], texture_probability=1.0, textures_dir=str(tmp_path / "empty")),
+            n=5,
+        )
     with pytest.raises(SpecError, match="appearance.textures_dir.*not a folder"):
-        _draw(people, _spec(textures=["print"], texture_probability=1.0, textures_dir=str(tmp_path / "nope")), n=5)
+        _draw(
+            people,
+            _spec(textures=["print"], texture_probability=1.0, textures_dir=str(tmp_path / "nope")),
+            n=5,
+        )
 
 
 def test_hair_and_body_variety(people):

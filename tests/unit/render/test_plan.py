@@ -14,8 +14,13 @@ from synthreid.render.spec import DatasetSpec
 
 
 def spec(**kw):
-    base = {"name": "p", "seed": 5, "characters": 6, "images_per_character": 3,
-            "splits": {"test": 1, "val": 1}}
+    base = {
+        "name": "p",
+        "seed": 5,
+        "characters": 6,
+        "images_per_character": 3,
+        "splits": {"test": 1, "val": 1},
+    }
     base.update(kw)
     return DatasetSpec.from_dict(base)
 

@@ -106,4 +106,6 @@ def test_spec_reference_doc_is_current():
     from synthreid.render.spec import spec_reference
 
     doc = Path(__file__).resolve().parents[3] / "docs" / "spec.md"
-    assert doc.read_text() == spec_reference(), "docs/spec.md is stale: run `synthreid spec --doc > docs/spec.md`"
+    assert doc.read_text() == spec_reference(), (
+        "docs/spec.md is stale: run `synthreid spec --doc > docs/spec.md`"
+    )

@@ -36,17 +36,34 @@ TARGETS = Path(__file__).resolve().parents[3] / "synthreid" / "assets" / "people
 LABEL_OF = {
     "upper_colour": {n: f"upperBody{n}" for n in COLOUR_NAMES},
     "lower_colour": {n: f"lowerBody{n}" for n in COLOUR_NAMES},
-    "upper_type": {"tshirt": "upperBodyTshirt", "jacket_suit": "upperBodyJacket", "sweater": "upperBodySweater",
-                   "other": "upperBodyOther"},
-    "lower_type": {"trousers": "lowerBodyTrousers", "jeans": "lowerBodyJeans", "shorts": "lowerBodyShorts",
-                   "skirt_dress": "lowerBodyShortSkirt"},
+    "upper_type": {
+        "tshirt": "upperBodyTshirt",
+        "jacket_suit": "upperBodyJacket",
+        "sweater": "upperBodySweater",
+        "other": "upperBodyOther",
+    },
+    "lower_type": {
+        "trousers": "lowerBodyTrousers",
+        "jeans": "lowerBodyJeans",
+        "shorts": "lowerBodyShorts",
+        "skirt_dress": "lowerBodyShortSkirt",
+    },
     "sleeves": {"long": "upperBodyLongSleeve", "short": "upperBodyShortSleeve", "none": "upperBodyNoSleeve"},
     "sex": {"female": "personalFemale", "male": "personalMale"},
-    "age": {"<16": "personalLess15", "16-30": "personalLess30", "31-45": "personalLess45",
-            "46-60": "personalLess60", ">60": "personalLarger60"},
+    "age": {
+        "<16": "personalLess15",
+        "16-30": "personalLess30",
+        "31-45": "personalLess45",
+        "46-60": "personalLess60",
+        ">60": "personalLarger60",
+    },
     "hair": {"short": "hairShort", "long": "hairLong", "bald": "hairBald"},
-    "bags": {"backpack": "carryingBackpack", "shoulder_bag": "carryingMessengerBag", "other": "carryingOther",
-             "none": "carryingNothing"},
+    "bags": {
+        "backpack": "carryingBackpack",
+        "shoulder_bag": "carryingMessengerBag",
+        "other": "carryingOther",
+        "none": "carryingNothing",
+    },
     "hat": {"hat": "accessoryHat", "none": None},
 }
 
@@ -61,7 +78,9 @@ def _allocate(probs: dict[str, float], n: int) -> list[str]:
     return [c for c, k in zip(cats, counts, strict=True) for _ in range(k)]
 
 
-def write_peta_fixture(folder: Path, families: dict[str, dict[str, float]], n: int = 2000, seed: int = 0) -> Path:
+def write_peta_fixture(
+    folder: Path, families: dict[str, dict[str, float]], n: int = 2000, seed: int = 0
+) -> Path:
     """PETA-format label files of ``n`` made-up people whose family frequencies are ``families``
     (independent across families), split over two files plus a read-me that must be skipped."""
     rng = np.random.default_rng(seed)
@@ -76,7 +95,7 @@ def write_peta_fixture(folder: Path, families: dict[str, dict[str, float]], n: i
         lines.append(f"{i:05d} " + " ".join(x for x in labels if x))
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "a.txt").write_text("\n".join(lines[: n // 2]) + "\n")
-    (folder / "b.txt").write_text("\n".join(lines[n // 2:]) + "\n")
+    (folder / "b.txt").write_text("\n".join(lines[n // 2 :]) + "\n")
     (folder / "PETA-ReadMe.txt").write_text("4\tpersonalLess15\n5\tpersonalLess30\tAge16-30\n")
     return folder
 
@@ -87,14 +106,28 @@ def committed_targets() -> dict[str, dict[str, float]]:
 
 
 # ---- colour names --------------------------------------------------------------------------
-@pytest.mark.parametrize(("rgb", "name"), [
-    ((0, 0, 0), "Black"), ((30, 32, 36), "Black"), ((255, 255, 255), "White"), ((236, 236, 234), "White"),
-    ((128, 128, 128), "Grey"), ((185, 187, 190), "Grey"), ((255, 0, 0), "Red"), ((100, 31, 42), "Red"),
-    ((0, 0, 255), "Blue"), ((43, 58, 94), "Blue"), ((31, 42, 68), "Black"),  # navy reads as black ((0, 128, 0), "Green"), ((255, 165, 0), "Orange"),
-    ((255, 255, 0), "Yellow"), ((128, 0, 128), "Purple"), ((255, 192, 203), "Pink"), ((139, 69, 19), "Brown"),
-    ((203, 185, 149), "Brown"),  # beige
-    ((45, 48, 62), "Black"),  # black cloth with a blue cast stays black
-])
+@pytest.mark.parametrize(
+    ("rgb", "name"),
+    [
+        ((0, 0, 0), "Black"),
+        ((30, 32, 36), "Black"),
+        ((255, 255, 255), "White"),
+        ((236, 236, 234), "White"),
+        ((128, 128, 128), "Grey"),
+        ((185, 187, 190), "Grey"),
+        ((255, 0, 0), "Red"),
+        ((100, 31, 42), "Red"),
+        ((0, 0, 255), "Blue"),
+        ((43, 58, 94), "Blue"),
+        ((31, 42, 68), "Black"),  # navy reads as black ((0, 128, 0), "Green"), ((255, 165, 0), "Orange"),
+        ((255, 255, 0), "Yellow"),
+        ((128, 0, 128), "Purple"),
+        ((255, 192, 203), "Pink"),
+        ((139, 69, 19), "Brown"),
+        ((203, 185, 149), "Brown"),  # beige
+        ((45, 48, 62), "Black"),  # black cloth with a blue cast stays black
+    ],
+)
 def test_colour_names_of_known_colours(rgb, name):
     assert colour_name(np.array(rgb, dtype=np.uint8)) == name
     assert colour_name(np.array(rgb) / 255.0) == name
@@ -103,7 +136,7 @@ def test_colour_names_of_known_colours(rgb, name):
 def test_every_prototype_maps_to_its_own_name_and_arrays_map_elementwise():
     for name, protos in PROTOTYPES.items():
         for h in protos:
-            rgb = [int(h[i:i + 2], 16) for i in (1, 3, 5)]
+            rgb = [int(h[i : i + 2], 16) for i in (1, 3, 5)]
             assert colour_name(np.array(rgb, dtype=np.uint8)) == name, h
     img = np.zeros((2, 3, 3), dtype=np.uint8)
     img[0, 0] = (255, 0, 0)
@@ -131,8 +164,17 @@ def test_tvd_hand_worked():
 
 # ---- PETA labels ---------------------------------------------------------------------------
 def test_peta_families_split_multiple_labels_and_default_to_none():
-    fam = peta_families({"upperBodyBlack", "upperBodyWhite", "lowerBodyJeans", "lowerBodyCapri", "personalMale",
-                         "carryingNothing", "upperBodyCasual"})
+    fam = peta_families(
+        {
+            "upperBodyBlack",
+            "upperBodyWhite",
+            "lowerBodyJeans",
+            "lowerBodyCapri",
+            "personalMale",
+            "carryingNothing",
+            "upperBodyCasual",
+        }
+    )
     assert fam["upper_colour"] == {"Black": 0.5, "White": 0.5}
     assert fam["lower_type"] == {"jeans": 0.5, "trousers": 0.5}
     assert fam["bags"] == {"none": 1.0} and fam["hat"] == {"none": 1.0}
@@ -167,8 +209,15 @@ def test_peta_reader_reads_folders_skips_readme_and_names_bad_files(tmp_path):
 # ---- colours from pixels -------------------------------------------------------------------
 UPPER_MIX = {"Red": 6, "Blue": 3, "White": 1}
 LOWER_MIX = {"Black": 5, "Grey": 3, "Yellow": 2}
-RGB = {"Red": (200, 30, 30), "Blue": (40, 60, 170), "White": (240, 240, 238), "Black": (20, 20, 22),
-       "Grey": (120, 122, 125), "Yellow": (240, 210, 60), "Green": (30, 160, 50)}
+RGB = {
+    "Red": (200, 30, 30),
+    "Blue": (40, 60, 170),
+    "White": (240, 240, 238),
+    "Black": (20, 20, 22),
+    "Grey": (120, 122, 125),
+    "Yellow": (240, 210, 60),
+    "Green": (30, 160, 50),
+}
 
 
 def _crop(rng, upper: str, lower: str, w: int = 48, h: int = 128) -> np.ndarray:
@@ -176,8 +225,8 @@ def _crop(rng, upper: str, lower: str, w: int = 48, h: int = 128) -> np.ndarray:
     52-95 % in the middle 60 % of the width; a few noise pixels on the body too."""
     img = rng.integers(0, 256, (h, w, 3)).astype(np.uint8)
     c0, c1 = int(0.2 * w), int(0.8 * w)
-    img[int(0.15 * h):int(0.52 * h), c0:c1] = RGB[upper]
-    img[int(0.52 * h):int(0.95 * h), c0:c1] = RGB[lower]
+    img[int(0.15 * h) : int(0.52 * h), c0:c1] = RGB[upper]
+    img[int(0.52 * h) : int(0.95 * h), c0:c1] = RGB[lower]
     ys, xs = rng.integers(0, h, 20), rng.integers(0, w, 20)
     img[ys, xs] = rng.integers(0, 256, (20, 3))
     return img
@@ -191,15 +240,18 @@ def test_colours_of_synthetic_crops_recover_a_known_mix(tmp_path):
     folder.mkdir(parents=True)
     for i, (u, lo) in enumerate(zip(uppers, lowers, strict=True)):
         fmt = "png" if i % 2 else "jpeg"
-        Image.fromarray(_crop(rng, u, lo)).save(folder / f"{i:03d}.{'jpg' if fmt == 'jpeg' else 'png'}",
-                                                 format=fmt.upper(), quality=95)
+        Image.fromarray(_crop(rng, u, lo)).save(
+            folder / f"{i:03d}.{'jpg' if fmt == 'jpeg' else 'png'}", format=fmt.upper(), quality=95
+        )
     d = stats.load_against(tmp_path / "crops")
     up, low = d.get("upper_colour"), d.get("lower_colour")
     assert up.n == low.n == 10
     assert dict(zip(COLOUR_NAMES, up.probabilities, strict=True)) == pytest.approx(
-        {n: UPPER_MIX.get(n, 0) / 10 for n in COLOUR_NAMES})
+        {n: UPPER_MIX.get(n, 0) / 10 for n in COLOUR_NAMES}
+    )
     assert dict(zip(COLOUR_NAMES, low.probabilities, strict=True)) == pytest.approx(
-        {n: LOWER_MIX.get(n, 0) / 10 for n in COLOUR_NAMES})
+        {n: LOWER_MIX.get(n, 0) / 10 for n in COLOUR_NAMES}
+    )
     assert d.get("sex") is None  # pixels say nothing about other families
 
 
@@ -251,7 +303,9 @@ def test_fit_recovers_made_up_frequencies(tmp_path):
     Checked once over spec seeds 0-9: mean TVD 0.014-0.021, largest family 0.025-0.044."""
     targets = committed_targets()
     targets["sex"] = {"female": 0.7, "male": 0.3}
-    targets["upper_colour"] = {n: (0.4 if n == "Red" else 0.3 if n == "Green" else 0.3 / 9) for n in COLOUR_NAMES}
+    targets["upper_colour"] = {
+        n: (0.4 if n == "Red" else 0.3 if n == "Green" else 0.3 / 9) for n in COLOUR_NAMES
+    }
     targets["bags"] = {"backpack": 0.4, "shoulder_bag": 0.05, "other": 0.05, "none": 0.5}
     targets["age"] = {"<16": 0.1, "16-30": 0.1, "31-45": 0.1, "46-60": 0.3, ">60": 0.4}
     fixture = write_peta_fixture(tmp_path / "made-up", targets, n=1500, seed=1)
@@ -277,18 +331,27 @@ def test_planned_characters_map_to_every_family():
 
 
 # ---- spec fields ----------------------------------------------------------------------------
-@pytest.mark.parametrize(("data", "field", "fragment"), [
-    ({"appearance": {"palette": "fitted"}}, "appearance.top_colors", "required with palette = 'fitted'"),
-    ({"appearance": {"top_colors": [1.0] * 10}}, "appearance.top_colors", "expected 11 values"),
-    ({"appearance": {"top_colors": [0.0] * 11}}, "appearance.top_colors", "at least one weight"),
-    ({"appearance": {"jeans_colors": [-1.0] + [1.0] * 10}}, "appearance.jeans_colors[0]", ">= 0.0"),
-    ({"appearance": {"top_weights_male": [0, 0, 0, 0, 0, 1.0], "tops": ["tshirt", "jacket"]}},
-     "appearance.top_weights_male", "at least one of appearance.tops"),
-    ({"appearance": {"shirt_sleeves": [1.0, 0.0]}}, "appearance.shirt_sleeves", "expected 3 values"),
-    ({"people": {"age_weights": [1.0, 1.0, 1.0, 1.0]}}, "people.age_weights", "expected 5 values"),
-    ({"people": {"age": [20.0, 30.0], "age_weights": [1.0, 0.0, 0.0, 1.0, 1.0]}}, "people.age_weights",
-     "no band"),
-])
+@pytest.mark.parametrize(
+    ("data", "field", "fragment"),
+    [
+        ({"appearance": {"palette": "fitted"}}, "appearance.top_colors", "required with palette = 'fitted'"),
+        ({"appearance": {"top_colors": [1.0] * 10}}, "appearance.top_colors", "expected 11 values"),
+        ({"appearance": {"top_colors": [0.0] * 11}}, "appearance.top_colors", "at least one weight"),
+        ({"appearance": {"jeans_colors": [-1.0] + [1.0] * 10}}, "appearance.jeans_colors[0]", ">= 0.0"),
+        (
+            {"appearance": {"top_weights_male": [0, 0, 0, 0, 0, 1.0], "tops": ["tshirt", "jacket"]}},
+            "appearance.top_weights_male",
+            "at least one of appearance.tops",
+        ),
+        ({"appearance": {"shirt_sleeves": [1.0, 0.0]}}, "appearance.shirt_sleeves", "expected 3 values"),
+        ({"people": {"age_weights": [1.0, 1.0, 1.0, 1.0]}}, "people.age_weights", "expected 5 values"),
+        (
+            {"people": {"age": [20.0, 30.0], "age_weights": [1.0, 0.0, 0.0, 1.0, 1.0]}},
+            "people.age_weights",
+            "no band",
+        ),
+    ],
+)
 def test_bad_fitted_fields_name_the_field(data, field, fragment):
     with pytest.raises(SpecError) as err:
         DatasetSpec.from_dict(data)
@@ -298,8 +361,9 @@ def test_bad_fitted_fields_name_the_field(data, field, fragment):
 def test_age_weights_keep_ages_in_their_bands():
     from synthreid.render.plan import plan_character
 
-    spec = DatasetSpec.from_dict({"characters": 60,
-                                  "people": {"age": [12.0, 80.0], "age_weights": [0.0, 0.0, 0.0, 1.0, 1.0]}})
+    spec = DatasetSpec.from_dict(
+        {"characters": 60, "people": {"age": [12.0, 80.0], "age_weights": [0.0, 0.0, 0.0, 1.0, 1.0]}}
+    )
     ages = [plan_character(spec, ci)["attributes"]["age"] for ci in range(60)]
     assert min(ages) >= 46.0 and max(ages) <= 80.0
     assert sum(a >= 61 for a in ages) > 15 and sum(a < 61 for a in ages) > 15
@@ -315,7 +379,9 @@ def test_stats_of_a_planned_dataset_and_cli_report(tmp_path, capsys):
     assert d.get("sex").n == 12  # one vote per person, not per image
     fixture = write_peta_fixture(tmp_path / "peta", committed_targets(), n=200)
     out = tmp_path / "report"
-    assert main(["stats", str(tmp_path / "tiny"), "--against", str(fixture), "--out", str(out), "--quiet"]) == 0
+    assert (
+        main(["stats", str(tmp_path / "tiny"), "--against", str(fixture), "--out", str(out), "--quiet"]) == 0
+    )
     text = capsys.readouterr().out
     assert "upper_colour" in text and "mean TVD" in text
     report = json.loads((out / "stats.json").read_text())
@@ -323,13 +389,19 @@ def test_stats_of_a_planned_dataset_and_cli_report(tmp_path, capsys):
     assert (out / "stats.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-@pytest.mark.parametrize(("argv", "fragment"), [
-    (["stats"], "give exactly one of SOURCE"),
-    (["stats", "--preset", "nope"], "unknown preset"),
-    (["stats", "--preset", "I", "--characters", "5", "--against", "{tmp}/missing"], "missing: --against expects"),
-    (["stats", "{tmp}/nothing-here"], "not a spec TOML, a dataset folder or a folder of crops"),
-    (["stats", "{tmp}", "--pixels"], "not a dataset folder"),
-])
+@pytest.mark.parametrize(
+    ("argv", "fragment"),
+    [
+        (["stats"], "give exactly one of SOURCE"),
+        (["stats", "--preset", "nope"], "unknown preset"),
+        (
+            ["stats", "--preset", "I", "--characters", "5", "--against", "{tmp}/missing"],
+            "missing: --against expects",
+        ),
+        (["stats", "{tmp}/nothing-here"], "not a spec TOML, a dataset folder or a folder of crops"),
+        (["stats", "{tmp}", "--pixels"], "not a dataset folder"),
+    ],
+)
 def test_stats_cli_bad_input_names_what_is_wrong(tmp_path, capsys, argv, fragment):
     assert main([a.replace("{tmp}", str(tmp_path)) for a in argv]) == 2
     assert fragment in capsys.readouterr().err
@@ -351,8 +423,10 @@ def test_from_images_samples_the_measured_colour_mix(tmp_path, capsys):
     crops = _crop_folder(tmp_path / "site" / "crops")
     toml = tmp_path / "site" / "site.toml"
     # no dresses: a dress shows the top's colour on the lower body too
-    toml.write_text('name = "site"\ncharacters = 1000\n[appearance]\nfrom_images = "crops"\n'
-                    'tops = ["tshirt", "longsleeve", "sweater", "jacket", "coat"]\n')
+    toml.write_text(
+        'name = "site"\ncharacters = 1000\n[appearance]\nfrom_images = "crops"\n'
+        'tops = ["tshirt", "longsleeve", "sweater", "jacket", "coat"]\n'
+    )
     spec = DatasetSpec.from_toml(toml)
     assert spec.appearance.from_images == str(crops.resolve())  # relative to the TOML's folder
     ours = stats.planned_distributions(spec)
@@ -361,7 +435,11 @@ def test_from_images_samples_the_measured_colour_mix(tmp_path, capsys):
     assert main(["stats", str(toml), "--characters", "300", "--against", str(crops), "--quiet"]) == 0
     out = capsys.readouterr().out
     assert "over 2 families" in out  # crops tell colours only
-    tvds = [float(line.rsplit("TVD", 1)[1]) for line in out.splitlines() if line.startswith(("upper_c", "lower_c"))]
+    tvds = [
+        float(line.rsplit("TVD", 1)[1])
+        for line in out.splitlines()
+        if line.startswith(("upper_c", "lower_c"))
+    ]
     assert len(tvds) == 2 and max(tvds) < 0.1
 
 

@@ -41,8 +41,9 @@ def test_picks_meshes_at_the_configured_rate_with_relative_paths(meshes):
 def test_probability_one_always_and_zero_never(meshes):
     rng = np.random.default_rng(1)
     assert all(sample_character(_spec(meshes_dir=str(meshes)), rng)["mesh"] for _ in range(20))
-    assert not any(sample_character(_spec(meshes_dir=str(meshes), mesh_probability=0.0), rng)["mesh"]
-                   for _ in range(20))
+    assert not any(
+        sample_character(_spec(meshes_dir=str(meshes), mesh_probability=0.0), rng)["mesh"] for _ in range(20)
+    )
 
 
 def test_procedural_draws_unchanged_and_no_key_without_folder(meshes):

@@ -25,9 +25,16 @@ SIZE = (8, 16)
 
 
 def tiny_spec(fmt="png") -> DatasetSpec:
-    return DatasetSpec.from_dict({"name": "tiny", "seed": 3, "characters": 2, "images_per_character": 2,
-                                  "splits": {"test": 1, "val": 1},
-                                  "output": {"size": list(SIZE), "format": fmt}})
+    return DatasetSpec.from_dict(
+        {
+            "name": "tiny",
+            "seed": 3,
+            "characters": 2,
+            "images_per_character": 2,
+            "splits": {"test": 1, "val": 1},
+            "output": {"size": list(SIZE), "format": fmt},
+        }
+    )
 
 
 def _save(img: Image.Image, path) -> str:
@@ -43,9 +50,15 @@ def fake_render(root, spec, planned: dict) -> dict:
     stem, ext = planned["stem"], "." + spec.output.format
     rgb = Image.new("RGB", SIZE, (planned["pid"] * 90 % 256, planned["index"] * 60 % 256, 30))
     mask = Image.new("L", SIZE, 255)
-    row = {**planned, "state": "done", "image": f"images/{stem}{ext}", "mask": f"masks/{stem}.png",
-           "size": list(SIZE), "checksum": _save(rgb, root / "images" / f"{stem}{ext}"),
-           "mask_checksum": _save(mask, root / "masks" / f"{stem}.png")}
+    row = {
+        **planned,
+        "state": "done",
+        "image": f"images/{stem}{ext}",
+        "mask": f"masks/{stem}.png",
+        "size": list(SIZE),
+        "checksum": _save(rgb, root / "images" / f"{stem}{ext}"),
+        "mask_checksum": _save(mask, root / "masks" / f"{stem}.png"),
+    }
     write_json(root / "meta" / f"{stem}.json", row, indent=None)
     return row
 
@@ -101,15 +114,18 @@ def test_truncated_image_is_not_done_reported_fixed_and_rerendered(dataset, caps
     assert verify_dataset(root).ok
 
 
-@pytest.mark.parametrize("damage, expected", [
-    ("missing_mask", "masks/{stem}.png: missing"),
-    ("changed_mask", "masks/{stem}.png: sha256 differs"),
-    ("missing_image", "images/{stem}.{ext}: missing"),
-    ("meta_garbage", "meta/{stem}.json: unreadable"),
-    ("no_checksum", "records no checksum"),
-    ("wrong_size", "image is 8x16 px, expected 9x16"),
-    ("path_escape", "meta row's 'image' is '../x.png'"),
-])
+@pytest.mark.parametrize(
+    "damage, expected",
+    [
+        ("missing_mask", "masks/{stem}.png: missing"),
+        ("changed_mask", "masks/{stem}.png: sha256 differs"),
+        ("missing_image", "images/{stem}.{ext}: missing"),
+        ("meta_garbage", "meta/{stem}.json: unreadable"),
+        ("no_checksum", "records no checksum"),
+        ("wrong_size", "image is 8x16 px, expected 9x16"),
+        ("path_escape", "meta row's 'image' is '../x.png'"),
+    ],
+)
 def test_each_kind_of_damage_is_reported_and_not_done(dataset, damage, expected):
     spec, root, rows = dataset
     row = rows[2]
@@ -141,7 +157,7 @@ def test_each_kind_of_damage_is_reported_and_not_done(dataset, damage, expected)
 
 def test_interrupted_writes_stale_labels_and_strangers(dataset):
     spec, root, rows = dataset
-    (root / "meta" / f"{rows[0]['stem']}.json").unlink()       # killed before the meta row
+    (root / "meta" / f"{rows[0]['stem']}.json").unlink()  # killed before the meta row
     temp = root / "images" / f".{rows[3]['stem']}.png.4242.tmp"  # killed inside an atomic write
     temp.write_bytes(b"half")
     stranger = root / "images" / "notes.txt"
@@ -150,11 +166,15 @@ def test_interrupted_writes_stale_labels_and_strangers(dataset):
     text = "\n".join(p.message for p in report.problems)
     assert report.damaged == (rows[0]["stem"],) and "no meta row (interrupted render)" in text
     assert report.temps == (temp.relative_to(root).as_posix(),) and "leftover temp file" in text
-    assert "labels.jsonl: disagrees with the files for 1 image(s)" in text and "images/notes.txt: not an image" in text
+    assert (
+        "labels.jsonl: disagrees with the files for 1 image(s)" in text
+        and "images/notes.txt: not an image" in text
+    )
     fixed = fix_dataset(report)
     assert fixed.removed_images == (rows[0]["stem"],) and fixed.removed_temps == 1 and fixed.labels_rewritten
-    assert [p.message for p in fixed.left] == ["images/notes.txt: not an image of this dataset's plan "
-                                               "(left alone; remove it by hand)"]
+    assert [p.message for p in fixed.left] == [
+        "images/notes.txt: not an image of this dataset's plan (left alone; remove it by hand)"
+    ]
     assert stranger.exists() and not temp.exists()
     again = verify_dataset(root)
     assert [p.message for p in again.problems] == [p.message for p in fixed.left]
@@ -213,7 +233,9 @@ def test_refined_datasets_are_previewed_without_checksums_and_not_verified(datas
     manifest = json.loads((root / "manifest.json").read_text())
     (root / "manifest.json").write_text(json.dumps({**manifest, "kind": "refined"}))
     for r in rows:  # new pixels under the source's meta rows, as `refine apply` writes them
-        Image.new("RGB", SIZE, (1, 2, 3)).save(root / r["image"], "JPEG" if spec.output.format == "jpg" else "PNG")
+        Image.new("RGB", SIZE, (1, 2, 3)).save(
+            root / r["image"], "JPEG" if spec.output.format == "jpg" else "PNG"
+        )
     with caplog.at_level(logging.WARNING, logger="synthreid.render.preview"):
         contact_sheet(root, tmp_path / "sheet.png")
     assert "skipped" not in caplog.text

@@ -72,8 +72,9 @@ def test_uniform_lbp_has_58_patterns_and_flat_patch_is_uniform():
 def test_handcrafted_features_match_people_far_above_chance(tmp_path):
     ds = read_dataset(make_market(tmp_path / "d", test_ids=range(20, 40), seed=5))
     res = protocols.evaluate("market", ds, baselines.lomo_features)
-    chance = baselines.average_results([protocols.evaluate("market", ds, baselines.random_extractor(d))
-                                        for d in range(40)])
+    chance = baselines.average_results(
+        [protocols.evaluate("market", ds, baselines.random_extractor(d)) for d in range(40)]
+    )
     # 20 query ids, 2 valid matches among 59 valid gallery images each: chance rank-1 = 2/59
     assert chance["rank1"] == pytest.approx(2 / 59, abs=0.03)
     assert res["rank1"] > 5 * chance["rank1"]  # 0.30 here, chance 0.034

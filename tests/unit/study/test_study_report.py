@@ -31,7 +31,9 @@ protocol = "thesis"
 
 
 def test_report_has_every_arm_baseline_and_test_set(data):
-    spec = load_study(write_study(data, study_text(ARMS, TESTS, seeds="[0, 1]", extra="[baselines]\nchance_draws = 4")))
+    spec = load_study(
+        write_study(data, study_text(ARMS, TESTS, seeds="[0, 1]", extra="[baselines]\nchance_draws = 4"))
+    )
     outcome = run_study(spec, data / "out", progress=False, stream=None)
     out = data / "out"
     rows = list(csv.DictReader((out / "report.csv").open()))
@@ -47,16 +49,33 @@ def test_report_has_every_arm_baseline_and_test_set(data):
     assert by["A", "other"]["protocol"] == "thesis" and by["A", "other"]["mAP"] == ""  # thesis has no mAP
     seeds = list(csv.DictReader((out / "seeds.csv").open()))
     assert sorted({(r["name"], r["seed"]) for r in seeds if r["test"] == "real" and r["name"] == "B"}) == [
-        ("B", "0"), ("B", "1")]
+        ("B", "0"),
+        ("B", "1"),
+    ]
     md = (out / "report.md").read_text()
-    for text in [*names, "## real (market protocol)", "## other (thesis protocol)", "cmc-real.png",
-                 "cmc-other.png", "bars.png", "study overhead", "real-trained anchor"]:
+    for text in [
+        *names,
+        "## real (market protocol)",
+        "## other (thesis protocol)",
+        "cmc-real.png",
+        "cmc-other.png",
+        "bars.png",
+        "study overhead",
+        "real-trained anchor",
+    ]:
         assert text in md, text
     for png in ("cmc-real.png", "cmc-other.png", "bars.png"):
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     timing = list(csv.DictReader((out / "timing.csv").open()))
     stages = {(r["arm"], r["stage"]) for r in timing}
-    assert {("A", "train"), ("A", "evaluate"), ("B", "train"), ("real-real", "train"),
-            ("baselines", "chance"), ("baselines", "handcrafted"), ("baselines", "untrained")} <= stages
+    assert {
+        ("A", "train"),
+        ("A", "evaluate"),
+        ("B", "train"),
+        ("real-real", "train"),
+        ("baselines", "chance"),
+        ("baselines", "handcrafted"),
+        ("baselines", "untrained"),
+    } <= stages
     assert all(float(r["seconds"]) > 0 for r in timing)
     assert outcome.wall_seconds >= outcome.work_seconds > 0

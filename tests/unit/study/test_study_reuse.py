@@ -43,9 +43,17 @@ def fake_render(spec: DatasetSpec, root, skip=()) -> int:
         img, mask = root / "images" / f"{stem}.png", root / "masks" / f"{stem}.png"
         person(row["pid"], rng).save(img)
         person(0, rng).convert("L").save(mask)
-        write_json(root / "meta" / f"{stem}.json", {**row, "state": "rendered", "image": f"images/{stem}.png",
-                                                    "mask": f"masks/{stem}.png", "checksum": sha256_file(img),
-                                                    "mask_checksum": sha256_file(mask)})
+        write_json(
+            root / "meta" / f"{stem}.json",
+            {
+                **row,
+                "state": "rendered",
+                "image": f"images/{stem}.png",
+                "mask": f"masks/{stem}.png",
+                "checksum": sha256_file(img),
+                "mask_checksum": sha256_file(mask),
+            },
+        )
         n += 1
     return n
 

@@ -52,17 +52,29 @@ def test_changing_one_arm_reruns_only_that_arm(data):
     run_study(load(data), data / "out", progress=False, stream=None)
     changed = load(data, arms=ARMS.replace('path = "b"', 'path = "b"\nrecipe = { lr = 0.02 }'))
     assert executed(run_study(changed, data / "out", progress=False, stream=None)) == [
-        ("evaluate", "B", 0, "real"), ("train", "B", 0, None)]
+        ("evaluate", "B", 0, "real"),
+        ("train", "B", 0, None),
+    ]
     # another folder with the same content is the same input: nothing to do
     shutil.copytree(data / "a", data / "a-copy")
-    moved = load(data, arms=ARMS.replace('path = "a"', 'path = "a-copy"').replace(
-        'path = "b"', 'path = "b"\nrecipe = { lr = 0.02 }'))
+    moved = load(
+        data,
+        arms=ARMS.replace('path = "a"', 'path = "a-copy"').replace(
+            'path = "b"', 'path = "b"\nrecipe = { lr = 0.02 }'
+        ),
+    )
     assert run_study(moved, data / "out", progress=False, stream=None).executed == []
     # one changed image of B's data re-runs B (its content key changed), not A
     img = sorted((data / "b" / "bounding_box_train").iterdir())[0]
-    img.write_bytes((data / "c" / "bounding_box_train" / sorted((data / "c" / "bounding_box_train")
-                                                                .iterdir())[0].name).read_bytes())
-    assert [a for _, a, _, _ in executed(run_study(moved, data / "out", progress=False, stream=None))] == ["B", "B"]
+    img.write_bytes(
+        (
+            data / "c" / "bounding_box_train" / sorted((data / "c" / "bounding_box_train").iterdir())[0].name
+        ).read_bytes()
+    )
+    assert [a for _, a, _, _ in executed(run_study(moved, data / "out", progress=False, stream=None))] == [
+        "B",
+        "B",
+    ]
 
 
 def test_adding_a_seed_and_a_test_set_runs_only_the_new_steps(data):
@@ -70,10 +82,18 @@ def test_adding_a_seed_and_a_test_set_runs_only_the_new_steps(data):
     more = load(data, seeds="[0, 1]", tests=TESTS + '\n[[test_sets]]\nname = "other"\npath = "c"\n')
     got = executed(run_study(more, data / "out", progress=False, stream=None))
     assert ("train", "A", 0, None) not in got and ("train", "B", 0, None) not in got
-    assert sorted(got) == sorted([("train", "A", 1, None), ("train", "B", 1, None),
-                                  ("evaluate", "A", 0, "other"), ("evaluate", "B", 0, "other"),
-                                  ("evaluate", "A", 1, "real"), ("evaluate", "B", 1, "real"),
-                                  ("evaluate", "A", 1, "other"), ("evaluate", "B", 1, "other")])
+    assert sorted(got) == sorted(
+        [
+            ("train", "A", 1, None),
+            ("train", "B", 1, None),
+            ("evaluate", "A", 0, "other"),
+            ("evaluate", "B", 0, "other"),
+            ("evaluate", "A", 1, "real"),
+            ("evaluate", "B", 1, "real"),
+            ("evaluate", "A", 1, "other"),
+            ("evaluate", "B", 1, "other"),
+        ]
+    )
 
 
 def test_interrupted_after_its_work_a_step_is_not_marked_done_and_resumes(data):
@@ -85,8 +105,11 @@ def test_interrupted_after_its_work_a_step_is_not_marked_done_and_resumes(data):
 
     with pytest.raises(KeyboardInterrupt):
         run_study(spec, data / "out", progress=False, stream=None, hook=interrupt)
-    train_b = next(p for p in (data / "out" / "cache" / "train").iterdir()
-                   if '"arm": "B"' in (p / "step.json").read_text())
+    train_b = next(
+        p
+        for p in (data / "out" / "cache" / "train").iterdir()
+        if '"arm": "B"' in (p / "step.json").read_text()
+    )
     assert (train_b / "run" / "last.pt").is_file()  # the work was done ...
     assert not (train_b / DONE).exists()  # ... but the step is not done
     # the data moved meanwhile: same content, same step, and the half-done run still resumes
@@ -109,7 +132,9 @@ def test_a_real_failure_mid_run_keeps_finished_steps(data):
         run_study(spec, data / "out", progress=False, stream=None, hook=remove_test_set)
     assert not (data / "out" / "report.md").exists()
     shutil.move(data / "real-away", data / "real")
-    assert executed(run_study(spec, data / "out", progress=False, stream=None)) == [("evaluate", "B", 0, "real")]
+    assert executed(run_study(spec, data / "out", progress=False, stream=None)) == [
+        ("evaluate", "B", 0, "real")
+    ]
 
 
 def test_one_study_at_a_time_per_output_folder(data):
@@ -146,8 +171,12 @@ def test_a_mix_trains_on_its_parts_and_follows_their_changes(data):
     assert str(data / "a") in state and str(data / "b") in state  # both parts' data trained it
     changed = load(data, arms=mix.replace('path = "b"', 'path = "b"\nrecipe = { lr = 0.02 }'))
     assert executed(run_study(changed, data / "out", progress=False, stream=None)) == [
-        ("evaluate", "B", 0, "real"), ("train", "B", 0, None)]  # the mix's recipe did not change
+        ("evaluate", "B", 0, "real"),
+        ("train", "B", 0, None),
+    ]  # the mix's recipe did not change
     img = sorted((data / "b" / "bounding_box_train").iterdir())[0]
     img.write_bytes(img.read_bytes() + b"\0")
     assert {a for _, a, _, _ in executed(run_study(changed, data / "out", progress=False, stream=None))} == {
-        "B", "AB"}
+        "B",
+        "AB",
+    }

@@ -38,14 +38,24 @@ def refused(folder, text, field, *fragments):
 
 def test_valid_study_resolves_paths_against_its_folder_and_adds_anchors(data, tmp_path, monkeypatch):
     monkeypatch.chdir("/")  # relative paths must not depend on the working directory
-    spec = load_study(write_study(tmp_path, study_text(ARMS + """
+    spec = load_study(
+        write_study(
+            tmp_path,
+            study_text(
+                ARMS
+                + """
 [[arms]]
 name = "AB"
 kind = "mix"
 arms = ["A", "B"]
 ratio = [3, 1]
 recipe = { lr = 0.01 }
-""", TESTS, seeds="[0, 1, 2]")))
+""",
+                TESTS,
+                seeds="[0, 1, 2]",
+            ),
+        )
+    )
     assert spec.seeds == (0, 1, 2)
     assert [a.name for a in spec.arms] == ["A", "B", "AB", "real-real"]
     a, _, ab, anchor = spec.arms
@@ -57,7 +67,11 @@ recipe = { lr = 0.01 }
 
 
 def test_render_arm_scale_and_size(data, tmp_path):
-    spec = load_study(write_study(tmp_path, study_text("""
+    spec = load_study(
+        write_study(
+            tmp_path,
+            study_text(
+                """
 [[arms]]
 name = "I"
 kind = "render"
@@ -73,7 +87,11 @@ preset = "I"
 identities = 30
 images = 4
 size = "64x128"
-""", TESTS)))
+""",
+                TESTS,
+            ),
+        )
+    )
     r = spec.arms[0].render
     assert (r["characters"], r["images_per_character"], r["output"]["size"]) == (30, 4, [64, 128])
     assert r["splits"] == {"test": 0, "val": 3}  # every identity trains but a validation slice
@@ -87,49 +105,102 @@ def test_unknown_arm_kind_named(data, tmp_path):
 
 
 def test_missing_paths_named(data, tmp_path):
-    refused(tmp_path, study_text(ARMS.replace('path = "b"', 'path = "nope"'), TESTS), "arms[1].path",
-            "no such folder")
-    refused(tmp_path, study_text(ARMS, TESTS.replace('path = "real"', 'path = "gone"')), "test_sets[0].path",
-            "no such folder")
-    refused(tmp_path, study_text(ARMS.replace('path = "b"\n', ''), TESTS), "arms[1].path", "missing")
-    refused(tmp_path, study_text(ARMS + """
+    refused(
+        tmp_path,
+        study_text(ARMS.replace('path = "b"', 'path = "nope"'), TESTS),
+        "arms[1].path",
+        "no such folder",
+    )
+    refused(
+        tmp_path,
+        study_text(ARMS, TESTS.replace('path = "real"', 'path = "gone"')),
+        "test_sets[0].path",
+        "no such folder",
+    )
+    refused(tmp_path, study_text(ARMS.replace('path = "b"\n', ""), TESTS), "arms[1].path", "missing")
+    refused(
+        tmp_path,
+        study_text(
+            ARMS
+            + """
 [[arms]]
 name = "R"
 kind = "render"
 preset = "IV"
 refine = { target = "no-crops", iters = 10 }
-""", TESTS), "arms[2].refine.target", "no such folder")
+""",
+            TESTS,
+        ),
+        "arms[2].refine.target",
+        "no such folder",
+    )
 
 
 def test_unknown_protocol_format_and_preset_named(data, tmp_path):
-    refused(tmp_path, study_text(ARMS, TESTS.replace('"market"', '"marketplace"')), "test_sets[0].protocol",
-            "thesis, market, cuhk03", "'marketplace'")
-    refused(tmp_path, study_text(ARMS.replace('path = "a"', 'path = "a"\nformat = "csv"'), TESTS),
-            "arms[0].format", "market1501")
-    refused(tmp_path, study_text('[[arms]]\nname = "X"\nkind = "render"\npreset = "V"\n', TESTS),
-            "arms[0].preset", "IV-realistic")
+    refused(
+        tmp_path,
+        study_text(ARMS, TESTS.replace('"market"', '"marketplace"')),
+        "test_sets[0].protocol",
+        "thesis, market, cuhk03",
+        "'marketplace'",
+    )
+    refused(
+        tmp_path,
+        study_text(ARMS.replace('path = "a"', 'path = "a"\nformat = "csv"'), TESTS),
+        "arms[0].format",
+        "market1501",
+    )
+    refused(
+        tmp_path,
+        study_text('[[arms]]\nname = "X"\nkind = "render"\npreset = "V"\n', TESTS),
+        "arms[0].preset",
+        "IV-realistic",
+    )
 
 
 def test_unknown_or_study_owned_recipe_fields_named(data, tmp_path):
-    refused(tmp_path, study_text(ARMS, TESTS).replace("epochs = 1", "epochs = 1\nepocs = 3"), "recipe.epocs",
-            "unknown training field")
-    refused(tmp_path, study_text(ARMS, TESTS).replace("epochs = 1", "epochs = 1\nseed = 3"), "recipe.seed",
-            "set by the study")
-    refused(tmp_path, study_text(ARMS.replace('path = "b"', 'path = "b"\nrecipe = { arch = "vgg" }'), TESTS),
-            "arms[1].recipe", "vgg")
+    refused(
+        tmp_path,
+        study_text(ARMS, TESTS).replace("epochs = 1", "epochs = 1\nepocs = 3"),
+        "recipe.epocs",
+        "unknown training field",
+    )
+    refused(
+        tmp_path,
+        study_text(ARMS, TESTS).replace("epochs = 1", "epochs = 1\nseed = 3"),
+        "recipe.seed",
+        "set by the study",
+    )
+    refused(
+        tmp_path,
+        study_text(ARMS.replace('path = "b"', 'path = "b"\nrecipe = { arch = "vgg" }'), TESTS),
+        "arms[1].recipe",
+        "vgg",
+    )
 
 
 def test_structure_errors_named(data, tmp_path):
     refused(tmp_path, "colour = 1\n" + study_text(ARMS, TESTS), "colour", "unknown key")
     refused(tmp_path, study_text(ARMS, TESTS) + "colour = 1\n", "test_sets[0].colour", "unknown key")
     refused(tmp_path, study_text(ARMS.replace('"B"', '"A"'), TESTS), "arms[1].name", "earlier arm")
-    refused(tmp_path, study_text(ARMS + '\n[[arms]]\nname = "M"\nkind = "mix"\narms = ["A", "Z"]\n', TESTS),
-            "arms[2].arms", "'Z'")
-    refused(tmp_path, study_text(ARMS + '\n[[arms]]\nname = "M"\nkind = "mix"\narms = ["A", "B"]\nratio = [1]\n',
-                                 TESTS), "arms[2].ratio")
+    refused(
+        tmp_path,
+        study_text(ARMS + '\n[[arms]]\nname = "M"\nkind = "mix"\narms = ["A", "Z"]\n', TESTS),
+        "arms[2].arms",
+        "'Z'",
+    )
+    refused(
+        tmp_path,
+        study_text(ARMS + '\n[[arms]]\nname = "M"\nkind = "mix"\narms = ["A", "B"]\nratio = [1]\n', TESTS),
+        "arms[2].ratio",
+    )
     refused(tmp_path, study_text(ARMS, TESTS, seeds="[]"), "seeds")
-    refused(tmp_path, study_text(ARMS.replace('path = "a"', 'path = "a"\nidentities = 3'), TESTS),
-            "arms[0].identities", "unknown key")
+    refused(
+        tmp_path,
+        study_text(ARMS.replace('path = "a"', 'path = "a"\nidentities = 3'), TESTS),
+        "arms[0].identities",
+        "unknown key",
+    )
 
 
 def test_cli_refuses_bad_file_before_any_work(data, tmp_path, capsys):

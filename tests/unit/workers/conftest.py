@@ -15,8 +15,16 @@ from synthreid.workers.tasks import RenderBackend
 
 
 def tiny_spec(name="tiny", characters=3, images=2, **extra) -> DatasetSpec:
-    return DatasetSpec.from_dict({"name": name, "seed": 5, "characters": characters,
-                                  "images_per_character": images, "splits": {"test": 1, "val": 1}, **extra})
+    return DatasetSpec.from_dict(
+        {
+            "name": name,
+            "seed": 5,
+            "characters": characters,
+            "images_per_character": images,
+            "splits": {"test": 1, "val": 1},
+            **extra,
+        }
+    )
 
 
 class FakeSession:
@@ -38,8 +46,14 @@ class FakeSession:
             tmp.write_bytes(buf.getvalue())
         with atomic_path(root / "masks" / f"{stem}.png") as tmp:
             tmp.write_bytes(buf.getvalue())
-        label = {**row, "state": "done", "image": f"images/{stem}.png", "mask": f"masks/{stem}.png",
-                 "bbox": [0, 0, 4, 8], "checksum": sha256_file(root / "images" / f"{stem}.png")}
+        label = {
+            **row,
+            "state": "done",
+            "image": f"images/{stem}.png",
+            "mask": f"masks/{stem}.png",
+            "bbox": [0, 0, 4, 8],
+            "checksum": sha256_file(root / "images" / f"{stem}.png"),
+        }
         write_json(root / "meta" / f"{stem}.json", label, indent=None)
         self.log.append((ci, ii))
         return label
@@ -62,8 +76,9 @@ class FakeBackend(RenderBackend):
 
 @pytest.fixture
 def config(tmp_path):
-    return FarmConfig(data_dir=tmp_path / "data", lease_seconds=5.0, max_attempts=2, retry_backoff=0.0,
-                      reaper_interval=0.2)
+    return FarmConfig(
+        data_dir=tmp_path / "data", lease_seconds=5.0, max_attempts=2, retry_backoff=0.0, reaper_interval=0.2
+    )
 
 
 @pytest.fixture

@@ -28,7 +28,9 @@ def test_migrations_are_numbered_and_applied_once(config):
 
 def test_split_sql_skips_comments():
     assert split_sql("-- c;\nCREATE TABLE a (x INT);\n\nCREATE INDEX i ON a (x);\n") == [
-        "CREATE TABLE a (x INT)", "CREATE INDEX i ON a (x);"]
+        "CREATE TABLE a (x INT)",
+        "CREATE INDEX i ON a (x);",
+    ]
 
 
 def test_enqueue_writes_every_row_in_one_go(catalog):

@@ -60,11 +60,15 @@ def test_unencoded_at_in_password_is_refused_without_printing_it():
 
 
 def test_secret_filter_masks_every_form_of_the_password(caplog):
-    rec = logging.LogRecord("x", logging.WARNING, __file__, 1, "lost %s and %s", ("p@ss-word", "p%40ss-word"), None)
+    rec = logging.LogRecord(
+        "x", logging.WARNING, __file__, 1, "lost %s and %s", ("p@ss-word", "p%40ss-word"), None
+    )
     SecretFilter(["p@ss-word"]).filter(rec)
     assert rec.getMessage() == "lost *** and ***"
-    assert redact('could not translate host name "ss-word@db"', ["pa@ss-word"]) == \
-        'could not translate host name "ss-word@db"'  # no false positives on fragments of other text
+    assert (
+        redact('could not translate host name "ss-word@db"', ["pa@ss-word"])
+        == 'could not translate host name "ss-word@db"'
+    )  # no false positives on fragments of other text
 
 
 def test_postgres_catalog_messages_are_masked(tmp_path):
@@ -156,8 +160,11 @@ def test_eta_is_withheld_while_nothing_progresses(config, catalog):
     # One task finished a while ago; the other has been due since, with nothing running.
     t = catalog.claim("A", 5)
     with catalog._tx() as cur:
-        catalog.q(cur, "UPDATE tasks SET state = 'done', finished_at = ?, started_at = ? WHERE id = ?",
-                  (time.time() - 20, time.time() - 21, t.id))
+        catalog.q(
+            cur,
+            "UPDATE tasks SET state = 'done', finished_at = ?, started_at = ? WHERE id = ?",
+            (time.time() - 20, time.time() - 21, t.id),
+        )
         catalog.q(cur, "UPDATE datasets SET created_at = ?", (time.time() - 30,))
     st = farm_status(catalog, lease=5)
     d = st["datasets"][0]
@@ -209,14 +216,19 @@ def test_full_sqlite_catalog_is_a_clean_error_not_a_crash(config, catalog, caplo
     # Recording a failure needs new pages (as a WAL append on a full disk would).
     with catalog._tx() as cur:
         cur.execute("CREATE TABLE pad (b BLOB)")
-        cur.execute("CREATE TRIGGER grow AFTER UPDATE OF last_error ON tasks BEGIN "
-                    "INSERT INTO pad VALUES (zeroblob(200000)); END")
+        cur.execute(
+            "CREATE TRIGGER grow AFTER UPDATE OF last_error ON tasks BEGIN "
+            "INSERT INTO pad VALUES (zeroblob(200000)); END"
+        )
     full = FullSQLiteCatalog(config.sqlite_path)
     with pytest.raises(CatalogError, match="disk full"):
         full.run(lambda cur: cur.execute("UPDATE tasks SET last_error = 'x' WHERE id = 1"))
     full.close()
-    w = make_worker(config.replace(lease_seconds=60), DiskFullBackend(),
-                    catalog_factory=lambda: FullSQLiteCatalog(config.sqlite_path))
+    w = make_worker(
+        config.replace(lease_seconds=60),
+        DiskFullBackend(),
+        catalog_factory=lambda: FullSQLiteCatalog(config.sqlite_path),
+    )
     out = {}
 
     def run():
@@ -229,8 +241,11 @@ def test_full_sqlite_catalog_is_a_clean_error_not_a_crash(config, catalog, caplo
     with caplog.at_level(logging.ERROR, logger="synthreid.workers.worker"):
         th.start()
         end = time.monotonic() + 30
-        while time.monotonic() < end and th.is_alive() and not any(
-                "could not be recorded" in r.getMessage() for r in caplog.records):
+        while (
+            time.monotonic() < end
+            and th.is_alive()
+            and not any("could not be recorded" in r.getMessage() for r in caplog.records)
+        ):
             time.sleep(0.05)
         w.stop_requested.set()
         th.join(30)
@@ -248,7 +263,7 @@ def test_give_up_after_ends_the_endless_retry_of_a_worker_catalog():
         def _connect(self):
             raise ConnectionError("server closed the connection")
 
-    cat = Down.__new__(Down)   # as a worker's catalog after the database went away
+    cat = Down.__new__(Down)  # as a worker's catalog after the database went away
     cat.retry_for, cat.conn, cat.give_up_at = float("inf"), None, None
     out = {}
 
@@ -275,9 +290,14 @@ def test_worker_queues_map_to_their_task_kinds():
 
 
 def test_render_worker_never_claims_a_gpu_task(config, catalog):
-    tid, _ = catalog.create_gpu_task(kind="eval_reid", queue="gpu", payload={"command": "benchmark-eval", "run": "r",
-                                                                             "args": []},
-                                     run_name="r", run_kind="reid", max_attempts=1)
+    tid, _ = catalog.create_gpu_task(
+        kind="eval_reid",
+        queue="gpu",
+        payload={"command": "benchmark-eval", "run": "r", "args": []},
+        run_name="r",
+        run_kind="reid",
+        max_attempts=1,
+    )
     assert catalog.claim("A", 5, task_id=tid, queues=["render"], kinds=task_kinds(["render"])) is None
     # Even a gpu task stored under the render queue is refused by kind.
     with catalog._tx() as cur:
@@ -305,7 +325,7 @@ class FinalizeFailsOnce(FakeBackend):
 def test_failed_finalize_is_recorded_and_repaired_by_an_idle_worker(config, catalog):
     enqueue_dataset(catalog, tiny_spec(characters=2, images=1), progress=False)
     backend = FinalizeFailsOnce()
-    stats = make_worker(config, backend).run()   # burst: its last idle pass already repairs it
+    stats = make_worker(config, backend).run()  # burst: its last idle pass already repairs it
     assert stats["done"] == 2 and stats["failed"] == 0  # the tasks themselves succeeded
     ds = catalog.get_dataset("tiny")
     assert backend.failures == 0 and backend.finalized == 1 and ds["finalized_at"] is not None

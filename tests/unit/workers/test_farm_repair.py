@@ -62,8 +62,11 @@ def test_resume_requeues_exactly_the_damaged_images_and_finalizes_again(config, 
     states = {im["stem"]: im["state"] for im in catalog.dataset_images(ds["id"])}
     assert sorted(s for s, st in states.items() if st == "pending") == sorted([truncated, maskless])
     assert len(res.tasks) == 2  # the two reopened character tasks are dispatched
-    attempts = catalog.run(lambda cur: catalog.q(cur, "SELECT state, attempts, finished_at FROM tasks WHERE "
-                                                      "state <> 'done'").fetchall())
+    attempts = catalog.run(
+        lambda cur: catalog.q(
+            cur, "SELECT state, attempts, finished_at FROM tasks WHERE state <> 'done'"
+        ).fetchall()
+    )
     assert [tuple(a) for a in attempts] == [("pending", 0, None)] * 2
 
     backend = burst(config)
@@ -119,8 +122,11 @@ def test_image_of_a_running_task_is_left_for_the_next_check(config, catalog):
     ds, images = render_all(config, catalog, spec)
     root = config.dataset_root("tiny")
     (root / images[stem_of(0, 0, spec)]["mask_path"]).unlink()
-    catalog.run(lambda cur: catalog.q(cur, "UPDATE tasks SET state = 'running', worker = 'w', lease_until = ?",
-                                      (1e12,)))
+    catalog.run(
+        lambda cur: catalog.q(
+            cur, "UPDATE tasks SET state = 'running', worker = 'w', lease_until = ?", (1e12,)
+        )
+    )
     rep = requeue_damaged(catalog, ds["id"], root, progress=False)
     assert (rep.damaged, rep.requeued, rep.busy) == (1, 0, 1)
     assert "left for the next --resume" in rep.lines()[0]

@@ -71,7 +71,10 @@ def test_finished_row_rejects_corrupt_image(tmp_path, config, catalog):
 
 def test_temp_cleanup_touches_only_the_tasks_stems(tmp_path):
     (tmp_path / "images").mkdir()
-    mine, other = tmp_path / "images" / ".00001_c1_0000.png.5.tmp", tmp_path / "images" / ".00002_c1_0000.png.6.tmp"
+    mine, other = (
+        tmp_path / "images" / ".00001_c1_0000.png.5.tmp",
+        tmp_path / "images" / ".00002_c1_0000.png.6.tmp",
+    )
     mine.write_bytes(b"x")
     other.write_bytes(b"x")
     assert remove_character_temps(tmp_path, ["00001_c1_0000"]) == 1
@@ -99,8 +102,14 @@ def test_stop_request_releases_task_between_images(config, catalog):
     task = catalog.claim("A", 5)
     calls = iter([False, True])
     try:
-        run_render_task(catalog, task, worker="A", data_root=config.dataset_root, backend=backend,
-                        should_stop=lambda: next(calls))
+        run_render_task(
+            catalog,
+            task,
+            worker="A",
+            data_root=config.dataset_root,
+            backend=backend,
+            should_stop=lambda: next(calls),
+        )
     except StopRequested:
         pass
     else:

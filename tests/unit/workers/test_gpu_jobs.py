@@ -21,8 +21,26 @@ from synthreid.workers.jobs import JobError, build_plan, make_payload, validate_
 from synthreid.workers.status import farm_status, format_status
 from synthreid.workers.worker import Worker
 
-TINY = ["--size", "16x32", "--generator", "resnet_6blocks", "--ngf", "8", "--ndf", "8", "--n-layers-d", "2",
-        "--workers", "0", "--device", "cpu", "--checkpoint-every", "1", "--sample-every", "1"]
+TINY = [
+    "--size",
+    "16x32",
+    "--generator",
+    "resnet_6blocks",
+    "--ngf",
+    "8",
+    "--ndf",
+    "8",
+    "--n-layers-d",
+    "2",
+    "--workers",
+    "0",
+    "--device",
+    "cpu",
+    "--checkpoint-every",
+    "1",
+    "--sample-every",
+    "1",
+]
 
 
 def make_dataset(root: Path, n_ids: int = 3, per_id: int = 2, seed: int = 0) -> Path:
@@ -34,13 +52,17 @@ def make_dataset(root: Path, n_ids: int = 3, per_id: int = 2, seed: int = 0) -> 
     for pid in range(n_ids):
         for idx in range(per_id):
             stem = image_stem(pid, 1 + idx % 2, idx)
-            Image.fromarray(rng.integers(0, 256, (36, 18, 3), dtype=np.uint8)).save(root / "images" / f"{stem}.png")
+            Image.fromarray(rng.integers(0, 256, (36, 18, 3), dtype=np.uint8)).save(
+                root / "images" / f"{stem}.png"
+            )
             mask = np.zeros((36, 18), np.uint8)
             mask[4:32, 4:14] = 255
             Image.fromarray(mask).save(root / "masks" / f"{stem}.png")
             rows.append({"image": f"images/{stem}.png", "pid": pid, "camid": 1 + idx % 2, "index": idx})
     write_labels(root, rows)
-    write_manifest(root, {"name": root.name, "kind": "rendered", "seed": seed, "splits": compute_splits(n_ids, seed)})
+    write_manifest(
+        root, {"name": root.name, "kind": "rendered", "seed": seed, "splits": compute_splits(n_ids, seed)}
+    )
     return root
 
 
@@ -48,7 +70,9 @@ def make_target(root: Path, n: int = 4) -> Path:
     rng = np.random.default_rng(7)
     (root / "images").mkdir(parents=True, exist_ok=True)
     for i in range(n):
-        Image.fromarray(rng.integers(0, 256, (36, 18, 3), dtype=np.uint8)).save(root / "images" / f"cam_{i}.png")
+        Image.fromarray(rng.integers(0, 256, (36, 18, 3), dtype=np.uint8)).save(
+            root / "images" / f"cam_{i}.png"
+        )
     return root
 
 
@@ -90,28 +114,45 @@ def test_plan_resolves_names_under_the_data_dir(data):
     assert "--no-amp" in argv and plan.run_dir == data / "runs" / "r1"
     assert plan.inputs == {"source": ["synth"], "target": ["real"]}
 
-    plan = plan_of("benchmark-train", ["--train", "synth", "--train", "real", "--val", "synth", "--test", "real",
-                                       "--epochs", "1"], data, run="b1")
+    plan = plan_of(
+        "benchmark-train",
+        ["--train", "synth", "--train", "real", "--val", "synth", "--test", "real", "--epochs", "1"],
+        data,
+        run="b1",
+    )
     a = plan.argv
-    assert [a[i + 1] for i, t in enumerate(a) if t == "--train"] == [str(data / "datasets" / n) for n in ("synth", "real")]
+    assert [a[i + 1] for i, t in enumerate(a) if t == "--train"] == [
+        str(data / "datasets" / n) for n in ("synth", "real")
+    ]
     assert plan.inputs["train"] == ["synth", "real"]
 
 
-@pytest.mark.parametrize("command,args,match", [
-    ("refine-train", ["--source", "../synth", "--target", "real"], "dataset name"),
-    ("refine-train", ["--source=/etc", "--target", "real"], "dataset name"),
-    ("refine-train", ["--source", "synth", "--target", "real/../../x"], "dataset name"),
-    ("refine-train", ["--source", "synth", "--target", "real", "--out", "/tmp/x"], "set by the farm"),
-    ("refine-train", ["--sour", "synth", "--target", "real"], "unknown option '--sour'"),
-    ("refine-train", ["--source", "synth", "--target", "real", "--help"], "unknown option"),
-    ("refine-train", ["--source", "synth", "--target", "real", "extra"], "unexpected argument"),
-    ("refine-train", ["--source", "synth", "--target", "real", "--iters"], "needs a value"),
-    ("refine-train", ["--source", "synth", "--target", "real", "--iters", "many"], "invalid int"),
-    ("refine-train", ["--source", "nope", "--target", "real"], "no dataset of that name"),
-    ("benchmark-train", ["--train", "synth", "--val", "synth", "--weights", "../../etc/passwd"], "weights file"),
-    ("benchmark-train", ["--train", "synth", "--val", "synth", "--finetune-from", "ghost"], "unknown run"),
-    ("refine-apply", ["--source", "synth", "--name", "out"], "unknown run"),
-])
+@pytest.mark.parametrize(
+    "command,args,match",
+    [
+        ("refine-train", ["--source", "../synth", "--target", "real"], "dataset name"),
+        ("refine-train", ["--source=/etc", "--target", "real"], "dataset name"),
+        ("refine-train", ["--source", "synth", "--target", "real/../../x"], "dataset name"),
+        ("refine-train", ["--source", "synth", "--target", "real", "--out", "/tmp/x"], "set by the farm"),
+        ("refine-train", ["--sour", "synth", "--target", "real"], "unknown option '--sour'"),
+        ("refine-train", ["--source", "synth", "--target", "real", "--help"], "unknown option"),
+        ("refine-train", ["--source", "synth", "--target", "real", "extra"], "unexpected argument"),
+        ("refine-train", ["--source", "synth", "--target", "real", "--iters"], "needs a value"),
+        ("refine-train", ["--source", "synth", "--target", "real", "--iters", "many"], "invalid int"),
+        ("refine-train", ["--source", "nope", "--target", "real"], "no dataset of that name"),
+        (
+            "benchmark-train",
+            ["--train", "synth", "--val", "synth", "--weights", "../../etc/passwd"],
+            "weights file",
+        ),
+        (
+            "benchmark-train",
+            ["--train", "synth", "--val", "synth", "--finetune-from", "ghost"],
+            "unknown run",
+        ),
+        ("refine-apply", ["--source", "synth", "--name", "out"], "unknown run"),
+    ],
+)
 def test_plan_rejects_escapes_unknown_names_and_bad_options(data, command, args, match):
     with pytest.raises(JobError, match=match):
         plan_of(command, args, data)
@@ -119,11 +160,14 @@ def test_plan_rejects_escapes_unknown_names_and_bad_options(data, command, args,
 
 def test_apply_and_eval_need_an_existing_run_and_stay_inside_it(data):
     (data / "runs" / "r1").mkdir(parents=True)
-    plan = plan_of("refine-apply", ["--source", "synth", "--name", "synth-r1", "--checkpoint", "checkpoints/x.pt"],
-                   data)
+    plan = plan_of(
+        "refine-apply", ["--source", "synth", "--name", "synth-r1", "--checkpoint", "checkpoints/x.pt"], data
+    )
     assert plan.argv[:3] == ["refine", "apply", str(data / "runs" / "r1")]
     assert plan.argv[plan.argv.index("--out") + 1] == str(data / "datasets" / "synth-r1")
-    assert plan.argv[plan.argv.index("--checkpoint") + 1] == str(data / "runs" / "r1" / "checkpoints" / "x.pt")
+    assert plan.argv[plan.argv.index("--checkpoint") + 1] == str(
+        data / "runs" / "r1" / "checkpoints" / "x.pt"
+    )
     with pytest.raises(JobError, match="no '..'"):
         plan_of("refine-apply", ["--source", "synth", "--name", "n", "--checkpoint", "../r2/x.pt"], data)
     with pytest.raises(JobError, match="--name NEW"):
@@ -131,15 +175,27 @@ def test_apply_and_eval_need_an_existing_run_and_stay_inside_it(data):
     with pytest.raises(JobError, match="unexpected argument 'other'"):
         plan_of("benchmark-eval", ["other", "--test", "real"], data)
     plan = plan_of("benchmark-eval", ["r1", "--test", "real"], data)  # RUN may repeat --name
-    assert plan.argv == ["benchmark", "eval", str(data / "runs" / "r1"), "--test", str(data / "datasets" / "real")]
+    assert plan.argv == [
+        "benchmark",
+        "eval",
+        str(data / "runs" / "r1"),
+        "--test",
+        str(data / "datasets" / "real"),
+    ]
 
 
 # ---- submit -------------------------------------------------------------------------------------
 def test_submit_creates_task_and_queued_run_once(config, catalog, data):
-    plan, task_id = submit_job(catalog, config, "refine-train", "r1", ["--source", "synth", "--target", "real"])
+    plan, task_id = submit_job(
+        catalog, config, "refine-train", "r1", ["--source", "synth", "--target", "real"]
+    )
     task = catalog.get_task(task_id)
     assert (task.kind, task.queue, task.state) == ("train_refiner", "gpu", "pending")
-    assert task.payload == {"command": "refine-train", "run": "r1", "args": ["--source", "synth", "--target", "real"]}
+    assert task.payload == {
+        "command": "refine-train",
+        "run": "r1",
+        "args": ["--source", "synth", "--target", "real"],
+    }
     run = catalog.get_run("r1")
     assert (run["kind"], run["state"], run["task_id"]) == ("refiner", "queued", task_id)
     with pytest.raises(CatalogError, match="still pending"):
@@ -164,7 +220,9 @@ def test_benchmark_record_run_hook_updates_the_farm_row(config, catalog, monkeyp
     run_dir.mkdir(parents=True)
     (run_dir / "config.json").write_text(json.dumps({"train": ["x"], "val": "x", "test": [], "epochs": 1}))
     (run_dir / "metrics.json").write_text(json.dumps({"real:thesis": {"rank1": 0.25, "cmc": [0.25, 1.0]}}))
-    catalog.create_gpu_task(kind="train_reid", queue="gpu", payload={}, run_name="b1", run_kind="reid", max_attempts=1)
+    catalog.create_gpu_task(
+        kind="train_reid", queue="gpu", payload={}, run_name="b1", run_kind="reid", max_attempts=1
+    )
     catalog.start_run("b1", catalog.get_run("b1")["task_id"], str(run_dir.resolve()))
     assert bruns.record_run(run_dir) is True
     run = catalog.get_run("b1")
@@ -180,7 +238,13 @@ def test_benchmark_record_run_hook_updates_the_farm_row(config, catalog, monkeyp
 
 # ---- running ----------------------------------------------------------------------------------
 def test_worker_trains_then_applies_a_refiner(config, catalog, data):
-    submit_job(catalog, config, "refine-train", "r1", ["--source", "synth", "--target", "real", "--iters", "2", *TINY])
+    submit_job(
+        catalog,
+        config,
+        "refine-train",
+        "r1",
+        ["--source", "synth", "--target", "real", "--iters", "2", *TINY],
+    )
     w = Worker(config, ["gpu"], burst=True, dispatcher=LocalDispatcher(), poll_seconds=0.05)
     stats = w.run()
     run = catalog.get_run("r1")
@@ -193,17 +257,27 @@ def test_worker_trains_then_applies_a_refiner(config, catalog, data):
     assert Path(run["artifacts"]["checkpoints/latest.pt"]).is_file()
     assert "worker.log" in run["artifacts"] and "refine train --source" in log
 
-    _, task_id = submit_job(catalog, config, "refine-apply", "r1",
-                            ["--source", "synth", "--name", "synth-r1", "--workers", "0", "--device", "cpu"])
+    _, task_id = submit_job(
+        catalog,
+        config,
+        "refine-apply",
+        "r1",
+        ["--source", "synth", "--name", "synth-r1", "--workers", "0", "--device", "cpu"],
+    )
     stats = Worker(config, ["gpu"], burst=True, dispatcher=LocalDispatcher(), poll_seconds=0.05).run()
     assert stats["done"] == 1, (data / "runs" / "r1" / "worker.log").read_text()[-2000:]
     assert catalog.get_task(task_id).state == "done"
     ds = catalog.get_dataset("synth-r1")
     assert ds["kind"] == "refined" and ds["spec"]["parent"]["name"] == "synth"
     assert (ds["characters"], ds["images_per_character"]) == (3, 2)
-    parent, refiner = catalog.run(lambda cur: catalog.q(
-        cur, "SELECT p.name, d.refiner_run_id FROM datasets d LEFT JOIN datasets p ON p.id = d.parent_id "
-        "WHERE d.name = ?", ("synth-r1",)).fetchone())
+    parent, refiner = catalog.run(
+        lambda cur: catalog.q(
+            cur,
+            "SELECT p.name, d.refiner_run_id FROM datasets d LEFT JOIN datasets p ON p.id = d.parent_id "
+            "WHERE d.name = ?",
+            ("synth-r1",),
+        ).fetchone()
+    )
     assert parent is None  # the source was never in the catalog: no parent row to point at
     assert refiner == catalog.get_run("r1")["id"]
     assert len(list((data / "datasets" / "synth-r1" / "images").iterdir())) == 6
@@ -213,7 +287,13 @@ def test_worker_trains_then_applies_a_refiner(config, catalog, data):
 
 def test_failed_child_retries_then_shows_its_log_lines(config, catalog, data):
     (data / "datasets" / "empty").mkdir()
-    submit_job(catalog, config, "refine-train", "bad", ["--source", "synth", "--target", "empty", "--iters", "2", *TINY])
+    submit_job(
+        catalog,
+        config,
+        "refine-train",
+        "bad",
+        ["--source", "synth", "--target", "empty", "--iters", "2", *TINY],
+    )
     stats = Worker(config, ["gpu"], burst=True, dispatcher=LocalDispatcher(), poll_seconds=0.05).run()
     assert stats["failed"] == 2 and stats["done"] == 0  # max_attempts = 2, backoff 0
     run = farm_status(catalog)["runs"][0]
@@ -239,8 +319,13 @@ def _processes_mentioning(text: str) -> list[int]:
 
 @pytest.mark.skipif(not Path("/proc/self/cmdline").exists(), reason="needs /proc")
 def test_stop_request_terminates_the_child_and_releases_the_task(config, catalog, data):
-    _, task_id = submit_job(catalog, config, "refine-train", "long",
-                            ["--source", "synth", "--target", "real", "--iters", "100000", *TINY])
+    _, task_id = submit_job(
+        catalog,
+        config,
+        "refine-train",
+        "long",
+        ["--source", "synth", "--target", "real", "--iters", "100000", *TINY],
+    )
     run_dir = str(data / "runs" / "long") + "\x00"  # the child's command line names the run folder
     w = Worker(config, ["gpu"], dispatcher=LocalDispatcher(), poll_seconds=0.05)
     t = threading.Thread(target=w.run)

@@ -21,10 +21,15 @@ def _rows(cat, name):
     ds = cat.get_dataset(name)
 
     def fn(cur):
-        chars = cat.q(cur, "SELECT id, idx, attributes FROM characters WHERE dataset_id = ? ORDER BY idx",
-                      (ds["id"],)).fetchall()
-        imgs = cat.q(cur, "SELECT character_id, camid, state, path, checksum, params FROM images "
-                     "WHERE dataset_id = ? ORDER BY id", (ds["id"],)).fetchall()
+        chars = cat.q(
+            cur, "SELECT id, idx, attributes FROM characters WHERE dataset_id = ? ORDER BY idx", (ds["id"],)
+        ).fetchall()
+        imgs = cat.q(
+            cur,
+            "SELECT character_id, camid, state, path, checksum, params FROM images "
+            "WHERE dataset_id = ? ORDER BY id",
+            (ds["id"],),
+        ).fetchall()
         return chars, imgs
 
     chars, imgs = cat.run(fn)
@@ -81,8 +86,11 @@ def test_cuhk03np_and_openreid_imports(tmp_path, catalog):
     ds, chars, imgs = _rows(catalog, "or-split1")
     assert len(chars) == 6 and len(imgs) == 24  # every image once, even when listed as query and gallery
     assert ds["spec"]["splits"]["test"] == sorted(splits[1]["query"]) and ds["spec"]["split_id"] == 1
-    test_subsets = {p["subset"] for *_, p in imgs if p["file"].startswith(tuple(f"images/{i:08d}_"
-                                                                               for i in splits[1]["query"]))}
+    test_subsets = {
+        p["subset"]
+        for *_, p in imgs
+        if p["file"].startswith(tuple(f"images/{i:08d}_" for i in splits[1]["query"]))
+    }
     assert test_subsets == {"query"}  # Open-ReID's query = gallery identities: the first role is kept
 
 

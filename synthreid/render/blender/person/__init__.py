@@ -19,8 +19,26 @@ from synthreid.render.blender.person.skeleton import Skeleton
 
 __all__ = ["Person", "build_person", "COCO18"]
 
-COCO18 = ("nose", "neck", "r_shoulder", "r_elbow", "r_wrist", "l_shoulder", "l_elbow", "l_wrist",
-          "r_hip", "r_knee", "r_ankle", "l_hip", "l_knee", "l_ankle", "r_eye", "l_eye", "r_ear", "l_ear")
+COCO18 = (
+    "nose",
+    "neck",
+    "r_shoulder",
+    "r_elbow",
+    "r_wrist",
+    "l_shoulder",
+    "l_elbow",
+    "l_wrist",
+    "r_hip",
+    "r_knee",
+    "r_ankle",
+    "l_hip",
+    "l_knee",
+    "l_ankle",
+    "r_eye",
+    "l_eye",
+    "r_ear",
+    "l_ear",
+)
 _ids = itertools.count()
 
 
@@ -97,8 +115,9 @@ class Person:
         name = f"person{self.uid}_{part}"
         me = meshutil.mesh_from_arrays(name, layer.verts, layer.faces)
         me.materials.append(mat)
-        obj = meshutil.attach(name, me, self.armature, layer.weights, self.surf.bones,
-                              rest=layer.rest if rest else None)
+        obj = meshutil.attach(
+            name, me, self.armature, layer.weights, self.surf.bones, rest=layer.rest if rest else None
+        )
         self.objects.append(obj)
         self.parts[part] = obj
         return obj
@@ -117,27 +136,51 @@ class Person:
         features = [0.12 * v for v in c["skin"]]
         self._add("face", eyes, self._mat(materials.new_material(f"person{u}_face", features, 0.3)))
         brow_c = hair_c.get("color", [0.03, 0.02, 0.015]) if hair_c.get("style", "bald") != "bald" else None
-        brow_c = [min(v, 0.6 * s_) for v, s_ in zip(brow_c or [0.3 * v for v in c["skin"]], c["skin"], strict=True)]
+        brow_c = [
+            min(v, 0.6 * s_) for v, s_ in zip(brow_c or [0.3 * v for v in c["skin"]], c["skin"], strict=True)
+        ]
         self._add("brows", brows, self._mat(materials.new_material(f"person{u}_brows", brow_c, 0.6)))
         chest = skel.bones["chest"][0] + np.array([0.0, 0.0, 0.02 * skel.height])
         top, bottom, shoes = c["top"], c.get("bottom"), c.get("shoes")
-        top_mat = self._mat(materials.new_material(f"person{u}_top", top["color"], 0.85, top.get("texture"),
-                                                   anchor=chest, sheen=0.2))
+        top_mat = self._mat(
+            materials.new_material(
+                f"person{u}_top", top["color"], 0.85, top.get("texture"), anchor=chest, sheen=0.2
+            )
+        )
         if top.get("open") and top.get("inner"):
             h = skel.height
-            materials.overlay(top_mat, top["inner"], "opening", {
-                "half_width": 0.045 * h / 1.75, "y0": -0.02 * h,
-                "z0": skel.body["leg_length"] + 0.03 * h, "z1": skel.shoulder_z + 0.005 * h})
+            materials.overlay(
+                top_mat,
+                top["inner"],
+                "opening",
+                {
+                    "half_width": 0.045 * h / 1.75,
+                    "y0": -0.02 * h,
+                    "z0": skel.body["leg_length"] + 0.03 * h,
+                    "z1": skel.shoulder_z + 0.005 * h,
+                },
+            )
         elif top["type"] in ("jacket", "coat"):  # closed: a zip line down the front
             h = skel.height
-            materials.overlay(top_mat, [v * 0.35 for v in top["color"]], "opening", {
-                "half_width": 0.0035 * h / 1.75, "y0": -0.02 * h,
-                "z0": skel.body["leg_length"] - 0.1 * h, "z1": skel.shoulder_z + 0.03 * h})
+            materials.overlay(
+                top_mat,
+                [v * 0.35 for v in top["color"]],
+                "opening",
+                {
+                    "half_width": 0.0035 * h / 1.75,
+                    "y0": -0.02 * h,
+                    "z0": skel.body["leg_length"] - 0.1 * h,
+                    "z1": skel.shoulder_z + 0.03 * h,
+                },
+            )
         materials.wrinkles(top_mat, 0.25, 0.07, seed)
         self._add("top", clothes.build_top(surf, skel, top, bottom), top_mat)
         if bottom:
-            bmat = self._mat(materials.new_material(f"person{u}_bottom", bottom["color"], 0.85,
-                                                    bottom.get("texture"), anchor=chest))
+            bmat = self._mat(
+                materials.new_material(
+                    f"person{u}_bottom", bottom["color"], 0.85, bottom.get("texture"), anchor=chest
+                )
+            )
             self._bottom_details(bmat, bottom, top)
             materials.wrinkles(bmat, 0.3, 0.08, seed + 1)
             self._add("bottom", clothes.build_bottom(surf, skel, bottom), bmat)
@@ -151,7 +194,9 @@ class Person:
         for part, layer in hair.build(surf, skel, c).items():
             hmat = hmat or self._mat(materials.hair_material(f"person{u}_hair", hcol, seed))
             if part == "facial_hair":
-                fmat = self._mat(materials.hair_material(f"person{u}_facial", c["facial_hair"]["color"], seed))
+                fmat = self._mat(
+                    materials.hair_material(f"person{u}_facial", c["facial_hair"]["color"], seed)
+                )
                 self._add(part, layer, fmat)
             else:
                 self._add(part, layer, hmat)
@@ -222,8 +267,11 @@ class Person:
 
         def deform(bone: str) -> np.ndarray:
             if bone not in cache:
-                cache[bone] = W @ np.array(arm.pose.bones[bone].matrix) @ np.linalg.inv(
-                    np.array(arm.data.bones[bone].matrix_local))
+                cache[bone] = (
+                    W
+                    @ np.array(arm.pose.bones[bone].matrix)
+                    @ np.linalg.inv(np.array(arm.data.bones[bone].matrix_local))
+                )
             return cache[bone]
 
         pts = {**self.skel.joints, **self.skel.points}

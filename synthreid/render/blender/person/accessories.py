@@ -44,8 +44,10 @@ def _surface_point(surf: Surface, x: float, z: float, side: float, out: float):
 
 def _strap(surf: Surface, pts_xz, sides, radius: float = 0.007) -> Layer:
     """A round strap through torso surface points (x, z, side) lying over any clothes."""
-    pts, ws = zip(*[_surface_point(surf, x, z, sd, OVER_CLOTHES) for (x, z), sd in zip(pts_xz, sides, strict=True)],
-                  strict=True)
+    pts, ws = zip(
+        *[_surface_point(surf, x, z, sd, OVER_CLOTHES) for (x, z), sd in zip(pts_xz, sides, strict=True)],
+        strict=True,
+    )
     path = np.array(pts)
     v, f = meshutil.tube(path, radius, nu=6, closed_ends=True)
     nu = 6
@@ -104,11 +106,19 @@ def _hat(surf, skel, a) -> Layer:
     b = skel.body
     hh, hw, hd = b["head_height"], b["head_width"], skel.head_depth
     hc = skel.points["head_center"][0]
-    crown = _rigid_box(surf, "head", hc + [0, 0.02 * hd, 0.36 * hh], [hw * 0.56, hd * 0.55, hh * 0.24],
-                       exponent=0.5)
+    crown = _rigid_box(
+        surf, "head", hc + [0, 0.02 * hd, 0.36 * hh], [hw * 0.56, hd * 0.55, hh * 0.24], exponent=0.5
+    )
     brim = a.get("brim", 0.06)
-    disc = _rigid_box(surf, "head", hc + [0, 0.02 * hd, 0.2 * hh], [hw * 0.55 + brim, hd * 0.55 + brim, 0.005],
-                      exponent=1.0, nu=24, nv=6)
+    disc = _rigid_box(
+        surf,
+        "head",
+        hc + [0, 0.02 * hd, 0.2 * hh],
+        [hw * 0.55 + brim, hd * 0.55 + brim, 0.005],
+        exponent=1.0,
+        nu=24,
+        nv=6,
+    )
     return Layer.merge([crown, disc])
 
 
@@ -119,8 +129,15 @@ def _cap(surf, skel, a) -> Layer:
     rel = surf.verts - hc
     dome = surf.bone_mask("head") & (rel[:, 2] > 0.12 * hh)
     sgn = 1.0 if a.get("backwards") else -1.0
-    visor = _rigid_box(surf, "head", hc + [0, sgn * (0.5 * hd + 0.035), 0.14 * hh], [0.075, 0.05, 0.005],
-                       exponent=1.0, nu=20, nv=6)
+    visor = _rigid_box(
+        surf,
+        "head",
+        hc + [0, sgn * (0.5 * hd + 0.035), 0.14 * hh],
+        [0.075, 0.05, 0.005],
+        exponent=1.0,
+        nu=20,
+        nv=6,
+    )
     return Layer.merge([Layer(*subset(surf, dome, 0.022, min_corners=3)), visor])
 
 
@@ -129,29 +146,55 @@ def _glasses(surf, skel, a) -> Layer:
     parts = []
     for s in ("l", "r"):
         eye = skel.points[f"{s}_eye"][0]
-        parts.append(_rigid_box(surf, "head", eye + [0, -0.012, 0], [0.021, 0.003, 0.015], exponent=0.6,
-                                nu=12, nv=6))
+        parts.append(
+            _rigid_box(surf, "head", eye + [0, -0.012, 0], [0.021, 0.003, 0.015], exponent=0.6, nu=12, nv=6)
+        )
         sx = 1.0 if s == "l" else -1.0
         ear = skel.points[f"{s}_ear"][0]
         mid = (eye + ear) / 2 + [sx * 0.012, 0, 0.004]
         length = abs(ear[1] - eye[1]) + 0.012
-        parts.append(_rigid_box(surf, "head", [sx * (hw * 0.5 + 0.004), mid[1], eye[2] + 0.004],
-                                [0.002, length / 2, 0.003], exponent=0.5, nu=8, nv=4))
+        parts.append(
+            _rigid_box(
+                surf,
+                "head",
+                [sx * (hw * 0.5 + 0.004), mid[1], eye[2] + 0.004],
+                [0.002, length / 2, 0.003],
+                exponent=0.5,
+                nu=8,
+                nv=4,
+            )
+        )
     le, re_ = skel.points["l_eye"][0], skel.points["r_eye"][0]
-    parts.append(_rigid_box(surf, "head", (le + re_) / 2 + [0, -0.013, 0.006], [abs(le[0]) * 0.5, 0.002, 0.002],
-                            exponent=0.5, nu=8, nv=4))
+    parts.append(
+        _rigid_box(
+            surf,
+            "head",
+            (le + re_) / 2 + [0, -0.013, 0.006],
+            [abs(le[0]) * 0.5, 0.002, 0.002],
+            exponent=0.5,
+            nu=8,
+            nv=4,
+        )
+    )
     return Layer.merge(parts)
 
 
 def phone(surf: Surface, skel: Skeleton) -> Layer:
     """A phone in the right hand, screen up towards the face (rigid to the hand)."""
     hand = skel.points["r_hand"][0]
-    return _rigid_box(surf, "hand.R", hand + [0.0, -0.02, 0.0], [0.036, 0.006, 0.074], exponent=0.25,
-                      nu=12, nv=6)
+    return _rigid_box(
+        surf, "hand.R", hand + [0.0, -0.02, 0.0], [0.036, 0.006, 0.074], exponent=0.25, nu=12, nv=6
+    )
 
 
-BUILDERS = {"backpack": _backpack, "shoulder_bag": _shoulder_bag, "handbag": _handbag, "hat": _hat,
-            "cap": _cap, "glasses": _glasses}
+BUILDERS = {
+    "backpack": _backpack,
+    "shoulder_bag": _shoulder_bag,
+    "handbag": _handbag,
+    "hat": _hat,
+    "cap": _cap,
+    "glasses": _glasses,
+}
 
 
 def build(surf: Surface, skel: Skeleton, character: dict) -> dict[str, tuple[Layer, list, float]]:

@@ -144,7 +144,9 @@ def sculpt(skel: Skeleton, verts: np.ndarray, normals: np.ndarray, part: np.ndar
             ez = skel.eye_z - 0.06 * hh
             side = (hv[:, 0] * sx > 0) & (np.abs(hv[:, 2] - ez) < 0.02) & (np.abs(hv[:, 1]) < 0.03)
             if side.any():
-                face.append(((sx * float(np.abs(hv[side, 0]).max()), 0.01 * k, ez), 0.016 * k, 0.008 * k * hw / 0.15))
+                face.append(
+                    ((sx * float(np.abs(hv[side, 0]).max()), 0.01 * k, ez), 0.016 * k, 0.008 * k * hw / 0.15)
+                )
         for c, sigma, amp in face:
             d2 = ((hv - np.asarray(c)) ** 2).sum(1)
             out[head] += normals[head] * (amp * np.exp(-d2 / (2 * sigma**2)))[:, None]
@@ -184,6 +186,7 @@ class Region:
     def add(self, *bones: str, t_max=None, t_min=None, z_min=None, z_max=None) -> Region:
         """Add the vertices of ``bones`` that pass every given cut: ``t_*`` along each bone
         (0 head .. 1 tail), ``z_*`` height in metres."""
+
         def zex(p):
             e = np.full(len(p), -np.inf)
             if z_min is not None:

@@ -11,11 +11,23 @@ from synthreid.render.blender.person import meshutil
 from synthreid.render.blender.person.body import Region, Surface, subset
 from synthreid.render.blender.person.skeleton import Skeleton
 
-TOP_OFFSET = {"tshirt": 0.006, "longsleeve": 0.006, "sweater": 0.011, "jacket": 0.016, "coat": 0.02, "dress": 0.005}
+TOP_OFFSET = {
+    "tshirt": 0.006,
+    "longsleeve": 0.006,
+    "sweater": 0.011,
+    "jacket": 0.016,
+    "coat": 0.02,
+    "dress": 0.005,
+}
 BOTTOM_OFFSET = {"trousers": 0.009, "jeans": 0.006, "shorts": 0.01}
 WAISTBAND = 0.06  # height of trouser and skirt waistbands above the hip joints, in body heights
 SKIRT_HEM = {"skirt_short": 0.45, "skirt_knee": 1.0, "skirt_long": 1.85}  # in hip-to-knee lengths
-SLEEVE_T = {"none": (0.08, -1.0), "short": (0.45, -1.0), "three_quarter": (1.01, 0.55), "long": (1.01, 0.93)}  # upper arm, forearm t
+SLEEVE_T = {
+    "none": (0.08, -1.0),
+    "short": (0.45, -1.0),
+    "three_quarter": (1.01, 0.55),
+    "long": (1.01, 0.93),
+}  # upper arm, forearm t
 
 
 class Layer:
@@ -27,9 +39,12 @@ class Layer:
     @staticmethod
     def merge(layers: list[Layer]) -> Layer:
         off = np.cumsum([0] + [len(lay.verts) for lay in layers[:-1]])
-        return Layer(np.vstack([lay.verts for lay in layers]),
-                     np.vstack([lay.faces + o for lay, o in zip(layers, off, strict=True)]),
-                     np.vstack([lay.weights for lay in layers]), np.vstack([lay.rest for lay in layers]))
+        return Layer(
+            np.vstack([lay.verts for lay in layers]),
+            np.vstack([lay.faces + o for lay, o in zip(layers, off, strict=True)]),
+            np.vstack([lay.weights for lay in layers]),
+            np.vstack([lay.rest for lay in layers]),
+        )
 
 
 def _part(surf: Surface, *names: str) -> np.ndarray:
@@ -72,11 +87,16 @@ def _extents(surf: Surface, z: float, band: float = 0.02):
     if sel.sum() < 12:
         return _extents(surf, z, band * 1.5) if band < 0.1 else (0.0, 0.0, 0.0)
     v = surf.verts[sel]
-    return float(np.abs(v[:, 0]).max()), float(np.ptp(v[:, 1]) / 2), float((v[:, 1].max() + v[:, 1].min()) / 2)
+    return (
+        float(np.abs(v[:, 0]).max()),
+        float(np.ptp(v[:, 1]) / 2),
+        float((v[:, 1].max() + v[:, 1].min()) / 2),
+    )
 
 
-def cone(surf: Surface, skel: Skeleton, z_top: float, z_hem: float, flare: float, extra: float,
-         lead: float = 1.0) -> Layer:
+def cone(
+    surf: Surface, skel: Skeleton, z_top: float, z_hem: float, flare: float, extra: float, lead: float = 1.0
+) -> Layer:
     """A skirt-like tube from ``z_top`` down to ``z_hem``, open at the hem. Its rings hug the
     body's own slices down to the widest point of the hips, then flare by ``flare`` metres.
 
@@ -94,10 +114,17 @@ def cone(surf: Surface, skel: Skeleton, z_top: float, z_hem: float, flare: float
     rx = rx + extra + flare * 1.15 * frac
     ry = ry + extra + flare * frac
     ang = np.linspace(0, 2 * np.pi, nu, endpoint=False)
-    verts = np.stack([np.outer(rx, np.cos(ang)), cy[:, None] + np.outer(ry, np.sin(ang)),
-                      np.repeat(zs[:, None], nu, 1)], -1).reshape(-1, 3)
-    faces = np.array([[i * nu + j, (i + 1) * nu + j, (i + 1) * nu + (j + 1) % nu, i * nu + (j + 1) % nu]
-                      for i in range(n_rings - 1) for j in range(nu)])
+    verts = np.stack(
+        [np.outer(rx, np.cos(ang)), cy[:, None] + np.outer(ry, np.sin(ang)), np.repeat(zs[:, None], nu, 1)],
+        -1,
+    ).reshape(-1, 3)
+    faces = np.array(
+        [
+            [i * nu + j, (i + 1) * nu + j, (i + 1) * nu + (j + 1) % nu, i * nu + (j + 1) % nu]
+            for i in range(n_rings - 1)
+            for j in range(nu)
+        ]
+    )
     names = surf.bones
     W = np.zeros((len(verts), len(names)))
     # A rigid pelvis part above the hip joints; below them each half goes fully with its own
@@ -122,14 +149,20 @@ def build_top(surf: Surface, skel: Skeleton, top: dict, bottom: dict | None) -> 
     fit = float(np.clip(top.get("fit", 1.0), 0.6, 1.8))
     off = TOP_OFFSET.get(kind, 0.008) * fit
     # a dress bodice reaches the upper thighs, under the skirt cone, so no skin shows at the hips
-    hem = {"jacket": hip_z - 0.02 * h, "coat": hip_z - 0.02 * h, "dress": hip_z - 0.03 * h}.get(kind, hip_z + 0.015 * h)
+    hem = {"jacket": hip_z - 0.02 * h, "coat": hip_z - 0.02 * h, "dress": hip_z - 0.03 * h}.get(
+        kind, hip_z + 0.015 * h
+    )
     tucked = bool(top.get("tucked")) and bottom is not None and bottom["type"] not in SKIRT_HEM
     if tucked:  # ends just under the waistband of the bottom, which covers it
         hem = hip_z + 0.045 * h
     collar = {"sweater": 0.35, "jacket": 0.3, "coat": 0.45}.get(kind, 0.0)
     region = torso_region(surf, skel, hem, top.get("sleeve", "long"), collar)
     # over the waistband the top must sit outside the bottom
-    under = BOTTOM_OFFSET.get(bottom["type"], 0.008) * float(np.clip(bottom.get("fit", 1.0), 0.6, 1.8)) if bottom else 0.0
+    under = (
+        BOTTOM_OFFSET.get(bottom["type"], 0.008) * float(np.clip(bottom.get("fit", 1.0), 0.6, 1.8))
+        if bottom
+        else 0.0
+    )
     if tucked:
         # under the waistband the shirt lies inside the bottom; ramp out smoothly above it
         ramp = np.clip((surf.verts[:, 2] - (hip_z + WAISTBAND * h - 0.015)) / 0.02, 0.0, 1.0)
@@ -154,8 +187,16 @@ def build_top(surf: Surface, skel: Skeleton, top: dict, bottom: dict | None) -> 
     return Layer.merge(layers)
 
 
-def _ring_band(surf: Surface, skel: Skeleton, zs: np.ndarray, grow: np.ndarray, bone_w: dict[str, float],
-               nu: int = 20, back: np.ndarray | None = None, slice_z: np.ndarray | None = None) -> Layer:
+def _ring_band(
+    surf: Surface,
+    skel: Skeleton,
+    zs: np.ndarray,
+    grow: np.ndarray,
+    bone_w: dict[str, float],
+    nu: int = 20,
+    back: np.ndarray | None = None,
+    slice_z: np.ndarray | None = None,
+) -> Layer:
     """An open-ended tube through body slices at heights ``zs`` (or ``slice_z`` where given),
     each grown by ``grow`` metres; ``back`` (per ring, metres) raises the rings at the back,
     fading to nothing at the sides."""
@@ -163,11 +204,22 @@ def _ring_band(surf: Surface, skel: Skeleton, zs: np.ndarray, grow: np.ndarray, 
     rx, ry, cy = (np.array(v) for v in zip(*[_extents(surf, z, 0.012) for z in at], strict=True))
     ang = np.linspace(0, 2 * np.pi, nu, endpoint=False)
     lift = np.outer(np.zeros(len(zs)) if back is None else back, np.clip(np.sin(ang), 0, 1) ** 0.7)
-    verts = np.stack([np.outer(rx + grow, np.cos(ang)), cy[:, None] + np.outer(ry + grow, np.sin(ang)),
-                      zs[:, None] + lift], -1).reshape(-1, 3)
+    verts = np.stack(
+        [
+            np.outer(rx + grow, np.cos(ang)),
+            cy[:, None] + np.outer(ry + grow, np.sin(ang)),
+            zs[:, None] + lift,
+        ],
+        -1,
+    ).reshape(-1, 3)
     n = len(zs)
-    faces = np.array([[i * nu + j, (i + 1) * nu + j, (i + 1) * nu + (j + 1) % nu, i * nu + (j + 1) % nu]
-                      for i in range(n - 1) for j in range(nu)])
+    faces = np.array(
+        [
+            [i * nu + j, (i + 1) * nu + j, (i + 1) * nu + (j + 1) % nu, i * nu + (j + 1) % nu]
+            for i in range(n - 1)
+            for j in range(nu)
+        ]
+    )
     W = np.zeros((len(verts), len(surf.bones)))
     for b, w in bone_w.items():
         W[:, surf.bones.index(b)] = w
@@ -234,13 +286,26 @@ def hood(surf: Surface, skel: Skeleton, off: float) -> Layer:
     h = skel.height
     sz = skel.shoulder_z
     k = h / 1.75
-    back_y = float(surf.verts[surf.bone_mask("chest", "neck") & (np.abs(surf.verts[:, 2] - sz) < 0.02), 1].max())
-    v, f = meshutil.superellipsoid([0, back_y + 0.03 * k, sz - 0.005 * h], [0.1 * k, 0.045 * k, 0.085 * k],
-                                   exponent=0.8, nu=14, nv=8, rot=_rx(-20.0))
+    back_y = float(
+        surf.verts[surf.bone_mask("chest", "neck") & (np.abs(surf.verts[:, 2] - sz) < 0.02), 1].max()
+    )
+    v, f = meshutil.superellipsoid(
+        [0, back_y + 0.03 * k, sz - 0.005 * h],
+        [0.1 * k, 0.045 * k, 0.085 * k],
+        exponent=0.8,
+        nu=14,
+        nv=8,
+        rot=_rx(-20.0),
+    )
     back = Layer(v, f, meshutil.rigid_weights(len(v), surf.bones, "chest"), v.copy())
     z0 = skel.bones["neck"][0][2] + 0.01 * h
-    ring = _ring_band(surf, skel, z0 + np.array([-0.01, 0.005, 0.02]) * h,
-                      off + np.array([0.006, 0.014, 0.02]) * k, {"chest": 0.6, "neck": 0.4})
+    ring = _ring_band(
+        surf,
+        skel,
+        z0 + np.array([-0.01, 0.005, 0.02]) * h,
+        off + np.array([0.006, 0.014, 0.02]) * k,
+        {"chest": 0.6, "neck": 0.4},
+    )
     return Layer.merge([back, ring])
 
 

@@ -12,9 +12,13 @@ from synthreid.render.blender.person.skeleton import Skeleton
 
 # style -> hairline heights in head heights from the head centre at the back (nape), the side
 # (sideburn, in front of the ear), the temple and the forehead; shell thickness in metres
-CAPS = {"short": (-0.22, -0.06, 0.1, 0.22, 0.011), "medium": (-0.32, -0.16, 0.06, 0.2, 0.018),
-        "long": (-0.34, -0.18, 0.06, 0.2, 0.02), "ponytail": (-0.26, -0.05, 0.09, 0.23, 0.01),
-        "bun": (-0.26, -0.05, 0.09, 0.23, 0.01)}
+CAPS = {
+    "short": (-0.22, -0.06, 0.1, 0.22, 0.011),
+    "medium": (-0.32, -0.16, 0.06, 0.2, 0.018),
+    "long": (-0.34, -0.18, 0.06, 0.2, 0.02),
+    "ponytail": (-0.26, -0.05, 0.09, 0.23, 0.01),
+    "bun": (-0.26, -0.05, 0.09, 0.23, 0.01),
+}
 FRONT_AZ = [-1.0, -0.3, 0.1, 0.5, 0.8, 1.0]  # cos(azimuth from the nose) of the levels above
 
 
@@ -93,16 +97,21 @@ def face(surf: Surface, skel: Skeleton) -> tuple[Layer, Layer]:
         ex = sg * 0.22 * hw
         eye = _face_point(surf, ex, skel.eye_z)
         brow = _face_point(surf, ex * 1.05, skel.eye_z + 0.085 * hh)
-        v, f = meshutil.superellipsoid(eye + [0, 0.002, 0], [0.013 * k, 0.004, 0.0075 * k], exponent=1.0, nu=8, nv=5)
+        v, f = meshutil.superellipsoid(
+            eye + [0, 0.002, 0], [0.013 * k, 0.004, 0.0075 * k], exponent=1.0, nu=8, nv=5
+        )
         dark.append(Layer(v, f, _rigid(len(v), surf, "head"), v.copy()))
         # a brow slants down towards the temple
         a = np.radians(-8.0 * sg)
         rot = np.array([[np.cos(a), 0, -np.sin(a)], [0, 1, 0], [np.sin(a), 0, np.cos(a)]])
-        v, f = meshutil.superellipsoid(brow + [0, 0.001, 0], [0.017 * k, 0.004, 0.0045 * k], exponent=0.8,
-                                       nu=8, nv=5, rot=rot)
+        v, f = meshutil.superellipsoid(
+            brow + [0, 0.001, 0], [0.017 * k, 0.004, 0.0045 * k], exponent=0.8, nu=8, nv=5, rot=rot
+        )
         brows.append(Layer(v, f, _rigid(len(v), surf, "head"), v.copy()))
     mouth = _face_point(surf, 0.0, skel.chin_z + 0.25 * hh)
-    v, f = meshutil.superellipsoid(mouth + [0, 0.002, 0], [0.017 * k, 0.004, 0.0025], exponent=1.0, nu=8, nv=5)
+    v, f = meshutil.superellipsoid(
+        mouth + [0, 0.002, 0], [0.017 * k, 0.004, 0.0025], exponent=1.0, nu=8, nv=5
+    )
     dark.append(Layer(v, f, _rigid(len(v), surf, "head"), v.copy()))
     return Layer.merge(dark), Layer.merge(brows)
 
@@ -120,11 +129,13 @@ def face_tint(surf: Surface, skel: Skeleton) -> np.ndarray:
     sx, sz = 0.14 * hw, 0.075 * hh
 
     def g(cx, cz, ax, az):
-        return np.exp(-((x - cx) / (sx * ax)) ** 2 - ((z - cz) / (sz * az)) ** 2)
+        return np.exp(-(((x - cx) / (sx * ax)) ** 2) - ((z - cz) / (sz * az)) ** 2)
 
     ez = skel.eye_z + 0.01 * hh
     sockets = np.maximum(g(0.22 * hw, ez, 1.0, 1.0), g(-0.22 * hw, ez, 1.0, 1.0))
-    cheeks = np.maximum(g(0.27 * hw, skel.eye_z - 0.15 * hh, 1.3, 1.5), g(-0.27 * hw, skel.eye_z - 0.15 * hh, 1.3, 1.5))
+    cheeks = np.maximum(
+        g(0.27 * hw, skel.eye_z - 0.15 * hh, 1.3, 1.5), g(-0.27 * hw, skel.eye_z - 0.15 * hh, 1.3, 1.5)
+    )
     lips = g(0.0, skel.chin_z + 0.25 * hh, 1.2, 0.45)
     t = np.ones((len(face), 3))
     t *= 1 - 0.5 * sockets[:, None]
@@ -163,13 +174,22 @@ def drape(surf: Surface, skel: Skeleton, hair: dict, long: bool) -> Layer:
     seed = int(hair.get("seed", 0))
     # strands: a lengthwise ripple of the radius and a ragged end, longer at the back
     wob = 1.0 + 0.05 * np.sin(u * 2 * np.pi * 5 + seed)[None] * s[:, None]
-    ragged = (0.06 * np.sin(u * 2 * np.pi * 7.0 + seed) + 0.04 * np.sin(u * 2 * np.pi * 3.0 + 2 * seed)
-              + 0.08 * np.sin(np.pi * u)) * hh
+    ragged = (
+        0.06 * np.sin(u * 2 * np.pi * 7.0 + seed)
+        + 0.04 * np.sin(u * 2 * np.pi * 3.0 + 2 * seed)
+        + 0.08 * np.sin(np.pi * u)
+    ) * hh
     z = np.repeat(zc[:, None], nu, 1) - s[:, None] ** 2 * ragged[None]
-    verts = np.stack([rx[:, None] * np.sin(th) * wob, cy[:, None] - ry[:, None] * np.cos(th) * wob, z],
-                     -1).reshape(-1, 3)
-    faces = np.array([[i * nu + j, i * nu + j + 1, (i + 1) * nu + j + 1, (i + 1) * nu + j]
-                      for i in range(n_rings - 1) for j in range(nu - 1)])
+    verts = np.stack(
+        [rx[:, None] * np.sin(th) * wob, cy[:, None] - ry[:, None] * np.cos(th) * wob, z], -1
+    ).reshape(-1, 3)
+    faces = np.array(
+        [
+            [i * nu + j, i * nu + j + 1, (i + 1) * nu + j + 1, (i + 1) * nu + j]
+            for i in range(n_rings - 1)
+            for j in range(nu - 1)
+        ]
+    )
     W = np.zeros((len(verts), len(surf.bones)))
     low = np.clip((skel.chin_z - verts[:, 2]) / max(skel.chin_z - z_end, 1e-6), 0, 1) if long else 0.0
     W[:, surf.bones.index("head")] = 1 - low
@@ -183,13 +203,20 @@ def _ponytail(surf: Surface, skel: Skeleton, hair: dict) -> Layer:
     hc = skel.points["head_center"][0]
     k = h / 1.7 * float(hair.get("volume", 1.0))
     drop = float(hair.get("length", 1.0))
-    path = np.array([hc + [0, 0.48 * hd, 0.12 * hh], hc + [0, 0.66 * hd, 0.02 * hh],
-                     hc + [0, 0.72 * hd, -0.3 * hh], hc + [0, 0.7 * hd, -(0.3 + 0.5 * drop) * hh],
-                     hc + [0, 0.66 * hd, -(0.3 + 0.9 * drop) * hh]])
+    path = np.array(
+        [
+            hc + [0, 0.48 * hd, 0.12 * hh],
+            hc + [0, 0.66 * hd, 0.02 * hh],
+            hc + [0, 0.72 * hd, -0.3 * hh],
+            hc + [0, 0.7 * hd, -(0.3 + 0.5 * drop) * hh],
+            hc + [0, 0.66 * hd, -(0.3 + 0.9 * drop) * hh],
+        ]
+    )
     v, f = meshutil.tube(path, np.array([0.02, 0.026, 0.03, 0.022, 0.006]) * k, nu=10)
     tail = Layer(v, f, _rigid(len(v), surf, "head"), v.copy())
-    v, f = meshutil.superellipsoid(path[0] + [0, 0.008, 0], [0.022 * k, 0.016 * k, 0.02 * k], exponent=1.0,
-                                   nu=10, nv=6)  # the gathered knot
+    v, f = meshutil.superellipsoid(
+        path[0] + [0, 0.008, 0], [0.022 * k, 0.016 * k, 0.02 * k], exponent=1.0, nu=10, nv=6
+    )  # the gathered knot
     return Layer.merge([tail, Layer(v, f, _rigid(len(v), surf, "head"), v.copy())])
 
 
@@ -197,8 +224,9 @@ def _bun(surf: Surface, skel: Skeleton, hair: dict) -> Layer:
     hh, hd = skel.body["head_height"], skel.head_depth
     hc = skel.points["head_center"][0]
     r = 0.048 * skel.height / 1.7 * float(hair.get("volume", 1.0))
-    v, f = meshutil.superellipsoid(hc + [0, 0.42 * hd, 0.42 * hh], [r, r * 0.9, r * 0.8], exponent=1.0,
-                                   nu=14, nv=9)
+    v, f = meshutil.superellipsoid(
+        hc + [0, 0.42 * hd, 0.42 * hh], [r, r * 0.9, r * 0.8], exponent=1.0, nu=14, nv=9
+    )
     v = v + (v - v.mean(0)) * 0.12 * meshutil.smooth_noise(v, int(hair.get("seed", 0)), 0.03)[:, None]
     return Layer(v, f, _rigid(len(v), surf, "head"), v.copy())
 

@@ -62,8 +62,15 @@ class _Graph:
         return self.math("LESS_THAN", f, duty)
 
 
-def new_material(name: str, color, roughness: float = 0.8, texture: dict | None = None,
-                 anchor=(0.0, 0.0, 1.3), sheen: float = 0.0, specular: float = 0.3):
+def new_material(
+    name: str,
+    color,
+    roughness: float = 0.8,
+    texture: dict | None = None,
+    anchor=(0.0, 0.0, 1.3),
+    sheen: float = 0.0,
+    specular: float = 0.3,
+):
     """A Principled material of linear-RGB ``color`` with an optional procedural texture.
 
     ``anchor`` (metres): where a 'print' motif is centred (the chest, seen from the front).
@@ -203,12 +210,18 @@ def _print(g: _Graph, tex: dict, c1, c2, x, y, z, anchor):
         m = g.math("LESS_THAN", g.math("MAXIMUM", g.math("ABSOLUTE", qx), g.math("ABSOLUTE", qz)), r * 0.8)
     elif motif == "star":
         ang = g.math("ARCTAN2", qz, qx)
-        lim = g.math("MULTIPLY", g.math("ADD", g.math("MULTIPLY", g.math("COSINE", g.math("MULTIPLY", ang, 5.0)),
-                                                      0.35), 0.65), r)
+        lim = g.math(
+            "MULTIPLY",
+            g.math("ADD", g.math("MULTIPLY", g.math("COSINE", g.math("MULTIPLY", ang, 5.0)), 0.35), 0.65),
+            r,
+        )
         m = g.math("LESS_THAN", dist, lim)
     elif motif == "letters":
-        box = g.math("MULTIPLY", g.math("LESS_THAN", g.math("ABSOLUTE", qz), r * 0.22),
-                     g.math("LESS_THAN", g.math("ABSOLUTE", qx), r * 1.1))
+        box = g.math(
+            "MULTIPLY",
+            g.math("LESS_THAN", g.math("ABSOLUTE", qz), r * 0.22),
+            g.math("LESS_THAN", g.math("ABSOLUTE", qx), r * 1.1),
+        )
         m = g.math("MULTIPLY", box, g.bands(qx, r * 0.3, 0.6))
     else:
         m = g.math("LESS_THAN", dist, r)
@@ -243,8 +256,12 @@ def wrinkles(mat, strength: float = 0.3, period: float = 0.06, seed: int = 0) ->
     stretched along the height so folds run around limbs and the torso."""
     g = _Graph(mat)
     vec, *_ = g.rest()
-    _bump(g, g.nodes["Principled BSDF"], _noise(g, vec, (1 / period, 1 / period, 2.5 / period), 2.0, seed % 97),
-          strength)
+    _bump(
+        g,
+        g.nodes["Principled BSDF"],
+        _noise(g, vec, (1 / period, 1 / period, 2.5 / period), 2.0, seed % 97),
+        strength,
+    )
 
 
 def skin_material(name: str, color, seed: int = 0):
@@ -280,6 +297,8 @@ def hair_material(name: str, color, seed: int = 0):
     vec, *_ = g.rest()
     streak = _noise(g, vec, (260.0, 260.0, 22.0), 2.0, seed % 83)
     c = list(color)
-    g.link(g.mix(streak, [v * 0.5 for v in c], [min(1.0, v * 1.45 + 0.01) for v in c]), bsdf.inputs["Base Color"])
+    g.link(
+        g.mix(streak, [v * 0.5 for v in c], [min(1.0, v * 1.45 + 0.01) for v in c]), bsdf.inputs["Base Color"]
+    )
     _bump(g, bsdf, streak, 0.45, 0.004)
     return mat

@@ -66,8 +66,15 @@ def vertex_normals(verts: np.ndarray, faces: np.ndarray) -> np.ndarray:
     return n / np.maximum(ln, 1e-12)
 
 
-def attach(name: str, me: bpy.types.Mesh, arm_obj, weights: np.ndarray, bone_names: list[str],
-           rest: np.ndarray | None = None, collection=None):
+def attach(
+    name: str,
+    me: bpy.types.Mesh,
+    arm_obj,
+    weights: np.ndarray,
+    bone_names: list[str],
+    rest: np.ndarray | None = None,
+    collection=None,
+):
     """Link a mesh object skinned to ``arm_obj`` with (N, B) weights over ``bone_names``.
 
     ``rest`` (N, 3) rest-pose positions go into a point attribute 'rest' that the materials
@@ -100,8 +107,9 @@ def rigid_weights(n: int, bone_names: list[str], bone: str) -> np.ndarray:
     return w
 
 
-def superellipsoid(center, half, exponent: float = 0.25, nu: int = 16, nv: int = 10,
-                   rot: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+def superellipsoid(
+    center, half, exponent: float = 0.25, nu: int = 16, nv: int = 10, rot: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """A closed rounded box (quad mesh): (verts, faces). ``half`` = half extents (x, y, z);
     ``exponent`` 1 = ellipsoid, towards 0 = box. ``rot`` (3, 3) rotates it about its centre."""
     u = np.linspace(-np.pi, np.pi, nu, endpoint=False)
@@ -149,8 +157,11 @@ def tube(path: np.ndarray, radii, nu: int = 12, closed_ends: bool = True) -> tup
         b = np.cross(tang[i], a)
         verts.append(path[i] + np.outer(np.cos(ang) * r[i, 0], a) + np.outer(np.sin(ang) * r[i, 1], b))
     verts = np.vstack(verts)
-    faces = [[i * nu + j, i * nu + (j + 1) % nu, (i + 1) * nu + (j + 1) % nu, (i + 1) * nu + j]
-             for i in range(m - 1) for j in range(nu)]
+    faces = [
+        [i * nu + j, i * nu + (j + 1) % nu, (i + 1) * nu + (j + 1) % nu, (i + 1) * nu + j]
+        for i in range(m - 1)
+        for j in range(nu)
+    ]
     if closed_ends:
         c0, c1 = len(verts), len(verts) + 1
         verts = np.vstack([verts, path[0], path[-1]])

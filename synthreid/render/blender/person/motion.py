@@ -137,7 +137,15 @@ BVH_ALIASES = {
     "upperarm.{S}": ("{side}arm", "{s}shldr", "{side}upperarm", "{s}upperarm", "{s}uparm"),
     "forearm.{S}": ("{side}forearm", "{s}forearm", "{side}lowerarm", "{s}lowerarm", "{s}elbow"),
     "hand.{S}": ("{side}hand", "{s}hand", "{s}wrist", "{side}wrist"),
-    "thigh.{S}": ("{side}upleg", "{s}thigh", "{side}upperleg", "{side}thigh", "{s}upleg", "{s}hip", "{side}hip"),
+    "thigh.{S}": (
+        "{side}upleg",
+        "{s}thigh",
+        "{side}upperleg",
+        "{side}thigh",
+        "{s}upleg",
+        "{s}hip",
+        "{side}hip",
+    ),
     "shin.{S}": ("{side}leg", "{s}shin", "{side}lowerleg", "{side}knee", "{s}knee", "{s}leg", "{side}shin"),
     "foot.{S}": ("{side}foot", "{s}foot", "{s}ankle", "{side}ankle"),
 }
@@ -187,7 +195,7 @@ class BvhClip:
                 stack.pop()
                 i += 1
             elif t == "OFFSET":
-                off = np.array([float(x) for x in tk[i + 1:i + 4]])
+                off = np.array([float(x) for x in tk[i + 1 : i + 4]])
                 if stack[-1] == -2:
                     self.ends[stack[-2]] = off
                 else:
@@ -195,7 +203,7 @@ class BvhClip:
                 i += 4
             elif t == "CHANNELS":
                 n = int(tk[i + 1])
-                self.channels[stack[-1]] = [c.lower() for c in tk[i + 2:i + 2 + n]]
+                self.channels[stack[-1]] = [c.lower() for c in tk[i + 2 : i + 2 + n]]
                 i += 2 + n
             else:
                 i += 1
@@ -208,7 +216,7 @@ class BvhClip:
             i += 1
         i += 2
         ncols = sum(len(c) for c in self.channels)
-        vals = np.array([float(x) for x in tk[i:i + nframes * ncols]])
+        vals = np.array([float(x) for x in tk[i : i + nframes * ncols]])
         if len(vals) != nframes * ncols:
             raise ValueError(f"expected {nframes} frames of {ncols} channels")
         self.frames = vals.reshape(nframes, ncols)

@@ -46,11 +46,33 @@ class Skeleton:
             self.radius[name] = (float(r0), float(r1))
 
         half = lambda w: w / 2  # noqa: E731
-        bone("pelvis", P(0, 0, hip_z), P(0, 0, waist_z), None, half(b["hip_width"]) * 0.8, half(b["waist_width"]))
-        bone("spine", P(0, 0, waist_z), P(0, 0, chest_z), "pelvis", half(b["waist_width"]), half(b["chest_width"]))
-        bone("chest", P(0, 0, chest_z), P(0, 0.0, sz + 0.01 * h), "spine", half(b["chest_width"]),
-             half(b["chest_width"]) * 0.8)
-        bone("neck", P(0, 0.0, sz + 0.01 * h), P(0, 0.0, neck_top), "chest", b["neck_radius"], b["neck_radius"])
+        bone(
+            "pelvis",
+            P(0, 0, hip_z),
+            P(0, 0, waist_z),
+            None,
+            half(b["hip_width"]) * 0.8,
+            half(b["waist_width"]),
+        )
+        bone(
+            "spine",
+            P(0, 0, waist_z),
+            P(0, 0, chest_z),
+            "pelvis",
+            half(b["waist_width"]),
+            half(b["chest_width"]),
+        )
+        bone(
+            "chest",
+            P(0, 0, chest_z),
+            P(0, 0.0, sz + 0.01 * h),
+            "spine",
+            half(b["chest_width"]),
+            half(b["chest_width"]) * 0.8,
+        )
+        bone(
+            "neck", P(0, 0.0, sz + 0.01 * h), P(0, 0.0, neck_top), "chest", b["neck_radius"], b["neck_radius"]
+        )
         bone("head", P(0, 0.0, neck_top), P(0, 0.0, h), "neck", hh * 0.4, hh * 0.4)
 
         nodes: list = []
@@ -65,15 +87,32 @@ class Skeleton:
         hd = hh * 0.78  # head depth front-back
         n_hip = node(P(0, 0.005, hip_z + 0.01 * h), half(b["hip_width"]), half(b["hip_depth"]), "pelvis")
         n_waist = node(P(0, 0.0, waist_z), half(b["waist_width"]), half(b["waist_depth"]), "spine", n_hip)
-        n_belly = node(P(0, -b["belly"] * 0.6, (waist_z + hip_z) / 2 + 0.02 * h),
-                       half(b["waist_width"]) * 1.02, half(b["waist_depth"]) + b["belly"] * 0.5, "pelvis", n_hip)
+        n_belly = node(
+            P(0, -b["belly"] * 0.6, (waist_z + hip_z) / 2 + 0.02 * h),
+            half(b["waist_width"]) * 1.02,
+            half(b["waist_depth"]) + b["belly"] * 0.5,
+            "pelvis",
+            n_hip,
+        )
         edges.append((n_belly, n_waist))
         edges.remove((n_hip, n_waist))
-        n_chest = node(P(0, -b["bust"] * 0.5, chest_z), half(b["chest_width"]),
-                       half(b["chest_depth"]) + b["bust"] * 0.5, "chest", n_waist)
-        n_sh = node(P(0, 0.01 * h, sz - 0.012 * h), half(b["chest_width"]) * 0.8, half(b["chest_depth"]) * 0.75,
-                    "chest", n_chest)
-        n_nb = node(P(0, 0.006 * h, sz + 0.02 * h), b["neck_radius"] * 1.1, b["neck_radius"] * 1.05, "neck", n_sh)
+        n_chest = node(
+            P(0, -b["bust"] * 0.5, chest_z),
+            half(b["chest_width"]),
+            half(b["chest_depth"]) + b["bust"] * 0.5,
+            "chest",
+            n_waist,
+        )
+        n_sh = node(
+            P(0, 0.01 * h, sz - 0.012 * h),
+            half(b["chest_width"]) * 0.8,
+            half(b["chest_depth"]) * 0.75,
+            "chest",
+            n_chest,
+        )
+        n_nb = node(
+            P(0, 0.006 * h, sz + 0.02 * h), b["neck_radius"] * 1.1, b["neck_radius"] * 1.05, "neck", n_sh
+        )
         n_nt = node(P(0, 0.004 * h, neck_top - 0.02 * hh), b["neck_radius"], b["neck_radius"], "neck", n_nb)
         hwr, hdr = b["head_width"] / 2, hd / 2
         n_jaw = node(P(0, -0.12 * hdr, chin + 0.12 * hh), hwr * 0.6, hdr * 0.55, "head", n_nt)
@@ -84,7 +123,10 @@ class Skeleton:
         eye_z = chin + 0.52 * hh
         for s, sg in SIDES:
             self.points[f"{s.lower()}_eye"] = (P(sg * 0.3 * b["head_width"], -0.47 * hd, eye_z), "head")
-            self.points[f"{s.lower()}_ear"] = (P(sg * 0.5 * b["head_width"], 0.02 * hd, eye_z - 0.05 * hh), "head")
+            self.points[f"{s.lower()}_ear"] = (
+                P(sg * 0.5 * b["head_width"], 0.02 * hd, eye_z - 0.05 * hh),
+                "head",
+            )
         self.points["nose"] = (P(0, -0.58 * hd, chin + 0.4 * hh), "head")
         self.points["head_center"] = (P(0, 0.02 * hd, chin + 0.55 * hh), "head")
         self.eye_z, self.head_depth, self.chin_z = eye_z, hd, chin
@@ -108,7 +150,9 @@ class Skeleton:
             n_w = node(wri, ar * 0.6, ar * 0.45, f"hand.{s}", n_f)
             n_p = node(wri + d * hand * 0.4, ar * 0.95, ar * 0.38, f"hand.{s}", n_w)
             node(wri + d * hand * 0.85, ar * 0.75, ar * 0.3, f"hand.{s}", n_p)
-            node(wri + d * hand * 0.38 + P(0, -0.3 * hand, 0), ar * 0.28, ar * 0.28, f"hand.{s}", n_p)  # thumb
+            node(
+                wri + d * hand * 0.38 + P(0, -0.3 * hand, 0), ar * 0.28, ar * 0.28, f"hand.{s}", n_p
+            )  # thumb
             self.points[f"{s.lower()}_wrist"] = (wri, f"hand.{s}")
             self.points[f"{s.lower()}_hand"] = (wri + d * hand * 0.45, f"hand.{s}")
 

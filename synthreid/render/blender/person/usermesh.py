@@ -26,10 +26,32 @@ from synthreid.render.blender.person import COCO18, meshutil, motion
 from synthreid.render.blender.person.skeleton import Skeleton
 
 # datablock collections an importer may add to; everything new in them belongs to the person
-DATA_KINDS = ("objects", "meshes", "materials", "images", "textures", "node_groups", "armatures",
-              "actions", "cameras", "lights", "collections", "curves")
-REQUIRED = ("pelvis", "head", "thigh.L", "thigh.R", "shin.L", "shin.R",
-            "upperarm.L", "upperarm.R", "forearm.L", "forearm.R")
+DATA_KINDS = (
+    "objects",
+    "meshes",
+    "materials",
+    "images",
+    "textures",
+    "node_groups",
+    "armatures",
+    "actions",
+    "cameras",
+    "lights",
+    "collections",
+    "curves",
+)
+REQUIRED = (
+    "pelvis",
+    "head",
+    "thigh.L",
+    "thigh.R",
+    "shin.L",
+    "shin.R",
+    "upperarm.L",
+    "upperarm.R",
+    "forearm.L",
+    "forearm.R",
+)
 _PREFIXES = ("mixamorig", "bip001", "bip01", "def-", "def_", "orig_")
 _SIDE_SUFFIX = re.compile(r"^(.*?)[._\s-](l|r|left|right)$")
 _SIDE_PREFIX = re.compile(r"^(l|r|left|right)[._\s-](.*)$")
@@ -43,7 +65,7 @@ def clean_bone_name(name: str) -> str:
     n = name.split(":")[-1].strip().lower()
     for p in _PREFIXES:
         if n.startswith(p):
-            n = n[len(p):].lstrip("_:- ")
+            n = n[len(p) :].lstrip("_:- ")
     side = None
     m = _SIDE_PREFIX.match(n)
     if m:
@@ -97,7 +119,9 @@ class UserPerson:
 
     def __init__(self, character: dict, motion_dir: str | None = None, meshes_dir: str | None = None):
         if not 0.5 < float(character.get("height", 0.0)) < 2.6:
-            raise SpecError("character.height", f"expected metres in (0.5, 2.6), got {character.get('height')}")
+            raise SpecError(
+                "character.height", f"expected metres in (0.5, 2.6), got {character.get('height')}"
+            )
         self.character, self.motion_dir = character, motion_dir
         self.path = resolve_file(character, meshes_dir)
         self.objects: list = []
@@ -163,8 +187,11 @@ class UserPerson:
         self.bone_map = map_bones([b.name for b in arm.data.bones])
         missing = [b for b in REQUIRED if b not in self.bone_map]
         if missing:
-            raise SpecError("people.meshes_dir", f"{self.path}: no bone found for {', '.join(missing)} "
-                                                 "(see docs/assets.md for recognised names)")
+            raise SpecError(
+                "people.meshes_dir",
+                f"{self.path}: no bone found for {', '.join(missing)} "
+                "(see docs/assets.md for recognised names)",
+            )
         for pb in arm.pose.bones:
             pb.rotation_mode = "QUATERNION"
             pb.location, pb.scale = (0.0, 0.0, 0.0), (1.0, 1.0, 1.0)
@@ -231,7 +258,9 @@ class UserPerson:
             J[f"{side}_shoulder"] = (heads[bm[f"upperarm.{s}"]], bm[f"upperarm.{s}"])
             J[f"{side}_elbow"] = (heads[bm[f"forearm.{s}"]], bm[f"forearm.{s}"])
             hand = bm.get(f"hand.{s}")
-            J[f"{side}_wrist"] = (heads[hand], hand) if hand else (tails[bm[f"forearm.{s}"]], bm[f"forearm.{s}"])
+            J[f"{side}_wrist"] = (
+                (heads[hand], hand) if hand else (tails[bm[f"forearm.{s}"]], bm[f"forearm.{s}"])
+            )
             J[f"{side}_hip"] = (heads[bm[f"thigh.{s}"]], bm[f"thigh.{s}"])
             J[f"{side}_knee"] = (heads[bm[f"shin.{s}"]], bm[f"shin.{s}"])
             foot = bm.get(f"foot.{s}")
@@ -244,8 +273,11 @@ class UserPerson:
         for side, sg in (("l", 1.0), ("r", -1.0)):
             full = "left" if side == "l" else "right"
             bone = eyes.get(f"{full}eye")
-            J[f"{side}_eye"] = (heads[bone], bone) if bone else (
-                np.array([c[0] + sg * 0.16 * hh, c[1] - 0.42 * hh, H - 0.5 * hh]), head)
+            J[f"{side}_eye"] = (
+                (heads[bone], bone)
+                if bone
+                else (np.array([c[0] + sg * 0.16 * hh, c[1] - 0.42 * hh, H - 0.5 * hh]), head)
+            )
             J[f"{side}_ear"] = (np.array([c[0] + sg * 0.4 * hh, c[1], H - 0.52 * hh]), head)
         J["nose"] = (np.array([c[0], c[1] - 0.5 * hh, H - 0.63 * hh]), head)
         return J
@@ -256,7 +288,9 @@ class UserPerson:
         if self.skel is None:
             return {}
         if kind == "walk":
-            return motion.walk(self.character, float(pose.get("phase", 0.0)) % 1.0, float(pose.get("head", 0.0)))
+            return motion.walk(
+                self.character, float(pose.get("phase", 0.0)) % 1.0, float(pose.get("head", 0.0))
+            )
         if kind == "stand":
             return motion.stand(self.character, pose)
         if kind == "bvh":
@@ -265,7 +299,9 @@ class UserPerson:
             path = os.path.join(self.motion_dir, pose["clip"])
             if not os.path.isfile(path):
                 raise SpecError("people.motion_dir", f"{path}: BVH clip not found")
-            return motion.bvh(self.skel, motion.load_clip(path, os.path.getmtime(path)), int(pose.get("frame", 0)))
+            return motion.bvh(
+                self.skel, motion.load_clip(path, os.path.getmtime(path)), int(pose.get("frame", 0))
+            )
         raise SpecError("pose.kind", f"{kind!r} is not one of: walk, stand, bvh")
 
     def pose(self, pose: dict) -> None:
@@ -311,8 +347,12 @@ class UserPerson:
         out = {}
         for name in COCO18:
             p, bone = self._joints[name]
-            M = W @ np.array(arm.pose.bones[bone].matrix) @ np.linalg.inv(
-                np.array(arm.data.bones[bone].matrix_local)) @ Wi
+            M = (
+                W
+                @ np.array(arm.pose.bones[bone].matrix)
+                @ np.linalg.inv(np.array(arm.data.bones[bone].matrix_local))
+                @ Wi
+            )
             out[name] = [float(v) for v in (M @ shift @ np.append(p, 1.0))[:3]]
         return out
 
