@@ -239,7 +239,6 @@ def _summary_line(test, res) -> str:
 def cmd_eval(args) -> int:
     from synthreid.benchmark import splits
     from synthreid.benchmark.engine import evaluate_run
-    from synthreid.benchmark.runs import record_run
 
     resolve_catalog_datasets(args, ("test",))
     parent = splits.is_parent(args.run)
@@ -261,7 +260,6 @@ def cmd_eval(args) -> int:
             print(_summary_line(f"{run.name}: {res['dataset']}" if parent else res["dataset"], res))
     if parent:
         splits.write_parent_metrics(args.run)
-    record_run(args.run)
     return 0
 
 

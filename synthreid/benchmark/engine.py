@@ -608,9 +608,11 @@ def test_name(path: str | Path, ds: ReidDataset) -> str:
     return ds.name if ds.format == "cuhk03np" else Path(path).resolve().name
 
 
-def run_training(cfg: TrainConfig, run_dir: str | Path, progress: bool = True, record: bool = True) -> dict:
-    """Train (or resume) a run, then test its best model on every ``cfg.test`` dataset;
-    ``record``: also record it in the farm's catalog (when one is configured)."""
+def run_training(cfg: TrainConfig, run_dir: str | Path, progress: bool = True) -> dict:
+    """Train (or resume) a run, then test its best model on every ``cfg.test`` dataset.
+
+    The run's files are its whole record: a farm worker that ran it as a gpu task records it in
+    the catalog (this package never imports the farm)."""
     trainer = Trainer(cfg, run_dir, progress)
     trainer.train()
     results = {}
@@ -618,6 +620,4 @@ def run_training(cfg: TrainConfig, run_dir: str | Path, progress: bool = True, r
         results[test] = evaluate_run(
             run_dir, test, cfg.protocol, cfg.test_format, cfg.device, progress=progress
         )
-    if record:
-        runs.record_run(run_dir)
     return results

@@ -1,4 +1,4 @@
-"""A benchmark run directory and its files, and the hook that records runs in the catalog.
+"""A benchmark run directory and its files.
 
 ::
 
@@ -20,7 +20,6 @@ import csv
 import io
 import json
 import logging
-import os
 from pathlib import Path
 
 from synthreid.errors import SynthreidError
@@ -138,66 +137,3 @@ def write_results(run_dir: Path, key: str, result: dict) -> dict:
         w.writerow([i + 1, *(f"{allm[k]['cmc'][i]:.6f}" if i < len(allm[k]["cmc"]) else "" for k in keys)])
     write_text(run_dir / "cmc.csv", buf.getvalue())
     return allm
-
-
-def _open_catalog():
-    """The farm's catalog when one is configured, else None; never creates a new catalog.
-
-    Configured = ``SYNTHREID_DATABASE_URL`` or ``SYNTHREID_DATA_DIR`` is set (a farm worker
-    sets them for its child processes), or the embedded SQLite catalog already exists.
-    """
-    try:
-        from synthreid.workers import catalog as catalog_mod
-        from synthreid.workers.config import FarmConfig
-    except ImportError:
-        return None
-    if not hasattr(catalog_mod.Catalog, "record_run"):
-        log.debug("catalog has no record_run(); benchmark runs are not recorded")
-        return None
-    config = FarmConfig.from_env()
-    configured = (
-        os.environ.get("SYNTHREID_DATABASE_URL")
-        or os.environ.get("SYNTHREID_DATA_DIR")
-        or config.sqlite_path.is_file()
-    )
-    if not configured:
-        return None
-    return catalog_mod.open_catalog(config, retry_for=5.0)
-
-
-def record_run(run_dir: str | Path) -> bool:
-    """Record the run in the catalog's ``runs`` table when one is available; never raises.
-
-    Needs ``synthreid.workers.catalog`` with ``Catalog.record_run(kind, config, inputs, metrics,
-    artifacts, run_dir=...)`` and a configured catalog (see :func:`_open_catalog`). Returns True
-    if recorded. A missing or failing catalog only logs a warning: the run's files are the truth.
-    """
-    run_dir = Path(run_dir)
-    try:
-        cat = _open_catalog()
-        if cat is None:
-            if os.environ.get("SYNTHREID_DATABASE_URL"):
-                log.warning(
-                    "SYNTHREID_DATABASE_URL is set but the catalog cannot record runs; %s not recorded",
-                    run_dir,
-                )
-            return False
-        config = load_config(run_dir)
-        inputs = {k: config.get(k) for k in ("train", "val", "test", "finetune_from")}
-        try:
-            cat.record_run(
-                kind="reid",
-                config=config,
-                inputs=inputs,
-                metrics=load_metrics(run_dir),
-                artifacts={p.name: str(p.resolve()) for p in sorted(run_dir.iterdir()) if p.is_file()},
-                run_dir=str(run_dir.resolve()),
-            )
-        finally:
-            close = getattr(cat, "close", None)
-            if close:
-                close()
-        return True
-    except Exception as exc:  # the catalog is optional: a failure must not lose the benchmark
-        log.warning("could not record run %s in the catalog: %s", run_dir, exc)
-        return False

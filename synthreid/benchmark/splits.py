@@ -164,9 +164,8 @@ def run_split_training(cfg, run_dir: str | Path, splits: list[int], progress: bo
     out = {}
     for i, s in enumerate(splits):
         log.info("split %d (%d of %d)", s, i + 1, len(splits))
-        out[s] = run_training(replace(cfg, split_id=s), split_dir(run_dir, s), progress, record=False)
+        out[s] = run_training(replace(cfg, split_id=s), split_dir(run_dir, s), progress)
         if i == 0:  # written once a split could start, so a failing run leaves nothing behind
             write_json(run_dir / "config.json", parent_cfg)
         write_parent_metrics(run_dir)
-    runs.record_run(run_dir)
     return out

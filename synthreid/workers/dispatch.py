@@ -25,7 +25,9 @@ from synthreid.workers.config import mask_url
 
 log = logging.getLogger(__name__)
 
-JOB_FUNC = "synthreid.workers.tasks.execute_task"
+JOB_FUNC = "synthreid.workers.worker.execute_task"
+# Where JOB_FUNC lived before; jobs already in Redis under that name are still ours.
+LEGACY_JOB_FUNCS = ("synthreid.workers.tasks.execute_task",)
 QUEUE_PREFIX = "synthreid-"
 JOB_ID_PREFIX = "synthreid-task-"
 DEAD_LETTER = "synthreid-dead-letter"
@@ -226,7 +228,7 @@ class RQDispatcher:
             return None
         if job.origin and job.origin != origin:
             raise Foreign(f"job of queue {job.origin!r} found on {origin!r}")
-        if job.func_name != JOB_FUNC:
+        if job.func_name != JOB_FUNC and job.func_name not in LEGACY_JOB_FUNCS:
             raise Malformed(f"job function {job.func_name!r} is not {JOB_FUNC}")
         args = job.args
         if (

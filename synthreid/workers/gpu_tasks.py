@@ -27,8 +27,8 @@ from synthreid.errors import DatasetError, SynthreidError
 from synthreid.fsutil import read_json_object
 from synthreid.workers.catalog import Catalog, Task
 from synthreid.workers.config import FarmConfig
+from synthreid.workers.interrupts import StopRequested, TaskLost
 from synthreid.workers.jobs import GPU_QUEUE, JOBS, JobError, JobPlan, build_plan, make_payload
-from synthreid.workers.tasks import StopRequested, TaskLost
 
 log = logging.getLogger(__name__)
 
@@ -209,7 +209,7 @@ def _terminate(proc: subprocess.Popen, grace: float) -> None:
 
 
 def child_env(config: FarmConfig) -> dict:
-    """The child sees the worker's catalog and data dir (the benchmark's record_run hook uses them)."""
+    """The child sees the worker's catalog and data dir (``catalog:NAME`` datasets resolve there)."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "SYNTHREID_DATA_DIR": str(config.data_dir)}
     if config.database_url:
         env["SYNTHREID_DATABASE_URL"] = config.database_url

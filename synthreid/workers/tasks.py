@@ -27,6 +27,7 @@ from synthreid.dataset import check_dataset_name
 from synthreid.errors import DatasetError
 from synthreid.workers.catalog import Catalog, Task
 from synthreid.workers.catalog.base import PlanBatch, dump_json
+from synthreid.workers.interrupts import StopRequested, TaskLost
 from synthreid.workers.repair import RepairReport, requeue_damaged
 from synthreid.workers.storage import finished_row, remove_character_temps
 
@@ -412,14 +413,6 @@ def _plan_into(
         bar.close()
 
 
-class TaskLost(Exception):
-    """The task's lease passed to another worker while this one worked on it."""
-
-
-class StopRequested(Exception):
-    """The worker was asked to stop; the task is released unfinished."""
-
-
 def run_render_task(
     catalog: Catalog,
     task: Task,
@@ -516,10 +509,3 @@ def finalize_pending(
         finalize_dataset(catalog, dsid, backend=backend, data_root=data_root, stale_after=stale_after)
         for dsid in catalog.unfinalized_datasets(stale_after)
     )
-
-
-def execute_task(task_id: int) -> None:  # pragma: no cover - for a stock `rq worker`, see worker.py
-    """RQ job function: run one task by id in this process (the JSON payload is the id only)."""
-    from synthreid.workers.worker import run_one_task_by_id
-
-    run_one_task_by_id(int(task_id))

@@ -26,20 +26,22 @@ import traceback
 import uuid
 from collections.abc import Callable, Sequence
 
-from synthreid.workers.catalog import Catalog, CatalogError, CatalogUnavailable, Task, open_catalog
+from synthreid.workers.catalog import (
+    Catalog,
+    CatalogError,
+    CatalogUnavailable,
+    RunState,
+    Task,
+    TaskState,
+    open_catalog,
+)
 from synthreid.workers.config import ConfigError, FarmConfig, install_secret_filter
 from synthreid.workers.dispatch import DispatchError, LocalDispatcher, dispatch, make_dispatcher
 from synthreid.workers.gpu_tasks import JobFailed, run_gpu_task
+from synthreid.workers.interrupts import StopRequested, TaskLost
 from synthreid.workers.jobs import GPU_QUEUE, GPU_TASK_KINDS
 from synthreid.workers.reaper import reap
-from synthreid.workers.tasks import (
-    RENDER_QUEUE,
-    RenderBackend,
-    StopRequested,
-    TaskLost,
-    finalize_pending,
-    run_render_task,
-)
+from synthreid.workers.tasks import RENDER_QUEUE, RenderBackend, finalize_pending, run_render_task
 
 log = logging.getLogger(__name__)
 
@@ -352,7 +354,7 @@ class Worker:
             try:
                 released = catalog.release_task(task.id, self.name)
                 if released and gpu:
-                    catalog.run_attempt_ended(task.id, "queued")
+                    catalog.run_attempt_ended(task.id, RunState.QUEUED)
             except CatalogError as exc:
                 log.warning("task %d: not released (%s); its lease returns it to the queue", task.id, exc)
                 return False
@@ -378,8 +380,9 @@ class Worker:
             self.stats["failed"] += 1
             try:
                 state = catalog.fail_task(task.id, self.name, err, self.config.retry_backoff)
-                if gpu and state:
-                    catalog.run_attempt_ended(task.id, "failed" if state == "failed" else "retrying", err)
+                if gpu and state is not None:
+                    ended = RunState.FAILED if state is TaskState.FAILED else RunState.RETRYING
+                    catalog.run_attempt_ended(task.id, ended, err)
             except CatalogError as cexc:
                 log.error(
                     "task %d attempt %d failed (%s: %s) and the failure could not be recorded (%s); "
@@ -415,3 +418,9 @@ def run_one_task_by_id(task_id: int) -> None:
             w._run_task(catalog, task)
     finally:
         catalog.close()
+
+
+def execute_task(task_id: int) -> None:  # pragma: no cover - run by a stock `rq worker` only
+    """RQ job function (``dispatch.JOB_FUNC``): run one task by id in this process (the JSON
+    payload is the id only)."""
+    run_one_task_by_id(int(task_id))

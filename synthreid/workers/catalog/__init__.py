@@ -5,7 +5,8 @@
 
 from __future__ import annotations
 
-from synthreid.workers.catalog.base import Catalog, CatalogError, CatalogUnavailable, Task
+from synthreid.workers.catalog.base import Catalog
+from synthreid.workers.catalog.values import CatalogError, CatalogUnavailable, RunState, Task, TaskState
 
 
 def open_catalog(config, *, auto_upgrade: bool = True, retry_for: float = 30.0) -> Catalog:
@@ -27,4 +28,4 @@ def open_catalog(config, *, auto_upgrade: bool = True, retry_for: float = 30.0) 
     return cat
 
 
-__all__ = ["Catalog", "CatalogError", "CatalogUnavailable", "Task", "open_catalog"]
+__all__ = ["Catalog", "CatalogError", "CatalogUnavailable", "RunState", "Task", "TaskState", "open_catalog"]

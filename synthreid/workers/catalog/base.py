@@ -8,7 +8,6 @@ must keep their clocks in sync (NTP), as leases compare them.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import re
 import time
@@ -16,8 +15,17 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from importlib import resources
 
-from synthreid.errors import DatasetError, SynthreidError
+from synthreid.errors import DatasetError
 from synthreid.workers.catalog.runs import RunsMixin
+from synthreid.workers.catalog.values import (
+    CatalogError,
+    CatalogFull,
+    CatalogUnavailable,
+    Task,
+    TaskState,
+    dump_json,
+    load_json,
+)
 
 log = logging.getLogger(__name__)
 
@@ -42,35 +50,6 @@ TASK_COLS = (
 )
 
 
-class CatalogError(SynthreidError):
-    """The catalog is missing, outdated or inconsistent."""
-
-
-class CatalogUnavailable(CatalogError):
-    """The database could not be reached within the retry window."""
-
-
-class CatalogFull(CatalogError):
-    """The catalog's disk is full (or the database refused to grow)."""
-
-
-@dataclass(frozen=True)
-class Task:
-    id: int
-    kind: str
-    queue: str
-    payload: dict
-    dataset_id: int | None
-    character_id: int | None
-    n_images: int
-    state: str
-    attempts: int
-    max_attempts: int
-    worker: str | None
-    lease_until: float | None
-    last_error: str | None
-
-
 @dataclass(frozen=True)
 class PlanBatch:
     """Planned rows of characters ``start..stop-1``, JSON already encoded.
@@ -92,17 +71,6 @@ class PlanBatch:
         ]
         idx = [c[0] for c in chars]
         return cls(min(idx, default=0), max(idx, default=-1) + 1, chars, imgs)
-
-
-def load_json(v):
-    """JSON columns come back as text (SQLite) or already parsed (Postgres JSONB)."""
-    if v is None or isinstance(v, (dict, list)):
-        return v
-    return json.loads(v)
-
-
-def dump_json(v) -> str:
-    return json.dumps(v, separators=(",", ":"), sort_keys=True)
 
 
 def migrations() -> list[tuple[int, str, str]]:
@@ -855,9 +823,9 @@ class Catalog(RunsMixin):
 
         return self.run(fn)
 
-    def fail_task(self, task_id: int, worker: str, error: str, backoff: float) -> str:
+    def fail_task(self, task_id: int, worker: str, error: str, backoff: float) -> TaskState | None:
         """Record a failed attempt: back to pending after ``backoff * 2**(attempts-1)`` seconds, or
-        failed for good once attempts reach max_attempts. Returns the new state ('' if not ours)."""
+        failed for good once attempts reach max_attempts. Returns the new state (None if not ours)."""
 
         def fn(cur):
             row = self.q(
@@ -866,7 +834,7 @@ class Catalog(RunsMixin):
                 (task_id, worker),
             ).fetchone()
             if row is None:
-                return ""
+                return None
             attempts, max_attempts = row
             error_text = error[-4000:]
             if attempts >= max_attempts:
@@ -876,7 +844,7 @@ class Catalog(RunsMixin):
                     "finished_at = ? WHERE id = ?",
                     (error_text, time.time(), task_id),
                 )
-                return "failed"
+                return TaskState.FAILED
             delay = backoff * 2 ** max(attempts - 1, 0)
             self.q(
                 cur,
@@ -884,7 +852,7 @@ class Catalog(RunsMixin):
                 "not_before = ?, dispatched_at = NULL WHERE id = ?",
                 (error_text, time.time() + delay, task_id),
             )
-            return "pending"
+            return TaskState.PENDING
 
         return self.run(fn)
 
@@ -1065,4 +1033,17 @@ def _task_row(row) -> Task | None:
         return None
     vals = list(row)
     vals[3] = load_json(vals[3])
+    vals[7] = TaskState(vals[7])
     return Task(*vals)
+
+
+__all__ = [
+    "Catalog",
+    "CatalogError",
+    "CatalogFull",
+    "CatalogUnavailable",
+    "PlanBatch",
+    "Task",
+    "dump_json",
+    "load_json",
+]

@@ -2,8 +2,8 @@
 and artifact paths; for runs done as farm tasks also the state of their latest task, its
 progress and last error (migration 0003).
 
-A run done in the farm is named after its folder ``DATA_DIR/runs/NAME``; runs recorded by
-the benchmark's ``record_run`` hook outside the farm are matched by their folder instead.
+A run done in the farm is named after its folder ``DATA_DIR/runs/NAME``; only the worker
+records runs (``finish_gpu_task``); ``record_run`` without a name matches a run by its folder.
 Mixed into ``Catalog``: every public method is one transaction through ``self.run``.
 """
 
@@ -13,6 +13,7 @@ import os
 import time
 
 from synthreid.errors import DatasetError
+from synthreid.workers.catalog.values import ACTIVE_TASK_STATES, CatalogError, RunState, dump_json, load_json
 
 RUN_KEYS = (
     "id",
@@ -31,8 +32,6 @@ RUN_KEYS = (
     "updated_at",
     "finished_at",
 )
-RUN_STATES = ("queued", "running", "retrying", "done", "failed")
-ACTIVE_TASK_STATES = ("pending", "running")
 
 
 def _common_dir(artifacts: dict | None) -> str | None:
@@ -58,7 +57,6 @@ class RunsMixin:
         Raises CatalogError when the run is of another kind or still has a pending or running
         task. Returns the (task id, queue) pair to dispatch.
         """
-        from synthreid.workers.catalog.base import CatalogError, dump_json
 
         def fn(cur):
             now = time.time()
@@ -120,8 +118,6 @@ class RunsMixin:
         self.run(fn)
 
     def set_run_progress(self, name: str, progress: dict | None) -> None:
-        from synthreid.workers.catalog.base import dump_json
-
         self.run(
             lambda cur: self.q(
                 cur,
@@ -130,15 +126,14 @@ class RunsMixin:
             )
         )
 
-    def run_attempt_ended(self, task_id: int, state: str, error: str | None = None) -> None:
+    def run_attempt_ended(self, task_id: int, state: RunState, error: str | None = None) -> None:
         """A gpu task's attempt ended without success: ``state`` is queued (released), retrying or failed."""
-        if state not in RUN_STATES:
-            raise ValueError(f"run state {state!r}: expected one of {RUN_STATES}")
+        state = RunState(state)  # ValueError naming the value when it is no run state
         self.run(
             lambda cur: self.q(
                 cur,
                 "UPDATE runs SET state = ?, error = COALESCE(?, error), updated_at = ? WHERE task_id = ?",
-                (state, error, time.time(), task_id),
+                (state.value, error, time.time(), task_id),
             )
         )
 
@@ -157,8 +152,6 @@ class RunsMixin:
         state=None,
         task_id=None,
     ) -> int:
-        from synthreid.workers.catalog.base import dump_json
-
         now = time.time()
         row = None
         if name is not None:
@@ -227,8 +220,7 @@ class RunsMixin:
         """Insert or update a run; returns its id.
 
         Matched by ``name`` if given, else by ``run_dir`` (default: the folder holding every
-        artifact), so the benchmark's ``record_run`` hook, called inside a farm task's child
-        process, updates the farm's row of that run. ``None`` fields keep their stored value;
+        artifact). ``None`` fields keep their stored value;
         ``state`` None leaves a matched run's state alone (new rows are 'done').
         """
         run_dir = run_dir or _common_dir(artifacts)
@@ -254,7 +246,6 @@ class RunsMixin:
         ``run``: keyword arguments of ``record_run``. ``dataset``: name, spec (its manifest),
         parent (dataset name), characters, images_per_character.
         """
-        from synthreid.workers.catalog.base import CatalogError, dump_json
 
         def fn(cur):
             st = self.q(cur, "SELECT state, worker FROM tasks WHERE id = ?", (task_id,)).fetchone()
@@ -342,8 +333,6 @@ class RunsMixin:
 def _run_row(row) -> dict | None:
     if row is None:
         return None
-    from synthreid.workers.catalog.base import load_json
-
     d = dict(zip(RUN_KEYS, row, strict=True))
     for k in ("config", "inputs", "metrics", "artifacts", "progress"):
         d[k] = load_json(d[k])

@@ -9,11 +9,3 @@ from .bench_fixtures import make_synth_dataset
 def toy_dataset(tmp_path):
     """20 identities x 8 images (64x32), two cameras; every identity in train, val and test."""
     return make_synth_dataset(tmp_path / "toy", n_ids=20, per_id=8)
-
-
-@pytest.fixture(autouse=True)
-def _no_catalog(monkeypatch):
-    """Keep tests off any real catalog (the hook test installs its own fake)."""
-    from synthreid.benchmark import runs
-
-    monkeypatch.setattr(runs, "_open_catalog", lambda: None)

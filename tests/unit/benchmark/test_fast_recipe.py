@@ -234,7 +234,7 @@ def test_fast_recipe_learns_far_above_chance(tmp_path, seed):
             },
         )
     )
-    res = run_training(cfg, tmp_path / "run", progress=False, record=False)[str(root)]
+    res = run_training(cfg, tmp_path / "run", progress=False)[str(root)]
     history = torch.load(tmp_path / "run" / "last.pt", weights_only=False)["history"]
     chance = 1 / 12
     assert res["rank1"] > chance + 0.25  # held-out identities, 12-way

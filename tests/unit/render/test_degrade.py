@@ -119,12 +119,10 @@ def test_bad_config_names_the_field(tmp_path, source, capsys):
 
 
 @pytest.mark.torch
-def test_benchmark_trains_on_a_degraded_dataset(tmp_path, source, monkeypatch):
+def test_benchmark_trains_on_a_degraded_dataset(tmp_path, source):
     pytest.importorskip("torch")
-    from synthreid.benchmark import runs
     from synthreid.benchmark.engine import TrainConfig, Trainer
 
-    monkeypatch.setattr(runs, "_open_catalog", lambda: None)  # keep the test off any real catalog
     out = degrade_dataset(source, tmp_path / "deg", CameraModelSpec(), seed=0, progress=False)
     cfg = TrainConfig(
         train=[str(out)],

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from pathlib import Path
@@ -209,31 +208,6 @@ def test_submit_creates_task_and_queued_run_once(config, catalog, data):
     assert [r["name"] for r in catalog.list_runs()] == ["r1"]
     st = farm_status(catalog)
     assert [(r["name"], r["state"]) for r in st["runs"]] == [("r1", "queued")]
-
-
-def test_benchmark_record_run_hook_updates_the_farm_row(config, catalog, monkeypatch, tmp_path):
-    from synthreid.benchmark import runs as bruns
-
-    monkeypatch.setenv("SYNTHREID_DATA_DIR", str(config.data_dir))
-    monkeypatch.delenv("SYNTHREID_DATABASE_URL", raising=False)
-    run_dir = config.data_dir / "runs" / "b1"
-    run_dir.mkdir(parents=True)
-    (run_dir / "config.json").write_text(json.dumps({"train": ["x"], "val": "x", "test": [], "epochs": 1}))
-    (run_dir / "metrics.json").write_text(json.dumps({"real:thesis": {"rank1": 0.25, "cmc": [0.25, 1.0]}}))
-    catalog.create_gpu_task(
-        kind="train_reid", queue="gpu", payload={}, run_name="b1", run_kind="reid", max_attempts=1
-    )
-    catalog.start_run("b1", catalog.get_run("b1")["task_id"], str(run_dir.resolve()))
-    assert bruns.record_run(run_dir) is True
-    run = catalog.get_run("b1")
-    assert run["state"] == "running"  # the hook records data; the task's end sets the state
-    assert run["metrics"]["real:thesis"]["rank1"] == 0.25 and run["inputs"]["train"] == ["x"]
-    assert Path(run["artifacts"]["metrics.json"]) == (run_dir / "metrics.json").resolve()
-    other = tmp_path / "elsewhere"  # a run outside the farm gets a row of its own
-    other.mkdir()
-    (other / "config.json").write_text("{}")
-    assert bruns.record_run(other) is True
-    assert len(catalog.list_runs()) == 2 and "reid" in format_status(farm_status(catalog))
 
 
 # ---- running ----------------------------------------------------------------------------------

@@ -1,0 +1,78 @@
+"""Values the catalog takes and hands out: its errors, task and run states, task rows, JSON columns.
+
+Kept apart from ``base`` (the SQL) so that the table mixins (``runs``) and the rest of the
+farm import them without importing the whole catalog.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from synthreid.errors import SynthreidError
+
+
+class CatalogError(SynthreidError):
+    """The catalog is missing, outdated or inconsistent."""
+
+
+class CatalogUnavailable(CatalogError):
+    """The database could not be reached within the retry window."""
+
+
+class CatalogFull(CatalogError):
+    """The catalog's disk is full (or the database refused to grow)."""
+
+
+class TaskState(StrEnum):
+    """``tasks.state``. A str enum: the values are what the column holds."""
+
+    PENDING = "pending"  # waiting for a worker (also after a failed attempt with retries left)
+    RUNNING = "running"  # leased to a worker until ``lease_until``
+    DONE = "done"
+    FAILED = "failed"  # out of attempts
+
+
+ACTIVE_TASK_STATES = (TaskState.PENDING, TaskState.RUNNING)
+
+
+class RunState(StrEnum):
+    """``runs.state`` of a refiner or re-ID run, as ``synthreid status`` shows it."""
+
+    QUEUED = "queued"  # its task waits for a gpu worker
+    RUNNING = "running"
+    RETRYING = "retrying"  # an attempt failed; the task is pending again
+    DONE = "done"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class Task:
+    """One row of ``tasks``; ``payload`` is the task's JSON (a gpu job's payload, or render ids)."""
+
+    id: int
+    kind: str
+    queue: str
+    payload: dict[str, Any]
+    dataset_id: int | None
+    character_id: int | None
+    n_images: int
+    state: TaskState
+    attempts: int
+    max_attempts: int
+    worker: str | None
+    lease_until: float | None
+    last_error: str | None
+
+
+def load_json(v: Any) -> Any:
+    """JSON columns come back as text (SQLite) or already parsed (Postgres JSONB)."""
+    if v is None or isinstance(v, dict | list):
+        return v
+    return json.loads(v)
+
+
+def dump_json(v: Any) -> str:
+    return json.dumps(v, separators=(",", ":"), sort_keys=True)
