@@ -8,7 +8,9 @@ psycopg2 are imported inside the command functions).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import io
 import logging
 import sys
 
@@ -60,10 +62,26 @@ def resolve_catalog_names(values):
     return resolve_datasets(values)
 
 
+def check_command_line(argv: list[str]) -> str | None:
+    """Dry run of the parser over ``synthreid ARGV...``: its error message, or None when it parses.
+    Handed to ``synthreid submit`` as ``args.check_command_line``: a gpu job's options are checked
+    when submitted, while the farm itself never builds this parser."""
+    msgs = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(msgs), contextlib.redirect_stdout(msgs):
+            build_parser().parse_args(argv)
+    except SystemExit as exc:
+        if exc.code:
+            lines = [ln for ln in msgs.getvalue().strip().splitlines() if ln.strip()]
+            return lines[-1].split(": error: ", 1)[-1] if lines else f"invalid arguments {argv}"
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     args.catalog_resolver = resolve_catalog_names
+    args.check_command_line = check_command_line
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

@@ -128,7 +128,8 @@ def cmd_submit(args) -> int:
     dispatcher = make_dispatcher(config)
     cat = _catalog(config)
     try:
-        plan, task_id = submit_job(cat, config, args.job, name, sub_args)
+        check = getattr(args, "check_command_line", None)  # the console script's parser, dry run
+        plan, task_id = submit_job(cat, config, args.job, name, sub_args, check_argv=check)
         print(
             f"submitted {args.job} of run {name!r} as task {task_id} on the {GPU_QUEUE} queue; "
             f"log in {plan.run_dir / 'worker.log'}"

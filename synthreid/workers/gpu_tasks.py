@@ -28,7 +28,7 @@ from synthreid.fsutil import read_json_object
 from synthreid.workers.catalog import Catalog, Task
 from synthreid.workers.config import FarmConfig
 from synthreid.workers.interrupts import StopRequested, TaskLost
-from synthreid.workers.jobs import GPU_QUEUE, JOBS, JobError, JobPlan, build_plan, make_payload
+from synthreid.workers.jobs import GPU_QUEUE, JobError, JobPlan, build_plan, job_from_args
 
 log = logging.getLogger(__name__)
 
@@ -53,19 +53,27 @@ def catalog_known(catalog: Catalog, data_dir: Path) -> Callable[[str, str], bool
 
 
 def submit_job(
-    catalog: Catalog, config: FarmConfig, command: str, run: str, args: list[str]
+    catalog: Catalog,
+    config: FarmConfig,
+    command: str,
+    run: str,
+    args: list[str],
+    check_argv: Callable[[list[str]], str | None] | None = None,
 ) -> tuple[JobPlan, int]:
     """Validate a job against the catalog and data directory, then create its task and queued run.
 
-    Returns (plan, task id); the caller dispatches ``(task id, GPU_QUEUE)``. Nothing is written
-    when validation fails.
+    ``check_argv(argv)``: the command line's dry run of the sub-command's parser over the
+    resolved ``synthreid`` arguments, returning its error message or None (the farm itself
+    parses no command line). Returns (plan, task id); the caller dispatches ``(task id,
+    GPU_QUEUE)``. Nothing is written when validation fails.
     """
-    if command not in JOBS:
-        raise JobError(f"submit: {command!r} is not a gpu job (expected one of {', '.join(JOBS)})")
-    payload = make_payload(command, run, args)
+    job = job_from_args(command, run, args)
     data_dir = config.data_dir.resolve()
-    plan = build_plan(payload, data_dir, catalog_known(catalog, data_dir))
-    if plan.new_dataset is not None:
+    plan = build_plan(job, data_dir, catalog_known(catalog, data_dir))
+    error = check_argv(plan.argv) if check_argv is not None else None
+    if error:
+        raise JobError(f"{command}: {error}")
+    if plan.new_dataset is not None and plan.new_dataset_dir is not None:
         out = plan.new_dataset_dir
         # An unfinished apply (its marker file is there) may be resumed; anything else is taken.
         taken = (out / "manifest.json").is_file() or (
@@ -76,7 +84,7 @@ def submit_job(
     task_id, _ = catalog.create_gpu_task(
         kind=plan.job.task_kind,
         queue=GPU_QUEUE,
-        payload=payload,
+        payload=job.to_payload(),
         run_name=run,
         run_kind=plan.job.run_kind,
         max_attempts=config.max_attempts,

@@ -53,7 +53,6 @@ ALLOWED: dict[str, set[str]] = {
 EXCEPTIONS: dict[tuple[str, str], str] = {
     # the gpu child process *is* a `synthreid ...` command line run under the worker
     ("synthreid.workers.child", "synthreid.cli"): "the gpu task's child runs the console script",
-    ("synthreid.workers.jobs", "synthreid.cli"): "until gpu payloads are typed (issue 12 item 5)",
 }
 
 

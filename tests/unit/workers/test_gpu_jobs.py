@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from pathlib import Path
@@ -16,7 +17,17 @@ from synthreid.errors import DatasetError
 from synthreid.workers.catalog import CatalogError
 from synthreid.workers.dispatch import LocalDispatcher
 from synthreid.workers.gpu_tasks import log_tail, submit_job
-from synthreid.workers.jobs import JobError, build_plan, make_payload, validate_payload
+from synthreid.workers.jobs import (
+    JOBS,
+    RESERVED,
+    BenchmarkTrainJob,
+    JobError,
+    RefineApplyJob,
+    build_plan,
+    job_from_args,
+    job_from_payload,
+    make_job,
+)
 from synthreid.workers.status import farm_status, format_status
 from synthreid.workers.worker import Worker
 
@@ -83,24 +94,45 @@ def data(config):
 
 
 def plan_of(command, args, data_dir, run="r1"):
-    return build_plan(make_payload(command, run, args), data_dir)
+    return build_plan(job_from_args(command, run, args), data_dir)
 
 
 # ---- validation -------------------------------------------------------------------------------
-def test_payload_rejects_bad_subcommand_run_name_and_args():
+def test_payload_rejects_bad_subcommand_run_name_and_fields():
     with pytest.raises(JobError, match="payload.command.*not a gpu job"):
-        validate_payload({"command": "benchmark-report", "run": "r1", "args": []})
+        job_from_payload({"version": 2, "command": "benchmark-report", "run": "r1"})
     with pytest.raises(JobError, match="payload.command"):
-        validate_payload({"command": "render", "run": "r1", "args": []})
+        job_from_payload({"command": "render", "run": "r1", "args": []})
     for run in ("../x", "a/b", "", ".hidden", None):
-        with pytest.raises(JobError, match="payload.run"):
-            validate_payload({"command": "refine-train", "run": run, "args": []})
-    with pytest.raises(JobError, match="payload.args"):
-        validate_payload({"command": "refine-train", "run": "r1", "args": "--source x"})
-    with pytest.raises(JobError, match="payload.args"):
-        validate_payload({"command": "refine-train", "run": "r1", "args": [1, 2]})
+        with pytest.raises(JobError, match="refine-train: run"):
+            make_job("refine-train", run=run, source="s", target="t")
+    with pytest.raises(JobError, match="arguments: expected a list of strings"):
+        job_from_payload({"command": "refine-train", "run": "r1", "args": "--source x"})
+    with pytest.raises(JobError, match="arguments: expected a list of strings"):
+        job_from_payload({"command": "refine-train", "run": "r1", "args": [1, 2]})
     with pytest.raises(JobError, match="JSON object"):
-        validate_payload(["refine-train"])
+        job_from_payload(["refine-train"])
+    with pytest.raises(JobError, match="payload.version: 7"):
+        job_from_payload({"version": 7, "command": "refine-train", "run": "r1"})
+    with pytest.raises(JobError, match="unknown field.*args"):
+        make_job("refine-train", run="r1", source="s", target="t", args=["--x"])
+    with pytest.raises(JobError, match=r"--target \(dataset name\) is required"):
+        make_job("refine-train", run="r1", source="s")
+    with pytest.raises(JobError, match=r"train \(--train\): expected a list"):
+        make_job("benchmark-train", run="b", train="synth")
+    with pytest.raises(JobError, match="options: expected a list of strings"):
+        make_job("refine-train", run="r1", source="s", target="t", options="--iters 2")
+
+
+def test_payload_round_trips_and_reads_version_1():
+    job = job_from_args("benchmark-train", "b1", ["--train", "a", "--epochs", "3", "--train=b", "--no-amp"])
+    assert isinstance(job, BenchmarkTrainJob) and job.train == ("a", "b")
+    assert job.options == ("--epochs", "3", "--no-amp")
+    payload = job.to_payload()
+    assert payload["version"] == 2 and payload["train"] == ["a", "b"]
+    assert job_from_payload(json.loads(json.dumps(payload))) == job
+    old = {"command": "refine-apply", "run": "r1", "args": ["r1", "--source", "s", "--name", "n"]}
+    assert job_from_payload(old) == RefineApplyJob(run="r1", options=(), source="s", name="n")
 
 
 def test_plan_resolves_names_under_the_data_dir(data):
@@ -110,7 +142,8 @@ def test_plan_resolves_names_under_the_data_dir(data):
     assert argv[argv.index("--source") + 1] == str(data / "datasets" / "synth")
     assert argv[argv.index("--target") + 1] == str(data / "datasets" / "real" / "images")  # canonical layout
     assert argv[argv.index("--out") + 1] == str(data / "runs" / "r1")
-    assert "--no-amp" in argv and plan.run_dir == data / "runs" / "r1"
+    assert argv[argv.index("--iters") : argv.index("--iters") + 3] == ["--iters", "2", "--no-amp"]
+    assert plan.run_dir == data / "runs" / "r1"
     assert plan.inputs == {"source": ["synth"], "target": ["real"]}
 
     plan = plan_of(
@@ -133,11 +166,13 @@ def test_plan_resolves_names_under_the_data_dir(data):
         ("refine-train", ["--source=/etc", "--target", "real"], "dataset name"),
         ("refine-train", ["--source", "synth", "--target", "real/../../x"], "dataset name"),
         ("refine-train", ["--source", "synth", "--target", "real", "--out", "/tmp/x"], "set by the farm"),
+        ("refine-train", ["--source", "synth", "--target", "real", "--ou=/tmp/x"], "abbreviation of --out"),
         ("refine-train", ["--sour", "synth", "--target", "real"], "unknown option '--sour'"),
         ("refine-train", ["--source", "synth", "--target", "real", "--help"], "unknown option"),
+        ("refine-train", ["--source", "synth", "--target", "real", "-h"], "short options"),
         ("refine-train", ["--source", "synth", "--target", "real", "extra"], "unexpected argument"),
-        ("refine-train", ["--source", "synth", "--target", "real", "--iters"], "needs a value"),
-        ("refine-train", ["--source", "synth", "--target", "real", "--iters", "many"], "invalid int"),
+        ("refine-train", ["--source", "synth", "--target", "real", "--source", "x"], "given twice"),
+        ("refine-train", ["--source", "synth", "--target"], "needs a value"),
         ("refine-train", ["--source", "nope", "--target", "real"], "no dataset of that name"),
         (
             "benchmark-train",
@@ -157,6 +192,38 @@ def test_plan_rejects_escapes_unknown_names_and_bad_options(data, command, args,
         plan_of(command, args, data)
 
 
+def test_reserved_options_cover_every_path_option_of_the_real_parsers():
+    """The payload keeps every option that names a path out of ``options``; this compares its
+    list with the sub-commands' real parsers (argparse internals are fine in a test)."""
+    import argparse
+
+    from synthreid.cli import build_parser
+
+    def sub(parser, word):
+        action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        return action.choices[word]
+
+    path_dests = {"source", "target", "target_masks", "out", "train", "val", "test", "finetune_from"}
+    path_dests |= {"checkpoint", "weights", "name"}
+    for cls in JOBS.values():
+        parser = sub(sub(build_parser(), cls.cli[0]), cls.cli[1])
+        flags = {f for a in parser._actions if a.dest in path_dests for f in a.option_strings}
+        assert flags <= set(RESERVED), (cls.command, flags - set(RESERVED))
+
+
+def test_submit_checks_options_with_the_command_line_dry_run(config, catalog, data):
+    from synthreid.cli import check_command_line
+
+    base = ["--source", "synth", "--target", "real"]
+    with pytest.raises(JobError, match="argument --iters: invalid int value: 'many'"):
+        submit_job(catalog, config, "refine-train", "r1", [*base, "--iters", "many"], check_command_line)
+    with pytest.raises(JobError, match="unrecognized arguments: --bogus"):
+        submit_job(catalog, config, "refine-train", "r1", [*base, "--bogus"], check_command_line)
+    assert catalog.list_runs() == []  # nothing written
+    plan, _ = submit_job(catalog, config, "refine-train", "r1", [*base, "--iters", "2"], check_command_line)
+    assert plan.argv[-2:] == ["--out", str(data / "runs" / "r1")]
+
+
 def test_apply_and_eval_need_an_existing_run_and_stay_inside_it(data):
     (data / "runs" / "r1").mkdir(parents=True)
     plan = plan_of(
@@ -169,7 +236,7 @@ def test_apply_and_eval_need_an_existing_run_and_stay_inside_it(data):
     )
     with pytest.raises(JobError, match="no '..'"):
         plan_of("refine-apply", ["--source", "synth", "--name", "n", "--checkpoint", "../r2/x.pt"], data)
-    with pytest.raises(JobError, match="--name NEW"):
+    with pytest.raises(JobError, match="--name"):
         plan_of("refine-apply", ["--source", "synth"], data)
     with pytest.raises(JobError, match="unexpected argument 'other'"):
         plan_of("benchmark-eval", ["other", "--test", "real"], data)
@@ -191,9 +258,13 @@ def test_submit_creates_task_and_queued_run_once(config, catalog, data):
     task = catalog.get_task(task_id)
     assert (task.kind, task.queue, task.state) == ("train_refiner", "gpu", "pending")
     assert task.payload == {
+        "version": 2,
         "command": "refine-train",
         "run": "r1",
-        "args": ["--source", "synth", "--target", "real"],
+        "options": [],
+        "source": "synth",
+        "target": "real",
+        "target_masks": None,
     }
     run = catalog.get_run("r1")
     assert (run["kind"], run["state"], run["task_id"]) == ("refiner", "queued", task_id)
