@@ -98,7 +98,7 @@ def measure(dev, amp: bool, iters: int, batch: int, src: Path, tgt: Path, work: 
     res["inferB_s"] = timed(lambda: model.translate(xb), max(2, iters // 2), dev) / batch
 
     run = work / f"run-{dev.type}-{amp}"
-    save_checkpoint(model, run / "checkpoints" / "latest.pt")
+    save_checkpoint(model, run / "checkpoints" / "last.pt")
     out = work / f"out-{dev.type}-{amp}"
     n_img = len(list((src / "images").iterdir()))
     t = time.perf_counter()

@@ -24,7 +24,7 @@ from synthreid.benchmark import augment, data, losses, mixing, models, protocols
 from synthreid.benchmark.datasets import ReidDataset, read_dataset
 from synthreid.cliutil import available_cores, default_loader_workers
 from synthreid.errors import SynthreidError
-from synthreid.fsutil import write_json
+from synthreid.runfolder import Progress, RunFolder
 
 log = logging.getLogger(__name__)
 
@@ -254,6 +254,7 @@ class Trainer:
         cfg.validate()
         self.cfg = cfg
         self.run_dir = Path(run_dir)
+        self.folder = RunFolder(self.run_dir)
         self.progress = progress
         # folders this start creates (the run and missing parents): a failed first start removes them
         self._new_dirs = [d for d in (self.run_dir, *self.run_dir.parents) if not d.exists()]
@@ -303,7 +304,7 @@ class Trainer:
         self.val_images = None  # decoded once when cfg.in_memory (see _train)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
         self.start_epoch, self.best_score, self.best_epoch, self.history = 0, -1.0, -1, []
-        if (self.run_dir / "last.pt").is_file():
+        if self.folder.find_checkpoint("last") is not None:
             self._resume()
         self._write_config()  # only once data, model and checkpoint all loaded
 
@@ -320,19 +321,19 @@ class Trainer:
                 raise runs.RunError(f"{path}: run exists with different settings {diff}; use a new run dir")
 
     def _write_config(self):
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        write_json(self.run_dir / "config.json", asdict(self.cfg))
+        self.folder.write_config(asdict(self.cfg))
 
     def _load_finetune(self, src_run: str):
-        state = runs.load_checkpoint(Path(src_run) / "best.pt")
+        path = runs.checkpoint_path(src_run, "best")
+        state = runs.load_checkpoint(path)
         src_arch = state.get("arch")
         if src_arch != self.cfg.arch:
-            raise runs.RunError(f"{src_run}/best.pt: arch {src_arch!r} differs from {self.cfg.arch!r}")
+            raise runs.RunError(f"{path}: arch {src_arch!r} differs from {self.cfg.arch!r}")
         feats = {k: v for k, v in state["model"].items() if not k.startswith("head.classifier.")}
         missing, unexpected = self.model.load_state_dict(feats, strict=False)
         bad = [k for k in missing if not k.startswith("head.classifier.")] + list(unexpected)
         if bad:
-            raise runs.RunError(f"{src_run}/best.pt: incompatible weights (e.g. {bad[:3]})")
+            raise runs.RunError(f"{path}: incompatible weights (e.g. {bad[:3]})")
         self.model.head.reset_classifier(self.num_classes)  # new identities, fresh classifier
         log.info("finetuning from %s (feature lr x%g)", src_run, self.cfg.finetune_lr_mult)
 
@@ -380,7 +381,7 @@ class Trainer:
         }
 
     def _resume(self):
-        path = self.run_dir / "last.pt"
+        path = runs.checkpoint_path(self.run_dir, "last")
         st = runs.load_checkpoint(path, required=("model", "optimizer", "scheduler", "epoch", "torch_rng"))
         try:
             self.model.load_state_dict(st["model"])
@@ -422,7 +423,7 @@ class Trainer:
         try:
             return self._train()
         except BaseException:
-            if self._new_dirs and not (self.run_dir / "last.pt").exists():
+            if self._new_dirs and self.folder.find_checkpoint("last") is None:
                 shutil.rmtree(self.run_dir, ignore_errors=True)
                 for d in self._new_dirs[1:]:  # parents only while empty (another run may have started there)
                     try:
@@ -512,19 +513,19 @@ class Trainer:
             self.history.append(row)
             if score > self.best_score:
                 self.best_score, self.best_epoch = score, epoch + 1
-                runs.save_checkpoint(self.run_dir / "best.pt", self._state(epoch + 1))
-            runs.save_checkpoint(self.run_dir / "last.pt", self._state(epoch + 1))
+                runs.save_checkpoint(self.folder.checkpoint("best"), self._state(epoch + 1))
+                self.folder.retire_legacy_checkpoints("best")
+            runs.save_checkpoint(self.folder.checkpoint("last"), self._state(epoch + 1))
+            self.folder.retire_legacy_checkpoints("last")
             runs.write_val_curve(self.run_dir, self.history, self.val_ids)
-            write_json(
-                self.run_dir / "state.json",
-                {
-                    "epochs_done": epoch + 1,
-                    "best_epoch": self.best_epoch,
-                    "best_score": self.best_score,
-                    "num_classes": self.num_classes,
-                    "val_ids": self.val_ids,
-                    "train": self.train_info,
-                },
+            self.folder.write_state(
+                Progress(epoch + 1, cfg.epochs, "epoch"),
+                epochs_done=epoch + 1,
+                best_epoch=self.best_epoch,
+                best_score=self.best_score,
+                num_classes=self.num_classes,
+                val_ids=self.val_ids,
+                train=self.train_info,
             )
             log.info(
                 "epoch %d: loss %.3f acc %.3f | val rank-1 %.1f%% mAP %.1f%% score %.2f (best %.2f @ %d)",
@@ -541,8 +542,8 @@ class Trainer:
 
 
 def load_model(run_dir: str | Path, which: str = "best") -> tuple[nn.Module, dict]:
-    """The model of a run's ``best.pt`` (or ``last.pt``) on CPU, and its checkpoint dict."""
-    path = Path(run_dir) / f"{which}.pt"
+    """The model of a run's ``best`` (or ``last``) checkpoint on CPU, and its checkpoint dict."""
+    path = runs.checkpoint_path(run_dir, which)
     st = runs.load_checkpoint(path, required=("model", "arch", "num_classes", "config"))
     c = st["config"]
     model = models.build(

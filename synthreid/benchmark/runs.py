@@ -1,30 +1,28 @@
-"""A benchmark run directory and its files.
+"""A benchmark run directory and its files (the layout of ``synthreid.runfolder``)::
 
-::
+    RUN/config.json             everything needed to repeat the run (datasets, arch, hyper-parameters, seed)
+    RUN/state.json              progress (epochs), best epoch and score (rewritten each epoch)
+    RUN/val_curve.csv           epoch, loss, train accuracy, validation score (area under the CMC), lr
+    RUN/val_curve.png           the validation score and loss per epoch
+    RUN/checkpoints/last.pt     checkpoint after the latest epoch (resume from here)
+    RUN/checkpoints/best.pt     checkpoint of the epoch with the best validation score
+    RUN/metrics.json            test results, one entry per test dataset/protocol
+    RUN/cmc.csv                 rank, then one CMC column per test entry
 
-    RUN/config.json      everything needed to repeat the run (datasets, arch, hyper-parameters, seed)
-    RUN/state.json       progress: epochs done, best epoch and score (rewritten each epoch)
-    RUN/val_curve.csv    epoch, loss, train accuracy, validation score (area under the CMC), lr
-    RUN/val_curve.png    the validation score and loss per epoch
-    RUN/last.pt          checkpoint after the latest epoch (resume from here)
-    RUN/best.pt          checkpoint of the epoch with the best validation score
-    RUN/metrics.json     test results, one entry per test dataset/protocol
-    RUN/cmc.csv          rank, then one CMC column per test entry
-
-All files are written atomically; a run interrupted at any point resumes from ``last.pt``.
+All files are written atomically; a run interrupted at any point resumes from ``last.pt``. Runs
+of older versions (``last.pt`` / ``best.pt`` at the top) are read and resumed too.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-import json
 import logging
 from pathlib import Path
 
-from synthreid.errors import SynthreidError
-from synthreid.fsutil import atomic_path, write_json, write_text
+from synthreid.fsutil import atomic_path, write_text
 from synthreid.plots import pyplot, save_png
+from synthreid.runfolder import RunFolder, RunFolderError
 from synthreid.weights import check_plain, load_weights
 
 log = logging.getLogger(__name__)
@@ -34,27 +32,30 @@ log = logging.getLogger(__name__)
 RESUMABLE = {"epochs", "workers", "device", "threads", "test", "test_format", "draws"}
 
 
-class RunError(SynthreidError):
+class RunError(RunFolderError):
     """A run directory or checkpoint is missing, corrupt or incompatible."""
 
 
-def read_json(path: Path, default=None):
-    if not path.is_file():
-        if default is not None:
-            return default
-        raise RunError(f"{path}: missing")
-    try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise RunError(f"{path}: unreadable JSON ({exc})") from exc
-
-
 def load_config(run_dir: str | Path) -> dict:
-    return read_json(Path(run_dir) / "config.json")
+    try:
+        return RunFolder(run_dir).read_config()
+    except RunFolderError as exc:
+        raise RunError(str(exc)) from None
 
 
 def load_metrics(run_dir: str | Path) -> dict:
-    return read_json(Path(run_dir) / "metrics.json", default={})
+    try:
+        return RunFolder(run_dir).read_metrics()
+    except RunFolderError as exc:
+        raise RunError(str(exc)) from None
+
+
+def checkpoint_path(run_dir: str | Path, which: str = "best") -> Path:
+    """The run's ``best`` or ``last`` checkpoint (current or older layout); RunError when absent."""
+    try:
+        return RunFolder(run_dir).require_checkpoint(which)
+    except RunFolderError as exc:
+        raise RunError(str(exc)) from None
 
 
 def save_checkpoint(path: str | Path, state: dict) -> None:
@@ -127,7 +128,7 @@ def write_results(run_dir: Path, key: str, result: dict) -> dict:
     """Add one test result under ``key`` to metrics.json and rewrite cmc.csv; returns all metrics."""
     allm = load_metrics(run_dir)
     allm[key] = result
-    write_json(run_dir / "metrics.json", allm)
+    RunFolder(run_dir).write_metrics(allm)
     keys = sorted(allm)
     n = max(len(allm[k]["cmc"]) for k in keys)
     buf = io.StringIO()

@@ -31,7 +31,8 @@ from synthreid.refine.config import RefinerConfig
 from synthreid.refine.data import load_rgb, to_image, to_tensor
 from synthreid.refine.errors import RefineError
 from synthreid.refine.networks import build_generator
-from synthreid.refine.train import CHECKPOINT, load_checkpoint, pick_device
+from synthreid.refine.train import load_checkpoint, pick_device
+from synthreid.runfolder import RunFolder, RunFolderError
 
 log = logging.getLogger(__name__)
 MARKER = ".refine-apply.json"
@@ -41,9 +42,12 @@ _SKIP_MANIFEST_KEYS = {"format", "format_version", "name", "kind", "parent", "re
 def load_refiner(
     run_dir: str | Path, checkpoint: str | Path | None = None, device: str | torch.device = "cpu"
 ) -> tuple[torch.nn.Module, RefinerConfig, dict]:
-    """(G_AB in eval mode, its config, info) from a run folder's checkpoint (default latest.pt)."""
+    """(G_AB in eval mode, its config, info) from a run folder's checkpoint (default its last one)."""
     run_dir = Path(run_dir)
-    ckpt = Path(checkpoint) if checkpoint else run_dir / CHECKPOINT
+    try:
+        ckpt = Path(checkpoint) if checkpoint else RunFolder(run_dir).require_checkpoint("last")
+    except RunFolderError as exc:
+        raise RefineError(str(exc)) from None
     state = load_checkpoint(ckpt, map_location=device)
     config = RefinerConfig.from_dict(state["config"])
     net = build_generator(config.generator, config.ngf)

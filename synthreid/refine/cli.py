@@ -144,7 +144,7 @@ def register(sub) -> None:
     a.add_argument("--source", required=True, help="dataset folder to translate, or catalog:NAME")
     a.add_argument("--name", required=True, help="name of the new dataset (a folder next to the source)")
     a.add_argument("--out", default=None, help="folder of the new dataset (default <source parent>/<name>)")
-    a.add_argument("--checkpoint", default=None, help="checkpoint file (default RUN/checkpoints/latest.pt)")
+    a.add_argument("--checkpoint", default=None, help="checkpoint file (default RUN/checkpoints/last.pt)")
     a.add_argument("--batch-size", type=int, default=16, help="images per forward pass")
     _runtime_args(a)
     a.set_defaults(func=cmd_apply)

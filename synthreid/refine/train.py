@@ -3,16 +3,19 @@
 Run folder::
 
     RUN/config.json               RefinerConfig (to_dict)
-    RUN/checkpoints/latest.pt     networks, optimisers, schedulers, pools, AMP scalers, iteration
+    RUN/state.json                progress (iterations done of config.iters) at the last checkpoint
+    RUN/checkpoints/last.pt       networks, optimisers, schedulers, pools, AMP scalers, iteration
     RUN/losses.csv, losses.png    every log_every iterations: iteration, lr, each loss term
     RUN/samples/iter_NNNNNNN.png  rows a, G_AB(a), G_BA(G_AB(a)), b, G_BA(b), G_AB(G_BA(b))
     RUN/eval.csv, eval.png        held-out identity L1 and colour domain gap (refine.evaluate)
     RUN/metrics.json              iterations, wall seconds, it/s, losses, latest evaluation
 
-Files are written atomically; the CSV and plot are rewritten with each checkpoint so they
-always match it. Re-running ``train`` with the same config on the same folder resumes from
-``latest.pt`` and continues exactly as an uninterrupted run (the batches of iteration i
-depend only on (seed, i); the pools' random state is in the checkpoint).
+The layout is ``synthreid.runfolder``'s (a run of an older version, with
+``checkpoints/latest.pt``, is resumed too). Files are written atomically; the CSV and plot
+are rewritten with each checkpoint so they always match it. Re-running ``train`` with the same
+config on the same folder resumes from ``last.pt`` and continues exactly as an uninterrupted
+run (the batches of iteration i depend only on (seed, i); the pools' random state is in the
+checkpoint).
 """
 
 from __future__ import annotations
@@ -28,17 +31,17 @@ import torch
 from PIL import Image
 from tqdm import tqdm
 
-from synthreid.fsutil import atomic_path, read_json_object, write_json, write_text
+from synthreid.fsutil import atomic_path, read_json_object, write_text
 from synthreid.plots import pyplot, save_png
 from synthreid.refine.config import RefinerConfig
 from synthreid.refine.data import UnpairedSamples, fixed_batch, source_pairs, target_pairs, to_image
 from synthreid.refine.errors import RefineError
 from synthreid.refine.evaluate import EvalSet, evaluate, holdout, read_rows, write_eval, write_metrics
 from synthreid.refine.model import RefinerModel
+from synthreid.runfolder import Progress, RunFolder
 from synthreid.weights import check_plain, load_weights
 
 log = logging.getLogger(__name__)
-CHECKPOINT = "checkpoints/latest.pt"
 # Fields that may change between a run and its resumption (they do not change the result).
 RESUMABLE_FIELDS = {"num_workers", "checkpoint_every", "sample_every", "log_every", "amp", "extra"}
 
@@ -74,6 +77,8 @@ def _check_resume_config(run_dir: Path, config: RefinerConfig) -> None:
         old = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as exc:
         raise RefineError(f"{path}: unreadable run config ({exc})") from exc
+    if not isinstance(old, dict):
+        raise RefineError(f"{path}: expected a JSON object")
     new = config.to_dict()
     try:  # fields added since the run was made compare by their defaults
         old = RefinerConfig.from_dict(old).to_dict()
@@ -167,22 +172,22 @@ def train(
     dev = pick_device(device)
     source, held_out = holdout(source_pairs(config.source), config.eval_images)
     target = target_pairs(config.target, config.target_masks)
-    ckpt_path = run_dir / CHECKPOINT
+    folder = RunFolder(run_dir)
+    ckpt_path = folder.find_checkpoint("last")  # also an older run's checkpoints/latest.pt
     model = RefinerModel(config, dev)
     rows: list[dict] = []
     eval_rows: list[dict] = []
     wall_before = 0.0
-    if ckpt_path.is_file():
+    if ckpt_path is not None:
         _check_resume_config(run_dir, config)
         model.load_state_dict(load_checkpoint(ckpt_path, map_location=dev))
         rows = _read_log(run_dir, model.iteration)
         eval_rows = read_rows(run_dir / "eval.csv", model.iteration)
         wall_before = float(read_json_object(run_dir / "metrics.json").get("wall_seconds") or 0.0)
         log.info("resuming %s at iteration %d", run_dir, model.iteration)
-    elif (run_dir / "config.json").is_file():
+    elif folder.has_config():
         _check_resume_config(run_dir, config)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    write_json(run_dir / "config.json", config.to_dict())
+    folder.write_config(config.to_dict())
     end = config.iters if stop_after is None else min(config.iters, stop_after)
     if model.iteration >= end:
         return run_dir
@@ -239,7 +244,9 @@ def train(
         if it % config.checkpoint_every == 0 or it == end:
             if evalset is not None:
                 eval_rows.append({"iter": it, **evaluate(model.translate, evalset)})
-            save_checkpoint(model, ckpt_path)
+            save_checkpoint(model, folder.checkpoint("last"))
+            folder.retire_legacy_checkpoints("last")
+            folder.write_state(Progress(it, config.iters, "iter"))
             _write_log(run_dir, rows)
             write_eval(run_dir, eval_rows)
             write_metrics(

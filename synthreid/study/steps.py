@@ -403,7 +403,8 @@ def _refine(step: Step, folder: Path, progress: bool):
     from synthreid.dataset import Dataset
     from synthreid.refine.apply import apply
     from synthreid.refine.config import RefinerConfig
-    from synthreid.refine.train import CHECKPOINT, load_checkpoint, train
+    from synthreid.refine.train import load_checkpoint, train
+    from synthreid.runfolder import RunFolder
     from synthreid.study.targets import flat_image_folder
 
     p = step.params
@@ -412,8 +413,9 @@ def _refine(step: Step, folder: Path, progress: bool):
     run = folder / "run"
     _repoint(run / "config.json", {"source": cfg.source, "target": cfg.target})
     before = 0
-    if (run / CHECKPOINT).is_file():
-        before = int(load_checkpoint(run / CHECKPOINT).get("iteration", 0))
+    last = RunFolder(run).find_checkpoint("last")
+    if last is not None:
+        before = int(load_checkpoint(last).get("iteration", 0))
     train(cfg, run, progress=progress)
     out = apply(
         run, p["source"], out_dir=folder / "dataset", name=f"refined-{step.key[:12]}", progress=progress

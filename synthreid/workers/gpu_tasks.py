@@ -11,7 +11,6 @@ apply, the refined dataset are recorded together with the task's completion.
 from __future__ import annotations
 
 import contextlib
-import csv
 import logging
 import os
 import signal
@@ -24,7 +23,7 @@ from pathlib import Path
 
 from synthreid.dataset import Dataset
 from synthreid.errors import DatasetError, SynthreidError
-from synthreid.fsutil import read_json_object
+from synthreid.runfolder import RunFolder
 from synthreid.workers.catalog import Catalog, Task
 from synthreid.workers.config import FarmConfig
 from synthreid.workers.interrupts import StopRequested, TaskLost
@@ -93,87 +92,36 @@ def submit_job(
 
 
 # ---- progress and results -------------------------------------------------------------------
-def _last_loss_row(run_dir: Path) -> dict | None:
-    """Last row of a refiner run's losses.csv as numbers (None when there is none yet)."""
+def read_progress(plan: JobPlan) -> dict | None:
+    """{'done', 'total', 'unit'} of a running job, or None if unknown: a training run's from its
+    run folder's state.json (written with each checkpoint), an apply's by counting images."""
+    if plan.new_dataset_dir is None:
+        progress = RunFolder(plan.run_dir).progress()
+        return None if progress is None else progress.to_dict()
+    source = Path(plan.argv[plan.argv.index("--source") + 1])
     try:
-        with open(run_dir / "losses.csv", newline="") as fh:
-            rows = list(csv.DictReader(fh))
+        total = sum(1 for p in (source / "images").iterdir() if not p.name.startswith("."))
+        done = sum(1 for p in (plan.new_dataset_dir / "images").iterdir() if not p.name.startswith("."))
     except OSError:
         return None
-    if not rows:
-        return None
-    out = {}
-    for k, v in rows[-1].items():
-        with contextlib.suppress(TypeError, ValueError):
-            out[k] = float(v)
-    return out
-
-
-def read_progress(plan: JobPlan) -> dict | None:
-    """{'done', 'total', 'unit'} of a running job from the files it writes, or None if unknown."""
-    kind = plan.job.task_kind
-    if kind == "train_refiner":
-        row, total = _last_loss_row(plan.run_dir), read_json_object(plan.run_dir / "config.json").get("iters")
-        if total:
-            return {
-                "done": int(row["iter"]) if row and "iter" in row else 0,
-                "total": int(total),
-                "unit": "iter",
-            }
-    elif kind == "train_reid":
-        done = read_json_object(plan.run_dir / "state.json").get("epochs_done", 0)
-        total = read_json_object(plan.run_dir / "config.json").get("epochs")
-        if total:
-            return {"done": int(done), "total": int(total), "unit": "epoch"}
-    elif kind == "apply_refiner":
-        source = Path(plan.argv[plan.argv.index("--source") + 1])
-        try:
-            total = sum(1 for p in (source / "images").iterdir() if not p.name.startswith("."))
-            done = sum(1 for p in (plan.new_dataset_dir / "images").iterdir() if not p.name.startswith("."))
-        except OSError:
-            return None
-        return {"done": done, "total": total, "unit": "img"}
-    return None
-
-
-def run_artifacts(run_dir: Path) -> dict[str, str]:
-    """Relative path -> absolute path of a run's files (of samples/ only the latest one)."""
-    out: dict[str, str] = {}
-    for p in sorted(run_dir.rglob("*")):
-        if not p.is_file() or p.name.startswith("."):
-            continue
-        rel = p.relative_to(run_dir)
-        if rel.parts[0] == "samples":
-            out = {k: v for k, v in out.items() if not k.startswith("samples/")}
-        out[rel.as_posix()] = str(p.resolve())
-    return out
+    return {"done": done, "total": total, "unit": "img"}
 
 
 def collect_results(plan: JobPlan) -> tuple[dict, dict | None]:
-    """(``record_run`` keyword arguments, refined dataset or None) of a finished job."""
-    run_dir = plan.run_dir
-    kind = plan.job.task_kind
-    metrics = read_json_object(run_dir / "metrics.json")
-    if plan.job.run_kind == "refiner":
-        row = _last_loss_row(run_dir)
-        if row:
-            metrics = {
-                **metrics,
-                "iteration": int(row.get("iter", 0)),
-                "losses": {k: v for k, v in row.items() if k not in ("iter", "lr", "sec_per_iter")},
-            }
+    """(``Catalog.record_run`` keyword arguments, refined dataset or None) of a finished job."""
+    folder = RunFolder(plan.run_dir)
     record = {
         "kind": plan.job.run_kind,
         "name": plan.run,
-        "run_dir": str(run_dir.resolve()),
-        "config": read_json_object(run_dir / "config.json"),
-        "metrics": metrics,
-        "artifacts": run_artifacts(run_dir),
+        "run_dir": str(plan.run_dir.resolve()),
+        "config": folder.read_config() if folder.has_config() else {},
+        "metrics": folder.read_metrics(),
+        "artifacts": folder.artifacts(),
     }
-    if kind in ("train_refiner", "train_reid"):
+    if not plan.job.run_exists:  # a training job: the datasets and runs it was made from
         record["inputs"] = {k: (v if k in ("train", "test") else v[0]) for k, v in plan.inputs.items()}
     dataset = None
-    if kind == "apply_refiner":
+    if plan.new_dataset is not None and plan.new_dataset_dir is not None:
         ds = Dataset(plan.new_dataset_dir)
         records = ds.records()
         ids = len({r.pid for r in records})

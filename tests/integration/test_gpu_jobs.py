@@ -82,7 +82,7 @@ def test_submit_refine_train_and_gpu_worker_records_the_run(farm):
     assert metrics["iteration"] == 2 and inputs == {"source": "synth", "target": "real"}
     run = farm.data / "runs" / "r1"
     assert Path(run_dir) == run.resolve()
-    assert Path(artifacts["checkpoints/latest.pt"]).is_file() and (run / "losses.csv").is_file()
+    assert Path(artifacts["checkpoints/last.pt"]).is_file() and (run / "losses.csv").is_file()
     assert json.loads((run / "config.json").read_text())["iters"] == 2
     assert "refine train --source" in (run / "worker.log").read_text()
     status = farm.cli("status").stdout

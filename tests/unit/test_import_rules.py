@@ -29,6 +29,7 @@ CORE_MODULES = {
     "synthreid.paths",
     "synthreid.plots",
     "synthreid.weights",
+    "synthreid.runfolder",
     "synthreid.cliutil",
     "synthreid.assets",
 }

@@ -52,8 +52,8 @@ def test_learns_far_above_chance(tmp_path, toy_dataset):
         "cmc.csv",
         "val_curve.csv",
         "val_curve.png",
-        "best.pt",
-        "last.pt",
+        "checkpoints/best.pt",
+        "checkpoints/last.pt",
     ):
         assert (run / name).is_file(), name
     curve = (run / "val_curve.csv").read_text().splitlines()
@@ -95,7 +95,7 @@ def test_resume_with_other_settings_refused(tmp_path, small_ds):
 
 def test_corrupt_checkpoint_named(tmp_path, small_ds):
     Trainer(small_cfg(small_ds, epochs=1), tmp_path / "r", progress=False).train()
-    (tmp_path / "r" / "last.pt").write_bytes(b"\x80\x02garbage")
+    (tmp_path / "r" / "checkpoints" / "last.pt").write_bytes(b"\x80\x02garbage")
     with pytest.raises(runs.RunError, match="last.pt.*corrupt"):
         Trainer(small_cfg(small_ds, epochs=2), tmp_path / "r", progress=False)
 
@@ -147,3 +147,16 @@ def test_inception_trains_one_step(tmp_path):
     row = t.train()
     assert row["epoch"] == 1 and row["loss"] == row["loss"]  # not NaN
     assert t.model.head.feat.in_features == 1536
+
+
+def test_a_run_of_the_older_layout_is_evaluated_and_resumed(tmp_path, small_ds):
+    """Before 2026-12 a benchmark run kept last.pt / best.pt at the top of its folder."""
+    run = tmp_path / "r"
+    Trainer(small_cfg(small_ds, epochs=1), run, progress=False).train()
+    for name in ("last", "best"):
+        (run / "checkpoints" / f"{name}.pt").rename(run / f"{name}.pt")
+    (run / "checkpoints").rmdir()
+    assert engine.load_model(run)[1]["epoch"] == 1  # read from RUN/best.pt
+    Trainer(small_cfg(small_ds, epochs=2), run, progress=False).train()  # resumes from RUN/last.pt
+    assert engine.load_model(run, "last")[1]["epoch"] == 2
+    assert not (run / "last.pt").exists() and (run / "checkpoints" / "last.pt").is_file()

@@ -89,7 +89,9 @@ def test_checkpoints_we_write_load_weights_only(tmp_path):
     ds = make_synth_dataset(tmp_path / "ds", n_ids=4, per_id=2, seed=2)
     Trainer(small_cfg(ds), tmp_path / "r", progress=False).train()
     for name in ("best.pt", "last.pt"):
-        torch.load(tmp_path / "r" / name, weights_only=True)  # raises if anything but weights were saved
+        torch.load(
+            tmp_path / "r" / "checkpoints" / name, weights_only=True
+        )  # raises if anything but weights were saved
     import numpy as np
 
     with pytest.raises(TypeError, match=r"\['score'\].*numpy"):  # refused before writing, not after

@@ -235,7 +235,7 @@ def test_fast_recipe_learns_far_above_chance(tmp_path, seed):
         )
     )
     res = run_training(cfg, tmp_path / "run", progress=False)[str(root)]
-    history = torch.load(tmp_path / "run" / "last.pt", weights_only=False)["history"]
+    history = torch.load(tmp_path / "run" / "checkpoints" / "last.pt", weights_only=False)["history"]
     chance = 1 / 12
     assert res["rank1"] > chance + 0.25  # held-out identities, 12-way
     assert history[-1]["acc"] > 5 / 24 and history[-1]["loss"] < history[0]["loss"] - 0.5  # 24 classes

@@ -100,6 +100,6 @@ def test_apply_refuses_foreign_folders(tmp_path, domains, run):
 def test_apply_without_checkpoint_names_the_file(tmp_path, domains):
     from synthreid.refine.errors import RefineError
 
-    with pytest.raises(RefineError, match="latest.pt"):
+    with pytest.raises(RefineError, match="no last checkpoint.*checkpoints/last.pt"):
         apply(tmp_path / "no-run", domains[0], name="x", device="cpu", progress=False)
     assert not (domains[0].parent / "x").exists()

@@ -75,7 +75,7 @@ def test_cli_train_then_apply(tmp_path, capsys):
             "cpu",
         ]
     )
-    assert rc == 0 and (run / "checkpoints" / "latest.pt").is_file()
+    assert rc == 0 and (run / "checkpoints" / "last.pt").is_file()
     rc = main(
         [
             "refine",

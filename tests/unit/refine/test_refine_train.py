@@ -9,11 +9,13 @@ from PIL import Image
 from synthreid.refine.data import to_tensor
 from synthreid.refine.errors import RefineError
 from synthreid.refine.model import RefinerModel
-from synthreid.refine.train import CHECKPOINT, load_checkpoint, train
+from synthreid.refine.train import load_checkpoint, train
+from synthreid.runfolder import Progress, RunFolder
 
 from .refine_helpers import colour_shift, make_source, make_target, tiny_config, toy_image
 
 pytestmark = pytest.mark.torch
+CHECKPOINT = "checkpoints/last.pt"  # synthreid.runfolder's layout
 
 
 @pytest.fixture
@@ -36,8 +38,12 @@ def test_resume_reproduces_uninterrupted_run(tmp_path, domains, single_thread):
     straight = train(cfg, tmp_path / "straight", device="cpu", progress=False)
     interrupted = train(cfg, tmp_path / "resumed", device="cpu", progress=False, stop_after=4)
     assert load_checkpoint(interrupted / CHECKPOINT)["iteration"] == 4
+    assert RunFolder(interrupted).progress() == Progress(4, 5, "iter")
     assert len(_rows(interrupted)) == 4
+    # a run folder of an older version (checkpoints/latest.pt) resumes the same way
+    (interrupted / CHECKPOINT).rename(interrupted / "checkpoints" / "latest.pt")
     train(cfg, interrupted, device="cpu", progress=False)  # new objects, state from the checkpoint only
+    assert not (interrupted / "checkpoints" / "latest.pt").exists()  # moved on to last.pt
     a, b = _rows(straight), _rows(interrupted)
     assert len(a) == len(b) == 5
     keys = [k for k in a[0] if k != "sec_per_iter"]
@@ -97,7 +103,7 @@ def test_corrupt_checkpoint_is_a_clear_error(tmp_path, domains):
     cfg = tiny_config(*domains, iters=2)
     run = train(cfg, tmp_path / "run", device="cpu", progress=False, stop_after=1)
     (run / CHECKPOINT).write_bytes(b"garbage")
-    with pytest.raises(RefineError, match="latest.pt"):
+    with pytest.raises(RefineError, match="checkpoints/last.pt"):
         train(cfg, run, device="cpu", progress=False)
 
 

@@ -110,7 +110,7 @@ def test_interrupted_after_its_work_a_step_is_not_marked_done_and_resumes(data):
         for p in (data / "out" / "cache" / "train").iterdir()
         if '"arm": "B"' in (p / "step.json").read_text()
     )
-    assert (train_b / "run" / "last.pt").is_file()  # the work was done ...
+    assert (train_b / "run" / "checkpoints" / "last.pt").is_file()  # the work was done ...
     assert not (train_b / DONE).exists()  # ... but the step is not done
     # the data moved meanwhile: same content, same step, and the half-done run still resumes
     shutil.move(data / "b", data / "b-moved")

@@ -299,7 +299,7 @@ def test_worker_trains_then_applies_a_refiner(config, catalog, data):
     assert run["metrics"]["iteration"] == 2 and "G" in run["metrics"]["losses"]
     assert run["config"]["iters"] == 2 and run["inputs"] == {"source": "synth", "target": "real"}
     assert run["progress"] == {"done": 2, "total": 2, "unit": "iter"}
-    assert Path(run["artifacts"]["checkpoints/latest.pt"]).is_file()
+    assert Path(run["artifacts"]["checkpoints/last.pt"]).is_file()
     assert "worker.log" in run["artifacts"] and "refine train --source" in log
 
     _, task_id = submit_job(
