@@ -290,7 +290,7 @@ def cmd_export(args) -> int:
     return 0
 
 
-def register(sub) -> None:
+def register(sub) -> None:  # noqa: PLR0915 - the argparse option table: one statement per option, no logic
     p = sub.add_parser(
         "benchmark",
         help="train and test re-ID models on datasets (transfer scores)",

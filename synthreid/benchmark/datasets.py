@@ -291,7 +291,7 @@ def _load_json(path: Path):
         raise DatasetError(f"{path}: unreadable JSON ({exc})") from exc
 
 
-def read_openreid(
+def read_openreid(  # noqa: C901 - one flat check per Open-ReID meta.json field, each with its own message
     root: Path, skip_bad=False, verify=False, num_val=100, seed=0, split_id=0, **_
 ) -> ReidDataset:
     """Open-ReID layout: meta.json ``identities[pid][cam] -> [file names]``, splits.json pid lists.

@@ -112,7 +112,7 @@ class RefinerConfig:
     num_workers: int = 0
     extra: dict = field(default_factory=dict)  # free-form notes recorded with the run
 
-    def __post_init__(self):
+    def __post_init__(self):  # noqa: C901, PLR0912 - one independent range check per config field
         object.__setattr__(self, "size", parse_size(self.size))
         if not isinstance(self.allow_landscape, bool):
             raise RefineError(f"allow_landscape: expected true/false, got {self.allow_landscape!r}")

@@ -116,51 +116,68 @@ class RefinerModel:
         ``batch``: a, b (N, 3, H, W) in [-1, 1]; mask_a, mask_b (N, 1, H, W) in [0, 1]
         (mask_b all zeros when the target has no masks). Returns every loss term as a float.
         """
-        c = self.config
         dev = self.device
         a, b = batch["a"].to(dev, non_blocking=True), batch["b"].to(dev, non_blocking=True)
         ma, mb = batch["mask_a"].to(dev, non_blocking=True), batch["mask_b"].to(dev, non_blocking=True)
-        has_mb = bool(c.target_masks)
-        losses: dict[str, torch.Tensor] = {}
 
         # Generators: D parameters frozen so that G's backward does not accumulate into them.
         self._requires_grad(self.discriminators, False)
         self.opt_G.zero_grad(set_to_none=True)
         with self._autocast():
-            fake_b = self.G_AB(a)
-            rec_a = self.G_BA(fake_b)
-            fake_a = self.G_BA(b)
-            rec_b = self.G_AB(fake_a)
-            losses["G_AB"] = lsgan_loss(self.D_B(fake_b), True)
-            losses["G_BA"] = lsgan_loss(self.D_A(fake_a), True)
-
-            def rec(x, y):
-                return recon_loss(x, y, c.recon_loss, c.huber_delta)
-
-            losses["cycle_A"] = c.lambda_cycle * rec(rec_a, a)
-            losses["cycle_B"] = c.lambda_cycle * rec(rec_b, b)
-            if c.lambda_identity > 0:
-                w = c.lambda_cycle * c.lambda_identity
-                losses["idt_A"] = w * rec(self.G_BA(a), a)
-                losses["idt_B"] = w * rec(self.G_AB(b), b)
-            if c.model == "ptgan":
-                losses["mask_id_A"] = c.lambda_mask_id * masked_identity_loss(fake_b, a, ma)
-                losses["mask_id_B"] = c.lambda_mask_id * masked_identity_loss(fake_a, b, mb)
-            elif c.model == "fgbg":
-                fg, bg = fg_bg_losses(fake_b, a, ma, b, mb if has_mb else None, c.mask_feather)
-                losses["fg_A"], losses["bg_A"] = c.lambda_fg * fg, c.lambda_bg * bg
-                if has_mb:
-                    fg, bg = fg_bg_losses(fake_a, b, mb, a, ma, c.mask_feather)
-                    losses["fg_B"], losses["bg_B"] = c.lambda_fg * fg, c.lambda_bg * bg
-                if self.D_bg is not None:
-                    fake_bg = self.bg_view(fake_b, ma)
-                    losses["G_bg"] = c.lambda_bg_gan * lsgan_loss(self.D_bg(fake_bg), True)
+            losses, fake_a, fake_b, fake_bg = self._generator_losses(a, b, ma, mb)
             loss_g = sum(losses.values())
         self.scaler_G.scale(loss_g).backward()
         self.scaler_G.step(self.opt_G)
         self.scaler_G.update()
 
-        # Discriminators: real vs. a fake from the pool's history, loss halved.
+        d_losses = self._discriminator_step(a, b, ma, mb, fake_a, fake_b, fake_bg)
+        self.sched_G.step()
+        self.sched_D.step()
+        self.iteration += 1
+        losses["G"] = loss_g
+        losses.update(d_losses)
+        values = torch.stack([v.detach().float() for v in losses.values()]).tolist()  # one device sync
+        return dict(zip(losses, values, strict=True))
+
+    def _generator_losses(self, a, b, ma, mb):
+        """(every generator loss term, fake_a, fake_b, fake background view or None); under autocast."""
+        c = self.config
+        fake_b = self.G_AB(a)
+        rec_a = self.G_BA(fake_b)
+        fake_a = self.G_BA(b)
+        rec_b = self.G_AB(fake_a)
+        losses: dict[str, torch.Tensor] = {
+            "G_AB": lsgan_loss(self.D_B(fake_b), True),
+            "G_BA": lsgan_loss(self.D_A(fake_a), True),
+        }
+
+        def rec(x, y):
+            return recon_loss(x, y, c.recon_loss, c.huber_delta)
+
+        losses["cycle_A"] = c.lambda_cycle * rec(rec_a, a)
+        losses["cycle_B"] = c.lambda_cycle * rec(rec_b, b)
+        if c.lambda_identity > 0:
+            w = c.lambda_cycle * c.lambda_identity
+            losses["idt_A"] = w * rec(self.G_BA(a), a)
+            losses["idt_B"] = w * rec(self.G_AB(b), b)
+        fake_bg = None
+        if c.model == "ptgan":
+            losses["mask_id_A"] = c.lambda_mask_id * masked_identity_loss(fake_b, a, ma)
+            losses["mask_id_B"] = c.lambda_mask_id * masked_identity_loss(fake_a, b, mb)
+        elif c.model == "fgbg":
+            has_mb = bool(c.target_masks)
+            fg, bg = fg_bg_losses(fake_b, a, ma, b, mb if has_mb else None, c.mask_feather)
+            losses["fg_A"], losses["bg_A"] = c.lambda_fg * fg, c.lambda_bg * bg
+            if has_mb:
+                fg, bg = fg_bg_losses(fake_a, b, mb, a, ma, c.mask_feather)
+                losses["fg_B"], losses["bg_B"] = c.lambda_fg * fg, c.lambda_bg * bg
+            if self.D_bg is not None:
+                fake_bg = self.bg_view(fake_b, ma)
+                losses["G_bg"] = c.lambda_bg_gan * lsgan_loss(self.D_bg(fake_bg), True)
+        return losses, fake_a, fake_b, fake_bg
+
+    def _discriminator_step(self, a, b, ma, mb, fake_a, fake_b, fake_bg) -> dict[str, torch.Tensor]:
+        """Real vs. a fake from the pool's history, loss halved; returns D_A, D_B (and D_bg)."""
         self._requires_grad(self.discriminators, True)
         self.opt_D.zero_grad(set_to_none=True)
         pooled_b = self.pool_B.query(fake_b.detach())
@@ -168,26 +185,19 @@ class RefinerModel:
         with self._autocast():
             loss_d_b = 0.5 * (lsgan_loss(self.D_B(b), True) + lsgan_loss(self.D_B(pooled_b), False))
             loss_d_a = 0.5 * (lsgan_loss(self.D_A(a), True) + lsgan_loss(self.D_A(pooled_a), False))
+            out = {"D_A": loss_d_a, "D_B": loss_d_b}
             loss_d = loss_d_a + loss_d_b
             if self.D_bg is not None:
-                real_bg = self.bg_view(b, mb if has_mb else ma)
+                real_bg = self.bg_view(b, mb if self.config.target_masks else ma)
                 pooled_bg = self.pool_bg.query(fake_bg.detach())
-                loss_d_bg = 0.5 * (
+                out["D_bg"] = 0.5 * (
                     lsgan_loss(self.D_bg(real_bg), True) + lsgan_loss(self.D_bg(pooled_bg), False)
                 )
-                loss_d = loss_d + loss_d_bg
+                loss_d = loss_d + out["D_bg"]
         self.scaler_D.scale(loss_d).backward()
         self.scaler_D.step(self.opt_D)
         self.scaler_D.update()
-
-        self.sched_G.step()
-        self.sched_D.step()
-        self.iteration += 1
-        losses.update(G=loss_g, D_A=loss_d_a, D_B=loss_d_b)
-        if self.D_bg is not None:
-            losses["D_bg"] = loss_d_bg
-        values = torch.stack([v.detach().float() for v in losses.values()]).tolist()  # one device sync
-        return dict(zip(losses, values, strict=True))
+        return out
 
     @torch.no_grad()
     def translate(self, x: torch.Tensor, direction: str = "AB") -> torch.Tensor:

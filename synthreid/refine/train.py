@@ -156,6 +156,39 @@ def _save_samples(model: RefinerModel, fixed, run_dir: Path) -> None:
         tmp.write_bytes(buf.getvalue())
 
 
+def _resume(folder: RunFolder, config: RefinerConfig, model: RefinerModel) -> tuple[list, list, float]:
+    """Load the folder's last checkpoint into ``model`` when there is one (the config must match);
+    returns the loss rows, evaluation rows and wall seconds done so far."""
+    run_dir = folder.path
+    ckpt_path = folder.find_checkpoint("last")  # also an older run's checkpoints/latest.pt
+    if ckpt_path is None:
+        if folder.has_config():
+            _check_resume_config(run_dir, config)
+        return [], [], 0.0
+    _check_resume_config(run_dir, config)
+    model.load_state_dict(load_checkpoint(ckpt_path, map_location=model.device))
+    log.info("resuming %s at iteration %d", run_dir, model.iteration)
+    return (
+        _read_log(run_dir, model.iteration),
+        read_rows(run_dir / "eval.csv", model.iteration),
+        float(read_json_object(run_dir / "metrics.json").get("wall_seconds") or 0.0),
+    )
+
+
+def _loader(samples: UnpairedSamples, config: RefinerConfig, start: int, end: int, dev: torch.device):
+    """Batches of iterations ``start..end-1`` in order (batch i depends only on (seed, i))."""
+    bs = config.batch_size
+    return torch.utils.data.DataLoader(
+        torch.utils.data.Subset(samples, range(start * bs, end * bs)),
+        batch_size=bs,
+        shuffle=False,
+        num_workers=config.num_workers,
+        pin_memory=dev.type == "cuda",
+        drop_last=True,
+        persistent_workers=config.num_workers > 0,
+    )
+
+
 def train(
     config: RefinerConfig,
     run_dir: str | Path,
@@ -173,39 +206,23 @@ def train(
     source, held_out = holdout(source_pairs(config.source), config.eval_images)
     target = target_pairs(config.target, config.target_masks)
     folder = RunFolder(run_dir)
-    ckpt_path = folder.find_checkpoint("last")  # also an older run's checkpoints/latest.pt
     model = RefinerModel(config, dev)
-    rows: list[dict] = []
-    eval_rows: list[dict] = []
-    wall_before = 0.0
-    if ckpt_path is not None:
-        _check_resume_config(run_dir, config)
-        model.load_state_dict(load_checkpoint(ckpt_path, map_location=dev))
-        rows = _read_log(run_dir, model.iteration)
-        eval_rows = read_rows(run_dir / "eval.csv", model.iteration)
-        wall_before = float(read_json_object(run_dir / "metrics.json").get("wall_seconds") or 0.0)
-        log.info("resuming %s at iteration %d", run_dir, model.iteration)
-    elif folder.has_config():
-        _check_resume_config(run_dir, config)
+    rows, eval_rows, wall_before = _resume(folder, config, model)
     folder.write_config(config.to_dict())
     end = config.iters if stop_after is None else min(config.iters, stop_after)
     if model.iteration >= end:
         return run_dir
 
-    bs = config.batch_size
     samples = UnpairedSamples(
-        source, target, config.size, config.iters * bs, config.seed, config.load_scale, config.flip
+        source,
+        target,
+        config.size,
+        config.iters * config.batch_size,
+        config.seed,
+        config.load_scale,
+        config.flip,
     )
-    todo = torch.utils.data.Subset(samples, range(model.iteration * bs, end * bs))
-    loader = torch.utils.data.DataLoader(
-        todo,
-        batch_size=bs,
-        shuffle=False,
-        num_workers=config.num_workers,
-        pin_memory=dev.type == "cuda",
-        drop_last=True,
-        persistent_workers=config.num_workers > 0,
-    )
+    loader = _loader(samples, config, model.iteration, end, dev)
     fixed = (fixed_batch(source, config.size)[0], fixed_batch(target, config.size)[0])
     evalset = None
     if held_out:

@@ -200,7 +200,7 @@ class Worker:
         if cat is not None:
             cat.close()
 
-    def run(self) -> dict:
+    def run(self) -> dict:  # noqa: C901, PLR0912, PLR0915 - the worker loop: signals, lease, backoff and reaping in one place on purpose
         install_secret_filter(self.config)
         catalog = self._open_catalog()
         if catalog is None:
