@@ -6,7 +6,6 @@ Only this package (under ``render/blender``) imports bpy. The character dict com
 
 from __future__ import annotations
 
-import itertools
 import os
 
 import bpy
@@ -39,7 +38,25 @@ COCO18 = (
     "r_ear",
     "l_ear",
 )
-_ids = itertools.count()
+
+
+def _free_uid() -> int:
+    """The lowest person number whose datablock names are free.
+
+    Names must not depend on how many people this process built before: Cycles orders objects
+    (and so builds its BVH) by name and hashes names into per-object random numbers, so a
+    process-wide counter made a warm worker render other bytes than a fresh one (issue 15).
+    """
+    taken = {
+        name.split("_", 1)[0]
+        for coll in (bpy.data.objects, bpy.data.meshes, bpy.data.materials, bpy.data.armatures)
+        for name in coll.keys()
+        if name.startswith("person")
+    }
+    uid = 0
+    while f"person{uid}" in taken:
+        uid += 1
+    return uid
 
 
 def check_character(c: dict) -> None:
@@ -90,7 +107,7 @@ class Person:
         check_character(character)
         self.character = character
         self.motion_dir = motion_dir
-        self.uid = next(_ids)
+        self.uid = _free_uid()
         self.objects: list = []
         self.parts: dict = {}
         self.materials: list = []
