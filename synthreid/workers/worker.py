@@ -26,6 +26,7 @@ import traceback
 import uuid
 from collections.abc import Callable, Sequence
 
+from synthreid.render.local import sweep_orphan_temp_dirs
 from synthreid.workers.catalog import (
     Catalog,
     CatalogError,
@@ -202,6 +203,10 @@ class Worker:
 
     def run(self) -> dict:  # noqa: C901, PLR0912, PLR0915 - the worker loop: signals, lease, backoff and reaping in one place on purpose
         install_secret_filter(self.config)
+        # Blender stage folders of SIGKILLed renderers (their PID is gone) would pile up in /tmp.
+        swept = sweep_orphan_temp_dirs()
+        if swept:
+            log.info("worker %s: removed %d temp folder(s) of dead renderers", self.name, swept)
         catalog = self._open_catalog()
         if catalog is None:
             log.info("worker %s stopped before the catalog answered", self.name)

@@ -155,7 +155,9 @@ class Stage:
         self.spec = spec
         self.scene = bpy.context.scene
         configure_cycles(self.scene, spec.render)
-        self.tmpdir = tempfile.mkdtemp(prefix="synthreid-render-")
+        # The PID in the name lets the next render or worker remove it after a SIGKILL
+        # (render.local.sweep_orphan_temp_dirs).
+        self.tmpdir = tempfile.mkdtemp(prefix=f"synthreid-render-{os.getpid()}-")
         self._build_room()
         self._build_lights()
         self._build_camera()
