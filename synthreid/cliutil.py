@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 _SIZE_RE = re.compile(r"^\s*(\d+)\s*[xX]\s*(\d+)\s*$")
 
@@ -100,7 +100,7 @@ class HelpFormatter(argparse.HelpFormatter):
         return f"{text} (default: {shown})" if text else f"(default: {shown})"
 
 
-def _with_shared_defaults(formatter: type) -> type:
+def _with_shared_defaults(formatter: Any) -> Any:
     if issubclass(formatter, HelpFormatter):
         return formatter
     # Keep hand-laid-out descriptions/epilogs (Raw* formatters); replace any default-appending.

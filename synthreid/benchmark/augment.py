@@ -75,7 +75,10 @@ def crop_flip(x: torch.Tensor, aug: Augment, g: torch.Generator) -> torch.Tensor
     """
     n, _, h, w = x.shape
     area = _uniform(n, *aug.crop_area, g) * h * w
-    ratio = np.exp(_uniform(n, np.log(aug.crop_aspect[0]), np.log(aug.crop_aspect[1]), g)) * (h / w)
+    # np.exp of a tensor is that tensor (torch's __array_wrap__); as_tensor only tells the type checker
+    ratio = torch.as_tensor(
+        np.exp(_uniform(n, np.log(aug.crop_aspect[0]), np.log(aug.crop_aspect[1]), g))
+    ) * (h / w)
     ch = torch.sqrt(area * ratio).clamp(1, h)
     cw = torch.sqrt(area / ratio).clamp(1, w)
     y1 = torch.rand(n, generator=g, dtype=torch.float64) * (h - ch)
@@ -105,7 +108,7 @@ def random_erasing(x: torch.Tensor, aug: Augment, g: torch.Generator) -> torch.T
     normalised); Zhong et al. 2020, rectangles clamped to the image."""
     n, _, h, w = x.shape
     area = _uniform(n, *aug.erase_area, g) * h * w
-    ratio = np.exp(_uniform(n, np.log(aug.erase_aspect[0]), np.log(aug.erase_aspect[1]), g))
+    ratio = torch.as_tensor(np.exp(_uniform(n, np.log(aug.erase_aspect[0]), np.log(aug.erase_aspect[1]), g)))
     eh = torch.sqrt(area * ratio).round().clamp(1, h)
     ew = torch.sqrt(area / ratio).round().clamp(1, w)
     y1 = (torch.rand(n, generator=g, dtype=torch.float64) * (h - eh + 1)).floor()

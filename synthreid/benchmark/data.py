@@ -52,8 +52,8 @@ def random_sized_rect_crop(
         if w <= w0 and h <= h0:
             x1 = int(rng.integers(0, w0 - w + 1))
             y1 = int(rng.integers(0, h0 - h + 1))
-            return img.crop((x1, y1, x1 + w, y1 + h)).resize((width, height), Image.BILINEAR)
-    return img.resize((width, height), Image.BILINEAR)
+            return img.crop((x1, y1, x1 + w, y1 + h)).resize((width, height), Image.Resampling.BILINEAR)
+    return img.resize((width, height), Image.Resampling.BILINEAR)
 
 
 def to_uint8_tensor(img: Image.Image) -> torch.Tensor:
@@ -87,9 +87,9 @@ class ReidImages(torch.utils.data.Dataset):
             rng = np.random.default_rng(seed)
             img = random_sized_rect_crop(img, h, w, rng)
             if rng.random() < 0.5:
-                img = img.transpose(Image.FLIP_LEFT_RIGHT)
+                img = img.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
         elif img.size != (w, h):
-            img = img.resize((w, h), Image.BILINEAR)
+            img = img.resize((w, h), Image.Resampling.BILINEAR)
         return to_uint8_tensor(img), self.labels[i], self.cams[i]
 
 
@@ -113,7 +113,7 @@ class MemoryImages(torch.utils.data.Dataset):
         for i, r in enumerate(tqdm(records, desc=desc, unit="img", disable=not progress, leave=False)):
             img = load_rgb(r.path)
             if img.size != (w, h):
-                img = img.resize((w, h), Image.BILINEAR)
+                img = img.resize((w, h), Image.Resampling.BILINEAR)
             self.images[i] = to_uint8_tensor(img)
 
     def __len__(self):
@@ -221,7 +221,12 @@ class Loader:
 
 
 def make_loader(
-    ds: ReidImages, batch_size: int, workers: int, sampler=None, drop_last=False, pin_memory=False
+    ds: ReidImages | MemoryImages,
+    batch_size: int,
+    workers: int,
+    sampler=None,
+    drop_last=False,
+    pin_memory=False,
 ) -> Loader:
     return Loader(
         torch.utils.data.DataLoader(

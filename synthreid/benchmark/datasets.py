@@ -214,7 +214,7 @@ def split_query_gallery(records: list[ReidRecord]) -> tuple[list, list]:
         by_pid.setdefault(r.pid, []).append(r)
     query, gallery = [], []
     for recs in by_pid.values():
-        first = {}
+        first: dict = {}
         for r in recs:
             first.setdefault(r.camid, r)
         chosen: list[ReidRecord] = []

@@ -301,9 +301,10 @@ class Trainer:
         self.optimizer, self.scheduler = self._optim()
         self.amp = cfg.amp and self.device.type == "cuda"
         self.cpu_bf16 = cfg.cpu_bf16 and self.device.type == "cpu"
-        self.val_images = None  # decoded once when cfg.in_memory (see _train)
+        self.val_images: data.MemoryImages | None = None  # decoded once when cfg.in_memory (see _train)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
-        self.start_epoch, self.best_score, self.best_epoch, self.history = 0, -1.0, -1, []
+        self.start_epoch, self.best_score, self.best_epoch = 0, -1.0, -1
+        self.history: list[dict] = []
         if self.folder.find_checkpoint("last") is not None:
             self._resume()
         self._write_config()  # only once data, model and checkpoint all loaded
@@ -432,8 +433,14 @@ class Trainer:
                         break
             raise
 
-    def _train(self) -> dict:
+    def _train_data(
+        self,
+    ) -> tuple[
+        data.MemoryImages | data.ReidImages, mixing.MixSampler | data.IdentitySampler | data.SeededSampler
+    ]:
+        """The training images (decoded up front when ``cfg.in_memory``) and their sampler."""
         cfg = self.cfg
+        ds: data.MemoryImages | data.ReidImages
         if cfg.in_memory:  # decode once; crop + flip then happen on whole batches (augment)
             ds = data.MemoryImages(self.records, self.labels, cfg.size, self.progress, "decode train")
             self.val_images = data.MemoryImages(
@@ -441,13 +448,16 @@ class Trainer:
             )
         else:
             ds = data.ReidImages(self.records, self.labels, cfg.size, train=True)
-        aug = augment.Augment(crop=cfg.in_memory, color_jitter=cfg.color_jitter, erasing=cfg.random_erasing)
         if cfg.mix_ratio is not None:
-            sampler = mixing.MixSampler(self.sources, cfg.mix_ratio, cfg.seed)
-        elif cfg.instances_per_id > 0:
-            sampler = data.IdentitySampler(self.labels, cfg.instances_per_id, cfg.seed)
-        else:
-            sampler = data.SeededSampler(len(ds), cfg.seed)
+            return ds, mixing.MixSampler(self.sources, cfg.mix_ratio, cfg.seed)
+        if cfg.instances_per_id > 0:
+            return ds, data.IdentitySampler(self.labels, cfg.instances_per_id, cfg.seed)
+        return ds, data.SeededSampler(len(ds), cfg.seed)
+
+    def _train(self) -> dict:
+        cfg = self.cfg
+        ds, sampler = self._train_data()
+        aug = augment.Augment(crop=cfg.in_memory, color_jitter=cfg.color_jitter, erasing=cfg.random_erasing)
         workers = 0 if cfg.in_memory else cfg.workers
         loader = data.make_loader(
             ds,

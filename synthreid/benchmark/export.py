@@ -199,7 +199,7 @@ def export_openreid(
     num_cams = max(cams) if cams else 0
     if num_cams > 100:
         raise DatasetError(f"{dataset}: camera {num_cams} cannot be written as Open-ReID's 2-digit camera")
-    identities = [[[] for _ in range(num_cams)] for _ in pids]
+    identities: list[list[list]] = [[[] for _ in range(num_cams)] for _ in pids]
     fname_of = {}
     for r in sorted(allrecs, key=lambda r: (r.pid, r.camid, r.path)):
         slot = identities[relabel[r.pid]][r.camid - 1]

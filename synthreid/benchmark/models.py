@@ -53,7 +53,7 @@ class Block(nn.Module):
         super().__init__()
         if pool not in ("Avg", "Max") or (pool == "Avg" and stride != 1):
             raise ModelError(f"Block: pool {pool!r} with stride {stride} is not a valid combination")
-        branches = [
+        branches: list[nn.Module] = [
             nn.Sequential(_conv(cin, out, 1, padding=0), _conv(out, out, stride=stride)),
             nn.Sequential(_conv(cin, out, 1, padding=0), _conv(out, out), _conv(out, out, stride=stride)),
         ]
@@ -93,6 +93,8 @@ class Head(nn.Module):
         if neck not in NECKS:
             raise ModelError(f"unknown neck {neck!r}; valid: {', '.join(NECKS)}")
         self.norm, self.neck = norm, neck
+        self.feat: nn.Linear | None
+        self.feat_bn: nn.BatchNorm1d | None
         if num_features > 0:
             self.feat = nn.Linear(in_features, num_features)
             self.feat_bn = nn.BatchNorm1d(num_features)
@@ -100,7 +102,7 @@ class Head(nn.Module):
             self.feat = None
             num_features = in_features
             self.feat_bn = nn.BatchNorm1d(num_features) if neck == "bn" else None
-        if neck == "bn":
+        if neck == "bn" and self.feat_bn is not None:
             # a BN shift would only offset every feature alike (Bag of Tricks): frozen at zero
             self.feat_bn.bias.requires_grad_(False)
         self.num_features = num_features
@@ -257,7 +259,7 @@ def timm_backbone(arch: str, weights: str | None = None) -> tuple[nn.Module, int
     net = timm.create_model(TIMM_ARCHS[arch], pretrained=False)
     # drop the ImageNet head our Head replaces (unused parameters would still be counted and
     # carried in checkpoints): the classifier, and MobileNetV3's 1x1 conv after pooling
-    net.reset_classifier(0)
+    net.reset_classifier(0)  # type: ignore[operator]  # timm's models have it; nn.Module's stub does not
     if arch.startswith("mobilenetv3"):
         net.conv_head = net.norm_head = nn.Identity()
     if weights:

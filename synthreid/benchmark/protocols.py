@@ -178,7 +178,7 @@ def check_test_set(protocol: str, ds) -> list[str]:
 
 def check_validation_set(records, where) -> None:
     """Refuse (DatasetError) a validation split that cannot give a score."""
-    counts = defaultdict(int)
+    counts: defaultdict = defaultdict(int)
     for r in records:
         counts[r.pid] += 1
     usable = sum(c >= 2 for c in counts.values())

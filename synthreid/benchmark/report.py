@@ -53,12 +53,12 @@ def groups(run_dirs) -> list[tuple[str, list[tuple[int | None, Path]]]]:
     A multi-split parent expands to its split runs. Single runs with the same config and distinct
     split ids form one group named after their common parent folder (else the first run).
     """
-    out: list[tuple[str, list]] = []
+    out: list[tuple[str, list[tuple[int | None, Path]]]] = []
     by_key: dict[str, int] = {}
     for rd in map(Path, run_dirs):
         config = runs.load_config(rd)  # fails clearly when rd is not a run
         if config.get("splits"):
-            members = splits.members(rd)
+            members: list[tuple[int | None, Path]] = [*splits.members(rd)]
             if not members:
                 raise runs.RunError(f"{rd}: multi-split run without split runs yet")
             out.append((rd.name, members))
@@ -71,7 +71,7 @@ def groups(run_dirs) -> list[tuple[str, list[tuple[int | None, Path]]]]:
             continue
         by_key[key] = len(out)
         out.append((rd.name, [(sid, rd)]))
-    named = []
+    named: list[tuple[str, list[tuple[int | None, Path]]]] = []
     for name, members in out:
         parents = {d.parent for _, d in members}
         if len(members) > 1 and len(parents) == 1 and members[0][1].name.startswith("split-"):

@@ -64,7 +64,7 @@ def parse_splits(text: str, paths) -> list[int]:
     n = num_splits(paths)
     if text.strip() == "all":
         return list(range(n))
-    out = set()
+    out: set[int] = set()
     try:
         for part in text.split(","):
             a, _, b = part.strip().partition("-")
@@ -106,7 +106,7 @@ def aggregate(results: list[dict]) -> dict:
     cmcs = np.array([r["cmc"][:n] for r in results], dtype=float)
     out["cmc"], out["cmc_std"] = cmcs.mean(0).tolist(), cmcs.std(0).tolist()
     for k in AGG_FIELDS:
-        vals = [r.get(k) for r in results]
+        vals: list = [r.get(k) for r in results]
         if all(v is not None for v in vals):
             out[k], out[k + "_std"] = float(np.mean(vals)), float(np.std(vals))
         else:

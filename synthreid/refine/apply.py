@@ -173,7 +173,7 @@ def apply(
             for rec, size, t in zip(recs, sizes, y, strict=True):
                 img = to_image(t)
                 if img.size != size:
-                    img = img.resize(size, Image.BICUBIC)
+                    img = img.resize(size, Image.Resampling.BICUBIC)
                 _save_image(img, out / rec.image)
             bar.update(len(recs))
 
@@ -213,7 +213,7 @@ class _Crops(torch.utils.data.Dataset):
     def __getitem__(self, i: int):
         img = load_rgb(self.root / self.records[i].image)
         h, w = self.size
-        return i, img.size, to_tensor(img.resize((w, h), Image.BICUBIC))
+        return i, img.size, to_tensor(img.resize((w, h), Image.Resampling.BICUBIC))
 
 
 def _collate(items):

@@ -10,6 +10,7 @@ uninterrupted run would have seen, whatever the number of loader workers.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import torch
@@ -60,7 +61,7 @@ def source_pairs(root: str | Path) -> list[tuple[Path, Path]]:
     recs = ds.records(require_mask=True)
     if not recs:
         raise DatasetError(f"{ds.root}/images: no images in the source dataset")
-    return [(ds.root / r.image, ds.root / r.mask) for r in recs]
+    return [(ds.root / r.image, ds.root / cast(str, r.mask)) for r in recs]  # require_mask: never None
 
 
 def target_pairs(folder: str | Path, mask_folder: str | Path | None = None) -> list[tuple[Path, Path | None]]:
@@ -81,7 +82,7 @@ def target_pairs(folder: str | Path, mask_folder: str | Path | None = None) -> l
     mask_folder = Path(mask_folder)
     if not mask_folder.is_dir():
         raise DatasetError(f"{mask_folder}: target mask folder does not exist")
-    out = []
+    out: list[tuple[Path, Path | None]] = []
     for p in images:
         m = mask_folder / (p.stem + ".png")
         if not m.is_file():
@@ -104,15 +105,15 @@ def augment(
     """
     h, w = size
     lh, lw = max(h, round(h * load_scale)), max(w, round(w * load_scale))
-    img = img.resize((lw, lh), Image.BICUBIC)
-    mask = mask.resize((lw, lh), Image.BILINEAR) if mask is not None else None
+    img = img.resize((lw, lh), Image.Resampling.BICUBIC)
+    mask = mask.resize((lw, lh), Image.Resampling.BILINEAR) if mask is not None else None
     top, left = int(rng.integers(lh - h + 1)), int(rng.integers(lw - w + 1))
     box = (left, top, left + w, top + h)
     img = img.crop(box)
     mask = mask.crop(box) if mask is not None else None
     if flip and rng.random() < 0.5:
-        img = img.transpose(Image.FLIP_LEFT_RIGHT)
-        mask = mask.transpose(Image.FLIP_LEFT_RIGHT) if mask is not None else None
+        img = img.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+        mask = mask.transpose(Image.Transpose.FLIP_LEFT_RIGHT) if mask is not None else None
     mt = mask_to_tensor(mask) if mask is not None else torch.zeros(1, h, w)
     return to_tensor(img), mt
 
@@ -133,7 +134,8 @@ class UnpairedSamples(torch.utils.data.Dataset):
         load_scale: float = 1.125,
         flip: bool = True,
     ):
-        self.source, self.target, self.size, self.n = source, target, tuple(size), int(n)
+        self.source, self.target, self.n = source, target, int(n)
+        self.size = (int(size[0]), int(size[1]))
         self.seed, self.load_scale, self.flip = int(seed), float(load_scale), bool(flip)
 
     def __len__(self) -> int:

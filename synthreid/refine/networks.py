@@ -6,6 +6,8 @@ has no affine parameters and keeps no running statistics, so train and eval mode
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 import torch
 from torch import nn
 
@@ -102,7 +104,10 @@ class NLayerDiscriminator(nn.Module):
         return self.model(x)
 
 
-def init_weights(net: nn.Module, generator: torch.Generator | None = None, std: float = 0.02) -> nn.Module:
+ModuleT = TypeVar("ModuleT", bound=nn.Module)
+
+
+def init_weights(net: ModuleT, generator: torch.Generator | None = None, std: float = 0.02) -> ModuleT:
     """Conv weights ~ N(0, std), biases 0 (the reference 'normal' init), drawn from ``generator``."""
     for m in net.modules():
         if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import torch
 
@@ -15,7 +17,7 @@ class ImagePool:
     part of ``state_dict`` so that a resumed run draws the same choices.
     """
 
-    def __init__(self, size: int = 50, seed: int = 0):
+    def __init__(self, size: int = 50, seed: int | Sequence[int] = 0):
         self.size = int(size)
         self.rng = np.random.default_rng(seed)
         self.images: list[torch.Tensor] = []

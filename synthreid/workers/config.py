@@ -190,4 +190,5 @@ class FarmConfig:
 
     @property
     def uses_postgres(self) -> bool:
-        return bool(self.database_url) and not self.database_url.startswith("sqlite:///")
+        url = self.database_url or ""
+        return bool(url) and not url.startswith("sqlite:///")

@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from synthreid.dataset import Dataset
 from synthreid.errors import DatasetError, SynthreidError
@@ -110,7 +111,7 @@ def read_progress(plan: JobPlan) -> dict | None:
 def collect_results(plan: JobPlan) -> tuple[dict, dict | None]:
     """(``Catalog.record_run`` keyword arguments, refined dataset or None) of a finished job."""
     folder = RunFolder(plan.run_dir)
-    record = {
+    record: dict[str, Any] = {
         "kind": plan.job.run_kind,
         "name": plan.run,
         "run_dir": str(plan.run_dir.resolve()),

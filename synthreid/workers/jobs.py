@@ -177,6 +177,8 @@ RESERVED = ("--help", "--out", *sorted({o.flag for j in JOB_TYPES for o in j.opt
 
 def _check_name(value: object, where: str, what: str) -> str:
     try:
+        if not isinstance(value, str):
+            raise SynthreidError("not a string")
         return check_dataset_name(value)
     except SynthreidError:
         raise JobError(

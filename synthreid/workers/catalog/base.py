@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from importlib import resources
+from typing import Any
 
 from synthreid.errors import DatasetError
 from synthreid.workers.catalog.runs import RunsMixin
@@ -104,7 +105,7 @@ class Catalog(RunsMixin):
     def __init__(self, retry_for: float = 30.0):
         self.retry_for = retry_for
         self.give_up_at: float | None = None  # time.monotonic() after which retries stop (a stopping worker)
-        self.conn = None
+        self.conn: Any = None  # the driver's DB-API connection
         self._connect_with_retry()
 
     def give_up_after(self, seconds: float) -> None:
@@ -128,7 +129,7 @@ class Catalog(RunsMixin):
         """A driver error as one of ours (disk full, ...), or None to let it propagate (drivers)."""
         return None
 
-    def _clean(self, text: str) -> str:
+    def _clean(self, text: object) -> str:
         """An error text fit to print (drivers remove their password)."""
         return str(text).strip()
 
@@ -711,7 +712,8 @@ class Catalog(RunsMixin):
 
     def unfinished_tasks(self, dataset_id: int | None = None, queues: Sequence[str] | None = None) -> int:
         """Tasks still pending or running (of one dataset, or of the given queues)."""
-        sql, params = "SELECT COUNT(*) FROM tasks WHERE state IN ('pending', 'running')", []
+        sql = "SELECT COUNT(*) FROM tasks WHERE state IN ('pending', 'running')"
+        params: list[object] = []
         if dataset_id is not None:
             sql, params = sql + " AND dataset_id = ?", [dataset_id]
         if queues:

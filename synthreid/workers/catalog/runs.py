@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from synthreid.errors import DatasetError
 from synthreid.workers.catalog.values import ACTIVE_TASK_STATES, CatalogError, RunState, dump_json, load_json
@@ -45,8 +47,17 @@ def _common_dir(artifacts: dict | None) -> str | None:
         return None
 
 
+T = TypeVar("T")
+
+
 class RunsMixin:
     """Runs and gpu tasks. Expects Catalog's ``run``, ``q`` and ``_sql``."""
+
+    if TYPE_CHECKING:  # provided by Catalog, the class this is mixed into
+
+        def run(self, fn: Callable[[Any], T]) -> T: ...
+
+        def q(self, cur: Any, sql: str, params: Sequence = ()) -> Any: ...
 
     # ---- submit -----------------------------------------------------------------------------
     def create_gpu_task(
