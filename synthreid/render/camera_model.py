@@ -38,6 +38,7 @@ import numpy as np
 from PIL import Image
 
 from synthreid.errors import SpecError
+from synthreid.render.occlusion import OcclusionSpec
 
 TAG = 0xCA3E  # separates the camera-model streams from any other use of the same seed
 CUT_SIDES = ("bottom", "top", "left", "right")
@@ -65,6 +66,17 @@ _SCALARS: dict[str, tuple[float, float]] = {
 }
 
 
+def _occlusion(value) -> OcclusionSpec | None:
+    """An OcclusionSpec from itself or its table (None stays None); errors name ``occlusion``
+    and the field."""
+    if value is None:
+        return None
+    try:
+        return OcclusionSpec.from_dict(value)
+    except SpecError as exc:
+        raise SpecError("occlusion", str(exc)) from exc
+
+
 @dataclass(frozen=True)
 class CameraModelSpec:
     """Ranges of the camera model; the defaults are the ``surveillance`` preset.
@@ -84,6 +96,8 @@ class CameraModelSpec:
     box_cut_prob: probability that part of the person lies outside the box.
     box_cut_fraction: which fraction of the person's height (or width) is then cut off.
     image_jitter: per-image variation of each per-camera value, as a fraction of its range.
+    occlusion: other people and objects composited into the scene before the camera
+        (``render.occlusion``; applied by ``render.degrade``), or None for none.
     """
 
     person_height_px: tuple[float, float] = (40.0, 130.0)
@@ -100,6 +114,7 @@ class CameraModelSpec:
     box_cut_prob: float = 0.1
     box_cut_fraction: tuple[float, float] = (0.1, 0.3)
     image_jitter: float = 0.1
+    occlusion: OcclusionSpec | None = None
 
     def __post_init__(self) -> None:
         for name, (lo_ok, hi_ok, integer) in _RANGES.items():
@@ -127,6 +142,7 @@ class CameraModelSpec:
             if not lo_ok <= v <= hi_ok:
                 raise SpecError(name, f"{v} outside the allowed [{lo_ok}, {hi_ok}]")
             object.__setattr__(self, name, float(v))
+        object.__setattr__(self, "occlusion", _occlusion(self.occlusion))
 
     @classmethod
     def from_dict(cls, data: dict, source: str = "camera model") -> CameraModelSpec:
@@ -163,13 +179,25 @@ class CameraModelSpec:
         return PRESETS[name]
 
     def to_dict(self) -> dict:
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+        """Fields as JSON values; ``occlusion`` only when set (so that specs without it keep
+        the dicts, and the study cache keys, they had before it existed)."""
+        out = {
+            f.name: list(v) if isinstance(v, tuple) else v
+            for f in fields(self)
+            if f.name != "occlusion" and (v := getattr(self, f.name)) is not None
+        }
+        if self.occlusion is not None:
+            out["occlusion"] = self.occlusion.to_dict()
+        return out
 
 
 PRESETS: dict[str, CameraModelSpec] = {
     # issue 11: people 40-130 px tall, mild blur, noise, JPEG 40-90, per-camera colour cast and
     # exposure, detector-like boxes (10 % of them cutting off 10-30 % of the person)
     "surveillance": CameraModelSpec(),
+    # the same camera, 30 % of the crops occluded by other people, posts, bins, railings or bags
+    # hiding 10-45 % of the person (render.occlusion)
+    "surveillance+occlusion": CameraModelSpec(occlusion=OcclusionSpec()),
 }
 
 

@@ -16,6 +16,7 @@ source, model and seed degrades only the images still missing.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from datetime import UTC, datetime
@@ -29,7 +30,16 @@ from synthreid import __version__
 from synthreid.dataset import Dataset, ImageRecord, check_dataset_name, write_labels, write_manifest
 from synthreid.errors import DatasetError
 from synthreid.fsutil import atomic_path, read_json_object, remove_stale_temps, sha256_file, write_json
-from synthreid.render.camera_model import CameraModelSpec, degrade
+from synthreid.render.camera_model import CameraModelSpec, crop_mask, degrade
+from synthreid.render.occlusion import (
+    PERSON_KINDS,
+    Donor,
+    DonorPool,
+    OcclusionSpec,
+    choose_kind,
+    donor_rng,
+    occlude,
+)
 
 log = logging.getLogger(__name__)
 MARKER = ".degrade.json"
@@ -141,6 +151,31 @@ def _new_row(
     return out
 
 
+def _occlusion_pool(src: Dataset, records: list[ImageRecord], spec: OcclusionSpec) -> DonorPool:
+    """The donors of ``spec`` (checked before anything is written): every image needs its mask,
+    and pasting other people needs a second identity."""
+    no_mask = next((r for r in records if r.mask is None), None)
+    if no_mask is not None:
+        raise DatasetError(
+            f"{src.root / no_mask.image}: occlusion needs the person's mask; this image has none"
+        )
+    if spec.needs_donors and len({r.pid for r in records}) < 2:
+        raise DatasetError(f"{src.root}: occlusion by other people needs a second identity in the dataset")
+    return DonorPool([r.pid for r in records], {p: s for s, ps in src.splits.items() for p in ps})
+
+
+def _occlude(
+    root: Path, records: list[ImageRecord], pool: DonorPool, rec: ImageRecord, img, mask, joints, spec, seed
+):
+    """Occlusion (``render.occlusion``) of one source crop; the donor, when the kind needs one,
+    is another identity's image drawn by ``pool`` from the image's donor stream."""
+    donor = None
+    if choose_kind(spec, seed, rec.camid, rec.stem) in PERSON_KINDS:
+        d = records[pool.pick(rec.pid, donor_rng(seed, rec.camid, rec.stem))]
+        donor = Donor(*_load(root, d), d.stem)
+    return occlude(img, mask, joints, spec, seed, rec.camid, rec.stem, donor)
+
+
 def degrade_dataset(
     source: str | Path,
     out_dir: str | Path,
@@ -173,9 +208,10 @@ def degrade_dataset(
         ):
             return out
         raise DatasetError(f"{out}: a different dataset already exists there; choose another name")
+    records = src.records()
+    pool = _occlusion_pool(src, records, spec.occlusion) if spec.occlusion is not None else None
     _prepare(out, {"parent": parent, "camera_model": model})
 
-    records = src.records()
     rows = _source_rows(src)
     todo = [r for r in records if not (out / "meta" / f"{r.stem}.json").is_file()]
     log.info("degrade: %d of %d images to degrade into %s", len(todo), len(records), out)
@@ -184,7 +220,15 @@ def degrade_dataset(
             img, mask = _load(src.root, rec)
             row = rows.get(rec.stem, {})
             joints = row.get("joints2d_crop") if isinstance(row.get("joints2d_crop"), dict) else None
-            d = degrade(img, mask, joints, spec, seed, rec.camid, rec.stem)
+            occ = None
+            if spec.occlusion is not None:  # in the scene, so before the camera
+                occ = _occlude(src.root, records, pool, rec, img, mask, joints, spec.occlusion, seed)
+            # The camera's box and person height follow the whole person (the source mask); the mask
+            # kept is the person's visible part, cropped by the same box.
+            d = degrade(img if occ is None else occ.image, mask, joints, spec, seed, rec.camid, rec.stem)
+            if occ is not None:
+                d = dataclasses.replace(d, mask=crop_mask(occ.mask, d.params.box, d.params.out_size))
+                row = {**row, "occlusion": occ.to_dict()}
             img_rel = f"images/{rec.stem}.png"  # lossless: the JPEG round trip is already in the pixels
             checksum = _save_png(d.image, out / img_rel)
             mask_rel, mask_sum = None, None

@@ -11,18 +11,30 @@ DESCRIPTION = (
     "optical and motion blur, downscaling to a sampled person height, sensor noise and a JPEG round trip, then "
     "back to the crop size. Each camera id gets one consistent set of settings from (seed, camera id); each "
     "image varies it a little from (seed, image name). The label rows record what was applied (camera_model). "
-    "An interrupted run resumes when run again. See docs/camera_model.md."
+    "With --occlusion RATE (or the preset surveillance+occlusion, or an [occlusion] table in --config) a share "
+    "of the crops first gets another person of the dataset or a post, bin, railing or bag composited in front "
+    "of or behind the person; the mask keeps the person's visible part and the label row says what occludes "
+    "how much (occlusion). An interrupted run resumes when run again. See docs/camera_model.md."
 )
 
 
 def cmd_degrade(args) -> int:
+    import dataclasses
+
     from synthreid.render.camera_model import CameraModelSpec
     from synthreid.render.degrade import degrade_dataset
+    from synthreid.render.occlusion import OcclusionSpec
 
     if args.config and args.preset:
         raise SpecError("--config", "give --config TOML or --preset NAME, not both")
     preset = None if args.config else (args.preset or "surveillance")
     spec = CameraModelSpec.from_toml(args.config) if args.config else CameraModelSpec.preset(preset)
+    if args.occlusion is not None:  # the given rate, the other occlusion values of the spec or the defaults
+        try:
+            occlusion = dataclasses.replace(spec.occlusion or OcclusionSpec(), rate=args.occlusion)
+        except SpecError as exc:
+            raise SpecError("--occlusion", str(exc)) from exc
+        spec, preset = dataclasses.replace(spec, occlusion=occlusion), None
     out = degrade_dataset(
         args.dataset, args.out, spec, seed=args.seed, name=args.name, preset=preset, progress=not args.quiet
     )
@@ -46,6 +58,13 @@ def register(sub) -> None:
         "surveillance values)",
     )
     p.add_argument("--preset", help="a built-in camera model (default: surveillance)")
+    p.add_argument(
+        "--occlusion",
+        type=float,
+        metavar="RATE",
+        help="share of the crops (0-1) occluded by other people or objects before the camera "
+        "(other values from --config/--preset, else the defaults of docs/camera_model.md)",
+    )
     p.add_argument("--seed", type=non_negative_int, default=0, help="seed of every random choice")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_degrade)

@@ -310,27 +310,52 @@ def _refine(value, field: str, base: Path) -> RefineSpec:
 
 def _degrade(value, field: str, base: Path) -> DegradeSpec:
     """``degrade = { preset = "surveillance", seed = 0 }`` or ``{ config = "cam.toml" }`` (default preset
-    surveillance, seed 0)."""
+    surveillance, seed 0); ``occlusion = RATE`` or ``occlusion = { rate = .., coverage = .., .. }``
+    sets the occlusion of that camera model (render.occlusion)."""
     from synthreid.render.camera_model import CameraModelSpec
 
     table = _table(value, field)
-    _check_keys(table, field, {"preset", "config", "seed"})
+    _check_keys(table, field, {"preset", "config", "seed", "occlusion"})
     if "preset" in table and "config" in table:
         raise _err(f"{field}.config", "give preset or config, not both")
     seed = _int(table.get("seed", 0), f"{field}.seed", lo=0)
+    preset = None
     try:
         if "config" in table:
             path = Path(_str(table["config"], f"{field}.config")).expanduser()
             path = path if path.is_absolute() else base / path
             if not path.is_file():
                 raise _err(f"{field}.config", f"{path.resolve()}: no such file")
-            return DegradeSpec(CameraModelSpec.from_toml(path).to_dict(), seed)
-        preset = _str(table.get("preset", "surveillance"), f"{field}.preset")
-        return DegradeSpec(CameraModelSpec.preset(preset).to_dict(), seed, preset)
+            spec = CameraModelSpec.from_toml(path)
+        else:
+            preset = _str(table.get("preset", "surveillance"), f"{field}.preset")
+            spec = CameraModelSpec.preset(preset)
     except StudySpecError:
         raise
     except SpecError as exc:
         raise _err(f"{field}.{'config' if 'config' in table else 'preset'}", str(exc)) from exc
+    if "occlusion" in table:
+        spec, preset = _with_occlusion(spec, table["occlusion"], f"{field}.occlusion"), None
+    return DegradeSpec(spec.to_dict(), seed, preset)
+
+
+def _with_occlusion(spec, value, field: str):
+    """``spec`` with its occlusion set from a rate (the other values kept or defaulted) or a table."""
+    import dataclasses
+
+    from synthreid.render.occlusion import OcclusionSpec
+
+    is_rate = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if not (is_rate or isinstance(value, dict)):
+        raise _err(field, f"expected a rate 0-1 or a table of occlusion fields, got {value!r}")
+    try:
+        if is_rate:
+            occlusion = dataclasses.replace(spec.occlusion or OcclusionSpec(), rate=value)
+        else:
+            occlusion = OcclusionSpec.from_dict(value, source=field)
+    except SpecError as exc:
+        raise _err(field, str(exc)) from exc
+    return dataclasses.replace(spec, occlusion=occlusion)
 
 
 def _render_spec(table: dict, field: str, base: Path) -> dict:

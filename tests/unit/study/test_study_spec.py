@@ -255,3 +255,38 @@ def test_named_recipe_expands_under_explicit_fields(data, tmp_path):
     assert a["arch"] == "tiny" and a["epochs"] == 4  # given explicitly: they win over the preset
     assert b["lr"] == 0.001 and a["lr"] == 0.05
     refused(tmp_path, text.replace('recipe = "fast"', 'recipe = "fastest"'), "recipe", "fastest")
+
+
+def test_degrade_occlusion_enters_the_camera_model_and_the_cache_key(data, tmp_path):
+    from synthreid.study.cache import StepCache
+    from synthreid.study.fingerprint import FingerprintMemo
+    from synthreid.study.steps import plan
+
+    arm = '\n[[arms]]\nname = "{name}"\nkind = "render"\npreset = "I"\nidentities = 30\nimages = 4\ndegrade = {d}\n'
+    spec = load_study(
+        write_study(
+            tmp_path,
+            study_text(
+                arm.format(name="cam", d='{ preset = "surveillance" }')
+                + arm.format(name="rate", d='{ preset = "surveillance", occlusion = 0.5 }')
+                + arm.format(name="preset", d='{ preset = "surveillance+occlusion" }')
+                + arm.format(name="table", d="{ occlusion = { rate = 0.2, kinds = { post = 1 } } }"),
+                TESTS,
+            ),
+        )
+    )
+    cam, rate, preset, table = (a.degrade for a in spec.arms[:4])
+    assert "occlusion" not in cam.camera_model  # arms without occlusion keep their keys
+    assert rate.camera_model["occlusion"]["rate"] == 0.5 and rate.preset is None
+    assert preset.camera_model["occlusion"]["rate"] == 0.3 and preset.preset == "surveillance+occlusion"
+    assert table.camera_model["occlusion"]["kinds"]["post"] == 1.0
+    steps = plan(spec, StepCache(tmp_path / "cache"), FingerprintMemo(None))
+    keys = {s.arm: s.key for s in steps if s.stage == "degrade"}
+    assert len(set(keys.values())) == 4, keys
+    renders = {s.key for s in steps if s.stage == "render"}
+    assert len(renders) == 1  # one render shared by the four arms
+
+    bad = arm.format(name="x", d="{ occlusion = { rate = 2 } }")
+    assert "rate" in refused(tmp_path, study_text(bad, TESTS), "arms[0].degrade.occlusion")
+    bad = arm.format(name="x", d='{ occlusion = "often" }')
+    refused(tmp_path, study_text(bad, TESTS), "arms[0].degrade.occlusion", "expected a rate")
