@@ -4,7 +4,8 @@ The new dataset has the same identities, file names, splits and image sizes as t
 images, masks and the label rows change: each row gets ``camera_model`` (the parameters
 applied), its ``joints2d_crop`` follow the detector box, ``bbox`` becomes that box in frame
 pixels (the source's in ``camera_model.source_bbox``) and ``checksum`` / ``mask_checksum``
-are those of the new files.
+are those of the new files. With ``spec.occlusion`` (``render.occlusion``) the crop is first
+occluded, the mask kept is the person's visible part and the row gets ``occlusion``.
 
 Completion and resume (as ``refine apply``): the folder first gets ``.degrade.json`` (parent,
 camera model, seed); per image the image, the mask and then ``meta/STEM.json`` are written
