@@ -40,17 +40,14 @@ def _default_run_dir(args, arch: str | None = None) -> Path:
     return Path("runs") / f"{args.arch}-{names}{tag}-s{args.seed}"
 
 
-def _count(text: str):
-    """A positive count, or ``all`` (None)."""
+def _count(text: str) -> int | None:
+    """A positive count (``cliutil.positive_int``), or ``all`` (None)."""
     if text == "all":
         return None
     try:
-        value = int(text)
-    except ValueError:
+        return positive_int(text)
+    except argparse.ArgumentTypeError:
         raise argparse.ArgumentTypeError(f"expected a positive integer or 'all', got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer or 'all', got {text!r}")
-    return value
 
 
 def _ratio(text: str) -> list[float]:

@@ -24,10 +24,10 @@ import importlib
 from pathlib import Path
 
 from synthreid.errors import SynthreidError
+from synthreid.integrations.names import DEFAULT_NAME, Registrations
 from synthreid.integrations.reidlists import ReidLists, load_lists, resolve_root
 
-DEFAULT_NAME = "synthreid"
-_registered: dict[str, tuple[str | None, str | None]] = {}
+_registered = Registrations("fast-reid", "the dataset root")
 
 
 def datasets_module():
@@ -100,23 +100,19 @@ def register(
     registers ``name`` (default ``synthreid``) reading fast-reid's root or ``root/<name>``.
     Registering the same name again with the same folder is a no-op; with another, an error.
     """
-    folder_key = str(Path(folder).expanduser().resolve()) if folder is not None else None
-    if name is None:
-        name = DEFAULT_NAME if folder is None else f"synthreid:{folder}"
-    if name in _registered:
-        if _registered[name] != (folder_key, format):
-            raise SynthreidError(
-                f"fast-reid dataset {name!r} is already registered for "
-                f"{_registered[name][0] or 'the dataset root'}; pick another name"
-            )
-        return name
+    claim = _registered.claim(folder, name, format)
+    if claim.done:
+        return claim.name
     registry = datasets_module().DATASET_REGISTRY
     cls = dataset_class(
-        name, folder_key, format, subdir=name if folder is None else DEFAULT_NAME, skip_bad=skip_bad
+        claim.name,
+        claim.folder,
+        format,
+        subdir=claim.name if folder is None else DEFAULT_NAME,
+        skip_bad=skip_bad,
     )
     try:
         registry.register(cls)
     except (AssertionError, KeyError, ValueError) as exc:  # fast-reid asserts that names are new
-        raise SynthreidError(f"fast-reid already has a dataset named {name!r}: pass another name") from exc
-    _registered[name] = (folder_key, format)
-    return name
+        raise _registered.refused(claim) from exc
+    return _registered.added(claim)

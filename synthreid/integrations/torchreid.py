@@ -20,11 +20,10 @@ import importlib
 from pathlib import Path
 
 from synthreid.errors import SynthreidError
+from synthreid.integrations.names import DEFAULT_NAME, Registrations
 from synthreid.integrations.reidlists import load_lists, resolve_root
 
-DEFAULT_NAME = "synthreid"
-# name -> (folder or None, format): what this process registered, so a repeated call is a no-op
-_registered: dict[str, tuple[str | None, str | None]] = {}
+_registered = Registrations("torchreid", "the root argument")
 
 
 def api():
@@ -93,23 +92,15 @@ def register(
     ``root/<name>``. ``format``: force a format (default: detected). Registering the same name
     again with the same folder is a no-op; with another folder it is an error.
     """
-    folder_key = str(Path(folder).expanduser().resolve()) if folder is not None else None
-    if name is None:
-        name = DEFAULT_NAME if folder is None else f"synthreid:{folder}"
-    if name in _registered:
-        if _registered[name] != (folder_key, format):
-            raise SynthreidError(
-                f"torchreid dataset {name!r} is already registered for "
-                f"{_registered[name][0] or 'the root argument'}; pick another name"
-            )
-        return name
+    claim = _registered.claim(folder, name, format)
+    if claim.done:
+        return claim.name
     data = data_module()
     cls = dataset_class(
-        folder_key, format, subdir=name if folder is None else DEFAULT_NAME, skip_bad=skip_bad
+        claim.folder, format, subdir=claim.name if folder is None else DEFAULT_NAME, skip_bad=skip_bad
     )
     try:
-        data.register_image_dataset(name, cls)
+        data.register_image_dataset(claim.name, cls)
     except ValueError as exc:  # torchreid refuses names it already has
-        raise SynthreidError(f"torchreid already has a dataset named {name!r}: pass another name") from exc
-    _registered[name] = (folder_key, format)
-    return name
+        raise _registered.refused(claim) from exc
+    return _registered.added(claim)
