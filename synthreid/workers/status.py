@@ -18,7 +18,7 @@ import time
 from dataclasses import asdict, dataclass, field
 
 from synthreid.errors import DatasetError
-from synthreid.workers.catalog import Catalog
+from synthreid.workers.catalog import Catalog, RunState, TaskState
 
 CHECK_SAMPLE = 1000  # queued tasks looked up in Redis by `status`
 
@@ -56,7 +56,7 @@ def dataset_status(
 
     def fn(cur):
         by_state = {
-            r[0]: (int(r[1]), int(r[2] or 0))
+            TaskState(r[0]): (int(r[1]), int(r[2] or 0))
             for r in catalog.q(
                 cur,
                 "SELECT state, COUNT(*), SUM(n_images) FROM tasks WHERE dataset_id = ? GROUP BY state",
@@ -116,12 +116,12 @@ def dataset_status(
             kind=ds["kind"],
         )
     by_state, recent, retrying, errors, due, last = catalog.run(fn)
-    done = by_state.get("done", (0, 0))[1]
-    failed = by_state.get("failed", (0, 0))[1]
+    done = by_state.get(TaskState.DONE, (0, 0))[1]
+    failed = by_state.get(TaskState.FAILED, (0, 0))[1]
     span = max(1.0, min(window, now - ds["created_at"]))
     rate = recent / span
     remaining = total - done - failed
-    running = by_state.get("running", (0, 0))[0]
+    running = by_state.get(TaskState.RUNNING, (0, 0))[0]
     stalled = remaining > 0 and running == 0 and due > 0 and now - last > stall_after
     eta = remaining / rate if rate > 0 and not stalled else (0.0 if remaining == 0 else None)
     return DatasetStatus(
@@ -129,9 +129,9 @@ def dataset_status(
         total=total,
         done=done,
         failed=failed,
-        running_tasks=by_state.get("running", (0, 0))[0],
-        pending_tasks=by_state.get("pending", (0, 0))[0],
-        failed_tasks=by_state.get("failed", (0, 0))[0],
+        running_tasks=running,
+        pending_tasks=by_state.get(TaskState.PENDING, (0, 0))[0],
+        failed_tasks=by_state.get(TaskState.FAILED, (0, 0))[0],
         retrying_tasks=retrying,
         rate=rate,
         eta_seconds=eta,
@@ -147,26 +147,28 @@ def dataset_status(
     )
 
 
-def run_state(run: dict) -> str:
+def run_state(run: dict) -> RunState:
     """A run's state as its latest task sees it (the reaper changes tasks, not runs)."""
     task = run.get("task_state")
-    if task == "pending":
-        return "retrying" if run.get("task_error") else "queued"
-    if task in ("running", "failed"):
-        return task
-    return run["state"]
+    if task == TaskState.PENDING:
+        return RunState.RETRYING if run.get("task_error") else RunState.QUEUED
+    if task == TaskState.RUNNING:
+        return RunState.RUNNING
+    if task == TaskState.FAILED:
+        return RunState.FAILED
+    return RunState(run["state"])
 
 
 def run_status(run: dict) -> dict:
     """One run for status: name, kind, state, progress, metrics summary, attempts, error lines."""
     state = run_state(run)
-    err = run.get("task_error") or run.get("error") if state in ("failed", "retrying") else None
+    err = run.get("task_error") or run.get("error") if state in (RunState.FAILED, RunState.RETRYING) else None
     return {
         "name": run["name"] or run["run_dir"],
         "kind": run["kind"],
         "state": state,
-        "progress": run.get("progress") if state != "done" else None,
-        "summary": metrics_summary(run["kind"], run.get("metrics")) if state == "done" else "",
+        "progress": run.get("progress") if state != RunState.DONE else None,
+        "summary": metrics_summary(run["kind"], run.get("metrics")) if state == RunState.DONE else "",
         "attempts": run.get("task_attempts"),
         "max_attempts": run.get("task_max_attempts"),
         "error": "\n".join((err or "").strip().splitlines()[-3:]) if err else None,
@@ -303,7 +305,7 @@ def format_status(status: dict) -> str:  # noqa: C901 - a report with one option
         for r in status["runs"]:
             p = r["progress"]
             prog = f"{p['done']}/{p['total']} {p['unit']}" if p else ""
-            if r["state"] in ("retrying", "failed") and r["attempts"]:
+            if r["state"] in (RunState.RETRYING, RunState.FAILED) and r["attempts"]:
                 prog = f"attempt {r['attempts']}/{r['max_attempts']}"
             lines.append(f"{str(r['name']):24s} {r['kind']:8s} {r['state']:9s} {prog:>18s}  {r['summary']}")
             for line in (r["error"] or "").splitlines():
