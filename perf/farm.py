@@ -48,23 +48,23 @@ TINY = {
 
 
 class TimedBackend(RenderBackend):
-    """Real backend that adds up the time spent inside render_image (the render itself)."""
+    """Real backend that adds up the time spent inside RenderSession.render (the render itself)."""
 
     render_seconds = 0.0
 
     def session(self, spec):
         s = super().session(spec)
         if not getattr(s, "_timed", False):
-            inner = s.render_image
+            inner = s.render
 
-            def timed(ci, ii, root):
+            def timed(plan):
                 t0 = time.perf_counter()
                 try:
-                    return inner(ci, ii, root)
+                    return inner(plan)
                 finally:
                     TimedBackend.render_seconds += time.perf_counter() - t0
 
-            s.render_image, s._timed = timed, True
+            s.render, s._timed = timed, True
         return s
 
 
@@ -74,7 +74,7 @@ def task_overhead(tmp: Path) -> dict:
     spec = DatasetSpec.from_dict(TINY)
     enqueue_dataset(cat, spec, progress=False)
     backend = TimedBackend()
-    backend.session(spec).render_image(0, 0, tmp / "warmup")  # bpy import + room build, not farm cost
+    backend.session(spec).render(backend.plan_image(spec, 0, 0, backend.plan_character(spec, 0)))  # bpy, room
     TimedBackend.render_seconds = 0.0
     t0 = time.perf_counter()
     while (task := cat.claim("perf", 60)) is not None:
@@ -211,10 +211,10 @@ else:  # the previous enqueue: every row planned into lists, then one transactio
     chars, images = [], []
     for ci in range(spec.characters):
         char = plan_character(spec, ci)
-        chars.append((ci, spec.seed, char))
+        chars.append((ci, spec.seed, char.to_json()))
         for ii in range(spec.images_per_character):
             row = plan_image(spec, ci, ii, char)
-            images.append((ci, ii, row["camid"], row["stem"], row))
+            images.append((ci, ii, row.camid, row.stem, row.to_json(character=False)))
     tasks = cat.create_rendered_dataset("plan", spec.to_dict(), chars, images, "render", 3)
 seconds = time.perf_counter() - t0
 n = cat.run(lambda cur: cat.q(cur, "SELECT COUNT(*) FROM images").fetchone()[0])

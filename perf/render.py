@@ -21,7 +21,15 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from synthreid.render.output import init_dataset  # noqa: E402
+from synthreid.render.plan import plan_image  # noqa: E402
 from synthreid.render.spec import DatasetSpec  # noqa: E402
+from synthreid.render.writer import DatasetWriter  # noqa: E402
+
+
+def render_into(session, ci: int, ii: int, root, full_frame: bool = False) -> dict:
+    """Plan one image, render it and write it into ``root`` (what a worker does per image)."""
+    plan = plan_image(session.spec, ci, ii)
+    return DatasetWriter(root, session.spec.output.format).write(plan, session.render(plan, full_frame))
 
 
 def make_spec(args) -> DatasetSpec:
@@ -46,10 +54,13 @@ import sys, time
 t0 = time.perf_counter()
 from synthreid.render.spec import DatasetSpec
 from synthreid.render.blender.session import RenderSession
+from synthreid.render.plan import plan_image
+from synthreid.render.writer import DatasetWriter
 import json
 spec = DatasetSpec.from_dict(json.load(open(sys.argv[1])))
 s = RenderSession(spec)
-s.render_image(int(sys.argv[2]), int(sys.argv[3]), sys.argv[4])
+plan = plan_image(spec, int(sys.argv[2]), int(sys.argv[3]))
+DatasetWriter(sys.argv[4], spec.output.format).write(plan, s.render(plan))
 print(time.perf_counter() - t0)
 """
 
@@ -73,16 +84,16 @@ def main() -> None:
         t = time.perf_counter()
         session = RenderSession(spec)
         startup = time.perf_counter() - t
-        session.render_image(*jobs[0], warm_dir)  # warm-up: first render compiles kernels, loads OIDN
+        render_into(session, *jobs[0], warm_dir)  # warm-up: first render compiles kernels, loads OIDN
         session.timings = {"build": 0.0, "render": 0.0, "total": 0.0, "images": 0}
         t = time.perf_counter()
         for ci, ii in jobs:
-            session.render_image(ci, ii, warm_dir)
+            render_into(session, ci, ii, warm_dir)
         warm = (time.perf_counter() - t) / len(jobs)
         tm = dict(session.timings)
         t = time.perf_counter()
         for ci, ii in jobs:
-            session.render_image(ci, ii, full_dir, full_frame=True)
+            render_into(session, ci, ii, full_dir, full_frame=True)
         full = (time.perf_counter() - t) / len(jobs)
         spec_file = Path(tmp) / "spec.json"
         spec_file.write_text(spec.to_json())

@@ -6,7 +6,7 @@ categories of a family (PETA: a black-and-white shirt, a backpack and a messenge
 1/k to each; a person with none gives the family nothing (unlabelled), except ``bags`` and
 ``hat`` where no label means "none". The same rules apply to both sides.
 
-Our characters (``sampling.people.sample_character``) map as follows:
+Our people (``model.person.PersonPlan``) map as follows:
 
 - upper_colour: the top's colour; lower_colour: the bottom's colour, or the dress's colour
   (colour names from ``render.colournames``; outer garment only, patterns' second colours ignored);
@@ -30,6 +30,7 @@ no carrying label -> none}; accessoryHat.
 from __future__ import annotations
 
 from synthreid.render.colournames import COLOUR_NAMES, linear_colour_name
+from synthreid.render.model.person import PersonPlan
 
 FAMILIES: dict[str, tuple[str, ...]] = {
     "upper_colour": COLOUR_NAMES,
@@ -151,26 +152,25 @@ def peta_families(labels) -> dict[str, dict[str, float]]:
     return out
 
 
-def character_families(attributes: dict) -> dict[str, dict[str, float]]:
-    """{family: {category: weight}} of one planned character (``sample_character``'s dict)."""
-    a = attributes
-    top, bottom = a["top"], a.get("bottom")
+def character_families(person: PersonPlan) -> dict[str, dict[str, float]]:
+    """{family: {category: weight}} of one planned person."""
+    top, bottom = person.top, person.bottom
     out = {
-        "upper_colour": {linear_colour_name(top["color"]): 1.0},
-        "lower_colour": {linear_colour_name((bottom or top)["color"]): 1.0},
-        "upper_type": {UPPER_TYPE[top["type"]]: 1.0},
-        "lower_type": {LOWER_TYPE[bottom["type"]] if bottom else "skirt_dress": 1.0},
-        "sleeves": {SLEEVE[top.get("sleeve", "long")]: 1.0},
-        "sex": {a["sex"]: 1.0},
-        "age": {age_band(float(a["age"])): 1.0},
-        "hair": {HAIR[(a.get("hair") or {}).get("style", "bald")]: 1.0},
+        "upper_colour": {linear_colour_name(top.color): 1.0},
+        "lower_colour": {linear_colour_name((bottom or top).color): 1.0},
+        "upper_type": {UPPER_TYPE[top.type]: 1.0},
+        "lower_type": {LOWER_TYPE[bottom.type] if bottom else "skirt_dress": 1.0},
+        "sleeves": {SLEEVE[top.sleeve]: 1.0},
+        "sex": {person.sex: 1.0},
+        "age": {age_band(person.age): 1.0},
+        "hair": {HAIR[person.hair.style]: 1.0},
     }
-    acc = a.get("accessories") or {}
+    acc = person.accessories
     bags = [
         c
         for k, c in (("backpack", "backpack"), ("shoulder_bag", "shoulder_bag"), ("handbag", "other"))
-        if acc.get(k)
+        if getattr(acc, k) is not None
     ]
     out["bags"] = _split(bags or ["none"])
-    out["hat"] = {"hat" if acc.get("hat") or acc.get("cap") else "none": 1.0}
+    out["hat"] = {"hat" if acc.hat or acc.cap else "none": 1.0}
     return out

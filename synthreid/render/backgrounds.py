@@ -12,6 +12,7 @@ from pathlib import Path
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from synthreid.errors import DatasetError
+from synthreid.render.model.scene import BackgroundCrop
 
 
 @lru_cache(maxsize=16)
@@ -23,11 +24,11 @@ def _load(path: str) -> Image.Image:
         raise DatasetError(f"{path}: unreadable background image ({exc})") from exc
 
 
-def photo_window(path: str | Path, crop: dict, size: tuple[int, int]) -> Image.Image:
+def photo_window(path: str | Path, crop: BackgroundCrop, size: tuple[int, int]) -> Image.Image:
     """An RGBA image of ``size`` (w, h) cut from the photo at ``path``.
 
-    ``crop``: {"scale": fraction of the largest window of the target aspect that fits,
-    "x", "y": position of the window in [0, 1] of the free range, "flip": mirror}.
+    ``crop``: ``scale``: fraction of the largest window of the target aspect that fits;
+    ``x``, ``y``: position of the window in [0, 1] of the free range; ``flip``: mirror.
     """
     photo = _load(str(path))
     w, h = size
@@ -37,10 +38,10 @@ def photo_window(path: str | Path, crop: dict, size: tuple[int, int]) -> Image.I
         full_h, full_w = ph, ph * aspect
     else:
         full_w, full_h = pw, pw / aspect
-    cw, ch = max(1.0, full_w * crop["scale"]), max(1.0, full_h * crop["scale"])
-    left = (pw - cw) * crop["x"]
-    top = (ph - ch) * crop["y"]
+    cw, ch = max(1.0, full_w * crop.scale), max(1.0, full_h * crop.scale)
+    left = (pw - cw) * crop.x
+    top = (ph - ch) * crop.y
     window = photo.resize((w, h), Image.BICUBIC, box=(left, top, left + cw, top + ch))
-    if crop.get("flip"):
+    if crop.flip:
         window = ImageOps.mirror(window)
     return window

@@ -91,6 +91,18 @@ def cmd_plan(args) -> int:
     return 0
 
 
+def cmd_rerender(args) -> int:
+    from synthreid.render.rerender import rerender
+
+    report = rerender(args.dataset, args.stem, args.out)
+    same = {None: "nothing recorded to compare with", True: "byte-identical to the recorded image"}
+    print(
+        f"{report.out / report.row['image']}: rendered from its stored plan; "
+        + same.get(report.same, "DIFFERS from the recorded image")
+    )
+    return 0 if report.same is not False else 1
+
+
 def cmd_verify(args) -> int:
     from synthreid.render.verify import fix_dataset, verify_dataset
 
@@ -205,6 +217,18 @@ def register(sub) -> None:
     p = sub.add_parser("plan", help="write manifest and every image's sampled parameters, render nothing")
     _spec_args(p)
     p.set_defaults(func=cmd_plan)
+
+    p = sub.add_parser(
+        "rerender",
+        help="render one image again from its stored plan",
+        description="Render image STEM of DATASET again from the plan stored with it (meta row or "
+        "labels.jsonl), never planning it again; reports whether the result is byte-identical to "
+        "the recorded image (exit status 1 when it differs).",
+    )
+    p.add_argument("dataset", help="dataset folder (the one holding manifest.json)")
+    p.add_argument("stem", help="image name without extension, e.g. 00003_c2_0001")
+    p.add_argument("--out", help="folder to write images/, masks/, meta/ into (default: the dataset itself)")
+    p.set_defaults(func=cmd_rerender)
 
     p = sub.add_parser("preview", help="write a contact sheet PNG of a dataset (skips damaged images)")
     p.add_argument("dataset", help="dataset folder")

@@ -31,6 +31,7 @@ import tempfile
 import threading
 import time
 import traceback
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,9 +39,10 @@ from tqdm import tqdm
 
 from synthreid.errors import SynthreidError
 from synthreid.fsutil import remove_stale_temps
-from synthreid.render.output import finalize_dataset, image_done, init_dataset
-from synthreid.render.plan import plan_character, plan_image
+from synthreid.render.model import CharacterPlan, ImagePlan
+from synthreid.render.output import finalize_dataset, init_dataset, stored_plans
 from synthreid.render.spec import DatasetSpec
+from synthreid.render.writer import DatasetWriter
 
 log = logging.getLogger(__name__)
 
@@ -81,16 +83,30 @@ class RenderInterrupted(KeyboardInterrupt):
         self.report = report
 
 
-def missing_images(spec: DatasetSpec, root: Path) -> dict[int, list[int]]:
-    """{character index: [image indices not yet complete]} in dataset folder ``root``."""
+def missing_images(root: Path) -> dict[int, list[int]]:
+    """{character index: [image indices not yet complete]} of the plans stored in ``root``."""
+    writer = DatasetWriter(root)
     todo: dict[int, list[int]] = {}
-    for ci in range(spec.characters):
-        character = plan_character(spec, ci)
-        for ii in range(spec.images_per_character):
-            stem = plan_image(spec, ci, ii, character)["stem"]
-            if not image_done(root, stem):
-                todo.setdefault(ci, []).append(ii)
+    for plan in stored_plans(root):
+        if not writer.done(plan.stem):
+            todo.setdefault(plan.pid, []).append(plan.index)
     return todo
+
+
+def _character_tasks(root: Path, todo: dict[int, list[int]]) -> Iterator[tuple[dict, list[dict]]]:
+    """(character plan JSON, [image plan JSON without the character]) of each person with
+    images in ``todo``, read from the stored plans one person at a time."""
+    char, images = None, []
+    for plan in stored_plans(root):
+        if plan.index not in todo.get(plan.pid, ()):
+            continue
+        if char is not None and plan.character is not char:
+            yield char.to_json(), images
+            images = []
+        char = plan.character
+        images.append(plan.to_json(character=False))
+    if char is not None:
+        yield char.to_json(), images
 
 
 # ---- worker process ------------------------------------------------------------------------
@@ -148,7 +164,9 @@ def _worker_main(
     try:
         from synthreid.render.blender.session import RenderSession
 
-        session = RenderSession(DatasetSpec.from_dict(spec_dict))
+        spec = DatasetSpec.from_dict(spec_dict)
+        session = RenderSession(spec)
+        writer = DatasetWriter(root, spec.output.format)
     except Exception:  # noqa: BLE001 - reported to the parent, which fails clearly
         events.put(("fatal", os.getpid(), traceback.format_exc()))
         return
@@ -158,15 +176,19 @@ def _worker_main(
             item = tasks.get()
             if item is None:
                 break
-            ci, indices = item
-            for ii in indices:
+            char_json, image_jsons = item
+            character = None
+            for image_json in image_jsons:
                 if stop.is_set():
                     break
                 try:
-                    row = session.render_image(ci, ii, root)
+                    if character is None:
+                        character = CharacterPlan.from_json(char_json)
+                    plan = ImagePlan.from_json(image_json, character)
+                    row = writer.write(plan, session.render(plan))
                     events.put(("done", row["stem"], row["render_seconds"], row["total_seconds"]))
                 except Exception as exc:  # noqa: BLE001 - one bad image must not stop the run
-                    events.put(("failed", f"{ci}/{ii}", f"{type(exc).__name__}: {exc}"))
+                    events.put(("failed", image_json.get("stem", "?"), f"{type(exc).__name__}: {exc}"))
     finally:
         session.close()
     events.put(("exit", os.getpid(), session.timings))
@@ -270,10 +292,10 @@ def render_dataset(
     """
     t0 = time.perf_counter()
     root = Path(root)
-    init_dataset(spec, root)
+    init_dataset(spec, root)  # plans the dataset once, into labels.jsonl, when it is new
     remove_stale_temps(root)
     sweep_orphan_temp_dirs()
-    todo = missing_images(spec, root)
+    todo = missing_images(root)
     n_todo = sum(len(v) for v in todo.values())
     skipped = spec.total_images - n_todo
     workers = max(1, min(workers or default_workers(), len(todo) or 1))
@@ -292,7 +314,7 @@ def render_dataset(
         if not hard:
             try:
                 t_fin = time.perf_counter()
-                finalize_dataset(root, spec)
+                finalize_dataset(root)
                 finalized = True
                 log.debug("labels.jsonl finalized in %.2f s", time.perf_counter() - t_fin)
             except _StopNow:
@@ -337,10 +359,22 @@ def _run_workers(
         ready = ctx.RawArray("b", workers)
     finally:
         signal.pthread_sigmask(signal.SIG_UNBLOCK, GROUP_SIGNALS)
-    for ci in sorted(todo):
-        tasks.put((ci, todo[ci]))
-    for _ in range(workers):
-        tasks.put(None)
+    feed = _character_tasks(root, todo)
+    fed_all = False
+
+    def top_up() -> None:
+        """Keep a few persons queued per worker: the plans stay on disk, not in memory."""
+        nonlocal fed_all
+        while not fed_all and tasks.qsize() < 2 * workers:
+            item = next(feed, None)
+            if item is None:
+                fed_all = True
+                for _ in range(workers):
+                    tasks.put(None)
+            else:
+                tasks.put(item)
+
+    top_up()
     tmp = tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{os.getpid()}-")
     procs = [
         ctx.Process(
@@ -373,8 +407,13 @@ def _run_workers(
                 raise SynthreidError(f"render worker {ev[1]} could not start:\n{ev[2]}")
 
         while True:
+            if stopper.signum is None:
+                top_up()
             if stopper.signum is not None and not announced:
                 stop.set()  # workers finish the image in progress and exit
+                if not fed_all:  # wake workers waiting for a task (they see the stop flag)
+                    for _ in range(workers):
+                        tasks.put(None)
                 announced = time.perf_counter()
                 if stopper.signum == getattr(signal, "SIGHUP", None):
                     bar.disable = True  # the terminal is probably gone: writing to it would fail

@@ -1,24 +1,25 @@
-"""Writing a rendered dataset folder in the canonical layout (see ``synthreid.dataset``).
+"""A rendered dataset folder in the canonical layout (see ``synthreid.dataset``).
 
-The manifest and the planned labels are written first (``init_dataset``); each finished
-image adds ``images/STEM.EXT``, ``masks/STEM.png`` and ``meta/STEM.json``, each written
-atomically, the meta file last. An image is done only when ``finished_row`` accepts it: its
-meta row is readable and the sha256 of its files match the row (a truncated, replaced or
-missing file is rendered again). ``finalize_dataset`` merges the meta rows into labels.jsonl.
+The planned labels and the manifest are written first (``init_dataset``): labels.jsonl then
+holds every image's stored plan (``stored_plans`` reads them back). Each finished image's
+files are written by ``writer.DatasetWriter``, which also decides when an image is done;
+``finalize_dataset`` merges the meta rows into labels.jsonl.
 """
 
 from __future__ import annotations
 
 import json
 import platform
-from pathlib import Path, PurePosixPath
+from collections.abc import Iterable, Iterator
+from pathlib import Path
 
 from synthreid import __version__
 from synthreid.dataset import compute_splits, write_labels, write_manifest
 from synthreid.errors import DatasetError
-from synthreid.fsutil import sha256_file
-from synthreid.render.plan import plan_character, plan_rows
+from synthreid.render.model import CharacterPlan, ImagePlan
+from synthreid.render.plan import plan_character, plan_images
 from synthreid.render.spec import DatasetSpec
+from synthreid.render.writer import DatasetWriter
 
 
 def software_versions() -> dict:
@@ -49,9 +50,15 @@ def manifest_for(spec: DatasetSpec) -> dict:
     }
 
 
-def init_dataset(spec: DatasetSpec, root: str | Path, labels: bool = True) -> Path:
+def init_dataset(
+    spec: DatasetSpec, root: str | Path, plans: Iterable[ImagePlan] | None = None, labels: bool = True
+) -> Path:
     """Create (or re-open) the dataset folder for ``spec``; idempotent.
 
+    A new folder gets labels.jsonl with a planned row per image, then manifest.json:
+    ``plans`` are the dataset's stored plans (the farm's catalog rows); by default the dataset
+    is planned here, once (``plan.plan_images``); renderers read the plans back from there.
+    ``labels=False`` (the farm): no labels.jsonl until finalize writes it from the catalog.
     Raises DatasetError if ``root`` already holds a dataset made from a different spec.
     """
     root = Path(root)
@@ -76,94 +83,63 @@ def init_dataset(spec: DatasetSpec, root: str | Path, labels: bool = True) -> Pa
     if not mpath.is_file():
         # Labels first, manifest last: a folder with a manifest always has its planned labels.
         if labels:
-            write_labels(root, ({**r, "state": "planned"} for r in plan_rows(spec)))
+            write_labels(root, (planned_row(p) for p in (plan_images(spec) if plans is None else plans)))
         write_manifest(root, manifest_for(spec))
     return root
 
 
-def read_meta_row(root: str | Path, stem: str) -> dict | None:
-    """The label row in ``meta/STEM.json``, or None when it is missing, unreadable or not an object."""
-    try:
-        row = json.loads((Path(root) / "meta" / f"{stem}.json").read_text())
-    except (OSError, ValueError):  # ValueError: invalid JSON or invalid UTF-8
-        return None
-    return row if isinstance(row, dict) else None
+def stored_plans(root: str | Path) -> Iterator[ImagePlan]:
+    """The image plans stored in ``root/labels.jsonl`` (planned and rendered rows alike), in
+    order; consecutive rows of one person share one ``CharacterPlan``. Raises PlanError naming
+    the line for a row of another plan schema, DatasetError when the file is missing."""
+    path = Path(root) / "labels.jsonl"
+    if not path.is_file():
+        raise DatasetError(f"{path}: missing (plan the dataset with `synthreid plan` or `render`)")
+    last_json, last = None, None
+    with open(path) as fh:
+        for lineno, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            where = f"{path}:{lineno}"
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise DatasetError(f"{where}: invalid JSON ({exc})") from exc
+            char_json = row.get("character") if isinstance(row, dict) else None
+            if char_json is None or char_json != last_json:
+                last_json = char_json
+                last = CharacterPlan.from_json(
+                    {"schema": row.get("schema", 1) if isinstance(row, dict) else 1, **(char_json or {})},
+                    where=f"{where}: character",
+                )
+            yield ImagePlan.from_json({k: v for k, v in row.items() if k != "character"}, last, where)
 
 
-def names_stem(rel, folder: str, stem: str) -> bool:
-    """True when ``rel`` is ``FOLDER/STEM.EXT`` (any extension; nothing outside the folder)."""
-    if not isinstance(rel, str):
-        return False
-    p = PurePosixPath(rel)
-    return len(p.parts) == 2 and p.parts[0] == folder and p.stem == stem and bool(p.suffix)
+def planned_row(plan: ImagePlan) -> dict:
+    """The labels.jsonl row of an image not rendered (yet)."""
+    return {**plan.to_json(), "state": "planned"}
 
 
-def file_problems(root: str | Path, stem: str, row: dict) -> list[str]:
-    """What is wrong with the files of the finished image ``stem`` whose meta row is ``row``.
-
-    Empty when sound: the row names ``images/STEM.EXT`` (any output format) and
-    ``masks/STEM.EXT``, both files exist, the image's sha256 equals ``checksum`` and, when the
-    row records one, the mask's equals ``mask_checksum``. Reads each file once; does not decode.
-    """
-    root = Path(root)
-    problems = []
-    if row.get("stem", stem) != stem:
-        problems.append(f"meta row is for {row.get('stem')!r}, expected {stem!r}")
-    for key, folder, sum_key in (("image", "images", "checksum"), ("mask", "masks", "mask_checksum")):
-        rel = row.get(key)
-        if not names_stem(rel, folder, stem):
-            problems.append(f"meta row's {key!r} is {rel!r}, expected '{folder}/{stem}.EXT'")
-            continue
-        recorded = row.get(sum_key)
-        if recorded is None and key == "image":
-            problems.append(f"{rel}: meta row records no checksum")
-        try:
-            if recorded is None:
-                if not (root / rel).is_file():
-                    problems.append(f"{rel}: missing")
-            elif sha256_file(root / rel) != recorded:
-                problems.append(f"{rel}: sha256 differs from the meta row (truncated or changed)")
-        except FileNotFoundError:
-            problems.append(f"{rel}: missing")
-        except OSError as exc:
-            problems.append(f"{rel}: unreadable ({exc.strerror or exc})")
-    return problems
-
-
-def finished_row(root: str | Path, stem: str) -> dict | None:
-    """The label row of an image complete on disk, or None when it must be (re)rendered.
-
-    Complete: ``meta/STEM.json`` is readable and ``file_problems`` finds nothing (the image's
-    checksum matches, the mask is there). Shared by local resume, the farm, preview and verify.
-    """
-    row = read_meta_row(root, stem)
-    if row is None or file_problems(root, stem, row):
-        return None
-    return row
-
-
-def image_done(root: str | Path, stem: str) -> bool:
-    """True when image ``stem`` is complete on disk (see ``finished_row``)."""
-    return finished_row(root, stem) is not None
-
-
-def finalize_dataset(root: str | Path, spec: DatasetSpec | None = None) -> int:
-    """Rewrite labels.jsonl with rendered rows where the image is complete (``finished_row``),
-    planned rows elsewhere (missing, torn or unreadable files count as not rendered).
+def finalize_dataset(root: str | Path, plans: Iterable[ImagePlan] | None = None) -> int:
+    """Rewrite labels.jsonl with rendered rows where the image is complete
+    (``DatasetWriter.finished_row``), planned rows elsewhere (missing, torn or unreadable files
+    count as not rendered). ``plans``: the stored plans (default: those in labels.jsonl).
 
     Returns the number of rendered images.
     """
     root = Path(root)
-    if spec is None:
-        spec = DatasetSpec.from_dict(json.loads((root / "manifest.json").read_text())["spec"])
+    writer = DatasetWriter(root)
     done = 0
-    rows = []
-    for planned in plan_rows(spec):
-        row = finished_row(root, planned["stem"])
-        if row is not None:
-            rows.append(row)
-            done += 1
-        else:
-            rows.append({**planned, "state": "planned"})
-    write_labels(root, rows)
+
+    def rows():
+        nonlocal done
+        for plan in stored_plans(root) if plans is None else plans:
+            row = writer.finished_row(plan.stem)
+            if row is not None:
+                done += 1
+                yield row
+            else:
+                yield planned_row(plan)
+
+    write_labels(root, rows())
     return done

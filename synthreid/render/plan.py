@@ -1,8 +1,10 @@
-"""Every sampled parameter of a dataset, drawn without Blender.
+"""Planning: every sampled parameter of a dataset as typed plans, drawn without Blender.
 
 ``plan_character(spec, ci)`` and ``plan_image(spec, ci, ii)`` are pure functions of the spec
 and the indices: each draws from its own generator (see ``sampling.rng_for``), so one image
-can be re-drawn alone and the same spec and seed always give the same parameters.
+can be planned alone and the same spec and seed always give the same plan. A plan is made
+once, when a dataset is planned (``plan`` / ``render`` / ``enqueue``), and stored; renderers
+read the stored plan (``render.model``) instead of planning again.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from synthreid.dataset import image_stem
+from synthreid.render.model import CharacterPlan, ImagePlan
 from synthreid.render.sampling import STREAM_CHARACTER, STREAM_IMAGE, rng_for
 from synthreid.render.sampling.camera import sample_camera
 from synthreid.render.sampling.people import sample_character, sample_pose
@@ -31,11 +34,11 @@ def _check_index(spec: DatasetSpec, ci: int, ii: int | None = None) -> None:
         raise IndexError(f"image index {ii} outside 0..{spec.images_per_character - 1}")
 
 
-def plan_character(spec: DatasetSpec, ci: int) -> dict:
-    """Attributes of character ``ci`` (JSON): person attributes and surroundings."""
+def plan_character(spec: DatasetSpec, ci: int) -> CharacterPlan:
+    """Character ``ci``: the person and their surroundings."""
     _check_index(spec, ci)
     rng = rng_for(spec.seed, STREAM_CHARACTER, ci)
-    attributes = sample_character(spec, rng)
+    person = sample_character(spec, rng)
     images = None
     if spec.background.mode == "images":
         images = list_background_images(spec.background.images_dir, "background.images_dir", IMAGE_SUFFIXES)
@@ -43,43 +46,35 @@ def plan_character(spec: DatasetSpec, ci: int) -> dict:
         images = list_background_images(
             spec.background.panoramas_dir, "background.panoramas_dir", PANORAMA_SUFFIXES
         )
-    background = sample_background(rng, spec, images)
-    return {"pid": ci, "attributes": attributes, "background": background}
+    return CharacterPlan(pid=ci, person=person, background=sample_background(rng, spec, images))
 
 
-def character_center(character: dict) -> list[float]:
-    """The point the cameras aim at: half the person's height above the floor (metres)."""
-    return [0.0, 0.0, round(0.5 * float(character["attributes"]["height"]), 6)]
-
-
-def plan_image(spec: DatasetSpec, ci: int, ii: int, character: dict | None = None) -> dict:
-    """Parameters of image ``ii`` of character ``ci`` (JSON): camera, pose, light."""
+def plan_image(spec: DatasetSpec, ci: int, ii: int, character: CharacterPlan | None = None) -> ImagePlan:
+    """Image ``ii`` of character ``ci``: camera, pose, light (and the photo's window)."""
     _check_index(spec, ci, ii)
     if character is None:
         character = plan_character(spec, ci)
     rng = rng_for(spec.seed, STREAM_IMAGE, ci, ii)
-    camera = sample_camera(rng, spec.camera, character_center(character))
-    pose = sample_pose(spec, character["attributes"], rng)
+    camera = sample_camera(rng, spec.camera, character.center_m)
+    pose = sample_pose(spec, rng)
     light = sample_lighting(rng, spec.lighting)
-    row = {
-        "pid": ci,
-        "camid": camera["camid"],
-        "index": ii,
-        "stem": image_stem(ci, camera["camid"], ii),
-        "camera": camera,
-        "pose": pose,
-        "light": light,
-    }
-    if spec.background.mode == "images":
-        row["background_crop"] = sample_background_crop(rng)
-    return row
+    crop = sample_background_crop(rng) if spec.background.mode == "images" else None
+    return ImagePlan(
+        pid=ci,
+        index=ii,
+        camid=camera.camid,
+        stem=image_stem(ci, camera.camid, ii),
+        camera=camera,
+        pose=pose,
+        light=light,
+        character=character,
+        background_crop=crop,
+    )
 
 
-def plan_rows(spec: DatasetSpec) -> Iterator[dict]:
-    """Planned label rows of every image: image parameters plus the character's attributes."""
-    for ci in range(spec.characters):
+def plan_images(spec: DatasetSpec, start: int = 0, stop: int | None = None) -> Iterator[ImagePlan]:
+    """Plans of every image of characters ``start..stop-1`` (all by default), in order."""
+    for ci in range(start, spec.characters if stop is None else stop):
         character = plan_character(spec, ci)
         for ii in range(spec.images_per_character):
-            row = plan_image(spec, ci, ii, character)
-            row["character"] = character
-            yield row
+            yield plan_image(spec, ci, ii, character)

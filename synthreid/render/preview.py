@@ -11,7 +11,7 @@ from PIL import Image, ImageDraw
 from synthreid.dataset import Dataset, ImageRecord
 from synthreid.errors import DatasetError
 from synthreid.fsutil import atomic_path
-from synthreid.render.output import file_problems, read_meta_row
+from synthreid.render.writer import file_problems, read_meta_row
 
 log = logging.getLogger(__name__)
 MAX_LISTED = 10  # damaged files named in the warning; `synthreid verify` lists all

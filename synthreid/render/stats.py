@@ -31,6 +31,7 @@ import numpy as np
 from synthreid.errors import DatasetError, SpecError
 from synthreid.render.attributes import FAMILIES, character_families, peta_families
 from synthreid.render.colournames import COLOUR_NAMES, name_indices
+from synthreid.render.model.person import PersonPlan
 
 UPPER_ROWS = (0.20, 0.50)  # fractions of the crop height, top = 0
 LOWER_ROWS = (0.55, 0.85)
@@ -152,7 +153,7 @@ def planned_distributions(spec, characters: int | None = None, progress: bool = 
     if n > spec.characters:
         spec = spec.replace(characters=n)
     people = (
-        character_families(plan_character(spec, ci)["attributes"])
+        character_families(plan_character(spec, ci).person)
         for ci in _progress(range(n), n, f"plan {spec.name}", progress)
     )
     return accumulate(people, f"{spec.name} (planned, {n} people)")
@@ -161,26 +162,19 @@ def planned_distributions(spec, characters: int | None = None, progress: bool = 
 def dataset_distributions(root: str | Path) -> Distributions:
     """Families of every character of a planned or rendered dataset (its labels.jsonl rows)."""
     from synthreid.dataset import Dataset
+    from synthreid.render.model import PlanError
+    from synthreid.render.output import stored_plans
 
     ds = Dataset(root)
-    seen: dict[int, dict] = {}
-    for i, row in enumerate(ds.labels(), 1):
-        try:
-            seen.setdefault(int(row["pid"]), row["character"]["attributes"])
-        except (KeyError, TypeError, ValueError) as exc:
-            raise DatasetError(
-                f"{ds.root / 'labels.jsonl'}:{i}: row without pid/character.attributes ({exc})"
-            ) from exc
+    seen: dict[int, PersonPlan] = {}
+    try:
+        for plan in stored_plans(ds.root):
+            seen.setdefault(plan.pid, plan.character.person)
+    except PlanError as exc:
+        raise DatasetError(str(exc)) from exc
     if not seen:
         raise DatasetError(f"{ds.root / 'labels.jsonl'}: no label rows (plan or render the dataset first)")
-    people = []
-    for pid in sorted(seen):
-        try:
-            people.append(character_families(seen[pid]))
-        except (KeyError, TypeError) as exc:
-            raise DatasetError(
-                f"{ds.root / 'labels.jsonl'}: character {pid}: missing attribute {exc}"
-            ) from exc
+    people = [character_families(seen[pid]) for pid in sorted(seen)]
     return accumulate(people, f"{ds.name} ({len(people)} people)")
 
 

@@ -1,7 +1,7 @@
 """``synthreid verify``: check every image and mask of a rendered dataset against its rows.
 
 The plan (the manifest's spec) names every image. A rendered image has its row in
-``meta/STEM.json``; it is sound when ``output.file_problems`` finds nothing (paths, sha256 of
+``meta/STEM.json``; it is sound when ``writer.file_problems`` finds nothing (paths, sha256 of
 image and mask) and both files decode at the sizes the row records. ``labels.jsonl`` must
 agree with the meta rows. ``fix_dataset`` deletes the files of damaged images and rewrites
 labels.jsonl, so that the next ``render`` (or the farm's resume) renders them again.
@@ -18,9 +18,11 @@ from tqdm import tqdm
 
 from synthreid.dataset import Dataset
 from synthreid.errors import DatasetError
-from synthreid.render.output import file_problems, finalize_dataset, names_stem, read_meta_row
-from synthreid.render.plan import plan_character, plan_image
+from synthreid.render.model import ImagePlan, PlanError
+from synthreid.render.output import finalize_dataset
+from synthreid.render.plan import plan_images
 from synthreid.render.spec import DatasetSpec
+from synthreid.render.writer import file_problems, names_stem, read_meta_row
 
 SUBDIRS = ("images", "masks", "meta")
 MAX_EXAMPLES = 5  # stems named in an aggregated message
@@ -80,12 +82,14 @@ def _decode_problem(path: Path, rel: str, size: tuple | None, what: str) -> tupl
     return None, got
 
 
-def check_image(root: Path, stem: str, planned: dict, row: dict) -> list[str]:
+def check_image(root: Path, stem: str, planned: ImagePlan, row: dict) -> list[str]:
     """Every problem of one rendered image (meta ``row``) against its ``planned`` row."""
     problems = file_problems(root, stem, row)
     for key in ("pid", "camid", "index"):
-        if key in row and row[key] != planned[key]:
-            problems.append(f"meta/{stem}.json: {key} is {row[key]!r}, the plan says {planned[key]!r}")
+        if key in row and row[key] != getattr(planned, key):
+            problems.append(
+                f"meta/{stem}.json: {key} is {row[key]!r}, the plan says {getattr(planned, key)!r}"
+            )
     size = row.get("size")
     size = tuple(size) if isinstance(size, list) and len(size) == 2 else None
     for key, folder in (("image", "images"), ("mask", "masks")):
@@ -98,13 +102,6 @@ def check_image(root: Path, stem: str, planned: dict, row: dict) -> list[str]:
             elif size is None:
                 size = got
     return problems
-
-
-def _planned_rows(spec: DatasetSpec):
-    for ci in range(spec.characters):
-        character = plan_character(spec, ci)
-        for ii in range(spec.images_per_character):
-            yield plan_image(spec, ci, ii, character)
 
 
 def _labels_by_stem(root: Path) -> tuple[dict[str, dict] | None, str | None]:
@@ -135,8 +132,9 @@ def verify_dataset(root: str | Path, progress: bool = False) -> VerifyReport:
     planned_stems: set[str] = set()
     sound = 0
     with tqdm(total=spec.total_images, unit="img", desc=f"verify {ds.name}", disable=not progress) as bar:
-        for planned in _planned_rows(spec):
-            stem = planned["stem"]
+        # the spec names every image: a check independent of the stored plans it verifies
+        for planned in plan_images(spec):
+            stem = planned.stem
             planned_stems.add(stem)
             bar.update(1)
             row = read_meta_row(root, stem)
@@ -240,7 +238,10 @@ def fix_dataset(report: VerifyReport) -> FixReport:
             removed_temps += 1
     rewrite = bool(report.damaged) or report.labels_stale
     if rewrite:
-        finalize_dataset(root, report.spec)
+        try:
+            finalize_dataset(root)  # from the plans stored in labels.jsonl
+        except (DatasetError, PlanError, OSError):
+            finalize_dataset(root, plan_images(report.spec))  # labels.jsonl lost or torn: plan again
     return FixReport(
         tuple(report.damaged), removed_temps, rewrite, tuple(p for p in report.problems if not p.fixable)
     )

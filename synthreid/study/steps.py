@@ -384,13 +384,15 @@ def link_finished_images(spec, root: Path, source: Path) -> int:
     """Bring the images of ``source`` (a render of ``spec`` under another name or splits) that
     ``root`` lacks into ``root``; returns how many. Each image is checked against its recorded
     checksums first, and its meta row, which marks it finished, is written last."""
-    from synthreid.render.output import finished_row, image_done, init_dataset
+    from synthreid.render.output import init_dataset
+    from synthreid.render.writer import DatasetWriter
 
     init_dataset(spec, root)
+    ours, theirs = DatasetWriter(root), DatasetWriter(source)
     n = 0
     for meta in sorted((source / "meta").glob("*.json")):
         stem = meta.stem
-        if image_done(root, stem) or (row := finished_row(source, stem)) is None:
+        if ours.done(stem) or (row := theirs.finished_row(stem)) is None:
             continue
         _link(source / row["image"], root / row["image"])
         _link(source / row["mask"], root / row["mask"])

@@ -22,7 +22,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from synthreid.errors import DatasetError
-from synthreid.render.output import file_problems, read_meta_row
+from synthreid.render.writer import file_problems, read_meta_row
 from synthreid.workers.catalog import Catalog
 
 PAGE = 2_000  # done images read, checked and re-queued per step

@@ -1,13 +1,10 @@
-"""Shared storage of the farm: dataset folders under ``DATA_DIR/datasets`` and the files of
-one character's images (finished rows, leftover temp files of crashed writers)."""
+"""Shared storage of the farm: leftover temp files of crashed writers of one character's
+images (whether an image is done is ``render.writer.DatasetWriter``'s rule)."""
 
 from __future__ import annotations
 
 import contextlib
 from pathlib import Path
-
-# One definition of "complete on disk" for the farm and local renders (checksum-checked).
-from synthreid.render.output import finished_row as finished_row
 
 
 def remove_character_temps(root: str | Path, stems: list[str]) -> int:

@@ -29,7 +29,7 @@ from synthreid.workers.catalog import Catalog, Task
 from synthreid.workers.catalog.base import PlanBatch, dump_json
 from synthreid.workers.interrupts import StopRequested, TaskLost
 from synthreid.workers.repair import RepairReport, requeue_damaged
-from synthreid.workers.storage import finished_row, remove_character_temps
+from synthreid.workers.storage import remove_character_temps
 
 log = logging.getLogger(__name__)
 
@@ -59,18 +59,40 @@ class RenderBackend:
 
         return DatasetSpec.from_dict(data)
 
-    def plan_character(self, spec, ci: int) -> dict:
+    def plan_character(self, spec, ci: int):
+        """The ``CharacterPlan`` of character ``ci`` (planning: enqueue only)."""
         from synthreid.render.plan import plan_character
 
         return plan_character(spec, ci)
 
-    def plan_image(self, spec, ci: int, ii: int, character: dict) -> dict:
+    def plan_image(self, spec, ci: int, ii: int, character):
+        """The ``ImagePlan`` of image ``ii`` of ``character`` (planning: enqueue only)."""
         from synthreid.render.plan import plan_image
 
         return plan_image(spec, ci, ii, character)
 
+    def character_plan(self, data, where: str):
+        """A stored character plan (catalog JSON) as a ``CharacterPlan``, or PlanError."""
+        from synthreid.render.model import CharacterPlan
+
+        return CharacterPlan.from_json(data, where)
+
+    def image_plan(self, data, character, where: str):
+        """A stored image plan (catalog JSON, without its character) as an ``ImagePlan``."""
+        from synthreid.render.model import ImagePlan
+
+        return ImagePlan.from_json(data, character, where)
+
+    def writer(self, spec, root: Path):
+        """The ``DatasetWriter`` of dataset folder ``root`` (it also says which images are done)."""
+        from synthreid.render.writer import DatasetWriter
+
+        return DatasetWriter(root, spec.output.format)
+
     def init_dataset(self, spec, root: Path) -> None:
-        """Create the dataset folder once per process (idempotent on disk as well)."""
+        """Create the dataset folder once per process (idempotent on disk as well). Its
+        labels.jsonl comes at finalize, from the plans in the catalog (workers may start
+        before enqueue has planned every character)."""
         key = (spec.to_json(), str(root))
         if key in self._initialised:
             return
@@ -94,15 +116,16 @@ class RenderBackend:
                             shutil.rmtree(p)
                         elif not p.name.startswith("."):
                             p.unlink()
-                init_dataset(spec, root)
+                init_dataset(spec, root, labels=False)
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
         self._initialised.add(key)
 
-    def finalize_dataset(self, spec, root: Path) -> None:
+    def finalize_dataset(self, spec, root: Path, plans) -> None:
+        """Write labels.jsonl from the stored ``plans`` and the finished images' rows."""
         from synthreid.render.output import finalize_dataset
 
-        finalize_dataset(root, spec)
+        finalize_dataset(root, plans)
 
     def close(self) -> None:
         """Close the render session (removes its temp folder)."""
@@ -241,10 +264,10 @@ def _plan_range(spec, start: int, stop: int, backend=None) -> PlanBatch:
     chars, images = [], []
     for ci in range(start, stop):
         char = plan_character(spec, ci)
-        chars.append((ci, spec.seed, dump_json(char)))
+        chars.append((ci, spec.seed, dump_json(char.to_json())))
         for ii in range(spec.images_per_character):
-            row = plan_image(spec, ci, ii, char)
-            images.append((ci, ii, row["camid"], row["stem"], dump_json(row)))
+            plan = plan_image(spec, ci, ii, char)
+            images.append((ci, ii, plan.camid, plan.stem, dump_json(plan.to_json(character=False))))
     return PlanBatch(start, stop, chars, images)
 
 
@@ -413,6 +436,18 @@ def _plan_into(
         bar.close()
 
 
+def catalog_plans(catalog: Catalog, dataset_id: int, backend: RenderBackend) -> Iterator:
+    """The ``ImagePlan`` of every image of a dataset, as stored in the catalog at enqueue, in
+    planning order, read page by page (flat memory); one ``CharacterPlan`` per person."""
+    last_id, character = None, None
+    for page in catalog.image_plan_pages(dataset_id):
+        for char_id, char_json, params in page:
+            if char_id != last_id:
+                character = backend.character_plan(char_json, f"catalog character {char_id}")
+                last_id = char_id
+            yield backend.image_plan(params, character, f"catalog dataset {dataset_id} image")
+
+
 def run_render_task(
     catalog: Catalog,
     task: Task,
@@ -423,7 +458,8 @@ def run_render_task(
     should_stop: Callable[[], bool] = lambda: False,
     lease_ok: Callable[[], bool] = lambda: True,
 ) -> dict:
-    """Render the missing images of one character, then mark them and the task done together.
+    """Render the missing images of one character from their plans stored in the catalog,
+    then mark them and the task done together.
 
     Images already complete on disk (from an earlier, interrupted attempt) are not rendered
     again. Raises StopRequested / TaskLost between images; render errors propagate (the caller
@@ -435,8 +471,10 @@ def run_render_task(
     spec = backend.spec_from_dict(ds["spec"])
     root = data_root(ds["name"])
     char = catalog.character(task.character_id)
+    character = backend.character_plan(char["plan"], f"catalog character {task.character_id}")
     images = catalog.character_images(task.character_id)
     backend.init_dataset(spec, root)
+    writer = backend.writer(spec, root)
     removed = remove_character_temps(root, [im["stem"] for im in images])
     if removed:
         log.info("task %d: removed %d temp files of an interrupted attempt", task.id, removed)
@@ -445,13 +483,14 @@ def run_render_task(
     for im in images:
         if im["state"] == "done":
             continue
-        row = finished_row(root, im["stem"])
+        row = writer.finished_row(im["stem"])
         if row is None:
             if should_stop():
                 raise StopRequested()
             if not lease_ok():
                 raise TaskLost()
-            row = backend.session(spec).render_image(char["index"], im["index"], root)
+            plan = backend.image_plan(im["params"], character, f"catalog image {im['id']}")
+            row = writer.write(plan, backend.session(spec).render(plan))
             rendered += 1
         else:
             reused += 1
@@ -480,7 +519,7 @@ def finalize_dataset(
     ds = catalog.get_dataset_by_id(dataset_id)
     try:
         spec = backend.spec_from_dict(ds["spec"])
-        backend.finalize_dataset(spec, data_root(ds["name"]))
+        backend.finalize_dataset(spec, data_root(ds["name"]), catalog_plans(catalog, dataset_id, backend))
     except Exception as exc:  # noqa: BLE001 - recorded on the dataset; the next pass retries
         catalog.finalize_failed(dataset_id, f"{type(exc).__name__}: {exc}")
         log.error(

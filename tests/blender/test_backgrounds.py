@@ -6,7 +6,7 @@ from PIL import Image
 
 from synthreid.errors import DatasetError
 from synthreid.render.output import init_dataset
-from tests.blender.conftest import small_spec
+from tests.blender.conftest import render_one, small_spec
 
 pytestmark = pytest.mark.blender
 
@@ -28,7 +28,7 @@ def test_photo_background_is_behind_the_person(tmp_path, session_factory):
     _solid(photos / ".hidden.png", (255, 0, 0))
     spec = small_spec(background={"mode": "images", "images_dir": str(photos)}, characters=2)
     init_dataset(spec, tmp_path / "ds")
-    row = session_factory(spec).render_image(0, 0, tmp_path / "ds")
+    row = render_one(session_factory(spec), spec, 0, 0, tmp_path / "ds")
     assert row["character"]["background"]["image"] == "street/a.jpg"
     bg, person = _background_pixels(tmp_path / "ds", row)
     assert len(bg) > 50 and len(person) > 50
@@ -50,7 +50,7 @@ def test_panorama_surrounds_and_lights_the_person(tmp_path, session_factory):
         characters=2,
     )
     init_dataset(spec, tmp_path / "ds")
-    row = session_factory(spec).render_image(1, 0, tmp_path / "ds")
+    row = render_one(session_factory(spec), spec, 1, 0, tmp_path / "ds")
     bg, person = _background_pixels(tmp_path / "ds", row)
     assert len(bg) > 50
     # Cameras look down at the person: the orange ground fills the background.

@@ -17,9 +17,10 @@ from mathutils import Vector  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from synthreid.render import spec as S  # noqa: E402
-from synthreid.render.blender.person import COCO18, build_person  # noqa: E402
+from synthreid.render.blender.person import COCO18  # noqa: E402
 from synthreid.render.sampling.people import sample_character  # noqa: E402
 from synthreid.render.spec import DatasetSpec  # noqa: E402
+from tests.blender.conftest import build_person, person_json, pose_plan  # noqa: E402
 
 pytestmark = pytest.mark.blender
 
@@ -98,7 +99,7 @@ def look_from(sc, azimuth_deg: float, dist: float = CAM_DIST, z: float = 1.0):
 
 @pytest.fixture(scope="module")
 def base():
-    c = sample_character(DatasetSpec.preset("IV"), np.random.default_rng(7))
+    c = person_json(sample_character(DatasetSpec.preset("IV"), np.random.default_rng(7)))
     c["accessories"] = {k: None for k in S.ACCESSORIES}
     c["facial_hair"] = None
     c["hands"] = "free"
@@ -174,7 +175,7 @@ def test_each_type_builds_and_is_visible(scene, base, part, changes):
         c["accessories"] = {k: None for k in S.ACCESSORIES}
     p = build_person(c)
     try:
-        p.pose({"kind": "walk", "phase": 0.3})
+        p.pose(pose_plan({"kind": "walk", "phase": 0.3}))
         obj = p.parts[part]
         assert len(obj.data.vertices) > 20
         assert visible_fraction(scene, p, obj) > 0.2
@@ -185,11 +186,18 @@ def test_each_type_builds_and_is_visible(scene, base, part, changes):
 @pytest.mark.parametrize("name", S.ACCESSORIES)
 def test_each_accessory_builds_and_is_visible(scene, base, name):
     c = variant(base, hair={"style": "short", "color": [0.1, 0.1, 0.1]})
-    acc = {"color": [0.9, 0.8, 0.1], "size": [0.3, 0.4, 0.15], "side": "left", "brim": 0.06, "kind": "clear"}
+    acc = {
+        "color": [0.9, 0.8, 0.1],
+        "size": [0.3, 0.4, 0.15],
+        "side": "left",
+        "brim": 0.06,
+        "kind": "clear",
+        "backwards": False,
+    }
     c["accessories"] = {k: (acc if k == name else None) for k in S.ACCESSORIES}
     p = build_person(c)
     try:
-        p.pose({"kind": "stand"})
+        p.pose(pose_plan({"kind": "stand"}))
         assert visible_fraction(scene, p, p.parts[name]) > 0.1
         assert name in p.parts and p.parts[name] in p.objects
     finally:
@@ -304,7 +312,7 @@ def test_long_sleeves_cover_arms_in_render(scene, base, tmp_path):
         )
         p = build_person(c)
         try:
-            p.pose({"kind": "stand", "arms": 8.0})
+            p.pose(pose_plan({"kind": "stand", "arms": 8.0}))
             img = render_flat(scene, p, tmp_path, kind)
             counts[kind] = _arm_skin_pixels(scene, img, p.joints_world())
             assert (img[..., 1] > 128).sum() > 300  # the person is in the frame
@@ -330,7 +338,7 @@ def test_posed_person_within_bbox_on_floor(scene, base, tmp_path, pose):
     )
     p = build_person(c)
     try:
-        p.pose(pose)
+        p.pose(pose_plan(pose))
         v = p.world_vertices()
         assert v.shape[1] == 3 and len(v) > 1000
         assert abs(v[:, 2].min()) < 0.005  # standing on z = 0
@@ -359,17 +367,18 @@ def test_posed_person_within_bbox_on_floor(scene, base, tmp_path, pose):
 
 def test_bad_character_raises_clear_error(base):
     from synthreid.errors import SpecError
+    from synthreid.render.model import PlanError
 
-    with pytest.raises(SpecError, match="character.top.type"):
+    with pytest.raises(PlanError, match="person.top.type"):
         build_person(variant(base, top={"type": "toga", "color": [1, 0, 0]}))
-    with pytest.raises(SpecError, match="character.hair.style"):
+    with pytest.raises(PlanError, match="person.hair.style"):
         build_person(variant(base, hair={"style": "mohawk"}))
     p = build_person(base)
     try:
         with pytest.raises(SpecError, match="motion_dir"):
-            p.pose({"kind": "bvh", "clip": "x.bvh", "frame": 0})
-        with pytest.raises(SpecError, match="pose.kind"):
-            p.pose({"kind": "dance"})
+            p.pose(pose_plan({"kind": "bvh", "clip": "x.bvh", "frame": 0}))
+        with pytest.raises(SpecError, match="not a WalkPose"):
+            p.pose(dict(kind="dance"))
     finally:
         p.remove()
 
@@ -384,7 +393,14 @@ def test_same_character_same_geometry_and_remove_leaks_nothing(base):
     c = variant(
         base,
         accessories={
-            k: {"color": [0.3, 0.3, 0.3], "size": [0.3, 0.4, 0.15], "side": "right", "brim": 0.05}
+            k: {
+                "color": [0.3, 0.3, 0.3],
+                "size": [0.3, 0.4, 0.15],
+                "side": "right",
+                "brim": 0.05,
+                "backwards": False,
+                "kind": "clear",
+            }
             for k in S.ACCESSORIES
             if k != "hat"
         }
@@ -394,11 +410,11 @@ def test_same_character_same_geometry_and_remove_leaks_nothing(base):
     )
     before = counts()
     a = build_person(c)
-    a.pose({"kind": "walk", "phase": 0.4})
+    a.pose(pose_plan({"kind": "walk", "phase": 0.4}))
     va = a.world_vertices()
     a.remove()
     b = build_person(c)
-    b.pose({"kind": "walk", "phase": 0.4})
+    b.pose(pose_plan({"kind": "walk", "phase": 0.4}))
     vb = b.world_vertices()
     b.remove()
     assert np.array_equal(va, vb)
@@ -409,7 +425,7 @@ def test_phone_in_raised_right_hand_and_pockets(base):
     p = build_person(variant(base, hands="phone"))
     try:
         assert "phone" in p.parts
-        p.pose({"kind": "stand", "weight": 0.0, "arms": 6.0, "head": 0.0})
+        p.pose(pose_plan({"kind": "stand", "weight": 0.0, "arms": 6.0, "head": 0.0}))
         j = p.joints_world()
         assert j["r_wrist"][2] > j["l_wrist"][2] + 0.25  # forearm raised in front
         assert j["r_wrist"][1] < j["l_wrist"][1] - 0.1
@@ -420,7 +436,7 @@ def test_phone_in_raised_right_hand_and_pockets(base):
     try:
         assert "phone" not in p.parts
         for q in (p, free):
-            q.pose({"kind": "walk", "phase": 0.0})
+            q.pose(pose_plan({"kind": "walk", "phase": 0.0}))
         jp, jf = p.joints_world(), free.joints_world()
         # hands stay at the hips instead of swinging: the wrists are close in depth
         assert abs(jp["r_wrist"][1] - jp["l_wrist"][1]) < abs(jf["r_wrist"][1] - jf["l_wrist"][1])
@@ -454,7 +470,7 @@ def test_print_image_material_and_no_image_leak(base, tmp_path):
         assert len(bpy.data.images) == n_images + 1  # still used by b
         b.remove()
     assert len(bpy.data.images) == n_images
-    with pytest.raises(Exception, match="texture.image"):
+    with pytest.raises(Exception, match="print image not found"):
         build_person(variant(c, top={**c["top"], "texture": {**tex, "image": str(tmp_path / "missing.png")}}))
 
 

@@ -14,9 +14,10 @@ bpy = pytest.importorskip("bpy")
 from mathutils import Vector  # noqa: E402
 
 from synthreid.render import spec as S  # noqa: E402
-from synthreid.render.blender.person import build_person, clothes  # noqa: E402
+from synthreid.render.blender.person import clothes  # noqa: E402
 from synthreid.render.sampling.people import sample_character  # noqa: E402
 from synthreid.render.spec import DatasetSpec  # noqa: E402
+from tests.blender.conftest import build_person, person_json, pose_plan  # noqa: E402
 
 pytestmark = pytest.mark.blender
 
@@ -27,7 +28,7 @@ LEG_BONES = ("pelvis", "thigh", "shin")
 def base():
     for obj in list(bpy.data.objects):  # the factory scene's cube would block the rays
         bpy.data.objects.remove(obj)
-    c = sample_character(DatasetSpec.preset("IV"), np.random.default_rng(7))
+    c = person_json(sample_character(DatasetSpec.preset("IV"), np.random.default_rng(7)))
     c["accessories"] = {k: None for k in S.ACCESSORIES}
     c["hands"] = "free"
     c["gait"]["stride"] = 1.25  # the longest sampled stride is the hardest case for a skirt
@@ -71,13 +72,13 @@ def test_skirts_and_dresses_leave_no_skin_gap_while_walking(base, kind):
     p = build_person(c)
     try:
         h, b = p.skel.height, p.skel.body
-        hip, knee = b["leg_length"], b["knee_height"]
+        hip, knee = b.leg_length, b.knee_height
         hem = knee - 0.02 * h if kind == "dress" else hip - clothes.SKIRT_HEM[kind] * (hip - knee)
         # the upper half between the hips and the hem (or the knee) must be covered: lower
         # down the hem rightly lifts over a knee swinging forward
         z0, z1 = hip - 0.5 * (hip - max(hem, knee)), hip + 0.04 * h
         for phase in np.linspace(0.0, 1.0, 6, endpoint=False):
-            p.pose({"kind": "walk", "phase": float(phase)})
+            p.pose(pose_plan({"kind": "walk", "phase": float(phase)}))
             assert leg_skin_hits(p, z0, z1) == 0, f"skin between the waist and hem at phase {phase:.2f}"
     finally:
         p.remove()
@@ -111,9 +112,9 @@ def test_phone_held_in_front_of_chest_head_bowed(base, pose):
     free = build_person(base)
     p = build_person(dict(base, hands="phone"))
     try:
-        free.pose(pose)
+        free.pose(pose_plan(pose))
         jf = free.joints_world()
-        p.pose(pose)
+        p.pose(pose_plan(pose))
         j = p.joints_world()
         sz = p.skel.shoulder_z
         half = abs(p.skel.bones["upperarm.R"][0][0])
@@ -168,7 +169,7 @@ def test_hands_in_pockets_are_hidden(base):
         p = build_person(dict(base, hands=hands))
         try:
             for phase in phases:
-                p.pose({"kind": "walk", "phase": phase})
+                p.pose(pose_plan({"kind": "walk", "phase": phase}))
                 seen = _hand_seen(p)
                 if hands == "pockets":
                     assert seen < 0.05, f"{seen:.0%} of the hands visible at phase {phase}"
@@ -195,7 +196,7 @@ def test_open_coats_have_lapels_and_collars_show_from_behind(base, kind):
     for is_open, top in tops.items():
         p = build_person(dict(base, top=top, hair={"style": "bald"}))
         try:
-            p.pose({"kind": "stand"})
+            p.pose(pose_plan({"kind": "stand"}))
             obj = p.parts["top"]
             verts[is_open] = np.array([v.co for v in obj.data.vertices])
             # from behind, a level ray over the neck's base meets the raised back of the collar

@@ -10,16 +10,16 @@ import pytest
 bpy = pytest.importorskip("bpy")
 
 from synthreid.render import spec as S  # noqa: E402
-from synthreid.render.blender.person import build_person  # noqa: E402
 from synthreid.render.sampling.people import sample_character  # noqa: E402
 from synthreid.render.spec import DatasetSpec  # noqa: E402
+from tests.blender.conftest import build_person, person_json, pose_plan  # noqa: E402
 
 pytestmark = pytest.mark.blender
 
 
 @pytest.fixture(scope="module")
 def base():
-    c = sample_character(DatasetSpec.preset("IV"), np.random.default_rng(7))
+    c = person_json(sample_character(DatasetSpec.preset("IV"), np.random.default_rng(7)))
     c["accessories"] = {k: None for k in S.ACCESSORIES}
     c["hands"] = "free"
     return c
@@ -28,11 +28,13 @@ def base():
 def test_walk_cycle_swings_arms_against_legs_and_bends_knees(base):
     p = build_person(base)
     try:
-        p.pose({"kind": "walk", "phase": 0.0})  # right heel strike: right leg forward, right arm back
+        p.pose(
+            pose_plan({"kind": "walk", "phase": 0.0})
+        )  # right heel strike: right leg forward, right arm back
         j = p.joints_world()
         assert j["r_ankle"][1] < j["l_ankle"][1] - 0.2  # forward is -Y
         assert j["r_wrist"][1] > j["l_wrist"][1] + 0.05
-        p.pose({"kind": "walk", "phase": 0.72})  # right leg in swing: knee flexed
+        p.pose(pose_plan({"kind": "walk", "phase": 0.72}))  # right leg in swing: knee flexed
         j = p.joints_world()
         hip, knee, ankle = (np.array(j[k]) for k in ("r_hip", "r_knee", "r_ankle"))
         a, b = knee - hip, ankle - knee
@@ -108,13 +110,13 @@ def test_bvh_clip_drives_armature(base, tmp_path):
     (tmp_path / "clips" / "tpose.bvh").write_text(BVH)
     p = build_person(base, motion_dir=str(tmp_path / "clips"))
     try:
-        p.pose({"kind": "bvh", "clip": "tpose.bvh", "frame": 0})
+        p.pose(pose_plan({"kind": "bvh", "clip": "tpose.bvh", "frame": 0}))
         j0 = p.joints_world()
         # the clip's arm is horizontal (T-pose): our left arm follows, the right one keeps its rest
         assert abs(j0["l_wrist"][2] - j0["l_shoulder"][2]) < 0.05
         assert j0["l_wrist"][0] > j0["l_shoulder"][0] + 0.4
         assert j0["r_wrist"][2] < j0["r_shoulder"][2] - 0.4
-        p.pose({"kind": "bvh", "clip": "tpose.bvh", "frame": 1})
+        p.pose(pose_plan({"kind": "bvh", "clip": "tpose.bvh", "frame": 1}))
         j1 = p.joints_world()
         thigh = np.linalg.norm(np.subtract(j0["l_knee"], j0["l_hip"]))
         # hip flexed 60 deg: the knee comes forward (-Y) by thigh * sin 60

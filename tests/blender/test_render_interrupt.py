@@ -245,7 +245,7 @@ def test_truncated_image_is_rerendered_and_verify_fix_gives_a_clean_dataset(tmp_
     data = victim.read_bytes()
     victim.write_bytes(data[: len(data) // 2])
 
-    assert missing_images(spec, out) == {0: [int(victim.stem.rsplit("_", 1)[1])]}
+    assert missing_images(out) == {0: [int(victim.stem.rsplit("_", 1)[1])]}
     assert main(["verify", str(out), "--quiet"]) == 1
     assert f"images/{victim.name}: sha256 differs" in capsys.readouterr().out
     resumed = render_dataset(spec, out, workers=1, progress=False)

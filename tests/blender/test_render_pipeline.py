@@ -9,7 +9,7 @@ from PIL import Image
 from synthreid.dataset import Dataset
 from synthreid.render.local import render_dataset
 from synthreid.render.output import init_dataset
-from tests.blender.conftest import small_spec
+from tests.blender.conftest import render_one, small_spec
 
 pytestmark = pytest.mark.blender
 
@@ -24,7 +24,7 @@ def test_tight_crop_and_native_size(tmp_path, session_factory):
     init_dataset(spec, tmp_path)
     s = session_factory(spec)
     for ci in range(2):
-        row = s.render_image(ci, 0, tmp_path)
+        row = render_one(s, spec, ci, 0, tmp_path)
         x0, y0, x1, y1 = row["bbox"]
         img = Image.open(tmp_path / row["image"])
         mask = np.asarray(Image.open(tmp_path / row["mask"]))
@@ -39,7 +39,7 @@ def test_tight_crop_and_native_size(tmp_path, session_factory):
 def test_margin_never_cuts_the_person(tmp_path, session_factory):
     spec = small_spec(output={"margin": 0.1})
     init_dataset(spec, tmp_path)
-    row = session_factory(spec).render_image(1, 1, tmp_path)
+    row = render_one(session_factory(spec), spec, 1, 1, tmp_path)
     mask = np.asarray(Image.open(tmp_path / row["mask"]))
     h, w = mask.shape
     edges = np.concatenate([mask[0], mask[-1], mask[:, 0], mask[:, -1]])
@@ -54,7 +54,7 @@ def test_fixed_output_size_and_joints_inside_bbox(tmp_path, session_factory):
     init_dataset(spec, tmp_path)
     s = session_factory(spec)
     for ci, ii in [(0, 0), (2, 1)]:
-        row = s.render_image(ci, ii, tmp_path)
+        row = render_one(s, spec, ci, ii, tmp_path)
         assert Image.open(tmp_path / row["image"]).size == (32, 64)
         assert Image.open(tmp_path / row["mask"]).size == (32, 64)
         x0, y0, x1, y1 = row["bbox"]
@@ -67,7 +67,7 @@ def test_fixed_output_size_and_joints_inside_bbox(tmp_path, session_factory):
             assert -1 <= cu <= 33 and -1 <= cv <= 65
         meta = json.loads((tmp_path / "meta" / f"{row['stem']}.json").read_text())
         assert meta["checksum"] == row["checksum"] and meta["state"] == "done"
-        assert meta["character"]["attributes"] and meta["camera"]["camid"] == row["camid"]
+        assert meta["character"]["person"] and meta["camera"]["camid"] == row["camid"]
         assert len(meta["frame"]["K"]) == 3 and len(meta["frame"]["Rt"]) == 3
 
 
@@ -77,14 +77,14 @@ def test_same_seed_same_pixels_different_characters_differ(tmp_path, session_fac
     init_dataset(spec, a)
     init_dataset(spec, b)
     s = session_factory(spec)
-    r0 = s.render_image(0, 0, a)
-    s.render_image(1, 0, a)  # another character in between: nothing may leak
-    r0b = s.render_image(0, 0, b)
+    r0 = render_one(s, spec, 0, 0, a)
+    render_one(s, spec, 1, 0, a)  # another character in between: nothing may leak
+    r0b = render_one(s, spec, 0, 0, b)
     px_a = np.asarray(Image.open(a / r0["image"]))
     px_b = np.asarray(Image.open(b / r0b["image"]))
     assert np.array_equal(px_a, px_b)
     assert np.array_equal(np.asarray(Image.open(a / r0["mask"])), np.asarray(Image.open(b / r0b["mask"])))
-    other = np.asarray(Image.open(a / "images" / f"{s.render_image(1, 0, a)['stem']}.png"))
+    other = np.asarray(Image.open(a / "images" / f"{render_one(s, spec, 1, 0, a)['stem']}.png"))
     assert np.abs(px_a.astype(int) - other.astype(int)).mean() > 5
 
 
@@ -104,3 +104,16 @@ def test_local_runner_resumes_only_missing(tmp_path):
     labels = list(Dataset(out).labels())
     assert len(labels) == 4 and all(r["state"] == "done" for r in labels)
     assert not list(out.rglob(".*.tmp"))
+
+
+def test_jpg_output_resumes_without_rendering_again(tmp_path):
+    spec = small_spec(output={"size": [32, 64], "format": "jpg"}, characters=1)
+    out = tmp_path / "ds"
+    first = render_dataset(spec, out, workers=1, progress=False)
+    assert first.rendered == 2 and not first.failed
+    images = sorted((out / "images").glob("*.jpg"))
+    assert len(images) == 2
+    mtimes = {p: p.stat().st_mtime_ns for p in images}
+    second = render_dataset(spec, out, workers=1, progress=False)
+    assert (second.rendered, second.skipped) == (0, 2)
+    assert all(p.stat().st_mtime_ns == t for p, t in mtimes.items())

@@ -8,9 +8,9 @@ import pytest
 bpy = pytest.importorskip("bpy")
 
 from synthreid.errors import SpecError  # noqa: E402
-from synthreid.render.blender.person import COCO18, build_person  # noqa: E402
+from synthreid.render.blender.person import COCO18  # noqa: E402
 from synthreid.render.sampling.people import sample_character  # noqa: E402
-from tests.blender.conftest import small_spec  # noqa: E402
+from tests.blender.conftest import build_person, person_json, pose_plan, render_one, small_spec  # noqa: E402
 
 pytestmark = pytest.mark.blender
 
@@ -115,7 +115,7 @@ def chars(tmp_path_factory):
 
 def _character(chars, file="hero.glb", seed=4):
     spec = small_spec(people={"meshes_dir": str(chars)})
-    c = sample_character(spec, np.random.default_rng(seed))
+    c = person_json(sample_character(spec, np.random.default_rng(seed)))
     c["mesh"] = {"file": file, "root": str(chars)}
     c["hands"] = "free"
     return c
@@ -138,7 +138,7 @@ def test_height_feet_and_facing(chars, file):
     p = build_person(c)
     try:
         assert {"pelvis", "head", "thigh.L", "shin.R", "upperarm.L", "forearm.R", "foot.L"} <= set(p.bone_map)
-        p.pose({"kind": "stand", "weight": 0.0, "arms": 6.0, "head": 0.0})
+        p.pose(pose_plan({"kind": "stand", "weight": 0.0, "arms": 6.0, "head": 0.0}))
         v = p.world_vertices()
         height = v[:, 2].max() - v[:, 2].min()
         assert abs(height - c["height"]) / c["height"] < 0.02
@@ -159,9 +159,9 @@ def test_walk_phases_move_arms_and_legs_and_joints(chars, file):
         pytest.skip(f"{file} exporter missing")
     p = build_person(_character(chars, file))
     try:
-        p.pose({"kind": "walk", "phase": 0.0})
+        p.pose(pose_plan({"kind": "walk", "phase": 0.0}))
         v0, j0 = p.world_vertices(), p.joints_world()
-        p.pose({"kind": "walk", "phase": 0.5})
+        p.pose(pose_plan({"kind": "walk", "phase": 0.5}))
         v1, j1 = p.world_vertices(), p.joints_world()
         assert list(j0) == list(COCO18)
         moved = np.linalg.norm(v1 - v0, axis=1)
@@ -209,10 +209,10 @@ def test_render_session_renders_user_character(chars, tmp_path, session_factory)
     )
     session = session_factory(spec)
     try:
-        label = session.render_image(0, 0, tmp_path)
+        label = render_one(session, spec, 0, 0, tmp_path)
     finally:
         session.close()
-    assert label["character"]["attributes"]["mesh"]["file"] in ("hero.glb", "hero.fbx")
+    assert label["character"]["person"]["mesh"]["file"] in ("hero.glb", "hero.fbx")
     img = np.asarray(Image.open(tmp_path / label["image"]))
     mask = np.asarray(Image.open(tmp_path / label["mask"]))
     assert img.size > 0 and mask.max() > 0 and (mask > 0).mean() > 0.02
@@ -243,11 +243,11 @@ def test_bvh_clip_drives_user_rig(chars, tmp_path):
     (tmp_path / "clips" / "tpose.bvh").write_text(BVH)
     p = build_person(_character(chars), motion_dir=str(tmp_path / "clips"))
     try:
-        p.pose({"kind": "bvh", "clip": "tpose.bvh", "frame": 0})
+        p.pose(pose_plan({"kind": "bvh", "clip": "tpose.bvh", "frame": 0}))
         j0 = p.joints_world()
         assert abs(j0["l_wrist"][2] - j0["l_shoulder"][2]) < 0.05
         assert j0["r_wrist"][2] < j0["r_shoulder"][2] - 0.3
-        p.pose({"kind": "bvh", "clip": "tpose.bvh", "frame": 1})
+        p.pose(pose_plan({"kind": "bvh", "clip": "tpose.bvh", "frame": 1}))
         j1 = p.joints_world()
         assert j1["l_knee"][1] < j1["l_hip"][1] - 0.2  # knee forward (-Y)
         assert abs(j1["r_knee"][1] - j1["r_hip"][1]) < 0.05

@@ -16,6 +16,9 @@ import tempfile
 import bpy
 import numpy as np
 
+from synthreid.errors import SpecError
+from synthreid.render.model.scene import BackgroundPlan, LightPlan, SurfacePlan
+
 MASK_PASS_INDEX = 1  # every object of the person carries this pass index
 
 
@@ -85,23 +88,25 @@ def _principled(mat):
     return next(n for n in mat.node_tree.nodes if n.type == "BSDF_PRINCIPLED")
 
 
-def set_surface(mat, surface: dict) -> None:
+def set_surface(mat, surface: SurfacePlan) -> None:
     """Rebuild a wall/floor material from sampled surface parameters (plain or procedural)."""
     nt = mat.node_tree
     bsdf = _principled(mat)
     for node in [n for n in nt.nodes if n.type not in ("BSDF_PRINCIPLED", "OUTPUT_MATERIAL")]:
         nt.nodes.remove(node)
     bsdf.inputs["Roughness"].default_value = 0.85
-    kind = surface.get("kind", "plain")
-    c1 = (*surface["color"], 1.0)
+    kind = surface.kind
+    if surface.color is None:
+        raise SpecError(f"background.{kind}", "a wall or floor surface needs a colour")
+    c1 = (*surface.color, 1.0)
     if kind == "plain":
         bsdf.inputs["Base Color"].default_value = c1
         return
-    c2 = (*surface.get("color2", surface["color"]), 1.0)
-    scale = float(surface.get("scale", 1.0))
+    c2 = (*(surface.color2 or surface.color), 1.0)
+    scale = 1.0 if surface.scale is None else surface.scale
     coord = nt.nodes.new("ShaderNodeTexCoord")
     mapping = nt.nodes.new("ShaderNodeMapping")
-    mapping.inputs["Location"].default_value = (surface.get("seed", 0) % 997 * 0.37, 0.0, 0.0)
+    mapping.inputs["Location"].default_value = ((surface.seed or 0) % 997 * 0.37, 0.0, 0.0)
     nt.links.new(coord.outputs["Object"], mapping.inputs["Vector"])
     if kind == "brick":
         tex = nt.nodes.new("ShaderNodeTexBrick")
@@ -251,8 +256,8 @@ class Stage:
         self.output_node = out
 
     # ---- per character / per image ------------------------------------------------------------
-    def set_background(self, background: dict, panoramas_dir: str | None = None) -> None:
-        mode = background["mode"]
+    def set_background(self, background: BackgroundPlan, panoramas_dir: str | None = None) -> None:
+        mode = background.mode
         open_air = mode in ("images", "panorama")
         self.walls.hide_render = open_air
         # A shadow catcher keeps the person's ground shadow: over the transparent film in
@@ -264,17 +269,23 @@ class Stage:
             links.remove(link)
         self.world_strength = None
         if mode == "panorama":
-            self._load_panorama(os.path.join(panoramas_dir, background["image"]))
+            if not panoramas_dir or background.image is None:
+                raise SpecError(
+                    "background.panoramas_dir", "a panorama background needs the folder and an image"
+                )
+            self._load_panorama(os.path.join(panoramas_dir, background.image))
             self.world_mapping.inputs["Rotation"].default_value = (
                 0.0,
                 0.0,
-                math.radians(background["rotation"]),
+                math.radians(background.rotation_deg or 0.0),
             )
             links.new(self.world_env.outputs["Color"], self.world_bg.inputs["Color"])
-            self.world_strength = background["strength"]
+            self.world_strength = background.strength
         elif not open_air:
-            set_surface(self.wall_mat, background["wall"])
-            set_surface(self.floor_mat, background["floor"])
+            if background.wall is None:
+                raise SpecError("background.wall", f"a {mode!r} background needs a wall surface")
+            set_surface(self.wall_mat, background.wall)
+            set_surface(self.floor_mat, background.floor)
 
     def _load_panorama(self, path: str) -> None:
         if self.panorama_path == path:
@@ -288,13 +299,13 @@ class Stage:
             bpy.data.images.remove(old)  # one panorama in memory per worker, not one per character
         self.panorama_path = path
 
-    def set_light(self, light: dict) -> None:
-        el, az = math.radians(light["sun_elevation"]), math.radians(light["sun_azimuth"])
+    def set_light(self, light: LightPlan) -> None:
+        el, az = math.radians(light.sun_elevation_deg), math.radians(light.sun_azimuth_deg)
         # A sun shines along its local -Z: tilt it away from +Z by (90 deg - elevation).
         self.sun.rotation_euler = (0.0, math.pi / 2 - el, az)
-        self.sun.data.energy = light["sun_strength"]
-        self.sun.data.color = light["sun_color"]
-        strength = light["ambient"] if self.world_strength is None else self.world_strength
+        self.sun.data.energy = light.sun_strength
+        self.sun.data.color = light.sun_color
+        strength = light.ambient if self.world_strength is None else self.world_strength
         self.world_bg.inputs["Strength"].default_value = strength
 
     def set_camera(self, rotation_w2c: np.ndarray, position) -> None:

@@ -10,6 +10,8 @@ import math
 
 import numpy as np
 
+from synthreid.render.model.scene import CameraPlan
+
 
 def sample_directions(rng: np.random.Generator, theta1_deg: float, theta2_deg: float, n: int | None = None):
     """Unit vectors uniform over the sphere segment theta1 <= theta <= theta2.
@@ -63,23 +65,19 @@ def look_at(position, target, up=(0.0, 0.0, 1.0)) -> np.ndarray:
     return np.stack([right, down, forward])
 
 
-def sample_camera(rng: np.random.Generator, camera_spec, target) -> dict:
-    """One camera pose: position on the segment around ``target`` at a sampled distance.
-
-    Returns JSON-ready values: position (m), target (m), distance (m), polar and azimuth (deg),
-    camera id.
-    """
+def sample_camera(rng: np.random.Generator, camera_spec, target) -> CameraPlan:
+    """One camera pose: position on the segment around ``target`` (m) at a sampled distance."""
     d = sample_directions(rng, *camera_spec.polar)
     lo, hi = camera_spec.distance
     dist = float(rng.uniform(lo, hi)) if hi > lo else float(lo)
     target = np.asarray(target, dtype=np.float64)
     pos = target + dist * d
     theta, phi = polar_azimuth(d)
-    return {
-        "position": [float(v) for v in pos],
-        "target": [float(v) for v in target],
-        "distance": dist,
-        "polar": theta,
-        "azimuth": phi,
-        "camid": camera_id(phi, camera_spec.camera_ids),
-    }
+    return CameraPlan(
+        position_m=(float(pos[0]), float(pos[1]), float(pos[2])),
+        target_m=(float(target[0]), float(target[1]), float(target[2])),
+        distance_m=dist,
+        polar_deg=theta,
+        azimuth_deg=phi,
+        camid=camera_id(phi, camera_spec.camera_ids),
+    )

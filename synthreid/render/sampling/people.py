@@ -1,12 +1,7 @@
 """What a person looks like and how they stand, sampled from a DatasetSpec (pure numpy).
 
-``sample_character`` returns one JSON-serialisable dict holding everything drawn for a person
-(stored in the catalog and in every label row); ``sample_pose`` draws the per-image pose. The
-Blender side (``render.blender.person``) builds exactly what these dicts describe, so the
-same dict always gives the same person.
-
-Units: metres, kilograms, years, degrees; colours are linear RGB in [0, 1].
-Height is the standing height barefoot (sole to top of the skull); shoes add their soles.
+``sample_character`` returns a ``PersonPlan`` (``render.model.person``: fields, units and
+ranges), ``sample_pose`` the per-image ``PosePlan``.
 """
 
 from __future__ import annotations
@@ -18,6 +13,9 @@ from pathlib import Path
 import numpy as np
 
 from synthreid.errors import SpecError
+from synthreid.render.model.codec import from_json
+from synthreid.render.model.person import HAND_POSES, PersonPlan
+from synthreid.render.model.scene import BvhPose, PosePlan, StandPose, WalkPose
 from synthreid.render.sampling import asset_files, palettes
 from synthreid.render.sampling.palettes import load_json, weighted_choice
 from synthreid.render.spec import AGE_BANDS, BOTTOMS, HAIR, SLEEVE_LENGTHS, TOPS
@@ -31,7 +29,6 @@ FRINGES = {
     "ponytail": {"none": 0.6, "side": 0.2, "bangs": 0.2},
     "bun": {"none": 0.6, "side": 0.2, "bangs": 0.2},
 }
-HAND_POSES = ("free", "phone", "pockets")  # order of people.hand_poses
 SLEEVES = {"tshirt": "short", "longsleeve": "long", "sweater": "long", "jacket": "long", "coat": "long"}
 
 
@@ -247,22 +244,9 @@ def _accessories(rng: np.random.Generator, spec) -> dict:
     return acc
 
 
-def sample_character(spec, rng: np.random.Generator) -> dict:
-    """Everything sampled for one person; deterministic in (spec, rng state).
-
-    Keys: sex, age (years), height (m, barefoot), mass (kg), bmi, skin (linear RGB),
-    skin_tone (0 darkest .. 1 lightest), body (proportions in metres, stoop in degrees),
-    gait (stride, arm-swing and elbow scales, forward lean deg), hands (free | phone | pockets), top / bottom / shoes garments
-    ({type, color, color_name, fit (looseness x), texture{kind, scale m, color2, angle deg, seed, ...}},
-    shirts and sweaters also tucked (bool);
-    top also sleeve none|short|three_quarter|long (jackets/coats: open bool, inner colour);
-    bottom also length (fraction of thigh for shorts, of shin for trousers/jeans); bottom is None
-    under a dress, shoes {type, color, color_name, sole_color} or None = barefoot),
-    hair {style, color, color_name}, facial_hair {style, color} | None,
-    accessories {backpack, shoulder_bag, handbag, hat, cap, glasses: dict | None};
-    only with people.meshes_dir: mesh {file (relative to meshes_dir), root} | None (procedural),
-    the user's rigged character built instead of the procedural body (same height and motion).
-    """
+def sample_character(spec, rng: np.random.Generator) -> PersonPlan:
+    """Everything sampled for one person (see ``model.person.PersonPlan``); deterministic in
+    (spec, rng state)."""
     p, a = spec.people, spec.appearance
     cat = load_json("catalog.json")
     sex = "female" if rng.random() < p.female_fraction else "male"
@@ -358,7 +342,8 @@ def sample_character(spec, rng: np.random.Generator) -> dict:
     }
     if p.meshes_dir:  # drawn last so the procedural draws above stay the same with or without it
         out["mesh"] = _sample_mesh(rng, p)
-    return out
+    # Drawn as JSON values above; one strict conversion makes the typed, validated plan.
+    return from_json(PersonPlan, out, "person")
 
 
 MESH_SUFFIXES = (".glb", ".gltf", ".fbx")
@@ -413,26 +398,20 @@ def list_clips(motion_dir: str) -> list[str]:
     return clips
 
 
-def sample_pose(spec, character: dict, rng: np.random.Generator) -> dict:
-    """Per-image pose.
-
-    {"kind": "walk", "phase": [0, 1) (0 = right heel strike), "head": yaw deg} |
-    {"kind": "stand", "weight": [-1, 1] (left..right), "arms": deg, "head": deg} |
-    {"kind": "bvh", "clip": path relative to people.motion_dir, "frame": 0-based int}.
-    """
+def sample_pose(spec, rng: np.random.Generator) -> PosePlan:
+    """Per-image pose: a BVH frame with ``people.motion_dir``, else walking or standing."""
     p = spec.people
     if p.motion_dir:
         clips = list_clips(p.motion_dir)
         clip = clips[int(rng.integers(len(clips)))]
         full = os.path.join(p.motion_dir, clip)
         n = _bvh_frames(full, os.path.getmtime(full))
-        return {"kind": "bvh", "clip": clip, "frame": int(rng.integers(n))}
+        return BvhPose(clip=clip, frame=int(rng.integers(n)))
     walk = p.pose == "walk" or (p.pose == "mixed" and rng.random() < WALK_FRACTION_MIXED)
     if walk:
-        return {"kind": "walk", "phase": _r(rng.uniform(0.0, 1.0), 5), "head": _r(rng.normal(0.0, 6.0), 2)}
-    return {
-        "kind": "stand",
-        "weight": _r(rng.uniform(-1.0, 1.0)),
-        "arms": _r(rng.uniform(2.0, 12.0), 2),
-        "head": _r(rng.normal(0.0, 8.0), 2),
-    }
+        return WalkPose(phase=_r(rng.uniform(0.0, 1.0), 5), head_deg=_r(rng.normal(0.0, 6.0), 2))
+    return StandPose(
+        weight=_r(rng.uniform(-1.0, 1.0)),
+        arms_deg=_r(rng.uniform(2.0, 12.0), 2),
+        head_deg=_r(rng.normal(0.0, 8.0), 2),
+    )

@@ -8,10 +8,16 @@ from pathlib import Path
 
 import numpy as np
 
+from synthreid.render.model.codec import from_json
+from synthreid.render.model.scene import (
+    FLOOR_TEXTURES,
+    WALL_TEXTURES,
+    BackgroundCrop,
+    BackgroundPlan,
+    LightPlan,
+)
 from synthreid.render.sampling import asset_files
 
-WALL_TEXTURES = ("brick", "tiles", "plaster", "wood", "concrete", "stripes")
-FLOOR_TEXTURES = ("tiles", "wood", "concrete", "checker", "asphalt")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 PANORAMA_SUFFIXES = (".png", ".jpg", ".jpeg", ".hdr", ".exr")
 
@@ -47,8 +53,12 @@ def list_background_images(
     return files
 
 
-def sample_background(rng: np.random.Generator, spec, images: list[str] | None = None) -> dict:
+def sample_background(rng: np.random.Generator, spec, images: list[str] | None = None) -> BackgroundPlan:
     """Per-character surroundings (kept for all of the character's images, as in the thesis)."""
+    return from_json(BackgroundPlan, _draw_background(rng, spec, images), "background")
+
+
+def _draw_background(rng: np.random.Generator, spec, images: list[str] | None) -> dict:
     bg = spec.background
     if bg.mode == "room":
         return {
@@ -85,7 +95,7 @@ def sample_background(rng: np.random.Generator, spec, images: list[str] | None =
         return {
             "mode": "panorama",
             "image": str(rng.choice(images)),
-            "rotation": float(rng.uniform(0.0, 360.0)),
+            "rotation_deg": float(rng.uniform(0.0, 360.0)),
             "strength": float(rng.uniform(*bg.panorama_strength)),
             "floor": {"kind": "shadow_catcher"},
         }
@@ -107,25 +117,26 @@ def kelvin_to_linear_rgb(kelvin: float) -> list[float]:
     return [round(c / m, 5) for c in rgb]
 
 
-def sample_lighting(rng: np.random.Generator, lighting) -> dict:
+def sample_lighting(rng: np.random.Generator, lighting) -> LightPlan:
     """Per-image sun (strength W/m^2, elevation/azimuth deg, colour) and world ambient strength."""
     kelvin = float(rng.uniform(*lighting.color_temperature))
-    return {
-        "sun_strength": float(rng.uniform(*lighting.sun_strength)),
-        "sun_elevation": float(rng.uniform(*lighting.sun_elevation)),
-        "sun_azimuth": float(rng.uniform(0.0, 360.0)),
-        "sun_kelvin": kelvin,
-        "sun_color": kelvin_to_linear_rgb(kelvin),
-        "ambient": float(rng.uniform(*lighting.ambient)),
-    }
+    strength = float(rng.uniform(*lighting.sun_strength))
+    elevation = float(rng.uniform(*lighting.sun_elevation))
+    azimuth = float(rng.uniform(0.0, 360.0))
+    r, g, b = kelvin_to_linear_rgb(kelvin)
+    return LightPlan(
+        sun_strength=strength,
+        sun_elevation_deg=elevation,
+        sun_azimuth_deg=azimuth,
+        sun_kelvin=kelvin,
+        sun_color=(r, g, b),
+        ambient=float(rng.uniform(*lighting.ambient)),
+    )
 
 
-def sample_background_crop(rng: np.random.Generator) -> dict:
+def sample_background_crop(rng: np.random.Generator) -> BackgroundCrop:
     """Where a background photo is cut for one image: a window of relative size and offset."""
     scale = float(rng.uniform(0.35, 1.0))
-    return {
-        "scale": scale,
-        "x": float(rng.uniform(0, 1)),
-        "y": float(rng.uniform(0, 1)),
-        "flip": bool(rng.uniform() < 0.5),
-    }
+    x = float(rng.uniform(0, 1))
+    y = float(rng.uniform(0, 1))
+    return BackgroundCrop(scale=scale, x=x, y=y, flip=bool(rng.uniform() < 0.5))

@@ -602,25 +602,55 @@ class Catalog(RunsMixin):
                 "dataset_id": row[1],
                 "index": row[2],
                 "seed": row[3],
-                "attributes": load_json(row[4]),
+                "plan": load_json(row[4]),  # the stored CharacterPlan JSON
             }
 
         return self.run(fn)
 
     def character_images(self, character_id: int) -> list[dict]:
+        """A character's images by index: id, index, camid, stem, state, checksum and params
+        (the stored image plan, without its character)."""
+
         def fn(cur):
             rows = self.q(
                 cur,
-                "SELECT id, idx, camid, stem, state, checksum FROM images WHERE character_id = ? "
+                "SELECT id, idx, camid, stem, state, checksum, params FROM images WHERE character_id = ? "
                 "ORDER BY idx",
                 (character_id,),
             ).fetchall()
             return [
-                {"id": r[0], "index": r[1], "camid": r[2], "stem": r[3], "state": r[4], "checksum": r[5]}
+                {
+                    "id": r[0],
+                    "index": r[1],
+                    "camid": r[2],
+                    "stem": r[3],
+                    "state": r[4],
+                    "checksum": r[5],
+                    "params": load_json(r[6]),
+                }
                 for r in rows
             ]
 
         return self.run(fn)
+
+    def image_plan_pages(self, dataset_id: int, page: int = 2_000) -> Iterator[list[tuple[int, dict, dict]]]:
+        """A dataset's stored plans as pages of (character id, character JSON, image params
+        JSON) in planning order (by image id; each page its own short transaction)."""
+        last = 0
+        while True:
+            rows = self.run(
+                lambda cur, last=last: self.q(
+                    cur,
+                    "SELECT i.id, i.character_id, c.attributes, i.params FROM images i "
+                    "JOIN characters c ON c.id = i.character_id WHERE i.dataset_id = ? AND i.id > ? "
+                    "ORDER BY i.id LIMIT ?",
+                    (dataset_id, last, page),
+                ).fetchall()
+            )
+            if not rows:
+                return
+            yield [(r[1], load_json(r[2]), load_json(r[3])) for r in rows]
+            last = rows[-1][0]
 
     def dataset_images(self, dataset_id: int) -> list[dict]:
         def fn(cur):

@@ -9,7 +9,7 @@ import pytest
 from synthreid.dataset import Dataset
 from synthreid.errors import DatasetError
 from synthreid.render.output import init_dataset
-from synthreid.render.plan import plan_character, plan_image, plan_rows
+from synthreid.render.plan import plan_character, plan_image, plan_images
 from synthreid.render.spec import DatasetSpec
 
 
@@ -26,22 +26,19 @@ def spec(**kw):
 
 
 def test_same_seed_same_parameters():
-    a = [json.dumps(r, sort_keys=True) for r in plan_rows(spec())]
-    b = [json.dumps(r, sort_keys=True) for r in plan_rows(spec())]
+    a = [json.dumps(r.to_json(), sort_keys=True) for r in plan_images(spec())]
+    b = [json.dumps(r.to_json(), sort_keys=True) for r in plan_images(spec())]
     assert a == b and len(a) == 18
-    c = [json.dumps(r, sort_keys=True) for r in plan_rows(spec(seed=6))]
+    c = [json.dumps(r.to_json(), sort_keys=True) for r in plan_images(spec(seed=6))]
     assert sum(x != y for x, y in zip(a, c, strict=True)) == 18
 
 
 def test_single_image_redrawn_alone_matches_full_plan():
     s = spec()
-    rows = {(r["pid"], r["index"]): r for r in plan_rows(s)}
+    rows = {(r.pid, r.index): r for r in plan_images(s)}
     for ci, ii in [(0, 0), (4, 2), (5, 1)]:
-        alone = plan_image(s, ci, ii)
-        full = dict(rows[(ci, ii)])
-        full.pop("character")
-        assert alone == full
-        assert plan_character(s, ci) == rows[(ci, ii)]["character"]
+        assert plan_image(s, ci, ii) == rows[(ci, ii)]
+        assert plan_character(s, ci) == rows[(ci, ii)].character
 
 
 def test_more_characters_do_not_change_earlier_ones():
@@ -59,10 +56,10 @@ def test_index_out_of_range():
 
 def test_camera_ids_and_polar_within_spec():
     s = spec(characters=40, camera={"polar": [60.0, 80.0], "camera_ids": 4})
-    for r in plan_rows(s):
-        assert 60.0 - 1e-6 <= r["camera"]["polar"] <= 80.0 + 1e-6
-        assert 1 <= r["camid"] <= 4
-        assert r["stem"] == f"{r['pid']:05d}_c{r['camid']}_{r['index']:04d}"
+    for r in plan_images(s):
+        assert 60.0 - 1e-6 <= r.camera.polar_deg <= 80.0 + 1e-6
+        assert 1 <= r.camid <= 4
+        assert r.stem == f"{r.pid:05d}_c{r.camid}_{r.index:04d}"
 
 
 def test_plan_writes_manifest_and_labels(tmp_path):

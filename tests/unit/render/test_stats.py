@@ -324,7 +324,7 @@ def test_planned_characters_map_to_every_family():
     from synthreid.render.plan import plan_character
 
     for ci in range(30):
-        fams = character_families(plan_character(spec, ci)["attributes"])
+        fams = character_families(plan_character(spec, ci).person)
         assert set(fams) == set(FAMILIES)
         for fam, weights in fams.items():
             assert set(weights) <= set(FAMILIES[fam]) and sum(weights.values()) == pytest.approx(1.0)
@@ -364,7 +364,7 @@ def test_age_weights_keep_ages_in_their_bands():
     spec = DatasetSpec.from_dict(
         {"characters": 60, "people": {"age": [12.0, 80.0], "age_weights": [0.0, 0.0, 0.0, 1.0, 1.0]}}
     )
-    ages = [plan_character(spec, ci)["attributes"]["age"] for ci in range(60)]
+    ages = [plan_character(spec, ci).person.age for ci in range(60)]
     assert min(ages) >= 46.0 and max(ages) <= 80.0
     assert sum(a >= 61 for a in ages) > 15 and sum(a < 61 for a in ages) > 15
 

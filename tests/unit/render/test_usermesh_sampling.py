@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -31,32 +33,32 @@ def test_lists_character_files_relative_and_sorted(meshes):
 def test_picks_meshes_at_the_configured_rate_with_relative_paths(meshes):
     spec = _spec(meshes_dir=str(meshes), mesh_probability=0.3)
     rng = np.random.default_rng(0)
-    chosen = [sample_character(spec, rng)["mesh"] for _ in range(600)]
+    chosen = [sample_character(spec, rng).mesh for _ in range(600)]
     picked = [m for m in chosen if m is not None]
     assert 0.24 < len(picked) / len(chosen) < 0.36
-    assert {m["file"] for m in picked} == {"a.glb", "c.gltf", "sub/b.fbx"}
-    assert all(m["root"] == str(meshes) for m in picked)
+    assert {m.file for m in picked} == {"a.glb", "c.gltf", "sub/b.fbx"}
+    assert all(m.root == str(meshes) for m in picked)
 
 
 def test_probability_one_always_and_zero_never(meshes):
     rng = np.random.default_rng(1)
-    assert all(sample_character(_spec(meshes_dir=str(meshes)), rng)["mesh"] for _ in range(20))
+    assert all(sample_character(_spec(meshes_dir=str(meshes)), rng).mesh for _ in range(20))
     assert not any(
-        sample_character(_spec(meshes_dir=str(meshes), mesh_probability=0.0), rng)["mesh"] for _ in range(20)
+        sample_character(_spec(meshes_dir=str(meshes), mesh_probability=0.0), rng).mesh for _ in range(20)
     )
 
 
 def test_procedural_draws_unchanged_and_no_key_without_folder(meshes):
     a = sample_character(_spec(), np.random.default_rng(5))
     b = sample_character(_spec(meshes_dir=str(meshes)), np.random.default_rng(5))
-    assert "mesh" not in a
-    assert b.pop("mesh")["file"]
-    assert a == b
+    assert a.mesh is None
+    assert b.mesh.file
+    assert a == dataclasses.replace(b, mesh=None)
 
 
 def test_same_seed_same_choice(meshes):
     spec = _spec(meshes_dir=str(meshes), mesh_probability=0.5)
-    runs = [[sample_character(spec, np.random.default_rng(s))["mesh"] for s in range(10)] for _ in range(2)]
+    runs = [[sample_character(spec, np.random.default_rng(s)).mesh for s in range(10)] for _ in range(2)]
     assert runs[0] == runs[1]
 
 

@@ -14,12 +14,12 @@ from synthreid.errors import DatasetError, SpecError
 from synthreid.fsutil import atomic_path, write_json
 from synthreid.render.cli import _load_spec, preset_description
 from synthreid.render.local import missing_images
-from synthreid.render.output import finalize_dataset, finished_row, init_dataset
-from synthreid.render.plan import plan_rows
+from synthreid.render.output import finalize_dataset, init_dataset
+from synthreid.render.plan import plan_images
 from synthreid.render.preview import contact_sheet
 from synthreid.render.spec import DatasetSpec, preset_names
 from synthreid.render.verify import fix_dataset, verify_dataset
-from synthreid.workers import storage
+from synthreid.render.writer import DatasetWriter, RenderResult
 
 SIZE = (8, 16)
 
@@ -45,22 +45,30 @@ def _save(img: Image.Image, path) -> str:
     return hashlib.sha256(buf.getvalue()).hexdigest()
 
 
-def fake_render(root, spec, planned: dict) -> dict:
-    """Image, mask and meta row of one planned image, in RenderSession's order and format."""
-    stem, ext = planned["stem"], "." + spec.output.format
-    rgb = Image.new("RGB", SIZE, (planned["pid"] * 90 % 256, planned["index"] * 60 % 256, 30))
-    mask = Image.new("L", SIZE, 255)
-    row = {
-        **planned,
-        "state": "done",
-        "image": f"images/{stem}{ext}",
-        "mask": f"masks/{stem}.png",
-        "size": list(SIZE),
-        "checksum": _save(rgb, root / "images" / f"{stem}{ext}"),
-        "mask_checksum": _save(mask, root / "masks" / f"{stem}.png"),
-    }
-    write_json(root / "meta" / f"{stem}.json", row, indent=None)
-    return row
+def fake_result(plan) -> RenderResult:
+    """What a RenderSession returns, with flat pixels instead of a person."""
+    eye = ((1.0, 0.0, 0.0), (0.0, 1.0, 0.0), (0.0, 0.0, 1.0))
+    return RenderResult(
+        rgb=Image.new("RGB", SIZE, (plan.pid * 90 % 256, plan.index * 60 % 256, 30)),
+        mask=Image.new("L", SIZE, 255),
+        bbox=(0, 0, SIZE[0], SIZE[1]),
+        frame_size=SIZE,
+        K=eye,
+        Rt=tuple((*r, 0.0) for r in eye),
+        joints2d={"nose": (1.0, 2.0)},
+        joints2d_crop={"nose": (1.0, 2.0)},
+        render_seconds=0.0,
+        total_seconds=0.0,
+    )
+
+
+def fake_render(root, spec, plan) -> dict:
+    """Image, mask and meta row of one planned image, written by the DatasetWriter."""
+    return DatasetWriter(root, spec.output.format).write(plan, fake_result(plan))
+
+
+def finished_row(root, stem):
+    return DatasetWriter(root).finished_row(stem)
 
 
 @pytest.fixture(params=["png", "jpg"])
@@ -68,8 +76,8 @@ def dataset(tmp_path, request):
     spec = tiny_spec(request.param)
     root = tmp_path / "ds"
     init_dataset(spec, root)
-    rows = [fake_render(root, spec, r) for r in plan_rows(spec)]
-    finalize_dataset(root, spec)
+    rows = [fake_render(root, spec, r) for r in plan_images(spec)]
+    finalize_dataset(root)
     return spec, root, rows
 
 
@@ -82,7 +90,7 @@ def test_sound_dataset_verifies_clean(dataset, capsys):
     spec, root, rows = dataset
     report = verify_dataset(root)
     assert report.ok and report.sound == 4 and not report.problems
-    assert missing_images(spec, root) == {}
+    assert missing_images(root) == {}
     assert main(["verify", str(root), "--quiet"]) == 0
     assert "4 of 4 images sound" in capsys.readouterr().out
 
@@ -92,8 +100,7 @@ def test_truncated_image_is_not_done_reported_fixed_and_rerendered(dataset, caps
     victim = rows[1]
     _truncate(root / victim["image"])
     assert finished_row(root, victim["stem"]) is None
-    assert storage.finished_row(root, victim["stem"]) is None  # the farm uses the same check
-    assert missing_images(spec, root) == {victim["pid"]: [victim["index"]]}
+    assert missing_images(root) == {victim["pid"]: [victim["index"]]}
 
     assert main(["verify", str(root), "--quiet"]) == 1
     out = capsys.readouterr().out
@@ -109,8 +116,8 @@ def test_truncated_image_is_not_done_reported_fixed_and_rerendered(dataset, caps
     labels = {r["stem"]: r for r in map(json.loads, (root / "labels.jsonl").read_text().splitlines())}
     assert labels[victim["stem"]]["state"] == "planned"
 
-    fake_render(root, spec, next(r for r in plan_rows(spec) if r["stem"] == victim["stem"]))  # the resume
-    finalize_dataset(root, spec)
+    fake_render(root, spec, next(r for r in plan_images(spec) if r.stem == victim["stem"]))  # the resume
+    finalize_dataset(root)
     assert verify_dataset(root).ok
 
 
@@ -184,10 +191,10 @@ def test_labels_written_before_the_last_image_are_stale(tmp_path):
     spec = tiny_spec()
     root = tmp_path / "ds"
     init_dataset(spec, root)
-    planned = list(plan_rows(spec))
+    planned = list(plan_images(spec))
     for r in planned[:3]:
         fake_render(root, spec, r)
-    finalize_dataset(root, spec)
+    finalize_dataset(root)
     fake_render(root, spec, planned[3])  # rendered after the last finalize
     report = verify_dataset(root)
     assert report.labels_stale and report.sound == 4 and not report.damaged
@@ -198,7 +205,7 @@ def test_labels_written_before_the_last_image_are_stale(tmp_path):
 def test_finalize_keeps_damaged_images_out_of_labels(dataset):
     spec, root, rows = dataset
     _truncate(root / rows[0]["image"])
-    assert finalize_dataset(root, spec) == 3
+    assert finalize_dataset(root) == 3
     states = [json.loads(line)["state"] for line in (root / "labels.jsonl").read_text().splitlines()]
     assert states.count("done") == 3
 
@@ -263,6 +270,6 @@ def test_every_preset_has_a_description(capsys):
 def test_every_render_option_has_help():
     parser = build_parser()
     sub = next(a for a in parser._actions if a.dest == "command")
-    for name in ("render", "plan", "preview", "verify", "spec"):
+    for name in ("render", "plan", "rerender", "preview", "verify", "spec"):
         for action in sub.choices[name]._actions:
             assert action.help, f"synthreid {name}: {action.option_strings or action.dest} has no help"

@@ -10,7 +10,7 @@ import pytest
 from synthreid.fsutil import sha256_file, write_json
 from synthreid.render.local import missing_images
 from synthreid.render.output import init_dataset
-from synthreid.render.plan import plan_rows
+from synthreid.render.plan import plan_images
 from synthreid.render.spec import DatasetSpec
 from synthreid.study.runner import run_study
 from synthreid.study.spec import StudySpecError, load_study
@@ -36,7 +36,8 @@ def fake_render(spec: DatasetSpec, root, skip=()) -> int:
     init_dataset(spec, root)
     rng = np.random.default_rng(0)
     n = 0
-    for row in plan_rows(spec):
+    for plan in plan_images(spec):
+        row = plan.to_json()
         stem = row["stem"]
         if stem in skip:
             continue
@@ -74,7 +75,7 @@ def test_a_render_of_the_same_spec_under_another_name_is_reused(data):
     result = outcome.records[("render", render.key)]["result"]
     assert (result["rendered"], result["reused"]) == (0, 30)
     root = data / "out" / "cache" / "render" / render.key / "dataset"
-    assert missing_images(spec, root) == {}
+    assert missing_images(root) == {}
     first = sorted((root / "images").iterdir())[0]
     assert os.path.samefile(first, data / "renders" / "I" / "images" / first.name)  # linked, not copied
     assert json.loads((root / "manifest.json").read_text())["spec"]["splits"] == {"test": 0, "val": 2}
@@ -85,11 +86,11 @@ def test_only_sound_images_are_reused(data):
     from synthreid.study.steps import link_finished_images
 
     spec = arm_spec(data)
-    stems = [r["stem"] for r in plan_rows(spec)]
+    stems = [r.stem for r in plan_images(spec)]
     fake_render(spec.replace(name="I"), data / "src", skip={stems[0]})
     (data / "src" / "images" / f"{stems[1]}.png").write_bytes(b"torn")  # checksum no longer matches
     assert link_finished_images(spec, data / "dst", data / "src") == 28
-    assert sorted(i for todo in missing_images(spec, data / "dst").values() for i in todo) == [0, 1]
+    assert sorted(i for todo in missing_images(data / "dst").values() for i in todo) == [0, 1]
     assert link_finished_images(spec, data / "dst", data / "src") == 0  # already there
 
 

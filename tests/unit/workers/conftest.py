@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import io
-
 import pytest
 from PIL import Image
 
-from synthreid.fsutil import atomic_path, sha256_file, write_json
 from synthreid.render.spec import DatasetSpec
+from synthreid.render.writer import RenderResult
 from synthreid.workers.catalog import open_catalog
 from synthreid.workers.config import FarmConfig
 from synthreid.workers.tasks import RenderBackend
@@ -28,35 +26,38 @@ def tiny_spec(name="tiny", characters=3, images=2, **extra) -> DatasetSpec:
 
 
 class FakeSession:
-    """Writes a 4x8 PNG, its mask and meta row atomically, like RenderSession.render_image."""
+    """Returns a flat 4x8 image for each plan, like RenderSession.render (no Blender)."""
 
     def __init__(self, spec, log, fail_on=None):
         self.spec, self.log, self.fail_on = spec, log, fail_on or set()
 
-    def render_image(self, ci, ii, root):
-        from synthreid.render.plan import plan_image
-
+    def render(self, plan):
+        ci, ii = plan.pid, plan.index
         if (ci, ii) in self.fail_on:
             raise OSError(f"cannot write image {ci}/{ii}")
-        row = plan_image(self.spec, ci, ii)
-        stem = row["stem"]
-        buf = io.BytesIO()
-        Image.new("RGB", (4, 8), (ci * 40 % 256, ii * 30 % 256, 7)).save(buf, "PNG")
-        with atomic_path(root / "images" / f"{stem}.png") as tmp:
-            tmp.write_bytes(buf.getvalue())
-        with atomic_path(root / "masks" / f"{stem}.png") as tmp:
-            tmp.write_bytes(buf.getvalue())
-        label = {
-            **row,
-            "state": "done",
-            "image": f"images/{stem}.png",
-            "mask": f"masks/{stem}.png",
-            "bbox": [0, 0, 4, 8],
-            "checksum": sha256_file(root / "images" / f"{stem}.png"),
-        }
-        write_json(root / "meta" / f"{stem}.json", label, indent=None)
+        img = Image.new("RGB", (4, 8), (ci * 40 % 256, ii * 30 % 256, 7))
         self.log.append((ci, ii))
-        return label
+        return RenderResult(
+            rgb=img,
+            mask=img.convert("L"),
+            bbox=(0, 0, 4, 8),
+            frame_size=(4, 8),
+            K=((1.0, 0.0, 2.0), (0.0, 1.0, 4.0), (0.0, 0.0, 1.0)),
+            Rt=((1.0, 0.0, 0.0, 0.0), (0.0, 1.0, 0.0, 0.0), (0.0, 0.0, 1.0, 5.0)),
+            joints2d={},
+            joints2d_crop={},
+            render_seconds=0.0,
+            total_seconds=0.0,
+        )
+
+
+def fake_render(backend, spec, root, ci, ii) -> dict:
+    """Render image ``ii`` of character ``ci`` with ``backend`` into ``root`` (planned here)."""
+    from synthreid.render.plan import plan_image
+    from synthreid.render.writer import DatasetWriter
+
+    plan = plan_image(spec, ci, ii)
+    return DatasetWriter(root, spec.output.format).write(plan, backend.session(spec).render(plan))
 
 
 class FakeBackend(RenderBackend):
@@ -69,9 +70,9 @@ class FakeBackend(RenderBackend):
     def session(self, spec):
         return FakeSession(spec, self.rendered, self.fail_on)
 
-    def finalize_dataset(self, spec, root):
+    def finalize_dataset(self, spec, root, plans):
         self.finalized += 1
-        super().finalize_dataset(spec, root)
+        super().finalize_dataset(spec, root, plans)
 
 
 @pytest.fixture

@@ -41,7 +41,7 @@ def test_enqueue_writes_every_row_in_one_go(catalog):
     imgs = catalog.dataset_images(ds["id"])
     assert len(imgs) == 6 and {i["state"] for i in imgs} == {"pending"}
     char = catalog.character(catalog.get_task(res.tasks[0][0]).character_id)
-    assert "attributes" in char["attributes"]  # everything plan_character sampled
+    assert "person" in char["plan"] and char["plan"]["schema"] == 2  # the stored CharacterPlan
     with catalog._tx() as cur:
         params = catalog.q(cur, "SELECT params FROM images ORDER BY id LIMIT 1").fetchone()[0]
     assert '"camera"' in params and '"pose"' in params

@@ -96,7 +96,7 @@ def test_enqueue_in_batches_commits_every_row_once(config, catalog):
     import json
 
     spec = tiny_spec(characters=7, images=3)
-    assert json.loads(got) == json.loads(json.dumps(plan_image(spec, 6, 2)))
+    assert json.loads(got) == plan_image(spec, 6, 2).to_json(character=False)
 
 
 class InterruptAfter(SQLiteCatalog):
@@ -185,10 +185,10 @@ class DiskFullBackend(FakeBackend):
     def session(self, spec):
         s = super().session(spec)
 
-        def render_image(ci, ii, root):
-            raise OSError(errno.ENOSPC, "No space left on device", str(root / "images"))
+        def render(plan):
+            raise OSError(errno.ENOSPC, "No space left on device", "images")
 
-        s.render_image = render_image
+        s.render = render
         return s
 
 
@@ -315,11 +315,11 @@ class FinalizeFailsOnce(FakeBackend):
         super().__init__()
         self.failures = 1
 
-    def finalize_dataset(self, spec, root):
+    def finalize_dataset(self, spec, root, plans):
         if self.failures:
             self.failures -= 1
             raise OSError(errno.ENOSPC, "No space left on device", str(root / "labels.jsonl"))
-        super().finalize_dataset(spec, root)
+        super().finalize_dataset(spec, root, plans)
 
 
 def test_failed_finalize_is_recorded_and_repaired_by_an_idle_worker(config, catalog):

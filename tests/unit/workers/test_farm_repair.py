@@ -13,7 +13,7 @@ from synthreid.workers.repair import requeue_damaged
 from synthreid.workers.tasks import enqueue_dataset
 from synthreid.workers.worker import Worker
 
-from .conftest import FakeBackend, tiny_spec
+from .conftest import FakeBackend, fake_render, tiny_spec
 
 
 def render_all(config, catalog, spec):
@@ -38,7 +38,7 @@ def resume(catalog, spec, config):
 def stem_of(ci, ii, spec):
     from synthreid.render.plan import plan_image
 
-    return plan_image(spec, ci, ii)["stem"]
+    return plan_image(spec, ci, ii).stem
 
 
 def test_resume_requeues_exactly_the_damaged_images_and_finalizes_again(config, catalog):
@@ -103,7 +103,7 @@ def test_files_replaced_after_recording_are_recorded_again_not_rendered(config, 
     root = config.dataset_root("tiny")
     stem = stem_of(0, 0, spec)
     # Another sound render of the same image (meta row consistent with its files) replaced it.
-    FakeBackend().session(spec).render_image(0, 1, root)
+    fake_render(FakeBackend(), spec, root, 0, 1)
     other = json.loads((root / "meta" / f"{stem_of(0, 1, spec)}.json").read_text())
     (root / f"images/{stem}.png").write_bytes((root / other["image"]).read_bytes())
     row = json.loads((root / "meta" / f"{stem}.json").read_text())

@@ -6,13 +6,14 @@ import json
 import threading
 
 from synthreid.fsutil import sha256_file
+from synthreid.render.writer import DatasetWriter
 from synthreid.workers.dispatch import LocalDispatcher
 from synthreid.workers.status import farm_status, format_status
-from synthreid.workers.storage import finished_row, remove_character_temps
+from synthreid.workers.storage import remove_character_temps
 from synthreid.workers.tasks import StopRequested, enqueue_dataset, run_render_task
 from synthreid.workers.worker import Worker
 
-from .conftest import FakeBackend, tiny_spec
+from .conftest import FakeBackend, fake_render, tiny_spec
 
 
 def make_worker(config, backend, **kw):
@@ -46,7 +47,7 @@ def test_rerun_of_half_finished_task_renders_only_missing(config, catalog):
     root = config.dataset_root("tiny")
     backend.init_dataset(backend.spec_from_dict(catalog.get_dataset("tiny")["spec"]), root)
     # An earlier attempt finished image 0 and was killed while writing image 1.
-    first = backend.session(tiny_spec()).render_image(0, 0, root)
+    first = fake_render(backend, tiny_spec(), root, 0, 0)
     stem1 = catalog.character_images(task.character_id)[1]["stem"]
     (root / "images" / f".{stem1}.png.999.tmp").write_bytes(b"torn")
     backend.rendered.clear()
@@ -62,11 +63,12 @@ def test_finished_row_rejects_corrupt_image(tmp_path, config, catalog):
     backend = FakeBackend()
     root = config.dataset_root("tiny")
     backend.init_dataset(tiny_spec(), root)
-    row = backend.session(tiny_spec()).render_image(1, 0, root)
-    assert finished_row(root, row["stem"])["checksum"] == row["checksum"]
+    row = fake_render(backend, tiny_spec(), root, 1, 0)
+    writer = DatasetWriter(root)
+    assert writer.finished_row(row["stem"])["checksum"] == row["checksum"]
     (root / row["image"]).write_bytes(b"not the rendered image")
-    assert finished_row(root, row["stem"]) is None
-    assert finished_row(root, "00000_c9_0000") is None
+    assert writer.finished_row(row["stem"]) is None
+    assert writer.finished_row("00000_c9_0000") is None
 
 
 def test_temp_cleanup_touches_only_the_tasks_stems(tmp_path):
@@ -125,13 +127,13 @@ def test_worker_stops_gracefully_on_request(config, catalog):
 
     def session(spec):
         s = original(spec)
-        render = s.render_image
+        render = s.render
 
-        def render_and_stop(ci, ii, root):
+        def render_and_stop(plan):
             w.stop_requested.set()  # as SIGTERM would, mid-character
-            return render(ci, ii, root)
+            return render(plan)
 
-        s.render_image = render_and_stop
+        s.render = render_and_stop
         return s
 
     backend.session = session
@@ -155,13 +157,13 @@ def test_heartbeat_renews_lease_and_status_lists_worker(config, catalog):
 
     def slow_session(spec):
         s = FakeBackend.session(backend, spec)
-        render = s.render_image
+        render = s.render
 
-        def slow(ci, ii, root):
+        def slow(plan):
             release.wait(5)
-            return render(ci, ii, root)
+            return render(plan)
 
-        s.render_image = slow
+        s.render = slow
         return s
 
     backend.session = slow_session

@@ -1,7 +1,7 @@
-"""Procedural people in Blender: ``build_person(character)`` -> ``Person``.
+"""Procedural people in Blender: ``build_person(PersonPlan)`` -> ``Person``.
 
-Only this package (under ``render/blender``) imports bpy. The character dict comes from
-``render.sampling.people.sample_character``; poses from ``sample_pose``.
+Only this package (under ``render/blender``) imports bpy. The person's plan and its poses are
+the typed values of ``render.model`` (validated when they were made or read back).
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ from synthreid.errors import SpecError
 from synthreid.render.blender.person import accessories, clothes, hair, materials, meshutil, motion, rig
 from synthreid.render.blender.person.body import bake_surface
 from synthreid.render.blender.person.skeleton import Skeleton
+from synthreid.render.model.person import BottomPlan, PersonPlan
+from synthreid.render.model.scene import BvhPose, PosePlan, StandPose, WalkPose
 
 __all__ = ["Person", "build_person", "COCO18"]
 
@@ -59,43 +61,6 @@ def _free_uid() -> int:
     return uid
 
 
-def check_character(c: dict) -> None:
-    """Raise SpecError naming the field when a character dict cannot be built."""
-    from synthreid.render import spec as S
-
-    if not isinstance(c, dict):
-        raise SpecError("character", f"expected a dict from sample_character, got {type(c).__name__}")
-    for key in ("height", "skin", "body", "top"):
-        if key not in c:
-            raise SpecError(f"character.{key}", "missing (use render.sampling.people.sample_character)")
-    if not 0.5 < float(c["height"]) < 2.6:
-        raise SpecError("character.height", f"expected metres in (0.5, 2.6), got {c['height']}")
-    checks = (("top", S.TOPS), ("bottom", S.BOTTOMS), ("shoes", S.SHOES))
-    for key, allowed in checks:
-        g = c.get(key)
-        if g is not None and g.get("type") not in allowed:
-            raise SpecError(f"character.{key}.type", f"{g.get('type')!r} is not one of: {', '.join(allowed)}")
-    sleeve = c["top"].get("sleeve", "long")
-    if sleeve not in clothes.SLEEVE_T:
-        raise SpecError("character.top.sleeve", f"{sleeve!r} is not one of: {', '.join(clothes.SLEEVE_T)}")
-    style = (c.get("hair") or {}).get("style", "bald")
-    if style not in S.HAIR:
-        raise SpecError("character.hair.style", f"{style!r} is not one of: {', '.join(S.HAIR)}")
-    hands = c.get("hands", "free")
-    if hands not in ("free", "phone", "pockets"):
-        raise SpecError("character.hands", f"{hands!r} is not one of: free, phone, pockets")
-    fringe = (c.get("hair") or {}).get("fringe", "none")
-    if fringe not in ("none", "bangs", "side"):
-        raise SpecError("character.hair.fringe", f"{fringe!r} is not one of: none, bangs, side")
-    for key in ("top", "bottom"):
-        img = ((c.get(key) or {}).get("texture") or {}).get("image")
-        if img is not None and not os.path.isfile(img):
-            raise SpecError(f"character.{key}.texture.image", f"{img}: print image not found")
-    for name in c.get("accessories") or {}:
-        if name not in S.ACCESSORIES:
-            raise SpecError(f"character.accessories.{name}", f"unknown; allowed: {', '.join(S.ACCESSORIES)}")
-
-
 class Person:
     """A rigged, clothed person at the origin, on z = 0, facing -Y.
 
@@ -103,8 +68,7 @@ class Person:
     ``parts``: name -> object (body, top, bottom, shoes, hair, facial_hair, <accessory>).
     """
 
-    def __init__(self, character: dict, motion_dir: str | None = None):
-        check_character(character)
+    def __init__(self, character: PersonPlan, motion_dir: str | None = None):
         self.character = character
         self.motion_dir = motion_dir
         self.uid = _free_uid()
@@ -119,7 +83,7 @@ class Person:
             self.remove()
             raise
         self.poser = rig.Poser(self.armature, self.skel)
-        self.pose({"kind": "stand"})
+        self.pose(StandPose())
 
     # ---- construction -----------------------------------------------------------------
     def _mat(self, mat):
@@ -143,50 +107,48 @@ class Person:
         c, skel = self.character, self.skel
         self.surf = surf = bake_surface(skel)
         u = self.uid
-        hair_c = c.get("hair") or {}
-        seed = int(hair_c.get("seed", u))
-        skin = self._mat(materials.skin_material(f"person{u}_skin", c["skin"], seed))
+        hair_c = c.hair
+        # Skin and fabric noise take the plan's hair seed; bald people have none and take 0 (not
+        # this process's person count, which made pixels depend on what was rendered before).
+        seed = hair_c.seed if hair_c.seed is not None else 0
+        skin = self._mat(materials.skin_material(f"person{u}_skin", c.skin, seed))
         body = self._add("body", clothes.Layer(surf.verts, surf.faces, surf.weights, surf.verts), skin)
         tint = body.data.attributes.new("tint", "FLOAT_VECTOR", "POINT")
         tint.data.foreach_set("vector", hair.face_tint(surf, skel).astype(np.float32).ravel())
         eyes, brows = hair.face(surf, skel)
-        features = [0.12 * v for v in c["skin"]]
+        features = [0.12 * v for v in c.skin]
         self._add("face", eyes, self._mat(materials.new_material(f"person{u}_face", features, 0.3)))
-        brow_c = hair_c.get("color", [0.03, 0.02, 0.015]) if hair_c.get("style", "bald") != "bald" else None
-        brow_c = [
-            min(v, 0.6 * s_) for v, s_ in zip(brow_c or [0.3 * v for v in c["skin"]], c["skin"], strict=True)
-        ]
+        brow_c = hair_c.color if hair_c.style != "bald" else [0.3 * v for v in c.skin]
+        brow_c = [min(v, 0.6 * s_) for v, s_ in zip(brow_c, c.skin, strict=True)]
         self._add("brows", brows, self._mat(materials.new_material(f"person{u}_brows", brow_c, 0.6)))
         chest = skel.bones["chest"][0] + np.array([0.0, 0.0, 0.02 * skel.height])
-        top, bottom, shoes = c["top"], c.get("bottom"), c.get("shoes")
+        top, bottom, shoes = c.top, c.bottom, c.shoes
         top_mat = self._mat(
-            materials.new_material(
-                f"person{u}_top", top["color"], 0.85, top.get("texture"), anchor=chest, sheen=0.2
-            )
+            materials.new_material(f"person{u}_top", top.color, 0.85, top.texture, anchor=chest, sheen=0.2)
         )
-        if top.get("open") and top.get("inner"):
+        if top.open and top.inner:
             h = skel.height
             materials.overlay(
                 top_mat,
-                top["inner"],
+                top.inner,
                 "opening",
                 {
                     "half_width": 0.045 * h / 1.75,
                     "y0": -0.02 * h,
-                    "z0": skel.body["leg_length"] + 0.03 * h,
+                    "z0": skel.body.leg_length + 0.03 * h,
                     "z1": skel.shoulder_z + 0.005 * h,
                 },
             )
-        elif top["type"] in ("jacket", "coat"):  # closed: a zip line down the front
+        elif top.type in ("jacket", "coat"):  # closed: a zip line down the front
             h = skel.height
             materials.overlay(
                 top_mat,
-                [v * 0.35 for v in top["color"]],
+                [v * 0.35 for v in top.color],
                 "opening",
                 {
                     "half_width": 0.0035 * h / 1.75,
                     "y0": -0.02 * h,
-                    "z0": skel.body["leg_length"] - 0.1 * h,
+                    "z0": skel.body.leg_length - 0.1 * h,
                     "z1": skel.shoulder_z + 0.03 * h,
                 },
             )
@@ -194,26 +156,21 @@ class Person:
         self._add("top", clothes.build_top(surf, skel, top, bottom), top_mat)
         if bottom:
             bmat = self._mat(
-                materials.new_material(
-                    f"person{u}_bottom", bottom["color"], 0.85, bottom.get("texture"), anchor=chest
-                )
+                materials.new_material(f"person{u}_bottom", bottom.color, 0.85, bottom.texture, anchor=chest)
             )
-            self._bottom_details(bmat, bottom, top)
+            self._bottom_details(bmat, bottom)
             materials.wrinkles(bmat, 0.3, 0.08, seed + 1)
             self._add("bottom", clothes.build_bottom(surf, skel, bottom), bmat)
         if shoes:
-            shoe_mat = self._mat(materials.new_material(f"person{u}_shoes", shoes["color"], 0.5))
-            if shoes.get("sole_color"):
-                materials.overlay(shoe_mat, shoes["sole_color"], "sole", {"z1": 0.016 * skel.height / 1.75})
+            shoe_mat = self._mat(materials.new_material(f"person{u}_shoes", shoes.color, 0.5))
+            materials.overlay(shoe_mat, shoes.sole_color, "sole", {"z1": 0.016 * skel.height / 1.75})
             self._add("shoes", clothes.build_shoes(surf, skel, shoes), shoe_mat)
-        hcol = hair_c.get("color", [0.05, 0.04, 0.03])
+        hcol = hair_c.color
         hmat = None
         for part, layer in hair.build(surf, skel, c).items():
             hmat = hmat or self._mat(materials.hair_material(f"person{u}_hair", hcol, seed))
             if part == "facial_hair":
-                fmat = self._mat(
-                    materials.hair_material(f"person{u}_facial", c["facial_hair"]["color"], seed)
-                )
+                fmat = self._mat(materials.hair_material(f"person{u}_facial", c.facial_hair.color, seed))
                 self._add(part, layer, fmat)
             else:
                 self._add(part, layer, hmat)
@@ -221,16 +178,17 @@ class Person:
             self._add(part, layer, self._mat(materials.new_material(f"person{u}_{part}", color, rough)))
         self.ground = self._ground_points()
 
-    def _bottom_details(self, mat, bottom: dict, top: dict) -> None:
+    def _bottom_details(self, mat, bottom: BottomPlan) -> None:
         """A belt at the waistband (hidden under untucked tops anyway) and rolled cuffs."""
         skel, h = self.skel, self.skel.height
-        waist = skel.body["leg_length"] + clothes.WAISTBAND * h
-        if bottom.get("belt"):
-            materials.overlay(mat, bottom["belt"], "band", {"z0": waist - 0.022 * h, "z1": waist + 0.01})
-        if bottom.get("cuffs"):
+        waist = skel.body.leg_length + clothes.WAISTBAND * h
+        if bottom.belt:
+            materials.overlay(mat, bottom.belt, "band", {"z0": waist - 0.022 * h, "z1": waist + 0.01})
+        if bottom.cuffs:
             knee, ankle = skel.bones["shin.L"][0][2], skel.bones["shin.L"][1][2]
-            hem = knee + (ankle - knee) * min(0.95, float(bottom.get("length", 0.94)))
-            inner = [min(1.0, v * 1.5 + 0.04) for v in bottom["color"]]
+            length = bottom.length if bottom.length is not None else 0.94
+            hem = knee + (ankle - knee) * min(0.95, length)
+            inner = [min(1.0, v * 1.5 + 0.04) for v in bottom.color]
             materials.overlay(mat, inner, "band", {"z0": hem - 0.01, "z1": hem + 0.028 * h})
 
     def _ground_points(self) -> list[tuple[np.ndarray, str]]:
@@ -251,23 +209,22 @@ class Person:
         return pts or [(np.zeros((1, 3)), "pelvis")]
 
     # ---- posing -------------------------------------------------------------------------
-    def pose(self, pose: dict) -> None:
-        """Apply a pose from ``sample_pose`` (walk | stand | bvh); feet end on z = 0."""
-        kind = pose.get("kind")
-        if kind == "walk":
-            L = motion.walk(self.character, float(pose.get("phase", 0.0)) % 1.0, float(pose.get("head", 0.0)))
-        elif kind == "stand":
+    def pose(self, pose: PosePlan) -> None:
+        """Apply a pose (walk | stand | bvh); feet end on z = 0."""
+        if isinstance(pose, WalkPose):
+            L = motion.walk(self.character, pose.phase % 1.0, pose.head_deg)
+        elif isinstance(pose, StandPose):
             L = motion.stand(self.character, pose)
-        elif kind == "bvh":
+        elif isinstance(pose, BvhPose):
             if not self.motion_dir:
                 raise SpecError("people.motion_dir", "a 'bvh' pose needs build_person(..., motion_dir=...)")
-            path = os.path.join(self.motion_dir, pose["clip"])
+            path = os.path.join(self.motion_dir, pose.clip)
             if not os.path.isfile(path):
                 raise SpecError("people.motion_dir", f"{path}: BVH clip not found")
             clip = motion.load_clip(path, os.path.getmtime(path))
-            L = motion.bvh(self.skel, clip, int(pose.get("frame", 0)))
+            L = motion.bvh(self.skel, clip, pose.frame)
         else:
-            raise SpecError("pose.kind", f"{kind!r} is not one of: walk, stand, bvh")
+            raise SpecError("pose", f"{pose!r} is not a WalkPose, StandPose or BvhPose")
         self.poser.apply(L, self.ground)
         bpy.context.view_layer.update()
 
@@ -324,11 +281,11 @@ class Person:
             self.armature = None
 
 
-def build_person(character: dict, motion_dir: str | None = None, meshes_dir: str | None = None):
-    """Create the rigged, clothed person in the current scene (see ``Person``); a character
-    with a ``mesh`` entry is the user's own rigged file (``usermesh.UserPerson``, same
-    interface; ``meshes_dir`` overrides the folder stored in the character)."""
-    if isinstance(character, dict) and character.get("mesh"):
+def build_person(character: PersonPlan, motion_dir: str | None = None, meshes_dir: str | None = None):
+    """Create the rigged, clothed person in the current scene (see ``Person``); a person with
+    a ``mesh`` is the user's own rigged file (``usermesh.UserPerson``, same interface;
+    ``meshes_dir`` overrides the folder stored in the plan)."""
+    if character.mesh is not None:
         from synthreid.render.blender.person.usermesh import UserPerson
 
         return UserPerson(character, motion_dir, meshes_dir)

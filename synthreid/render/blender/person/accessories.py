@@ -12,6 +12,7 @@ from synthreid.render.blender.person import meshutil
 from synthreid.render.blender.person.body import Surface, subset
 from synthreid.render.blender.person.clothes import Layer
 from synthreid.render.blender.person.skeleton import Skeleton
+from synthreid.render.model.person import PersonPlan
 
 OVER_CLOTHES = 0.03  # m: straps sit outside the thickest coat
 
@@ -57,7 +58,7 @@ def _strap(surf: Surface, pts_xz, sides, radius: float = 0.007) -> Layer:
 
 def _backpack(surf, skel, a) -> Layer:
     h = skel.height
-    w, ht, d = a["size"]
+    w, ht, d = a.size
     chest_z = skel.bones["chest"][0][2]
     cz = chest_z - 0.02 * h
     back = _surface_point(surf, 0.0, cz, 1.0, OVER_CLOTHES * 0.6)[0]
@@ -75,9 +76,9 @@ def _backpack(surf, skel, a) -> Layer:
 
 def _shoulder_bag(surf, skel, a) -> Layer:
     b, h = skel.body, skel.height
-    w, ht, d = a["size"]
-    sg = 1.0 if a.get("side") == "left" else -1.0
-    hip_z = b["leg_length"] + 0.05 * h
+    w, ht, d = a.size
+    sg = 1.0 if a.side == "left" else -1.0
+    hip_z = b.leg_length + 0.05 * h
     side_x = float(np.abs(surf.verts[_torso(surf) & (np.abs(surf.verts[:, 2] - hip_z) < 0.03), 0]).max())
     center = [sg * (side_x + d / 2 + OVER_CLOTHES), 0.0, hip_z]
     bag = _rigid_box(surf, "pelvis", center, [d / 2, w / 2, ht / 2])
@@ -91,8 +92,8 @@ def _shoulder_bag(surf, skel, a) -> Layer:
 
 
 def _handbag(surf, skel, a) -> Layer:
-    w, ht, d = a["size"]
-    s = "L" if a.get("side") == "left" else "R"
+    w, ht, d = a.size
+    s = "L" if a.side == "left" else "R"
     hand = skel.points[f"{s.lower()}_hand"][0]
     center = hand + [0, 0, -ht / 2 - 0.05]
     bag = _rigid_box(surf, f"hand.{s}", center, [d / 2, w / 2, ht / 2], exponent=0.35)
@@ -104,12 +105,12 @@ def _handbag(surf, skel, a) -> Layer:
 
 def _hat(surf, skel, a) -> Layer:
     b = skel.body
-    hh, hw, hd = b["head_height"], b["head_width"], skel.head_depth
+    hh, hw, hd = b.head_height, b.head_width, skel.head_depth
     hc = skel.points["head_center"][0]
     crown = _rigid_box(
         surf, "head", hc + [0, 0.02 * hd, 0.36 * hh], [hw * 0.56, hd * 0.55, hh * 0.24], exponent=0.5
     )
-    brim = a.get("brim", 0.06)
+    brim = a.brim
     disc = _rigid_box(
         surf,
         "head",
@@ -124,11 +125,11 @@ def _hat(surf, skel, a) -> Layer:
 
 def _cap(surf, skel, a) -> Layer:
     b = skel.body
-    hh, hd = b["head_height"], skel.head_depth
+    hh, hd = b.head_height, skel.head_depth
     hc = skel.points["head_center"][0]
     rel = surf.verts - hc
     dome = surf.bone_mask("head") & (rel[:, 2] > 0.12 * hh)
-    sgn = 1.0 if a.get("backwards") else -1.0
+    sgn = 1.0 if a.backwards else -1.0
     visor = _rigid_box(
         surf,
         "head",
@@ -142,7 +143,7 @@ def _cap(surf, skel, a) -> Layer:
 
 
 def _glasses(surf, skel, a) -> Layer:
-    hw = skel.body["head_width"]
+    hw = skel.body.head_width
     parts = []
     for s in ("l", "r"):
         eye = skel.points[f"{s}_eye"][0]
@@ -197,14 +198,12 @@ BUILDERS = {
 }
 
 
-def build(surf: Surface, skel: Skeleton, character: dict) -> dict[str, tuple[Layer, list, float]]:
-    """Accessory name -> (layer, linear RGB colour, roughness) for those the character has."""
+def build(surf: Surface, skel: Skeleton, character: PersonPlan) -> dict[str, tuple[Layer, list, float]]:
+    """Accessory name -> (layer, linear RGB colour, roughness) for those the person has."""
     out = {}
-    for name, a in (character.get("accessories") or {}).items():
-        if not a or name not in BUILDERS:
-            continue
+    for name, a in character.accessories.worn():
         rough = 0.15 if name == "glasses" else 0.6
-        out[name] = (BUILDERS[name](surf, skel, a), list(a.get("color", [0.05, 0.05, 0.05])), rough)
-    if character.get("hands") == "phone":
+        out[name] = (BUILDERS[name](surf, skel, a), list(a.color), rough)
+    if character.hands == "phone":
         out["phone"] = (phone(surf, skel), [0.02, 0.02, 0.025], 0.2)
     return out

@@ -104,8 +104,8 @@ def sculpt(skel: Skeleton, verts: np.ndarray, normals: np.ndarray, part: np.ndar
     names = skel.bone_names()
     torso = np.isin(part, [names.index(n) for n in ("pelvis", "spine", "chest", "thigh.L", "thigh.R")])
     k = h / 1.75
-    hip_z, chest_z = b["leg_length"], skel.bones["chest"][0][2]
-    fat = max(0.0, (b["waist_width"] / h - 0.14) * 4)
+    hip_z, chest_z = b.leg_length, skel.bones["chest"][0][2]
+    fat = max(0.0, (b.waist_width / h - 0.14) * 4)
 
     def surface_y(x, z, side):  # front (side -1) or back (+1) of the torso at (x, z)
         near = torso & (np.abs(verts[:, 0] - x) < 0.03) & (np.abs(verts[:, 2] - z) < 0.03)
@@ -114,24 +114,24 @@ def sculpt(skel: Skeleton, verts: np.ndarray, normals: np.ndarray, part: np.ndar
         return float((verts[near, 1] * side).max() * side)
 
     bumps = []  # (centre, sigma, amplitude), metres
-    if b.get("bust", 0.0) > 0:
+    if b.bust > 0:
         for sx in (-1, 1):
             x, z = sx * 0.085 * k, chest_z - 0.015 * h
-            bumps.append(((x, surface_y(x, z, -1), z), 0.05 * k, b["bust"] * 1.3))
-    glute = (0.012 + (0.008 if b.get("bust", 0.0) > 0 else 0.0) + 0.01 * fat) * k
+            bumps.append(((x, surface_y(x, z, -1), z), 0.05 * k, b.bust * 1.3))
+    glute = (0.012 + (0.008 if b.bust > 0 else 0.0) + 0.01 * fat) * k
     for sx in (-1, 1):
         x, z = sx * 0.06 * k, hip_z - 0.005 * h
         bumps.append(((x, surface_y(x, z, 1), z), 0.065 * k, glute))
-    if b.get("belly", 0.0) > 0:
+    if b.belly > 0:
         z = (skel.bones["spine"][0][2] + hip_z) / 2 + 0.01 * h
-        bumps.append(((0.0, surface_y(0.0, z, -1), z), 0.09 * k, b["belly"] * 0.6))
+        bumps.append(((0.0, surface_y(0.0, z, -1), z), 0.09 * k, b.belly * 0.6))
     out = verts.copy()
     for c, sigma, amp in bumps:
         d2 = ((verts - np.asarray(c)) ** 2).sum(1)
         out[torso] += normals[torso] * (amp * np.exp(-d2[torso] / (2 * sigma**2)))[:, None]
     # nose and ears on the head
     head = part == names.index("head")
-    hh, hw = b["head_height"], b["head_width"]
+    hh, hw = b.head_height, b.head_width
     hv = verts[head]
     if len(hv):
         face = []

@@ -10,6 +10,7 @@ import numpy as np
 from synthreid.render.blender.person import meshutil
 from synthreid.render.blender.person.body import Region, Surface, subset
 from synthreid.render.blender.person.skeleton import Skeleton
+from synthreid.render.model.person import BottomPlan, ShoesPlan, TopPlan
 
 TOP_OFFSET = {
     "tshirt": 0.006,
@@ -142,27 +143,23 @@ def cone(
     return Layer(verts, faces, W, verts.copy())
 
 
-def build_top(surf: Surface, skel: Skeleton, top: dict, bottom: dict | None) -> Layer:
-    kind = top["type"]
+def build_top(surf: Surface, skel: Skeleton, top: TopPlan, bottom: BottomPlan | None) -> Layer:
+    kind = top.type
     h, b = skel.height, skel.body
-    hip_z = b["leg_length"]
-    fit = float(np.clip(top.get("fit", 1.0), 0.6, 1.8))
+    hip_z = b.leg_length
+    fit = float(np.clip(top.fit, 0.6, 1.8))
     off = TOP_OFFSET.get(kind, 0.008) * fit
     # a dress bodice reaches the upper thighs, under the skirt cone, so no skin shows at the hips
     hem = {"jacket": hip_z - 0.02 * h, "coat": hip_z - 0.02 * h, "dress": hip_z - 0.03 * h}.get(
         kind, hip_z + 0.015 * h
     )
-    tucked = bool(top.get("tucked")) and bottom is not None and bottom["type"] not in SKIRT_HEM
+    tucked = bool(top.tucked) and bottom is not None and bottom.type not in SKIRT_HEM
     if tucked:  # ends just under the waistband of the bottom, which covers it
         hem = hip_z + 0.045 * h
     collar = {"sweater": 0.35, "jacket": 0.3, "coat": 0.45}.get(kind, 0.0)
-    region = torso_region(surf, skel, hem, top.get("sleeve", "long"), collar)
+    region = torso_region(surf, skel, hem, top.sleeve, collar)
     # over the waistband the top must sit outside the bottom
-    under = (
-        BOTTOM_OFFSET.get(bottom["type"], 0.008) * float(np.clip(bottom.get("fit", 1.0), 0.6, 1.8))
-        if bottom
-        else 0.0
-    )
+    under = BOTTOM_OFFSET.get(bottom.type, 0.008) * float(np.clip(bottom.fit, 0.6, 1.8)) if bottom else 0.0
     if tucked:
         # under the waistband the shirt lies inside the bottom; ramp out smoothly above it
         ramp = np.clip((surf.verts[:, 2] - (hip_z + WAISTBAND * h - 0.015)) / 0.02, 0.0, 1.0)
@@ -172,17 +169,17 @@ def build_top(surf: Surface, skel: Skeleton, top: dict, bottom: dict | None) -> 
     if kind in ("jacket", "coat"):
         offset = offset + 0.004 * np.clip(-surf.normals[:, 1], 0, 1)  # a looser front
     layers = [Layer(*subset(surf, region, offset))]
-    if kind in ("jacket", "coat", "longsleeve", "tshirt") and not top.get("hood"):
+    if kind in ("jacket", "coat", "longsleeve", "tshirt") and not top.hood:
         layers.append(collar_band(surf, skel, kind, off))
-    if kind in ("jacket", "coat") and top.get("open"):
+    if kind in ("jacket", "coat") and top.open:
         layers.append(lapels(surf, skel, off + 0.004))
-    if top.get("hood"):
+    if top.hood:
         layers.append(hood(surf, skel, off))
     if kind == "dress":
-        knee = b["knee_height"]
+        knee = b.knee_height
         layers.append(cone(surf, skel, hip_z + 0.07 * h, knee - 0.02 * h, 0.06 * h / 1.75, 0.01))
     elif kind == "coat":
-        knee = b["knee_height"]
+        knee = b.knee_height
         layers.append(cone(surf, skel, hip_z + 0.03 * h, knee + 0.01 * h, 0.035 * h / 1.75, off + 0.012))
     return Layer.merge(layers)
 
@@ -314,13 +311,13 @@ def _rx(deg: float) -> np.ndarray:
     return np.array([[1, 0, 0], [0, np.cos(a), -np.sin(a)], [0, np.sin(a), np.cos(a)]])
 
 
-def build_bottom(surf: Surface, skel: Skeleton, bottom: dict) -> Layer:
-    kind = bottom["type"]
+def build_bottom(surf: Surface, skel: Skeleton, bottom: BottomPlan) -> Layer:
+    kind = bottom.type
     h, b = skel.height, skel.body
-    hip_z = b["leg_length"]
+    hip_z = b.leg_length
     waist = hip_z + WAISTBAND * h
     if kind in SKIRT_HEM:
-        hem = hip_z - SKIRT_HEM[kind] * (hip_z - b["knee_height"])
+        hem = hip_z - SKIRT_HEM[kind] * (hip_z - b.knee_height)
         hem = max(hem, 0.08 * h)
         pants = Layer(*subset(surf, legs_region(surf, skel, waist, 0.0, -1.0), 0.006))
         flare = {"skirt_short": 0.045, "skirt_knee": 0.055, "skirt_long": 0.08}[kind] * h / 1.75
@@ -328,18 +325,18 @@ def build_bottom(surf: Surface, skel: Skeleton, bottom: dict) -> Layer:
         lead = 0.6 if kind == "skirt_short" else 1.0
         return Layer.merge([pants, cone(surf, skel, waist, hem, flare, 0.016, lead)])
     if kind == "shorts":
-        thigh_t, shin_t = float(bottom.get("length", 0.55)), -1.0
+        thigh_t, shin_t = 0.55 if bottom.length is None else bottom.length, -1.0
     else:
-        thigh_t, shin_t = 1.01, min(0.95, float(bottom.get("length", 0.94)))
+        thigh_t, shin_t = 1.01, min(0.95, 0.94 if bottom.length is None else bottom.length)
     region = legs_region(surf, skel, waist, thigh_t, shin_t)
-    off = BOTTOM_OFFSET.get(kind, 0.008) * float(np.clip(bottom.get("fit", 1.0), 0.6, 1.8))
+    off = BOTTOM_OFFSET.get(kind, 0.008) * float(np.clip(bottom.fit, 0.6, 1.8))
     legs = surf.bone_mask(*_sides("thigh.{}"), *_sides("shin.{}"))
     offset = np.where(legs, off * (1.6 if kind == "trousers" else 1.0), off)
     return Layer(*subset(surf, region, offset))
 
 
-def build_shoes(surf: Surface, skel: Skeleton, shoes: dict) -> Layer:
-    kind = shoes["type"]
+def build_shoes(surf: Surface, skel: Skeleton, shoes: ShoesPlan) -> Layer:
+    kind = shoes.type
     shin_t = {"boots": 0.55, "shoes": 0.97, "trainers": 0.93}.get(kind, 0.95)
     region = Region(surf).set_bones(skel.bones).add(*_sides("foot.{}")).add(*_sides("shin.{}"), t_min=shin_t)
     off = np.full(len(surf.verts), 0.007 if kind != "boots" else 0.009)

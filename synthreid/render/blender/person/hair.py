@@ -9,6 +9,7 @@ from synthreid.render.blender.person import meshutil
 from synthreid.render.blender.person.body import Region, Surface, subset
 from synthreid.render.blender.person.clothes import Layer
 from synthreid.render.blender.person.skeleton import Skeleton
+from synthreid.render.model.person import HairPlan, PersonPlan
 
 # style -> hairline heights in head heights from the head centre at the back (nape), the side
 # (sideburn, in front of the ear), the temple and the forehead; shell thickness in metres
@@ -20,6 +21,11 @@ CAPS = {
     "bun": (-0.26, -0.05, 0.09, 0.23, 0.01),
 }
 FRONT_AZ = [-1.0, -0.3, 0.1, 0.5, 0.8, 1.0]  # cos(azimuth from the nose) of the levels above
+
+
+def _or(value, default):
+    """A hair field's value, or its neutral default where the plan has none (bald)."""
+    return default if value is None else value
 
 
 def _head_frame(surf: Surface, skel: Skeleton):
@@ -35,13 +41,13 @@ def _rigid(n: int, surf: Surface, bone: str) -> np.ndarray:
     return meshutil.rigid_weights(n, surf.bones, bone)
 
 
-def hairline(hair: dict, style: str, hh: float, hw: float):
+def hairline(hair: HairPlan, style: str, hh: float, hw: float):
     """excess(points relative to the head centre) > 0 below the hairline of ``style`` with the
     character's fringe ('none' | 'bangs' | 'side' parting), ragged by a seeded noise."""
     back, side, temple, front_lv, _ = CAPS[style]
-    fringe = hair.get("fringe", "none")
-    part = float(hair.get("part", 1.0))
-    seed = int(hair.get("seed", 0))
+    fringe = _or(hair.fringe, "none")
+    part = _or(hair.part, 1.0)
+    seed = _or(hair.seed, 0)
 
     def excess(q):
         rxy = np.maximum(np.hypot(q[:, 0], q[:, 1]), 1e-9)
@@ -61,17 +67,17 @@ def hairline(hair: dict, style: str, hh: float, hw: float):
     return excess
 
 
-def cap_layer(surf: Surface, skel: Skeleton, style: str, hair: dict) -> Layer:
+def cap_layer(surf: Surface, skel: Skeleton, style: str, hair: HairPlan) -> Layer:
     """The hair over the scalp: cut at the style's hairline, thicker at the crown and at the
     back, with a noisy surface so it does not read as a swim cap."""
-    hh, hw = skel.body["head_height"], skel.body["head_width"]
+    hh, hw = skel.body.head_height, skel.body.head_width
     hc, rel, front, on_head = _head_frame(surf, skel)
     ex = hairline(hair, style, hh, hw)
     r = Region(surf).add_fn(on_head, lambda p: ex(p - hc))
-    shell = CAPS[style][4] * float(hair.get("volume", 1.0))
+    shell = CAPS[style][4] * _or(hair.volume, 1.0)
     up = np.clip(rel[:, 2] / hh + 0.15, 0, 0.6)  # crown volume
     off = shell * (0.55 + 0.45 * np.clip(surf.normals[:, 2] + 0.3, 0, 1) + 0.6 * up)
-    off *= 1.0 + 0.45 * meshutil.smooth_noise(rel, int(hair.get("seed", 0)) + 1, 0.06)
+    off *= 1.0 + 0.45 * meshutil.smooth_noise(rel, _or(hair.seed, 0) + 1, 0.06)
     if style in ("ponytail", "bun"):  # pulled back tight over the forehead
         off *= np.where(front > 0.3, 0.7, 1.0)
     return Layer(*subset(surf, r, off))
@@ -89,7 +95,7 @@ def _face_point(surf: Surface, x: float, z: float) -> np.ndarray:
 def face(surf: Surface, skel: Skeleton) -> tuple[Layer, Layer]:
     """(eyes and mouth, eyebrows): small shapes set into the face (rigid to the head); the
     brows are drawn in the hair colour by the caller."""
-    hw, hh = skel.body["head_width"], skel.body["head_height"]
+    hw, hh = skel.body.head_width, skel.body.head_height
     k = hw / 0.15
     dark, brows = [], []
     for s in ("l", "r"):
@@ -119,7 +125,7 @@ def face(surf: Surface, skel: Skeleton) -> tuple[Layer, Layer]:
 def face_tint(surf: Surface, skel: Skeleton) -> np.ndarray:
     """(N, 3) RGB multipliers of the skin colour per body vertex: shaded eye sockets, redder
     lips and a warm flush on the cheeks (1 elsewhere)."""
-    hw, hh, hd = skel.body["head_width"], skel.body["head_height"], skel.head_depth
+    hw, hh, hd = skel.body.head_width, skel.body.head_height, skel.head_depth
     v = surf.verts
     tint = np.ones((len(v), 3))
     face = np.nonzero(surf.bone_mask("head") & (v[:, 1] < -0.25 * hd))[0]
@@ -145,16 +151,16 @@ def face_tint(surf: Surface, skel: Skeleton) -> np.ndarray:
     return tint
 
 
-def drape(surf: Surface, skel: Skeleton, hair: dict, long: bool) -> Layer:
+def drape(surf: Surface, skel: Skeleton, hair: HairPlan, long: bool) -> Layer:
     """Hair falling from the crown: an open C-shaped sheet around the back and sides of the
     head, behind the ears to the jaw (medium) or onto the shoulders and upper back (long);
     open in front for the face, with a ragged, layered lower edge."""
     b, h = skel.body, skel.height
-    hh, hw, hd = b["head_height"], b["head_width"], skel.head_depth
+    hh, hw, hd = b.head_height, b.head_width, skel.head_depth
     hc = skel.points["head_center"][0]
-    vol = float(hair.get("volume", 1.0))
-    back_y = b["chest_depth"] / 2 + 0.02
-    length = float(hair.get("length", 1.0))
+    vol = _or(hair.volume, 1.0)
+    back_y = b.chest_depth / 2 + 0.02
+    length = _or(hair.length, 1.0)
     z_end = (skel.shoulder_z - 0.09 * h * length) if long else skel.chin_z + (0.12 - 0.2 * length) * hh
     n_rings, nu = 10, 21
     s = np.linspace(0.0, 1.0, n_rings)
@@ -171,7 +177,7 @@ def drape(surf: Surface, skel: Skeleton, hair: dict, long: bool) -> Layer:
         th0 = np.radians(64 + 14 * s)
     u = np.linspace(0, 1, nu)
     th = th0[:, None] + (2 * np.pi - 2 * th0[:, None]) * u[None]
-    seed = int(hair.get("seed", 0))
+    seed = _or(hair.seed, 0)
     # strands: a lengthwise ripple of the radius and a ragged end, longer at the back
     wob = 1.0 + 0.05 * np.sin(u * 2 * np.pi * 5 + seed)[None] * s[:, None]
     ragged = (
@@ -197,12 +203,12 @@ def drape(surf: Surface, skel: Skeleton, hair: dict, long: bool) -> Layer:
     return Layer(verts, faces, W, verts.copy())
 
 
-def _ponytail(surf: Surface, skel: Skeleton, hair: dict) -> Layer:
+def _ponytail(surf: Surface, skel: Skeleton, hair: HairPlan) -> Layer:
     b, h = skel.body, skel.height
-    hh, hd = b["head_height"], skel.head_depth
+    hh, hd = b.head_height, skel.head_depth
     hc = skel.points["head_center"][0]
-    k = h / 1.7 * float(hair.get("volume", 1.0))
-    drop = float(hair.get("length", 1.0))
+    k = h / 1.7 * _or(hair.volume, 1.0)
+    drop = _or(hair.length, 1.0)
     path = np.array(
         [
             hc + [0, 0.48 * hd, 0.12 * hh],
@@ -220,24 +226,24 @@ def _ponytail(surf: Surface, skel: Skeleton, hair: dict) -> Layer:
     return Layer.merge([tail, Layer(v, f, _rigid(len(v), surf, "head"), v.copy())])
 
 
-def _bun(surf: Surface, skel: Skeleton, hair: dict) -> Layer:
-    hh, hd = skel.body["head_height"], skel.head_depth
+def _bun(surf: Surface, skel: Skeleton, hair: HairPlan) -> Layer:
+    hh, hd = skel.body.head_height, skel.head_depth
     hc = skel.points["head_center"][0]
-    r = 0.048 * skel.height / 1.7 * float(hair.get("volume", 1.0))
+    r = 0.048 * skel.height / 1.7 * _or(hair.volume, 1.0)
     v, f = meshutil.superellipsoid(
         hc + [0, 0.42 * hd, 0.42 * hh], [r, r * 0.9, r * 0.8], exponent=1.0, nu=14, nv=9
     )
-    v = v + (v - v.mean(0)) * 0.12 * meshutil.smooth_noise(v, int(hair.get("seed", 0)), 0.03)[:, None]
+    v = v + (v - v.mean(0)) * 0.12 * meshutil.smooth_noise(v, _or(hair.seed, 0), 0.03)[:, None]
     return Layer(v, f, _rigid(len(v), surf, "head"), v.copy())
 
 
-def build(surf: Surface, skel: Skeleton, character: dict) -> dict[str, Layer]:
+def build(surf: Surface, skel: Skeleton, character: PersonPlan) -> dict[str, Layer]:
     """Part name ('hair', 'facial_hair') -> mesh layer; empty for bald and clean-shaven."""
     out: dict[str, Layer] = {}
     b = skel.body
-    hh, hw = b["head_height"], b["head_width"]
-    hair = character.get("hair") or {}
-    style = hair.get("style", "bald")
+    hh, hw = b.head_height, b.head_width
+    hair = character.hair
+    style = hair.style
     if style in CAPS:
         layers = [cap_layer(surf, skel, style, hair)]
         if style in ("long", "medium"):
@@ -247,11 +253,11 @@ def build(surf: Surface, skel: Skeleton, character: dict) -> dict[str, Layer]:
         elif style == "bun":
             layers.append(_bun(surf, skel, hair))
         out["hair"] = Layer.merge(layers)
-    fh = character.get("facial_hair")
+    fh = character.facial_hair
     if fh:
         _, rel, front, on_head = _head_frame(surf, skel)
         x, z = rel[:, 0], rel[:, 2]
-        kind = fh.get("style", "beard")
+        kind = fh.style
         if kind == "moustache":
             m = on_head & (front > 0.55) & (np.abs(x) < 0.3 * hw) & (z < -0.12 * hh) & (z > -0.24 * hh)
             off = 0.004

@@ -8,8 +8,17 @@ so a print stays on the chest and stripes stay on the cloth whatever the pose. A
 from __future__ import annotations
 
 import math
+import os
 
 import bpy
+
+from synthreid.errors import SpecError
+from synthreid.render.model.person import TexturePlan
+
+
+def _or(value, default):
+    """A texture field's value, or its neutral default where the plan has none."""
+    return default if value is None else value
 
 
 class _Graph:
@@ -66,7 +75,7 @@ def new_material(
     name: str,
     color,
     roughness: float = 0.8,
-    texture: dict | None = None,
+    texture: TexturePlan | None = None,
     anchor=(0.0, 0.0, 1.3),
     sheen: float = 0.0,
     specular: float = 0.3,
@@ -84,7 +93,7 @@ def new_material(
     if sheen:
         bsdf.inputs["Sheen Weight"].default_value = sheen
     col = list(color)
-    kind = (texture or {}).get("kind", "plain")
+    kind = texture.kind if texture is not None else "plain"
     if kind == "plain":
         bsdf.inputs["Base Color"].default_value = (*col[:3], 1.0)
         return mat
@@ -117,12 +126,12 @@ def overlay(mat, color, region: str, params: dict) -> None:
     g.link(g.mix(m, base, list(color)), base_in)
 
 
-def _texture(g: _Graph, kind: str, tex: dict, c1, anchor):
-    s = float(tex.get("scale", 0.05))
-    c2 = list(tex.get("color2", [1.0, 1.0, 1.0]))
+def _texture(g: _Graph, kind: str, tex: TexturePlan, c1, anchor):
+    s = _or(tex.scale, 0.05)
+    c2 = list(_or(tex.color2, [1.0, 1.0, 1.0]))
     vec, x, y, z = g.rest()
     if kind == "stripes":
-        ang = math.radians(float(tex.get("angle", 0.0)))
+        ang = math.radians(_or(tex.angle, 0.0))
         coord = g.math("ADD", g.math("MULTIPLY", x, math.sin(ang)), g.math("MULTIPLY", z, math.cos(ang)))
         return g.mix(g.bands(coord, s, 0.45), c1, c2)
     if kind == "checks":
@@ -133,7 +142,7 @@ def _texture(g: _Graph, kind: str, tex: dict, c1, anchor):
         g.link(vec, n.inputs["Vector"])
         return n.outputs["Color"]
     if kind == "plaid":
-        c3 = list(tex.get("color3", c2))
+        c3 = list(_or(tex.color3, c2))
         fx, fz = g.bands(x, s, 0.4), g.bands(z, s, 0.4)
         base = g.mix(g.math("MULTIPLY", g.math("ADD", fx, fz), 0.4), c1, c2)
         lines = g.math("MAXIMUM", g.bands(x, s, 0.07, 0.55), g.bands(z, s, 0.07, 0.55))
@@ -148,7 +157,7 @@ def _texture(g: _Graph, kind: str, tex: dict, c1, anchor):
         n = g.node("ShaderNodeTexNoise", noise_dimensions="4D")
         n.inputs["Scale"].default_value = 1.0 / s
         n.inputs["Detail"].default_value = 3.0
-        n.inputs["W"].default_value = float(tex.get("seed", 0) % 100)
+        n.inputs["W"].default_value = float(_or(tex.seed, 0) % 100)
         g.link(vec, n.inputs["Vector"])
         fac = g.node("ShaderNodeMapRange")
         fac.inputs["From Min"].default_value = 0.45
@@ -166,19 +175,21 @@ def _texture(g: _Graph, kind: str, tex: dict, c1, anchor):
         weave = g.mix(g.math("MULTIPLY", w.outputs["Fac"], 0.35), c1, [v * 0.6 for v in c1])
         fade = g.math("MULTIPLY", g.math("MAXIMUM", g.math("SUBTRACT", n.outputs["Fac"], 0.5), 0.0), 1.6)
         return g.mix(fade, weave, lighter)
-    if kind == "print" and tex.get("image"):
+    if kind == "print" and tex.image:
         return _print_image(g, tex, c1, x, y, z, anchor)
     if kind == "print":
         return _print(g, tex, c1, c2, x, y, z, anchor)
     raise ValueError(f"unknown texture kind {kind!r}")
 
 
-def _print_image(g: _Graph, tex: dict, c1, x, y, z, anchor):
+def _print_image(g: _Graph, tex: TexturePlan, c1, x, y, z, anchor):
     """A user image (appearance.textures_dir) on the front of the chest, ``2 * scale`` metres
     wide, aspect kept; transparent pixels (alpha) show the garment colour."""
-    img = bpy.data.images.load(tex["image"], check_existing=True)
+    if not os.path.isfile(tex.image):
+        raise SpecError("appearance.textures_dir", f"{tex.image}: print image not found")
+    img = bpy.data.images.load(tex.image, check_existing=True)
     w, h = (max(1, v) for v in img.size)
-    half_w = float(tex.get("scale", 0.08))
+    half_w = _or(tex.scale, 0.08)
     half_h = half_w * h / w
     ax, ay, az = (float(v) for v in anchor)
     u = g.math("ADD", g.math("DIVIDE", g.math("SUBTRACT", x, ax), 2 * half_w), 0.5)
@@ -193,15 +204,15 @@ def _print_image(g: _Graph, tex: dict, c1, x, y, z, anchor):
     return g.mix(m, c1, node.outputs["Color"])
 
 
-def _print(g: _Graph, tex: dict, c1, c2, x, y, z, anchor):
+def _print(g: _Graph, tex: TexturePlan, c1, c2, x, y, z, anchor):
     """A motif on the front of the chest: disc, ring, band, star, square or 'letters'."""
-    r = float(tex.get("scale", 0.08))
+    r = _or(tex.scale, 0.08)
     ax, ay, az = (float(v) for v in anchor)
     qx = g.math("SUBTRACT", x, ax)
     qz = g.math("SUBTRACT", z, az)
     front = g.math("LESS_THAN", y, ay)
     dist = g.math("SQRT", g.math("ADD", g.math("MULTIPLY", qx, qx), g.math("MULTIPLY", qz, qz)))
-    motif = tex.get("motif", "disc")
+    motif = _or(tex.motif, "disc")
     if motif == "ring":
         m = g.math("LESS_THAN", g.math("ABSOLUTE", g.math("SUBTRACT", dist, r * 0.75)), r * 0.2)
     elif motif == "band":

@@ -18,6 +18,8 @@ import re
 import numpy as np
 
 from synthreid.errors import SpecError
+from synthreid.render.model.person import PersonPlan
+from synthreid.render.model.scene import StandPose
 
 HAND_IN_POCKET = 0.2  # scale of a hand tucked into a pocket
 
@@ -56,22 +58,22 @@ def _curve(name: str, phase: float) -> float:
     return float(np.mean([np.interp((phase + d) % 1.0, xs, ys) for d in (-0.03, 0.0, 0.03)]))
 
 
-def _base(character: dict) -> dict[str, np.ndarray]:
-    stoop = float(character["body"].get("stoop", 0.0))
+def _base(character: PersonPlan) -> dict[str, np.ndarray]:
+    stoop = character.body.stoop
     return {"spine": rx(stoop * 0.6), "chest": rx(stoop * 0.4), "neck": rx(-stoop * 0.6)}
 
 
-def walk(character: dict, phase: float, head: float = 0.0) -> dict[str, np.ndarray]:
+def walk(character: PersonPlan, phase: float, head: float = 0.0) -> dict[str, np.ndarray]:
     """Rotations of the walk cycle at ``phase`` in [0, 1) (0 = right heel strike); ``head``
     turns the head (degrees, + = to the person's left). An arm carrying a handbag swings less."""
-    gait = character.get("gait", {})
-    bag = (character.get("accessories") or {}).get("handbag")
-    carry = {"L" if bag.get("side") == "left" else "R"} if bag else set()
-    stride, swing, elbow = gait.get("stride", 1.0), gait.get("arm_swing", 1.0), gait.get("elbow", 1.0)
+    gait = character.gait
+    bag = character.accessories.handbag
+    carry = {"L" if bag.side == "left" else "R"} if bag else set()
+    stride, swing, elbow = gait.stride, gait.arm_swing, gait.elbow
     L = _base(character)
     yaw = _curve("pelvis_yaw", phase) * stride
     L["pelvis"] = rz(-yaw) @ ry(_curve("pelvis_roll", phase))
-    L["spine"] = rz(yaw * 1.6) @ rx(gait_table()["trunk_lean"] + float(gait.get("lean", 0.0))) @ L["spine"]
+    L["spine"] = rz(yaw * 1.6) @ rx(gait_table()["trunk_lean"] + gait.lean) @ L["spine"]
     for side, sg, ph in (("R", -1.0, phase), ("L", 1.0, (phase + 0.5) % 1.0)):
         hip = _curve("hip", ph) * stride
         knee = _curve("knee", ph) * (0.6 + 0.4 * stride)
@@ -86,10 +88,10 @@ def walk(character: dict, phase: float, head: float = 0.0) -> dict[str, np.ndarr
     return L
 
 
-def _hands(character: dict, L: dict[str, np.ndarray]) -> None:
+def _hands(character: PersonPlan, L: dict[str, np.ndarray]) -> None:
     """Override the arms for a held phone (right forearm raised in front, head bowed) or hands
     in the front pockets (elbows out and back, wrists at the hips)."""
-    hands = character.get("hands", "free")
+    hands = character.hands
     if hands == "phone":
         # elbow by the side, forearm turned in across the body: the hand sits in front of the
         # chest, inside the torso's outline from behind, and the head bows towards it
@@ -107,14 +109,14 @@ def _hands(character: dict, L: dict[str, np.ndarray]) -> None:
             L[f"hand.{side}"] = HAND_IN_POCKET * (rz(-sg * 30.0) @ rx(40.0))
 
 
-def stand(character: dict, pose: dict) -> dict[str, np.ndarray]:
+def stand(character: PersonPlan, pose: StandPose) -> dict[str, np.ndarray]:
     """A relaxed standing pose: weight on one leg, arms hanging, head turned."""
     L = _base(character)
-    w = float(pose.get("weight", 0.0))
-    arms = float(pose.get("arms", 6.0))
+    w = pose.weight
+    arms = pose.arms_deg
     L["pelvis"] = ry(-3.0 * w)
     L["spine"] = ry(4.0 * w) @ L["spine"]
-    L["neck"] = rz(float(pose.get("head", 0.0))) @ L["neck"]
+    L["neck"] = rz(pose.head_deg) @ L["neck"]
     for side, sg in (("R", -1.0), ("L", 1.0)):
         relaxed = max(0.0, sg * w)  # the unweighted leg bends a little
         L[f"thigh.{side}"] = rx(-4.0 * relaxed) @ ry(sg * 3.0 * w)

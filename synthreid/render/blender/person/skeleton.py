@@ -11,12 +11,14 @@ import math
 
 import numpy as np
 
+from synthreid.render.model.person import PersonPlan
+
 ARM_ABDUCTION = math.radians(9.0)  # rest arms hang slightly away from the torso (clean skin hull)
 SIDES = (("L", 1.0), ("R", -1.0))
 
 
 class Skeleton:
-    """Joint positions, bones and skin nodes derived from ``character['body']``.
+    """Joint positions, bones and skin nodes derived from ``PersonPlan.body``.
 
     ``bones``: name -> (head (3,), tail (3,), parent | None), parents listed before children.
     ``nodes``: list of (position (3,), (rx, ry) half extents, bone name); ``edges``: index pairs.
@@ -24,18 +26,18 @@ class Skeleton:
     ``points``: named landmarks (eyes, ears, nose, heels, toes, ...) with their bone.
     """
 
-    def __init__(self, character: dict):
-        b = character["body"]
-        self.height = h = float(character["height"])
+    def __init__(self, character: PersonPlan):
+        b = character.body
+        self.height = h = float(character.height)
         self.body = b
-        hh = b["head_height"]
+        hh = b.head_height
         chin = h - hh
-        self.shoulder_z = sz = chin - b["neck_length"]
+        self.shoulder_z = sz = chin - b.neck_length
         chest_z = sz - 0.1 * h
         waist_z = 0.6 * h
-        hip_z = b["leg_length"]
+        hip_z = b.leg_length
         neck_top = chin + 0.12 * hh
-        sw = b["shoulder_width"] / 2
+        sw = b.shoulder_width / 2
         self.bones: dict[str, tuple[np.ndarray, np.ndarray, str | None]] = {}
         self.radius: dict[str, tuple[float, float]] = {}
         self.points: dict[str, tuple[np.ndarray, str]] = {}
@@ -51,28 +53,26 @@ class Skeleton:
             P(0, 0, hip_z),
             P(0, 0, waist_z),
             None,
-            half(b["hip_width"]) * 0.8,
-            half(b["waist_width"]),
+            half(b.hip_width) * 0.8,
+            half(b.waist_width),
         )
         bone(
             "spine",
             P(0, 0, waist_z),
             P(0, 0, chest_z),
             "pelvis",
-            half(b["waist_width"]),
-            half(b["chest_width"]),
+            half(b.waist_width),
+            half(b.chest_width),
         )
         bone(
             "chest",
             P(0, 0, chest_z),
             P(0, 0.0, sz + 0.01 * h),
             "spine",
-            half(b["chest_width"]),
-            half(b["chest_width"]) * 0.8,
+            half(b.chest_width),
+            half(b.chest_width) * 0.8,
         )
-        bone(
-            "neck", P(0, 0.0, sz + 0.01 * h), P(0, 0.0, neck_top), "chest", b["neck_radius"], b["neck_radius"]
-        )
+        bone("neck", P(0, 0.0, sz + 0.01 * h), P(0, 0.0, neck_top), "chest", b.neck_radius, b.neck_radius)
         bone("head", P(0, 0.0, neck_top), P(0, 0.0, h), "neck", hh * 0.4, hh * 0.4)
 
         nodes: list = []
@@ -85,36 +85,34 @@ class Skeleton:
             return len(nodes) - 1
 
         hd = hh * 0.78  # head depth front-back
-        n_hip = node(P(0, 0.005, hip_z + 0.01 * h), half(b["hip_width"]), half(b["hip_depth"]), "pelvis")
-        n_waist = node(P(0, 0.0, waist_z), half(b["waist_width"]), half(b["waist_depth"]), "spine", n_hip)
+        n_hip = node(P(0, 0.005, hip_z + 0.01 * h), half(b.hip_width), half(b.hip_depth), "pelvis")
+        n_waist = node(P(0, 0.0, waist_z), half(b.waist_width), half(b.waist_depth), "spine", n_hip)
         n_belly = node(
-            P(0, -b["belly"] * 0.6, (waist_z + hip_z) / 2 + 0.02 * h),
-            half(b["waist_width"]) * 1.02,
-            half(b["waist_depth"]) + b["belly"] * 0.5,
+            P(0, -b.belly * 0.6, (waist_z + hip_z) / 2 + 0.02 * h),
+            half(b.waist_width) * 1.02,
+            half(b.waist_depth) + b.belly * 0.5,
             "pelvis",
             n_hip,
         )
         edges.append((n_belly, n_waist))
         edges.remove((n_hip, n_waist))
         n_chest = node(
-            P(0, -b["bust"] * 0.5, chest_z),
-            half(b["chest_width"]),
-            half(b["chest_depth"]) + b["bust"] * 0.5,
+            P(0, -b.bust * 0.5, chest_z),
+            half(b.chest_width),
+            half(b.chest_depth) + b.bust * 0.5,
             "chest",
             n_waist,
         )
         n_sh = node(
             P(0, 0.01 * h, sz - 0.012 * h),
-            half(b["chest_width"]) * 0.8,
-            half(b["chest_depth"]) * 0.75,
+            half(b.chest_width) * 0.8,
+            half(b.chest_depth) * 0.75,
             "chest",
             n_chest,
         )
-        n_nb = node(
-            P(0, 0.006 * h, sz + 0.02 * h), b["neck_radius"] * 1.1, b["neck_radius"] * 1.05, "neck", n_sh
-        )
-        n_nt = node(P(0, 0.004 * h, neck_top - 0.02 * hh), b["neck_radius"], b["neck_radius"], "neck", n_nb)
-        hwr, hdr = b["head_width"] / 2, hd / 2
+        n_nb = node(P(0, 0.006 * h, sz + 0.02 * h), b.neck_radius * 1.1, b.neck_radius * 1.05, "neck", n_sh)
+        n_nt = node(P(0, 0.004 * h, neck_top - 0.02 * hh), b.neck_radius, b.neck_radius, "neck", n_nb)
+        hwr, hdr = b.head_width / 2, hd / 2
         n_jaw = node(P(0, -0.12 * hdr, chin + 0.12 * hh), hwr * 0.6, hdr * 0.55, "head", n_nt)
         n_hm = node(P(0, 0.0, chin + 0.5 * hh), hwr, hdr, "head", n_jaw)
         n_cr = node(P(0, 0.04 * hdr, chin + 0.78 * hh), hwr * 0.92, hdr * 0.95, "head", n_hm)
@@ -122,17 +120,17 @@ class Skeleton:
 
         eye_z = chin + 0.52 * hh
         for s, sg in SIDES:
-            self.points[f"{s.lower()}_eye"] = (P(sg * 0.3 * b["head_width"], -0.47 * hd, eye_z), "head")
+            self.points[f"{s.lower()}_eye"] = (P(sg * 0.3 * b.head_width, -0.47 * hd, eye_z), "head")
             self.points[f"{s.lower()}_ear"] = (
-                P(sg * 0.5 * b["head_width"], 0.02 * hd, eye_z - 0.05 * hh),
+                P(sg * 0.5 * b.head_width, 0.02 * hd, eye_z - 0.05 * hh),
                 "head",
             )
         self.points["nose"] = (P(0, -0.58 * hd, chin + 0.4 * hh), "head")
         self.points["head_center"] = (P(0, 0.02 * hd, chin + 0.55 * hh), "head")
         self.eye_z, self.head_depth, self.chin_z = eye_z, hd, chin
 
-        ua, fa, hand = b["upper_arm"], b["forearm"], b["hand"]
-        ar = b["arm_radius"]
+        ua, fa, hand = b.upper_arm, b.forearm, b.hand
+        ar = b.arm_radius
         dirv = P(math.sin(ARM_ABDUCTION), 0, -math.cos(ARM_ABDUCTION))
         for s, sg in SIDES:
             d = dirv * P(sg, 1, 1)
@@ -156,8 +154,8 @@ class Skeleton:
             self.points[f"{s.lower()}_wrist"] = (wri, f"hand.{s}")
             self.points[f"{s.lower()}_hand"] = (wri + d * hand * 0.45, f"hand.{s}")
 
-        hj, kh, ah, fl = b["hip_joint_width"] / 2, b["knee_height"], b["ankle_height"], b["foot_length"]
-        tr, cr = b["thigh_radius"], b["calf_radius"]
+        hj, kh, ah, fl = b.hip_joint_width / 2, b.knee_height, b.ankle_height, b.foot_length
+        tr, cr = b.thigh_radius, b.calf_radius
         for s, sg in SIDES:
             hip = P(sg * hj, 0, hip_z)
             knee = P(sg * hj * 0.88, -0.005 * h, kh)

@@ -24,6 +24,8 @@ from mathutils import Matrix
 from synthreid.errors import SpecError
 from synthreid.render.blender.person import COCO18, meshutil, motion
 from synthreid.render.blender.person.skeleton import Skeleton
+from synthreid.render.model.person import PersonPlan
+from synthreid.render.model.scene import BvhPose, PosePlan, StandPose, WalkPose
 
 # datablock collections an importer may add to; everything new in them belongs to the person
 DATA_KINDS = (
@@ -96,15 +98,15 @@ def _rot(M: np.ndarray) -> np.ndarray:
     return u @ vt
 
 
-def resolve_file(character: dict, meshes_dir: str | None = None) -> str:
-    """Absolute path of ``character['mesh']`` ({file, root}); ``meshes_dir`` overrides the root."""
-    m = character.get("mesh")
-    if not isinstance(m, dict) or not m.get("file"):
-        raise SpecError("character.mesh.file", "missing (use render.sampling.people.sample_character)")
-    root = meshes_dir or m.get("root")
+def resolve_file(character: PersonPlan, meshes_dir: str | None = None) -> str:
+    """Absolute path of the person's ``mesh`` (file, root); ``meshes_dir`` overrides the root."""
+    m = character.mesh
+    if m is None:
+        raise SpecError("person.mesh", "missing: this person is procedural (build_person builds it)")
+    root = meshes_dir or m.root
     if not root:
-        raise SpecError("people.meshes_dir", "needed to find character.mesh.file")
-    path = os.path.join(root, m["file"])
+        raise SpecError("people.meshes_dir", "needed to find person.mesh.file")
+    path = os.path.join(root, m.file)
     if not os.path.isfile(path):
         raise SpecError("people.meshes_dir", f"{path}: character file not found")
     return path
@@ -117,11 +119,7 @@ class UserPerson:
     bone name -> the rig's bone name; ``path``: the imported file.
     """
 
-    def __init__(self, character: dict, motion_dir: str | None = None, meshes_dir: str | None = None):
-        if not 0.5 < float(character.get("height", 0.0)) < 2.6:
-            raise SpecError(
-                "character.height", f"expected metres in (0.5, 2.6), got {character.get('height')}"
-            )
+    def __init__(self, character: PersonPlan, motion_dir: str | None = None, meshes_dir: str | None = None):
         self.character, self.motion_dir = character, motion_dir
         self.path = resolve_file(character, meshes_dir)
         self.objects: list = []
@@ -134,7 +132,7 @@ class UserPerson:
         except BaseException:
             self.remove()
             raise
-        self.pose({"kind": "stand"})
+        self.pose(StandPose())
 
     # ---- construction -----------------------------------------------------------------
     def _import(self) -> None:
@@ -202,7 +200,7 @@ class UserPerson:
         lo, hi = v.min(axis=0), v.max(axis=0)
         if hi[2] - lo[2] < 1e-6:
             raise SpecError("people.meshes_dir", f"{self.path}: the mesh has no height")
-        s = float(self.character["height"]) / float(hi[2] - lo[2])
+        s = self.character.height / float(hi[2] - lo[2])
         T = Matrix.Scale(s, 4) @ Matrix.Translation((-(lo[0] + hi[0]) / 2, -(lo[1] + hi[1]) / 2, -lo[2]))
         if self._facing_plus_y():
             T = Matrix.Rotation(np.pi, 4, "Z") @ T
@@ -236,7 +234,7 @@ class UserPerson:
         rev = {v: k for k, v in self.bone_map.items()}
         self._ours = rev  # the rig's bone -> our bone
         self._rest_rot = {b.name: _rot(W @ np.array(b.matrix_local)) for b in arm.data.bones}
-        self.skel = Skeleton(self.character) if "body" in self.character else None
+        self.skel = Skeleton(self.character)
         heads = {b.name: (W @ np.append(np.array(b.head_local), 1.0))[:3] for b in arm.data.bones}
         tails = {b.name: (W @ np.append(np.array(b.tail_local), 1.0))[:3] for b in arm.data.bones}
         self._align = {}
@@ -266,7 +264,7 @@ class UserPerson:
             foot = bm.get(f"foot.{s}")
             J[f"{side}_ankle"] = (heads[foot], foot) if foot else (tails[bm[f"shin.{s}"]], bm[f"shin.{s}"])
         # face landmarks: eye bones if the rig has them, else fixed fractions of the head height
-        H = float(self.character["height"])
+        H = self.character.height
         hh = H * HEAD_FRACTION
         c = heads[head]
         eyes = {clean_bone_name(n): n for n in heads if "eye" in n.lower() and "brow" not in n.lower()}
@@ -283,29 +281,22 @@ class UserPerson:
         return J
 
     # ---- posing -------------------------------------------------------------------------
-    def _rotations(self, pose: dict) -> dict[str, np.ndarray]:
-        kind = pose.get("kind")
-        if self.skel is None:
-            return {}
-        if kind == "walk":
-            return motion.walk(
-                self.character, float(pose.get("phase", 0.0)) % 1.0, float(pose.get("head", 0.0))
-            )
-        if kind == "stand":
+    def _rotations(self, pose: PosePlan) -> dict[str, np.ndarray]:
+        if isinstance(pose, WalkPose):
+            return motion.walk(self.character, pose.phase % 1.0, pose.head_deg)
+        if isinstance(pose, StandPose):
             return motion.stand(self.character, pose)
-        if kind == "bvh":
+        if isinstance(pose, BvhPose):
             if not self.motion_dir:
                 raise SpecError("people.motion_dir", "a 'bvh' pose needs build_person(..., motion_dir=...)")
-            path = os.path.join(self.motion_dir, pose["clip"])
+            path = os.path.join(self.motion_dir, pose.clip)
             if not os.path.isfile(path):
                 raise SpecError("people.motion_dir", f"{path}: BVH clip not found")
-            return motion.bvh(
-                self.skel, motion.load_clip(path, os.path.getmtime(path)), int(pose.get("frame", 0))
-            )
-        raise SpecError("pose.kind", f"{kind!r} is not one of: walk, stand, bvh")
+            return motion.bvh(self.skel, motion.load_clip(path, os.path.getmtime(path)), pose.frame)
+        raise SpecError("pose", f"{pose!r} is not a WalkPose, StandPose or BvhPose")
 
-    def pose(self, pose: dict) -> None:
-        """Apply a pose from ``sample_pose`` (walk | stand | bvh): our rotations for our
+    def pose(self, pose: PosePlan) -> None:
+        """Apply a pose (walk | stand | bvh): our rotations for our
         skeleton become, per mapped rig bone, ``D(ours) @ align(rig rest dir -> our rest dir)``
         in world axes; unmapped bones follow their parent. The lowest vertex ends on z = 0."""
         L = self._rotations(pose)

@@ -1,0 +1,158 @@
+"""Strict JSON codec of the plan's frozen dataclasses (pure Python).
+
+``to_json(value)`` gives plain JSON values (dataclasses as objects, tuples as lists);
+``from_json(cls, data, where)`` rebuilds ``cls`` and checks every field: unknown or missing
+keys, wrong types and values outside a field's ``choices`` raise ``PlanError`` naming the
+field's path. A field whose default is None is left out of the JSON while it is None, so a
+row carries only what was drawn. ``from_json(cls, to_json(x)) == x`` for every plan value.
+
+Supported field types: bool, int, float, str, tuples of those (fixed or variable length),
+``X | None``, nested plan dataclasses, and unions of dataclasses told apart by a ``kind``
+field (``field(metadata={"choices": ("walk",)})`` with that one value as default).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import types
+import typing
+from typing import Any, TypeVar
+
+from synthreid.errors import SynthreidError
+
+T = TypeVar("T")
+
+
+class PlanError(SynthreidError, ValueError):
+    """A stored plan (catalog row, label row, JSON file) cannot be read; names the field."""
+
+
+def to_json(value: Any) -> Any:
+    """Plain JSON value of a plan value (dataclass, tuple, scalar)."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        out = {}
+        for f, _conv, omit_none in _fields(type(value)):
+            v = getattr(value, f.name)
+            if v is None and omit_none:
+                continue
+            out[f.name] = to_json(v)
+        return out
+    if isinstance(value, tuple | list):
+        return [to_json(v) for v in value]
+    return value
+
+
+def from_json(cls: type[T], data: Any, where: str, **given: Any) -> T:
+    """``cls`` rebuilt from ``data`` (see the module doc); ``where`` names it in errors.
+    ``given``: fields already built, taken as they are (absent from ``data``)."""
+    return _dataclass(cls)(data, where, given)
+
+
+@functools.cache
+def _fields(cls) -> tuple:
+    hints = typing.get_type_hints(cls)
+    out = []
+    for f in dataclasses.fields(cls):
+        conv = _converter(hints[f.name], f.metadata.get("choices"))
+        out.append((f, conv, f.default is None))
+    return tuple(out)
+
+
+def _fail(where: str, msg: str) -> typing.NoReturn:
+    raise PlanError(f"{where}: {msg}")
+
+
+def _scalar(tp, choices):
+    def conv(v, where):
+        if tp is float:
+            ok = isinstance(v, int | float) and not isinstance(v, bool)
+            v = float(v) if ok else v
+        elif tp is int:
+            ok = isinstance(v, int) and not isinstance(v, bool)
+        else:
+            ok = isinstance(v, tp)
+        if not ok:
+            _fail(where, f"expected {tp.__name__}, got {type(v).__name__} {v!r}")
+        if choices is not None and v not in choices:
+            _fail(where, f"{v!r} is not one of: {', '.join(map(str, choices))}")
+        return v
+
+    return conv
+
+
+def _dataclass(cls):
+    def conv(data, where, given=None):
+        if not isinstance(data, dict):
+            _fail(where, f"expected an object, got {type(data).__name__}")
+        fields = _fields(cls)
+        names = {f.name for f, _, _ in fields}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            _fail(f"{where}.{unknown[0]}", f"unknown field (expected one of: {', '.join(sorted(names))})")
+        kwargs = dict(given or {})
+        for f, fconv, _ in fields:
+            if f.name in kwargs:
+                if f.name in data:
+                    _fail(f"{where}.{f.name}", "given twice")
+            elif f.name in data:
+                kwargs[f.name] = fconv(data[f.name], f"{where}.{f.name}")
+            elif f.default is dataclasses.MISSING:
+                _fail(f"{where}.{f.name}", "missing")
+        try:
+            return cls(**kwargs)
+        except PlanError:
+            raise
+        except (TypeError, ValueError) as exc:
+            _fail(where, str(exc))
+
+    return conv
+
+
+def _kind_of(cls) -> str:
+    f = next(f for f in dataclasses.fields(cls) if f.name == "kind")
+    return f.default
+
+
+@functools.cache
+def _converter(tp, choices=None):
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        members = [a for a in args if a is not type(None)]
+        optional = len(members) < len(args)
+        if len(members) == 1:
+            inner = _converter(members[0], choices)
+        else:  # a union of dataclasses told apart by their "kind"
+            by_kind = {_kind_of(m): _converter(m) for m in members}
+
+            def inner(v, where):
+                kind = v.get("kind") if isinstance(v, dict) else None
+                if kind not in by_kind:
+                    _fail(f"{where}.kind", f"{kind!r} is not one of: {', '.join(by_kind)}")
+                return by_kind[kind](v, where)
+
+        if not optional:
+            return inner
+        return lambda v, where: None if v is None else inner(v, where)
+    if origin is tuple:
+        if len(args) == 2 and args[1] is Ellipsis:
+            item, n = _converter(args[0], choices), None
+        else:
+            convs = [_converter(a, choices) for a in args]
+            item, n = None, len(args)
+
+        def conv(v, where):
+            if not isinstance(v, list | tuple):
+                _fail(where, f"expected a list, got {type(v).__name__}")
+            if n is not None and len(v) != n:
+                _fail(where, f"expected {n} values, got {len(v)}")
+            if item is not None:
+                return tuple(item(x, f"{where}[{i}]") for i, x in enumerate(v))
+            return tuple(c(x, f"{where}[{i}]") for i, (c, x) in enumerate(zip(convs, v, strict=True)))
+
+        return conv
+    if dataclasses.is_dataclass(tp):
+        return _dataclass(tp)
+    if tp in (bool, int, float, str):
+        return _scalar(tp, choices)
+    raise TypeError(f"plan codec: unsupported field type {tp!r}")
