@@ -90,7 +90,7 @@ def file_problems(root: str | Path, stem: str, row: dict) -> list[str]:
         problems.append(f"meta row is for {row.get('stem')!r}, expected {stem!r}")
     for key, folder, sum_key in (("image", "images", "checksum"), ("mask", "masks", "mask_checksum")):
         rel = row.get(key)
-        if not names_stem(rel, folder, stem):
+        if not isinstance(rel, str) or not names_stem(rel, folder, stem):
             problems.append(f"meta row's {key!r} is {rel!r}, expected '{folder}/{stem}.EXT'")
             continue
         recorded = row.get(sum_key)

@@ -28,19 +28,25 @@ class PlanError(SynthreidError, ValueError):
     """A stored plan (catalog row, label row, JSON file) cannot be read; names the field."""
 
 
-def to_json(value: Any) -> Any:
-    """Plain JSON value of a plan value (dataclass, tuple, scalar)."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        out = {}
-        for f, _conv, omit_none in _fields(type(value)):
-            v = getattr(value, f.name)
-            if v is None and omit_none:
-                continue
-            out[f.name] = to_json(v)
-        return out
+_SCALARS = (int, float, str, bool, type(None))
+
+
+def to_json(value: Any, leave_out: tuple[str, ...] = ()) -> Any:
+    """Plain JSON value of a plan value (dataclass, tuple, scalar); ``leave_out``: fields of a
+    dataclass ``value`` not to write."""
+    if isinstance(value, _SCALARS):
+        return value
     if isinstance(value, tuple | list):
         return [to_json(v) for v in value]
-    return value
+    out = {}
+    for f, _conv, omit_none in _fields(type(value)):  # TypeError for anything else
+        if f.name in leave_out:
+            continue
+        v = getattr(value, f.name)
+        if v is None and omit_none:
+            continue
+        out[f.name] = to_json(v)
+    return out
 
 
 def from_json(cls: type[T], data: Any, where: str, **given: Any) -> T:
@@ -49,14 +55,18 @@ def from_json(cls: type[T], data: Any, where: str, **given: Any) -> T:
     return _dataclass(cls)(data, where, given)
 
 
-@functools.cache
-def _fields(cls) -> tuple:
-    hints = typing.get_type_hints(cls)
-    out = []
-    for f in dataclasses.fields(cls):
-        conv = _converter(hints[f.name], f.metadata.get("choices"))
-        out.append((f, conv, f.default is None))
-    return tuple(out)
+_FIELDS: dict[type, tuple] = {}
+
+
+def _fields(cls: type) -> tuple:
+    """(field, converter, left out while None) of each field of dataclass ``cls`` (cached)."""
+    if cls not in _FIELDS:
+        hints = typing.get_type_hints(cls)
+        _FIELDS[cls] = tuple(
+            (f, _converter(hints[f.name], f.metadata.get("choices")), f.default is None)
+            for f in dataclasses.fields(cls)
+        )
+    return _FIELDS[cls]
 
 
 def _fail(where: str, msg: str) -> typing.NoReturn:
@@ -111,46 +121,53 @@ def _dataclass(cls):
 
 def _kind_of(cls) -> str:
     f = next(f for f in dataclasses.fields(cls) if f.name == "kind")
-    return f.default
+    return str(f.default)
+
+
+def _union(args, choices):
+    members = [a for a in args if a is not type(None)]
+    optional = len(members) < len(args)
+    if len(members) == 1:
+        inner = _converter(members[0], choices)
+    else:  # a union of dataclasses told apart by their "kind"
+        by_kind = {_kind_of(m): _converter(m) for m in members}
+
+        def inner(v, where):
+            kind = v.get("kind") if isinstance(v, dict) else None
+            if kind not in by_kind:
+                _fail(f"{where}.kind", f"{kind!r} is not one of: {', '.join(by_kind)}")
+            return by_kind[kind](v, where)
+
+    if not optional:
+        return inner
+    return lambda v, where: None if v is None else inner(v, where)
+
+
+def _tuple(args, choices):
+    if len(args) == 2 and args[1] is Ellipsis:
+        item, n, convs = _converter(args[0], choices), None, ()
+    else:
+        item, n, convs = None, len(args), [_converter(a, choices) for a in args]
+
+    def conv(v, where):
+        if not isinstance(v, list | tuple):
+            _fail(where, f"expected a list, got {type(v).__name__}")
+        if n is not None and len(v) != n:
+            _fail(where, f"expected {n} values, got {len(v)}")
+        if item is not None:
+            return tuple(item(x, f"{where}[{i}]") for i, x in enumerate(v))
+        return tuple(c(x, f"{where}[{i}]") for i, (c, x) in enumerate(zip(convs, v, strict=True)))
+
+    return conv
 
 
 @functools.cache
 def _converter(tp, choices=None):
     origin, args = typing.get_origin(tp), typing.get_args(tp)
     if origin in (typing.Union, types.UnionType):
-        members = [a for a in args if a is not type(None)]
-        optional = len(members) < len(args)
-        if len(members) == 1:
-            inner = _converter(members[0], choices)
-        else:  # a union of dataclasses told apart by their "kind"
-            by_kind = {_kind_of(m): _converter(m) for m in members}
-
-            def inner(v, where):
-                kind = v.get("kind") if isinstance(v, dict) else None
-                if kind not in by_kind:
-                    _fail(f"{where}.kind", f"{kind!r} is not one of: {', '.join(by_kind)}")
-                return by_kind[kind](v, where)
-
-        if not optional:
-            return inner
-        return lambda v, where: None if v is None else inner(v, where)
+        return _union(args, choices)
     if origin is tuple:
-        if len(args) == 2 and args[1] is Ellipsis:
-            item, n = _converter(args[0], choices), None
-        else:
-            convs = [_converter(a, choices) for a in args]
-            item, n = None, len(args)
-
-        def conv(v, where):
-            if not isinstance(v, list | tuple):
-                _fail(where, f"expected a list, got {type(v).__name__}")
-            if n is not None and len(v) != n:
-                _fail(where, f"expected {n} values, got {len(v)}")
-            if item is not None:
-                return tuple(item(x, f"{where}[{i}]") for i, x in enumerate(v))
-            return tuple(c(x, f"{where}[{i}]") for i, (c, x) in enumerate(zip(convs, v, strict=True)))
-
-        return conv
+        return _tuple(args, choices)
     if dataclasses.is_dataclass(tp):
         return _dataclass(tp)
     if tp in (bool, int, float, str):

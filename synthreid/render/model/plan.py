@@ -83,10 +83,7 @@ class ImagePlan:
     def to_json(self, character: bool = True) -> dict:
         """The plan as JSON; ``character=False`` leaves the character out (the catalog keeps it
         once per person)."""
-        data = codec.to_json(self)
-        if not character:
-            del data["character"]
-        return {"schema": PLAN_SCHEMA, **data}
+        return {"schema": PLAN_SCHEMA, **codec.to_json(self, () if character else ("character",))}
 
     @classmethod
     def from_json(cls, data: Any, character: CharacterPlan | None = None, where: str = "image") -> ImagePlan:
