@@ -11,11 +11,16 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
 
 from synthreid.errors import DatasetError
-from synthreid.workers.catalog.values import ACTIVE_TASK_STATES, CatalogError, RunState, dump_json, load_json
+from synthreid.workers.catalog.values import (
+    ACTIVE_TASK_STATES,
+    CatalogError,
+    RunState,
+    TableMixin,
+    dump_json,
+    load_json,
+)
 
 RUN_KEYS = (
     "id",
@@ -47,17 +52,8 @@ def _common_dir(artifacts: dict | None) -> str | None:
         return None
 
 
-T = TypeVar("T")
-
-
-class RunsMixin:
-    """Runs and gpu tasks. Expects Catalog's ``run``, ``q`` and ``_sql``."""
-
-    if TYPE_CHECKING:  # provided by Catalog, the class this is mixed into
-
-        def run(self, fn: Callable[[Any], T]) -> T: ...
-
-        def q(self, cur: Any, sql: str, params: Sequence = ()) -> Any: ...
+class RunsMixin(TableMixin):
+    """Runs and gpu tasks (mixed into ``Catalog``)."""
 
     # ---- submit -----------------------------------------------------------------------------
     def create_gpu_task(

@@ -1,15 +1,17 @@
-"""Values the catalog takes and hands out: its errors, task and run states, task rows, JSON columns.
+"""Values the catalog takes and hands out: its errors, task and run states, task rows, JSON
+columns, and the base of its per-table mixins.
 
-Kept apart from ``base`` (the SQL) so that the table mixins (``runs``) and the rest of the
-farm import them without importing the whole catalog.
+Kept apart from ``base`` (connection, schema, datasets) so that the table mixins (``tasks``,
+``worker_rows``, ``runs``) and the rest of the farm import them without importing the catalog.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from synthreid.errors import SynthreidError
 
@@ -76,3 +78,21 @@ def load_json(v: Any) -> Any:
 
 def dump_json(v: Any) -> str:
     return json.dumps(v, separators=(",", ":"), sort_keys=True)
+
+
+T = TypeVar("T")
+
+
+class TableMixin:
+    """Base of ``Catalog``'s per-table mixins (``tasks``, ``worker_rows``, ``runs``): every public
+    method is one transaction through ``self.run``. Declares, for the type checker, what
+    ``Catalog`` provides them."""
+
+    if TYPE_CHECKING:
+        skip_locked: str
+
+        def run(self, fn: Callable[[Any], T]) -> T: ...
+
+        def q(self, cur: Any, sql: str, params: Sequence = ()) -> Any: ...
+
+        def _sql(self, sql: str) -> str: ...
