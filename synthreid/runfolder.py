@@ -101,6 +101,10 @@ class RunFolder:
     def write_state(self, progress: Progress, **extra: Any) -> None:
         write_json(self.path / STATE, {**extra, "progress": progress.to_dict()})
 
+    def set_progress(self, progress: Progress) -> None:
+        """Replace only the progress in state.json (e.g. when a run starts or resumes)."""
+        write_json(self.path / STATE, {**self.read_state(), "progress": progress.to_dict()})
+
     def progress(self) -> Progress | None:
         """The progress recorded with the last checkpoint, or None when there is none yet."""
         d = self.read_state().get("progress")

@@ -308,6 +308,7 @@ class Trainer:
         if self.folder.find_checkpoint("last") is not None:
             self._resume()
         self._write_config()  # only once data, model and checkpoint all loaded
+        self.folder.set_progress(Progress(self.start_epoch, cfg.epochs, "epoch"))  # shown from the start
 
     def _check_config(self):
         path = self.run_dir / "config.json"

@@ -209,6 +209,7 @@ def train(
     model = RefinerModel(config, dev)
     rows, eval_rows, wall_before = _resume(folder, config, model)
     folder.write_config(config.to_dict())
+    folder.set_progress(Progress(model.iteration, config.iters, "iter"))  # shown from the start
     end = config.iters if stop_after is None else min(config.iters, stop_after)
     if model.iteration >= end:
         return run_dir

@@ -13,6 +13,11 @@ def test_json_files_round_trip_and_missing_ones_are_named(tmp_path):
         f.read_config()
     assert f.read_metrics() == {} and f.read_state() == {} and f.progress() is None
     f.write_config({"lr": 0.1})
+    f.set_progress(Progress(0, 10, "epoch"))  # a run starting: only its progress
+    assert f.read_state() == {"progress": {"done": 0, "total": 10, "unit": "epoch"}}
+    f.write_state(Progress(3, 10, "epoch"), best_epoch=2)
+    f.set_progress(Progress(3, 12, "epoch"))  # resumed with more epochs: the rest stays
+    assert f.read_state()["best_epoch"] == 2
     f.write_state(Progress(3, 10, "epoch"), best_epoch=2)
     f.write_metrics({"a:thesis": {"rank1": 0.5}})
     assert f.read_config() == {"lr": 0.1} and f.has_config()
