@@ -23,6 +23,7 @@ COMMAND_MODULES = (
     "synthreid.render.stats_cli",
     "synthreid.render.degrade_cli",
     "synthreid.workers.cli",
+    "synthreid.importer",  # `synthreid import`: benchmark's readers + the farm's catalog
     "synthreid.refine.cli",
     "synthreid.benchmark.cli",
     "synthreid.study.cli",

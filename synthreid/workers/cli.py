@@ -326,10 +326,6 @@ def register(sub) -> None:
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_status)
 
-    from synthreid.workers.importer import add_parser as add_import_parser
-
-    add_import_parser(sub)  # synthreid import DIR --format F --name NAME
-
     p = sub.add_parser("reconcile", help="rebuild the task queues from the catalog (after Redis was lost)")
     p.add_argument("--keep", action="store_true", help="do not empty the queues first (may add duplicates)")
     p.set_defaults(func=cmd_reconcile)

@@ -34,7 +34,7 @@ CORE_MODULES = {
     "synthreid.assets",
 }
 # Application modules above every package: the console script and what only it uses.
-APP_MODULES = {"synthreid.cli", "synthreid.demo", "synthreid.catalog_names"}
+APP_MODULES = {"synthreid.cli", "synthreid.demo", "synthreid.catalog_names", "synthreid.importer"}
 PACKAGES = ("render", "refine", "benchmark", "workers", "integrations", "study")
 
 # layer -> layers it may import (itself always included).
@@ -44,8 +44,9 @@ ALLOWED: dict[str, set[str]] = {
     "refine": {CORE},
     "benchmark": {CORE},
     "integrations": {CORE, "benchmark"},
-    # the worker runs render tasks and gpu tasks (refine/benchmark through typed payloads)
-    "workers": {CORE, "render", "refine", "benchmark"},
+    # the worker runs render tasks, and refine/benchmark only as gpu tasks: typed payloads run
+    # in a child process, so it imports neither
+    "workers": {CORE, "render"},
     # a study drives render, refine and benchmark in-process; catalog:NAME datasets via the app's resolver
     "study": {CORE, "render", "refine", "benchmark", "app"},
     "app": {CORE, "render", "refine", "benchmark", "workers", "integrations", "study"},

@@ -10,9 +10,9 @@ import pytest
 from synthreid.cli import main
 from synthreid.errors import DatasetError
 from synthreid.fsutil import sha256_file
+from synthreid.importer import plan_import, register_import
 from synthreid.workers.catalog import open_catalog
 from synthreid.workers.config import FarmConfig
-from synthreid.workers.importer import plan_import, register_import
 
 from ..benchmark.bench_fixtures import make_cuhk03np, make_market, make_openreid
 

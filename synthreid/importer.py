@@ -9,6 +9,9 @@ Everything is read, verified (every image decoded) and checksummed first; the ro
 written in one transaction. A bad file stops the import with its name and nothing is
 registered (``skip_bad`` skips and counts such files instead). Market-1501 junk images (id -1)
 are not imported; distractors (id 0) are, as gallery images of a distractor identity.
+
+An application module (docs/architecture.md): it joins benchmark's dataset readers and the
+farm's catalog, which import neither each other.
 """
 
 from __future__ import annotations
@@ -128,7 +131,7 @@ def plan_import(
 def register_import(catalog, plan: ImportPlan) -> int:
     """Write ``plan`` into the catalog in one transaction; returns the dataset id.
     DatasetError when the name is taken (nothing written)."""
-    from synthreid.workers.catalog.base import dump_json
+    from synthreid.workers.catalog.values import dump_json
 
     pids = plan.identities
     index = {p: i for i, p in enumerate(pids)}
@@ -232,7 +235,7 @@ def cmd_import(args) -> int:
     return 0
 
 
-def add_parser(sub) -> None:
+def register(sub) -> None:
     p = sub.add_parser(
         "import",
         help="register a real re-ID dataset in the catalog (files referenced in place)",
