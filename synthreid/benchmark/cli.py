@@ -193,7 +193,7 @@ def train_config(args):
             if v is not None
         },
     )
-    given = getattr(args, "given_options", set())
+    given: set[str] = getattr(args, "given_options", set())
     preset = recipes.RECIPES.get(args.recipe, {})
     # in_memory / cpu_channels_last are only in fields when given (--x / --no-x)
     fields = {

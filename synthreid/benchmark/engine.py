@@ -14,6 +14,7 @@ import shutil
 import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import torch
@@ -341,12 +342,13 @@ class Trainer:
 
     def _optim(self):
         cfg = self.cfg
-        cls_params = list(self.model.head.classifier.parameters())
+        cls_params = list(cast(nn.Module, self.model.head.classifier).parameters())  # training: always there
         feat_mult = cfg.finetune_lr_mult if cfg.finetune_from else 1.0
         groups = [
             {"params": self.model.feature_parameters(), "lr": cfg.lr * feat_mult},
             {"params": cls_params, "lr": cfg.lr},
         ]
+        opt: torch.optim.Optimizer
         if cfg.optimizer == "sgd":
             opt = torch.optim.SGD(
                 groups,

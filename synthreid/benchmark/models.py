@@ -12,6 +12,7 @@ returns the feature before BN (the one a metric loss such as triplet acts on).
 from __future__ import annotations
 
 import pickle
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -128,13 +129,13 @@ class Head(nn.Module):
     def forward(self, x):
         if self.neck == "bn":
             pre = self.feat(x) if self.feat is not None else x
-            x = self.feat_bn(pre)
+            x = cast(nn.BatchNorm1d, self.feat_bn)(pre)  # set whenever neck == "bn"
             logits = self.classifier(self.drop(x)) if self.classifier is not None else None
             if self.training:
                 return pre, logits
             return (F.normalize(x) if self.norm else x), logits
         if self.feat is not None:
-            x = self.feat_bn(self.feat(x))
+            x = cast(nn.BatchNorm1d, self.feat_bn)(self.feat(x))  # set whenever feat is
         x = F.normalize(x) if self.norm else (F.relu(x) if self.feat is not None else x)
         logits = self.classifier(self.drop(x)) if self.classifier is not None else None
         return x, logits
@@ -237,7 +238,7 @@ class TimmBody(nn.Module):
         self.net = net
 
     def forward(self, x):
-        return self.net.forward_features(x)
+        return self.net.forward_features(x)  # type: ignore[operator]  # timm models have it
 
 
 # our arch name -> timm model name (timm's 1.0 width for the MobileNets)

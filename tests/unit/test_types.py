@@ -1,7 +1,8 @@
 """mypy over the pure-Python packages, with the configuration in pyproject.toml ([tool.mypy]).
 
-Lenient start: unannotated functions are not checked inside, and the modules in the baseline
-override (being rewritten) report nothing; everything else must check clean.
+Lenient start: outside workers, refine and benchmark, unannotated functions are not checked
+inside, and the modules in the baseline override (being rewritten) report nothing; everything
+else must check clean.
 """
 
 from __future__ import annotations
@@ -27,16 +28,19 @@ def test_packages_type_check(monkeypatch):
 
 
 def test_a_type_error_fails_the_check(tmp_path, monkeypatch):
-    """The same run, with one of our modules replaced by a copy holding a wrong type
-    (``--shadow-file``), fails: the check above can fail."""
+    """The same run, with one of our modules replaced by a copy holding wrong types
+    (``--shadow-file``), fails: the check above can fail, also inside unannotated functions."""
     monkeypatch.chdir(ROOT)
     module = ROOT / "synthreid" / "workers" / "catalog" / "values.py"
     shadow = tmp_path / "values.py"
     shadow.write_text(
-        module.read_text() + "\n\ndef _state() -> RunState:\n    return 'done'  # a str, not the enum\n"
+        module.read_text()
+        + "\n\ndef _state() -> RunState:\n    return 'done'  # a str, not the enum\n"
+        + "\n\ndef _untyped():\n    n: int = 'x'  # checked too: check_untyped_defs in workers\n"
     )
     out, rc = _mypy("--shadow-file", str(module), str(shadow))
     assert rc == 1, out
     assert "values.py:" in out and 'Incompatible return value type (got "str", expected "RunState")' in out, (
         out
     )
+    assert 'Incompatible types in assignment (expression has type "str", variable has type "int")' in out, out

@@ -323,7 +323,7 @@ class RunsMixin(TableMixin):
             ).fetchall()
             out = []
             for r in rows:
-                d = _run_row(r[: len(RUN_KEYS)])
+                d = _run_dict(r[: len(RUN_KEYS)])
                 d.update(
                     zip(
                         ("task_state", "task_attempts", "task_max_attempts", "task_error"),
@@ -338,8 +338,10 @@ class RunsMixin(TableMixin):
 
 
 def _run_row(row) -> dict | None:
-    if row is None:
-        return None
+    return None if row is None else _run_dict(row)
+
+
+def _run_dict(row) -> dict:
     d = dict(zip(RUN_KEYS, row, strict=True))
     for k in ("config", "inputs", "metrics", "artifacts", "progress"):
         d[k] = load_json(d[k])
