@@ -35,13 +35,13 @@ def photo_window(path: str | Path, crop: BackgroundCrop, size: tuple[int, int]) 
     pw, ph = photo.size
     aspect = w / h
     if pw / ph > aspect:
-        full_h, full_w = ph, ph * aspect
+        full_h, full_w = float(ph), ph * aspect
     else:
-        full_w, full_h = pw, pw / aspect
+        full_w, full_h = float(pw), pw / aspect
     cw, ch = max(1.0, full_w * crop.scale), max(1.0, full_h * crop.scale)
     left = (pw - cw) * crop.x
     top = (ph - ch) * crop.y
-    window = photo.resize((w, h), Image.BICUBIC, box=(left, top, left + cw, top + ch))
+    window = photo.resize((w, h), Image.Resampling.BICUBIC, box=(left, top, left + cw, top + ch))
     if crop.flip:
         window = ImageOps.mirror(window)
     return window

@@ -55,6 +55,7 @@ def cmd_render(args) -> int:
         report = render_dataset(spec, out, workers=args.workers, progress=not args.quiet)
     except RenderInterrupted as stopped:
         report = stopped.report
+        signum = report.interrupted or signal.SIGINT
         labels = (
             "labels.jsonl updated"
             if report.finalized
@@ -62,12 +63,12 @@ def cmd_render(args) -> int:
         )
         with contextlib.suppress(OSError):  # after SIGHUP the terminal may be gone
             print(
-                f"{report.root}: interrupted ({signal.Signals(report.interrupted).name}): rendered "
+                f"{report.root}: interrupted ({signal.Signals(signum).name}): rendered "
                 f"{report.rendered}, skipped {report.skipped} already done, {report.left} left, "
                 f"failed {len(report.failed)}; {labels}. Run the same command again to resume.",
                 file=sys.stderr,
             )
-        return 128 + report.interrupted
+        return 128 + signum
     print(
         f"{report.root}: rendered {report.rendered}, skipped {report.skipped} already done, "
         f"failed {len(report.failed)} in {report.seconds:.1f} s"

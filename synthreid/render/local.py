@@ -34,6 +34,7 @@ import traceback
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from tqdm import tqdm
 
@@ -79,7 +80,8 @@ class RenderInterrupted(KeyboardInterrupt):
     do not handle it stop as on Ctrl-C instead of taking the dataset as complete."""
 
     def __init__(self, report: RenderReport):
-        super().__init__(f"render of {report.root} interrupted by {signal.Signals(report.interrupted).name}")
+        name = signal.Signals(report.interrupted).name if report.interrupted is not None else "a signal"
+        super().__init__(f"render of {report.root} interrupted by {name}")
         self.report = report
 
 
@@ -215,7 +217,7 @@ class _Stopper:
     def __init__(self):
         self.signum: int | None = None
         self.count = 0
-        self._old: dict[int, object] = {}
+        self._old: dict[int, Any] = {}
 
     def install(self) -> bool:
         if threading.current_thread() is not threading.main_thread():
@@ -256,8 +258,8 @@ def pid_alive(pid: int) -> bool:
 def sweep_orphan_temp_dirs(base: str | None = None) -> int:
     """Remove ``synthreid-render-PID-*`` folders left by SIGKILLed renders (PID gone); return how many."""
     n = 0
-    base = Path(base or tempfile.gettempdir())
-    for d in base.glob(f"{TMP_PREFIX}*-*"):
+    folder = Path(base or tempfile.gettempdir())
+    for d in folder.glob(f"{TMP_PREFIX}*-*"):
         m = _TMP_RE.match(d.name)
         if m and d.is_dir() and int(m[1]) != os.getpid() and not pid_alive(int(m[1])):
             shutil.rmtree(d, ignore_errors=True)

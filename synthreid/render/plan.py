@@ -40,12 +40,11 @@ def plan_character(spec: DatasetSpec, ci: int) -> CharacterPlan:
     rng = rng_for(spec.seed, STREAM_CHARACTER, ci)
     person = sample_character(spec, rng)
     images = None
-    if spec.background.mode == "images":
-        images = list_background_images(spec.background.images_dir, "background.images_dir", IMAGE_SUFFIXES)
-    elif spec.background.mode == "panorama":
-        images = list_background_images(
-            spec.background.panoramas_dir, "background.panoramas_dir", PANORAMA_SUFFIXES
-        )
+    bg = spec.background
+    if bg.mode == "images":
+        images = list_background_images(bg.images_dir, "background.images_dir", IMAGE_SUFFIXES)
+    elif bg.mode == "panorama":
+        images = list_background_images(bg.panoramas_dir, "background.panoramas_dir", PANORAMA_SUFFIXES)
     return CharacterPlan(pid=ci, person=person, background=sample_background(rng, spec, images))
 
 

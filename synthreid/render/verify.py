@@ -94,7 +94,7 @@ def check_image(root: Path, stem: str, planned: ImagePlan, row: dict) -> list[st
     size = tuple(size) if isinstance(size, list) and len(size) == 2 else None
     for key, folder in (("image", "images"), ("mask", "masks")):
         rel = row.get(key)
-        if names_stem(rel, folder, stem) and (root / rel).is_file():
+        if isinstance(rel, str) and names_stem(rel, folder, stem) and (root / rel).is_file():
             # the mask must match the image's size (recorded, or as decoded)
             msg, got = _decode_problem(root / rel, rel, size, key)
             if msg:
@@ -108,7 +108,7 @@ def _labels_by_stem(root: Path) -> tuple[dict[str, dict] | None, str | None]:
     if not (root / "labels.jsonl").is_file():
         return None, "labels.jsonl: missing"
     try:
-        return {r.get("stem"): r for r in Dataset(root).labels() if isinstance(r, dict)}, None
+        return {str(r.get("stem")): r for r in Dataset(root).labels() if isinstance(r, dict)}, None
     except (DatasetError, OSError, UnicodeDecodeError) as exc:
         return None, f"labels.jsonl: unreadable ({exc})"
 

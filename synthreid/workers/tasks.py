@@ -465,6 +465,8 @@ def run_render_task(
     again. Raises StopRequested / TaskLost between images; render errors propagate (the caller
     records the failed attempt). Returns counts {'rendered', 'reused', 'finished'}.
     """
+    if task.dataset_id is None or task.character_id is None:
+        raise DatasetError(f"task {task.id}: a render task without its dataset or character")
     ds = catalog.get_dataset_by_id(task.dataset_id)
     if ds is None:
         raise DatasetError(f"task {task.id}: dataset {task.dataset_id} is not in the catalog")
@@ -517,6 +519,8 @@ def finalize_dataset(
     if not catalog.claim_finalize(dataset_id, stale_after):
         return False
     ds = catalog.get_dataset_by_id(dataset_id)
+    if ds is None:
+        raise DatasetError(f"dataset {dataset_id}: not in the catalog")
     try:
         spec = backend.spec_from_dict(ds["spec"])
         backend.finalize_dataset(spec, data_root(ds["name"]), catalog_plans(catalog, dataset_id, backend))

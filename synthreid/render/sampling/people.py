@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -305,7 +306,7 @@ def sample_character(spec, rng: np.random.Generator) -> PersonPlan:
 
     style = weighted_choice(rng, _weights(getattr(a, f"hair_weights_{sex}"), HAIR, cat["hair"][sex]), a.hair)
     hcol, hname = palettes.hair_color(rng, age)
-    hair = {"style": style, "color": hcol, "color_name": hname}
+    hair: dict[str, Any] = {"style": style, "color": hcol, "color_name": hname}
     if style != "bald":
         hair["fringe"] = weighted_choice(rng, FRINGES[style])
         hair["part"] = 1.0 if rng.random() < 0.5 else -1.0  # side of a side parting's sweep

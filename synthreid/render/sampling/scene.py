@@ -36,7 +36,9 @@ def _plain_color(rng, s_range=(0.1, 0.8), v_range=(0.25, 0.9)) -> list[float]:
 
 
 def list_background_images(
-    folder: str | Path, field: str = "background.images_dir", suffixes: tuple[str, ...] = IMAGE_SUFFIXES
+    folder: str | Path | None,
+    field: str = "background.images_dir",
+    suffixes: tuple[str, ...] = IMAGE_SUFFIXES,
 ) -> list[str]:
     """Sorted relative paths of the usable images in a background folder (see docs/backgrounds.md).
 
@@ -44,6 +46,8 @@ def list_background_images(
     """
     from synthreid.errors import DatasetError
 
+    if folder is None:
+        raise DatasetError(f"{field}: not set")
     root = Path(folder)
     if not root.is_dir():
         raise DatasetError(f"{field} {root}: no such folder")
