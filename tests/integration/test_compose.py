@@ -23,6 +23,8 @@ def test_services_and_healthchecks(compose):
     assert {"postgres", "redis", "migrate", "worker", "gpu-worker"} <= set(s)
     for name in ("postgres", "redis", "worker", "gpu-worker"):
         assert s[name]["healthcheck"]["test"], name
+    for name in ("worker", "gpu-worker"):  # the heartbeat in the catalog, not only an import
+        assert s[name]["healthcheck"]["test"] == ["CMD", "python", "-m", "synthreid.workers.health"], name
     assert s["migrate"]["restart"] == "no"
     assert s["worker"]["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
     assert s["postgres"]["volumes"] and s["redis"]["volumes"]
