@@ -17,7 +17,7 @@ chroot "$root" /opt/python/bin/python -m pip --version >/dev/null
 rm -rf "$root"/var/lib/apt/lists/* "$root"/var/cache/apt/*.bin "$root"/var/cache/apt/archives/*.deb \
     "$root"/usr/share/doc/* "$root"/usr/share/man/* "$root"/usr/share/locale/*
 echo "deb $MIRROR bookworm main" >"$root/etc/apt/sources.list"
-tar -C "$root" -c . | podman import \
+tar -C "$root" -c . | podman import --quiet \
     --change 'ENV PATH=/opt/python/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
     --change 'ENV LANG=C.UTF-8' \
     --change 'CMD ["python"]' \

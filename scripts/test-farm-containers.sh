@@ -9,13 +9,14 @@
 # Installs podman, debootstrap & co. with apt-get when missing, and podman-compose (PyPI) into a
 # temporary venv; writes its own containers.conf (named by CONTAINERS_CONF; /etc is not touched).
 # Publishes no port. Built images are kept (a second run reuses their layers); FARM_CI_RMI=1 removes
-# them at the end. FARM_CI_CHARACTERS / FARM_CI_IMAGES size the dataset (default 6 x 4).
+# them at the end. FARM_CI_CHARACTERS / FARM_CI_IMAGES size the dataset (default 8 x 4);
+# FARM_CI_COMPARE=N also renders N characters with the 2 containers and with 2 local processes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 T0=$(date +%s)
 PROJECT=synthreid-ci
 DATASET=ci-farm
-CHARACTERS=${FARM_CI_CHARACTERS:-6}
+CHARACTERS=${FARM_CI_CHARACTERS:-8}
 IMAGES=${FARM_CI_IMAGES:-4}
 TOTAL=$((CHARACTERS * IMAGES))
 BASE_IMAGE=localhost/synthreid-base:bookworm
@@ -192,16 +193,19 @@ T_FIRST=$(date +%s)
 
 # ---- faults ------------------------------------------------------------------------------------
 STAGE=kill
-# A worker that has just claimed a character (started under a second ago, so most of its images
-# are still to render): kill its container; afterwards that task must be finished by another worker.
+# A worker that has just claimed a character (started under 2 s ago, so most of its images are
+# still to render): kill its container; afterwards that task must be finished by another worker.
 just_started() {
     sql "SELECT t.id || ' ' || t.worker || ' ' || w.host FROM tasks t JOIN workers w ON w.name = t.worker
          JOIN datasets d ON d.id = t.dataset_id WHERE d.name = '$DATASET' AND t.state = 'running'
-         AND t.started_at > extract(epoch FROM now()) - 1 ORDER BY t.started_at DESC LIMIT 1"
+         AND t.started_at > extract(epoch FROM now()) - 2 ORDER BY t.started_at DESC LIMIT 1"
 }
-has_just_started() { [ -n "$(just_started)" ]; }
-wait_until 300 "task that has just started" has_just_started
-read -r victim_task victim_worker victim_host <<<"$(just_started)"
+end=$(($(date +%s) + 300))
+until victim=$(just_started) && [ -n "$victim" ]; do
+    [ "$(date +%s)" -lt "$end" ] || fail "no task started within 300 s"
+    sleep 0.2
+done
+read -r victim_task victim_worker victim_host <<<"$victim"
 VICTIM=""
 for c in "${WORKERS[@]}"; do
     if [ "$(podman inspect --format '{{.Config.Hostname}}' "$c")" = "$victim_host" ]; then VICTIM=$c; fi
@@ -250,6 +254,35 @@ for c in "$PG" "$RD" $(container worker); do
 done
 [ "$healthy" -ge 3 ] || fail "only $healthy healthchecks ran"
 
+THROUGHPUT=""
+if [ "${FARM_CI_COMPARE:-0}" -gt 0 ]; then
+    # Same preset and size rendered by the 2 worker containers, then by 2 local worker processes
+    # (this repository's venv, embedded SQLite catalog): images / (last task end - first task start).
+    STAGE=throughput
+    n=$FARM_CI_COMPARE
+    podman start "$VICTIM" >/dev/null
+    wait_until 180 "2 live workers again" live_workers 2
+    compose --profile cli run --rm cli enqueue --preset I --characters "$n" --images "$IMAGES" \
+        --name ci-throughput -q >/dev/null 2>&1 || fail "enqueue ci-throughput"
+    ci_finalized() { [ "$(sql "SELECT count(*) FROM datasets WHERE name = 'ci-throughput' AND finalized_at IS NOT NULL")" = 1 ]; }
+    wait_until "$WAIT_LIMIT" "finalized ci-throughput" ci_finalized
+    span_c=$(sql "SELECT round((max(finished_at) - min(started_at))::numeric, 1) FROM tasks t
+                  JOIN datasets d ON d.id = t.dataset_id WHERE d.name = 'ci-throughput'")
+    for c in $(container worker); do podman stop -t 30 "$c" >/dev/null; done
+    local_env=(env -u SYNTHREID_DATABASE_URL -u SYNTHREID_REDIS_URL "SYNTHREID_DATA_DIR=$WORK/local" "PYTHONPATH=$PWD")
+    "${local_env[@]}" "$PY" -m synthreid.cli enqueue --preset I --characters "$n" --images "$IMAGES" \
+        --name ci-throughput -q >/dev/null 2>&1 || fail "local enqueue"
+    "${local_env[@]}" "$PY" -m synthreid.cli worker --burst --processes 2 >"$WORK/local.log" 2>&1 \
+        || { tail -20 "$WORK/local.log" >&2; fail "local workers"; }
+    span_l=$("$PY" -c 'import sqlite3, sys; print(round(sqlite3.connect(sys.argv[1]).execute(
+        "SELECT max(finished_at) - min(started_at) FROM tasks").fetchone()[0], 1))' "$WORK/local/catalog.sqlite3")
+    images=$((n * IMAGES))
+    THROUGHPUT=$("$PY" -c 'import sys; n, c, l = int(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3])
+print(f"; throughput {n} images: 2 containers {n / c:.2f}/s ({c:.0f} s), 2 local processes {n / l:.2f}/s ({l:.0f} s), overhead {100 * (c / l - 1):+.1f} %")' \
+        "$images" "$span_c" "$span_l")
+    log "${THROUGHPUT#; }"
+fi
+
 STAGE=teardown
 down || fail "podman-compose down -v left containers, volumes or the network: $(project_containers) $(project_volumes)"
-SUMMARY="test-farm-containers: PASS $check; 2 worker containers, $VICTIM killed at $done_at_kill/$TOTAL, Redis restarted; status $TOTAL/$TOTAL; $healthy healthchecks ok; first image $((T_FIRST - T_ENQ)) s after enqueue ($((T_FIRST - T0)) s after start, $((T_FIRST - T_UP)) s after the workers started); rendered in $((T_DONE - T_ENQ)) s; builds $((T_BUILT - T0)) s; app image $(size "$APP_IMAGE"); total $(($(date +%s) - T0)) s"
+SUMMARY="test-farm-containers: PASS $check; 2 worker containers, $VICTIM killed at $done_at_kill/$TOTAL, Redis restarted; status $TOTAL/$TOTAL; $healthy healthchecks ok; first image $((T_FIRST - T_ENQ)) s after enqueue ($((T_FIRST - T0)) s after start, $((T_FIRST - T_UP)) s after the workers started); rendered in $((T_DONE - T_ENQ)) s; builds $((T_BUILT - T0)) s; app image $(size "$APP_IMAGE"); total $(($(date +%s) - T0)) s$THROUGHPUT"
