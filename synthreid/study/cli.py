@@ -5,6 +5,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from synthreid.cliutil import available_cores, positive_int
+
 
 def cmd_study(args) -> int:
     import time
@@ -20,12 +22,13 @@ def cmd_study(args) -> int:
         f"{len(spec.test_sets)} test sets -> {out}",
         flush=True,
     )
+    jobs = args.jobs or spec.jobs or available_cores()
     if args.plan:
         from synthreid.study.runner import Runner
 
-        Runner(spec, out, stream=sys.stdout).show_plan()
+        Runner(spec, out, stream=sys.stdout, jobs=jobs).show_plan()
         return 0
-    outcome = run_study(spec, out, progress=not args.quiet, started=started)
+    outcome = run_study(spec, out, progress=not args.quiet, started=started, jobs=jobs)
     print(Path(outcome.report["md"]).read_text())
     return 0
 
@@ -43,6 +46,14 @@ def register(sub) -> None:
     p.add_argument("--out", type=Path, metavar="DIR", help="output folder (default out/study-<study name>)")
     p.add_argument(
         "--plan", action="store_true", help="list the steps (done or to do) and the ETA; run nothing"
+    )
+    p.add_argument(
+        "--jobs",
+        type=positive_int,
+        metavar="N",
+        help="steps run side by side, each in its own process (renders and refiners run alone); "
+        "default: the study file's `jobs`, else every CPU core this process may use "
+        f"({available_cores()} here)",
     )
     p.add_argument("--quiet", action="store_true", help="no per-step progress bars (step lines stay)")
     p.set_defaults(func=cmd_study)

@@ -293,10 +293,12 @@ def markdown(spec, outcome, rows, trows, paths) -> str:
         "",
         "## Time",
         "",
-        "Wall time of each stage per arm, summed over its seeds and test sets (a step shared by "
-        "arms, e.g. one render refined and unrefined, counts under the first); images/s is the "
-        "stage's throughput (render: images rendered; refine: training images through the "
-        "refiner; train: training images x epochs; evaluate and baselines: test images).",
+        "Wall time of each stage per arm: each step's own wall time, summed over its seeds and "
+        "test sets (a step shared by arms, e.g. one render refined and unrefined, counts under "
+        "the first; steps that ran side by side each count their own time, so a column can add "
+        "up to more than the study's wall time below); images/s is one step's throughput "
+        "(render: images rendered; refine: training images through the refiner; train: "
+        "training images x epochs; evaluate and baselines: test images).",
         "",
         "| arm | stage | steps | wall | images | images/s | run now |",
         "|---|---|---|---|---|---|---|",
@@ -309,12 +311,18 @@ def markdown(spec, outcome, rows, trows, paths) -> str:
         )
     total = sum(r["seconds"] for r in trows)
     ov = outcome.overhead_seconds
+    jobs = getattr(outcome, "jobs", 1)
+    side = (
+        f" with up to {jobs} steps side by side: their own wall times add up to {outcome.work_seconds:.1f} s"
+        if jobs > 1
+        else ""
+    )
     lines += [
         "",
-        f"All steps together: {total:.1f} s of work. This run: {len(outcome.executed)} steps executed, "
-        f"wall time {outcome.wall_seconds:.1f} s, of which study overhead (planning, content keys, "
-        f"cache checks, this report) {ov:.2f} s = "
-        f"{100 * ov / max(outcome.wall_seconds, 1e-9):.1f} %.",
+        f"All steps together: {total:.1f} s of work. This run: {len(outcome.executed)} steps executed"
+        f"{side}; wall time {outcome.wall_seconds:.1f} s, of which study overhead (time no step was "
+        f"running: planning, content keys, cache checks, starting worker processes, this report) "
+        f"{ov:.2f} s = {100 * ov / max(outcome.wall_seconds, 1e-9):.1f} %.",
         "",
     ]
     return "\n".join(lines)

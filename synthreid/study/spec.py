@@ -120,7 +120,8 @@ class BaselineSpec:
 @dataclass(frozen=True)
 class StudySpec:
     """A whole study: arms (user arms first, then real-trained anchors), seeds, one training
-    recipe (TrainConfig fields), test sets and baselines."""
+    recipe (TrainConfig fields), test sets and baselines. ``jobs``: steps run side by side
+    (None: ``synthreid study`` decides; never part of a cache key)."""
 
     name: str
     path: str
@@ -129,6 +130,7 @@ class StudySpec:
     arms: tuple[ArmSpec, ...]
     test_sets: tuple[TestSetSpec, ...]
     baselines: BaselineSpec = BaselineSpec()
+    jobs: int | None = None
 
     def arm(self, name: str) -> ArmSpec:
         for a in self.arms:
@@ -562,7 +564,7 @@ def _baselines(value) -> BaselineSpec:
 def parse_study(data: dict, path: str | Path) -> StudySpec:  # noqa: C901, PLR0912 - one check per top-level TOML table, in file order
     """Validate a study dict (as read from TOML at ``path``) into a :class:`StudySpec`."""
     path = Path(path).resolve()
-    _check_keys(data, "", {"name", "root", "seeds", "recipe", "arms", "test_sets", "baselines"})
+    _check_keys(data, "", {"name", "root", "seeds", "jobs", "recipe", "arms", "test_sets", "baselines"})
     # relative paths resolve against `root`, itself relative to the study file's folder
     base = _folder(data.get("root", "."), "root", path.parent)
     name = _name(data.get("name", spec_stem(path)), "name")
@@ -573,6 +575,7 @@ def parse_study(data: dict, path: str | Path) -> StudySpec:  # noqa: C901, PLR09
         _int(s, f"seeds[{j}]", lo=0)
     if len(set(seeds)) != len(seeds):
         raise _err("seeds", f"lists a seed twice: {seeds!r}")
+    jobs = _int(data["jobs"], "jobs") if "jobs" in data else None
     recipe = _recipe(data.get("recipe", {}), "recipe")
     raw_arms = data.get("arms")
     if not isinstance(raw_arms, list) or not raw_arms:
@@ -607,7 +610,7 @@ def parse_study(data: dict, path: str | Path) -> StudySpec:  # noqa: C901, PLR09
                         f"{t.name!r}; rename the arm",
                     )
                 arms.append(ArmSpec(anchor, ArmKind.DATASET, path=t.path, format=t.format, anchor=True))
-    spec = StudySpec(name, str(path), tuple(seeds), recipe, tuple(arms), tuple(tests), baselines)
+    spec = StudySpec(name, str(path), tuple(seeds), recipe, tuple(arms), tuple(tests), baselines, jobs)
     check_recipe(dict(recipe), "recipe")
     for i, a in enumerate(arms):
         if a.recipe:

@@ -40,11 +40,13 @@ class Data:
     format: str
     key: str
     train_images: int  # images of its training split (estimate before a render exists)
+    step: tuple[str, str] | None = None  # (stage, key) of the step that makes it; None: a folder
 
 
 @dataclass(frozen=True)
 class Step:
-    """One cached unit of work. ``units``: images it processes (for images/s and the ETA)."""
+    """One cached unit of work. ``units``: images it processes (for images/s and the ETA);
+    ``after``: (stage, key) of the steps whose output it reads."""
 
     stage: str
     arm: str
@@ -54,6 +56,7 @@ class Step:
     test: str | None = None
     params: dict = field(default_factory=dict, compare=False)
     role: str = "arm"  # arm | anchor | baseline
+    after: tuple[tuple[str, str], ...] = field(default=(), compare=False)
 
     @property
     def label(self) -> str:
@@ -146,7 +149,8 @@ class Planner:
         )
         train_images = (spec["characters"] - spec["splits"]["val"]) * spec["images_per_character"]
         if arm.refine is None:
-            return self._degraded(arm, Data(str(folder), "synthreid", rkey, train_images), images, role)
+            data = Data(str(folder), "synthreid", rkey, train_images, ("render", rkey))
+            return self._degraded(arm, data, images, role)
         rf = arm.refine
         fields = rf.config_fields()
         fkey = step_key("refine", {"source": rkey, "target": self.memo.folder(rf.target), "config": fields})
@@ -160,10 +164,14 @@ class Planner:
                 rf.iters * batch,
                 params={"source": str(folder), "target": rf.target, "config": fields, "images": images},
                 role=role,
+                after=(("render", rkey),),
             )
         )
         return self._degraded(
-            arm, Data(str(ffolder / "dataset"), "synthreid", fkey, train_images), images, role
+            arm,
+            Data(str(ffolder / "dataset"), "synthreid", fkey, train_images, ("refine", fkey)),
+            images,
+            role,
         )
 
     def _degraded(self, arm: ArmSpec, data: Data, images: int, role: str) -> Data:
@@ -185,9 +193,16 @@ class Planner:
                     "seed": d.seed,
                     "preset": d.preset,
                 },
+                after=(data.step,) if data.step else (),
             )
         )
-        return Data(str(self.cache.folder("degrade", dkey) / "dataset"), "synthreid", dkey, data.train_images)
+        return Data(
+            str(self.cache.folder("degrade", dkey) / "dataset"),
+            "synthreid",
+            dkey,
+            data.train_images,
+            ("degrade", dkey),
+        )
 
     def plan(self) -> list[Step]:
         spec = self.spec
@@ -224,6 +239,7 @@ class Planner:
                         seed=seed,
                         params={"config": cfg, "run_dir": str(run_dir)},
                         role=role,
+                        after=tuple(dict.fromkeys(d.step for d in data if d.step)),
                     )
                 )
                 for ts in spec.test_sets:
@@ -244,8 +260,13 @@ class Planner:
                             self.test_sizes[ts.name],
                             seed=seed,
                             test=ts.name,
-                            params={"run_dir": str(run_dir), "test": _test_params(ts)},
+                            params={
+                                "run_dir": str(run_dir),
+                                "test": _test_params(ts),
+                                "resources": _resources(recipe),
+                            },
                             role=role,
+                            after=(("train", tkey),),
                         )
                     )
         return self.steps
@@ -303,6 +324,11 @@ class Planner:
                     )
 
 
+def _resources(recipe: dict) -> dict:
+    """What a run of ``recipe`` occupies (torch threads, loader processes, device); not in the key."""
+    return {k: recipe[k] for k in ("threads", "workers", "device") if k in recipe}
+
+
 def _test_params(ts: TestSetSpec) -> dict:
     return {"name": ts.name, "path": ts.path, "format": ts.format, "protocol": ts.protocol}
 
@@ -314,6 +340,14 @@ def plan(spec: StudySpec, cache: StepCache, memo: FingerprintMemo) -> list[Step]
 
 
 # ---- execution -----------------------------------------------------------------------------------
+
+
+def warm_up() -> None:
+    """Import what training, evaluation and the baselines use (a worker process does it before
+    its first step, so that the imports are not timed as that step's work)."""
+    import synthreid.benchmark.engine
+    import synthreid.benchmark.protocols
+    import synthreid.study.baselines  # noqa: F401
 
 
 def execute(step: Step, folder: Path, progress: bool = True) -> tuple[dict, float]:

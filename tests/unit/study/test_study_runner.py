@@ -8,6 +8,7 @@ from synthreid.errors import DatasetError
 from synthreid.study.cache import DONE
 from synthreid.study.runner import run_study
 from synthreid.study.spec import load_study
+from synthreid.study.steps import StudyError
 
 from .study_fixtures import study_text, write_study
 
@@ -128,8 +129,9 @@ def test_a_real_failure_mid_run_keeps_finished_steps(data):
         if step.stage == "evaluate" and step.arm == "B" and phase == "start":
             shutil.move(data / "real", data / "real-away")
 
-    with pytest.raises(DatasetError):
+    with pytest.raises(StudyError, match=r"^evaluate · arm B · seed 0 · on real failed: DatasetError") as exc:
         run_study(spec, data / "out", progress=False, stream=None, hook=remove_test_set)
+    assert isinstance(exc.value.__cause__, DatasetError)
     assert not (data / "out" / "report.md").exists()
     shutil.move(data / "real-away", data / "real")
     assert executed(run_study(spec, data / "out", progress=False, stream=None)) == [
@@ -139,8 +141,6 @@ def test_a_real_failure_mid_run_keeps_finished_steps(data):
 
 def test_one_study_at_a_time_per_output_folder(data):
     import os
-
-    from synthreid.study.steps import StudyError
 
     spec = load(data)
     (data / "out").mkdir()
