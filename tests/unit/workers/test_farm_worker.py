@@ -178,3 +178,37 @@ def test_heartbeat_renews_lease_and_status_lists_worker(config, catalog):
     release.set()
     th.join(10)
     assert seen["stats"]["done"] == 1 and seen["stats"]["lost"] == 0
+
+
+def test_worker_renders_the_stored_plan_and_refuses_an_older_schema(config, catalog):
+    """The worker renders what enqueue stored, not what the sampler would draw now; a row of
+    plan schema 1 (enqueued before typed plans) fails its task with an error naming it."""
+    res = enqueue_dataset(catalog, tiny_spec(characters=2, images=1), progress=False)
+    first, second = (catalog.get_task(t) for t, _ in res.tasks)
+    with catalog._tx() as cur:
+        params = json.loads(
+            catalog.q(
+                cur, "SELECT params FROM images WHERE character_id = ?", (first.character_id,)
+            ).fetchone()[0]
+        )
+        params["light"]["ambient"] = 0.123  # a value the sampler would not draw for this image
+        catalog.q(
+            cur,
+            "UPDATE images SET params = ? WHERE character_id = ?",
+            (json.dumps(params), first.character_id),
+        )
+        old = json.loads(
+            catalog.q(
+                cur, "SELECT attributes FROM characters WHERE id = ?", (second.character_id,)
+            ).fetchone()[0]
+        )
+        old.pop("schema")  # as written before schema 2
+        catalog.q(
+            cur, "UPDATE characters SET attributes = ? WHERE id = ?", (json.dumps(old), second.character_id)
+        )
+    make_worker(config, FakeBackend()).run()
+    root = config.dataset_root("tiny")
+    stem = catalog.character_images(first.character_id)[0]["stem"]
+    assert json.loads((root / "meta" / f"{stem}.json").read_text())["light"]["ambient"] == 0.123
+    failed = catalog.get_task(second.id)
+    assert failed.state == "failed" and "plan schema 1" in failed.last_error
