@@ -1,9 +1,12 @@
 """Render a dataset on this machine with long-lived Blender worker processes.
 
-Each worker process imports bpy once, builds the stage once and renders whole characters
-(so the person is built once per character); the parent shows one progress bar (rate, ETA)
-over images. Images already complete on disk (checksum-checked) are skipped, so running
-again resumes.
+The dataset is planned once, into labels.jsonl (``output.init_dataset``); the parent reads
+the stored plans back and feeds the workers one person's plans at a time, a few persons
+ahead per worker (the plans stay on disk, not in memory). Each worker process imports bpy
+once, builds the stage once and renders whole characters (so the person is built once per
+character), writing through ``writer.DatasetWriter``; the parent shows one progress bar
+(rate, ETA) over images. Images already complete on disk (checksum-checked) are skipped, so
+running again resumes.
 
 Stopping: the parent alone handles SIGINT, SIGTERM and SIGHUP. The first asks the workers
 to stop after the image in progress (nothing new is started; workers still starting Blender
