@@ -13,6 +13,7 @@
 # FARM_CI_COMPARE=N also renders N characters with the 2 containers and with 2 local processes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+exec </dev/null # CI has no standard input; nothing here reads one
 T0=$(date +%s)
 PROJECT=synthreid-ci
 DATASET=ci-farm
@@ -85,9 +86,11 @@ down() { # down -v, every replica included (--remove-orphans), then the anonymou
     done
     [ -z "$(project_containers)" ] && [ -z "$(project_volumes)" ] && ! podman network exists "${PROJECT}_default"
 }
+LOCAL_WORKERS=""
 teardown() {
     local rc=$?
     STAGE=teardown
+    if [ -n "$LOCAL_WORKERS" ]; then kill -TERM "$LOCAL_WORKERS" 2>/dev/null || true; fi
     if [ "$rc" != 0 ]; then
         for c in $(podman ps -a --filter "label=io.podman.compose.project=$PROJECT" --format '{{.Names}}'); do
             echo "---- last log lines of $c" >&2
@@ -257,29 +260,45 @@ done
 THROUGHPUT=""
 if [ "${FARM_CI_COMPARE:-0}" -gt 0 ]; then
     # Same preset and size rendered by the 2 worker containers, then by 2 local worker processes
-    # (this repository's venv, embedded SQLite catalog): images / (last task end - first task start).
+    # (this repository's venv, embedded SQLite catalog), each pair warmed up first on 2 characters
+    # (bpy loaded, room built): images / (last task end - first task start).
     STAGE=throughput
     n=$FARM_CI_COMPARE
     podman start "$VICTIM" >/dev/null
     wait_until 180 "2 live workers again" live_workers 2
-    compose --profile cli run --rm cli enqueue --preset I --characters "$n" --images "$IMAGES" \
-        --name ci-throughput -q >/dev/null 2>&1 || fail "enqueue ci-throughput"
-    ci_finalized() { [ "$(sql "SELECT count(*) FROM datasets WHERE name = 'ci-throughput' AND finalized_at IS NOT NULL")" = 1 ]; }
-    wait_until "$WAIT_LIMIT" "finalized ci-throughput" ci_finalized
+    ds_finalized() { [ "$(sql "SELECT count(*) FROM datasets WHERE name = '$1' AND finalized_at IS NOT NULL")" = 1 ]; }
+    for name in ci-warmup ci-throughput; do
+        chars=$n
+        if [ "$name" = ci-warmup ]; then chars=2; fi
+        compose --profile cli run --rm cli enqueue --preset I --characters "$chars" --images "$IMAGES" \
+            --name "$name" -q >/dev/null 2>&1 || fail "enqueue $name"
+        wait_until "$WAIT_LIMIT" "finalized $name" ds_finalized "$name"
+    done
     span_c=$(sql "SELECT round((max(finished_at) - min(started_at))::numeric, 1) FROM tasks t
                   JOIN datasets d ON d.id = t.dataset_id WHERE d.name = 'ci-throughput'")
     for c in $(container worker); do podman stop -t 30 "$c" >/dev/null; done
     local_env=(env -u SYNTHREID_DATABASE_URL -u SYNTHREID_REDIS_URL "SYNTHREID_DATA_DIR=$WORK/local" "PYTHONPATH=$PWD")
-    "${local_env[@]}" "$PY" -m synthreid.cli enqueue --preset I --characters "$n" --images "$IMAGES" \
-        --name ci-throughput -q >/dev/null 2>&1 || fail "local enqueue"
-    "${local_env[@]}" "$PY" -m synthreid.cli worker --burst --processes 2 >"$WORK/local.log" 2>&1 \
-        || { tail -20 "$WORK/local.log" >&2; fail "local workers"; }
-    span_l=$("$PY" -c 'import sqlite3, sys; print(round(sqlite3.connect(sys.argv[1]).execute(
-        "SELECT max(finished_at) - min(started_at) FROM tasks").fetchone()[0], 1))' "$WORK/local/catalog.sqlite3")
-    images=$((n * IMAGES))
+    local_sql() { "$PY" -c 'import sqlite3, sys; print(sqlite3.connect(sys.argv[1]).execute(sys.argv[2]).fetchone()[0])' \
+        "$WORK/local/catalog.sqlite3" "$1"; }
+    local_finalized() { [ "$(local_sql "SELECT count(*) FROM datasets WHERE name = '$1' AND finalized_at IS NOT NULL")" = 1 ]; }
+    for name in ci-warmup ci-throughput; do
+        chars=$n
+        if [ "$name" = ci-warmup ]; then chars=2; fi
+        "${local_env[@]}" "$PY" -m synthreid.cli enqueue --preset I --characters "$chars" --images "$IMAGES" \
+            --name "$name" -q >/dev/null 2>&1 || fail "local enqueue $name"
+        if [ -z "$LOCAL_WORKERS" ]; then # started once the catalog exists
+            "${local_env[@]}" "$PY" -m synthreid.cli worker --processes 2 >"$WORK/local.log" 2>&1 &
+            LOCAL_WORKERS=$!
+        fi
+        wait_until "$WAIT_LIMIT" "local $name finalized" local_finalized "$name"
+    done
+    span_l=$(local_sql "SELECT round(max(finished_at) - min(started_at), 1) FROM tasks t
+                        JOIN datasets d ON d.id = t.dataset_id WHERE d.name = 'ci-throughput'")
+    kill -TERM "$LOCAL_WORKERS" && wait "$LOCAL_WORKERS" || true
+    LOCAL_WORKERS=""
     THROUGHPUT=$("$PY" -c 'import sys; n, c, l = int(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3])
 print(f"; throughput {n} images: 2 containers {n / c:.2f}/s ({c:.0f} s), 2 local processes {n / l:.2f}/s ({l:.0f} s), overhead {100 * (c / l - 1):+.1f} %")' \
-        "$images" "$span_c" "$span_l")
+        "$((n * IMAGES))" "$span_c" "$span_l")
     log "${THROUGHPUT#; }"
 fi
 
