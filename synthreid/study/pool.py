@@ -134,7 +134,8 @@ def _environment(values: dict[str, str]) -> Iterator[None]:
 class _Slot:
     def __init__(self, ctx, env: dict[str, str], init: Callable | None):
         self.conn, child = ctx.Pipe()
-        self.proc = ctx.Process(target=_worker, args=(child, os.getpid(), init), daemon=True)
+        # not a daemon: a step may start processes of its own (a torch DataLoader's workers)
+        self.proc = ctx.Process(target=_worker, args=(child, os.getpid(), init), daemon=False)
         with _environment(env):
             self.proc.start()
         child.close()

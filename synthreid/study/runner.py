@@ -340,9 +340,10 @@ class _Run:
         self._done(step, result, units, ev.seconds, time.perf_counter() - ev.seconds)
 
     def _inline(self, i: tuple, step: Step) -> None:
-        self.r.say(self._line(step))
         folder = self.r._begin(step)
         self.sched.start(i)
+        self.started_at[i] = time.perf_counter()
+        self.r.say(self._line(step))
         ts = time.perf_counter()
         try:
             result, units = execute(step, folder, self.r.progress)

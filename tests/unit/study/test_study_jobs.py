@@ -2,6 +2,7 @@
 with the same numbers, the same cache and the same resume as one after another."""
 
 import dataclasses
+import io
 import multiprocessing
 import os
 import shutil
@@ -180,7 +181,7 @@ def _block(started, cleaned):
 
 
 def _threads():
-    return os.environ.get("OMP_NUM_THREADS"), os.getpid()
+    return os.environ.get("OMP_NUM_THREADS"), os.getpid(), multiprocessing.current_process().daemon
 
 
 def wait_for(cond, timeout=120.0):
@@ -202,6 +203,7 @@ def test_workers_return_results_errors_and_deaths(tmp_path):
             got.update({e.key: e for e in pool.wait(60)})
         assert isinstance(got["a"], Done) and got["a"].value[0] == "1"  # one BLAS/OpenMP thread
         assert got["a"].value[1] != os.getpid()
+        assert got["a"].value[2] is False  # a step may start processes (DataLoader workers)
         err = got["b"]
         assert isinstance(err, Failed) and isinstance(err.error, WorkerError)
         assert err.error.kind == "StudySpecError" and "recipe.lr" in str(err.error)
@@ -231,7 +233,8 @@ def test_jobs_2_gives_the_numbers_of_jobs_1_in_dependency_order(data):
     spec = load(data, extra="[baselines]\nchance_draws = 2\n")
     one = run_study(spec, data / "one", progress=False, stream=None, jobs=1)
     watch = Watch(data / "two")
-    two = run_study(spec, data / "two", progress=False, stream=None, jobs=2, hook=watch)
+    lines = io.StringIO()
+    two = run_study(spec, data / "two", progress=False, stream=lines, jobs=2, hook=watch)
     assert ids(one.executed) == ids(two.executed) and len(two.executed) == 9
     for name in ("report.csv", "seeds.csv"):
         assert (data / "one" / name).read_text() == (data / "two" / name).read_text()
@@ -240,6 +243,9 @@ def test_jobs_2_gives_the_numbers_of_jobs_1_in_dependency_order(data):
     assert multiprocessing.active_children() == []  # no worker left behind
     assert two.jobs == 2 and 0 < two.busy_seconds <= two.wall_seconds
     assert two.busy_seconds < two.work_seconds  # time counted once when steps overlapped
+    said = lines.getvalue()
+    assert "study toy [9/9] " in said and "· 2 running · ETA study " in said  # stage, arm, ETA
+    assert "  done train · arm A · seed 0 in " in said  # a worker's step is named when it ends
     text = (data / "two" / "report.md").read_text()
     assert "with up to 2 steps side by side" in text
     # the cache is the same cache: a sequential re-run of the parallel study does nothing
@@ -324,3 +330,45 @@ def test_jobs_in_the_study_file_and_on_the_command_line(data, capsys):
     assert "with 3 jobs" in capsys.readouterr().out
     assert main(["study", str(path), "--out", str(data / "out"), "--plan", "--jobs", "1"]) == 0
     assert "with 1 job" in capsys.readouterr().out
+
+
+def test_ctrl_c_in_a_terminal_stops_the_study_and_every_worker(data):
+    """Ctrl-C reaches the whole process group: the study and its workers (a real one, here)."""
+    import signal
+    import subprocess
+    import sys
+
+    path = write_study(data, study_text(ARMS, TESTS, extra=NO_BASELINES))
+    code = "import sys; from synthreid.cli import main; sys.exit(main())"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, "study", str(path), "--out", str(data / "out"), "--jobs", "2"],
+        start_new_session=True,  # its own process group, as a terminal gives a command
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_for(lambda: any((data / "out" / "cache").glob("train/*/run")) or proc.poll() is not None)
+        os.killpg(proc.pid, signal.SIGINT)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+
+    def group_gone():
+        try:
+            os.killpg(proc.pid, 0)
+        except ProcessLookupError:
+            return True
+        return False
+
+    assert proc.returncode == 130, err
+    assert "stopped (interrupted)" in err
+    wait_for(group_gone)  # no worker outlives the study
+    cache = StepCache(data / "out" / "cache")
+    done = {f"{p.parent.parent.name}/{p.parent.name}" for p in cache.root.glob("*/*/done.json")}
+    assert all(cache.record(*d.split("/")) is not None for d in done)
+    assert not (data / "out" / "study.lock").exists()
+    resumed = run_study(load(data), data / "out", progress=False, stream=None, jobs=2)
+    assert not {f"{s.stage}/{s.key}" for s in resumed.executed} & done
+    assert len(resumed.executed) + len(done) == 4
