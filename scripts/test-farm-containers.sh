@@ -132,15 +132,23 @@ mapfile -t reqs < <("$PY" scripts/pyproject-requirements.py pyproject.toml "$EXT
 "$PY" -m pip download -q -d .wheelhouse "${reqs[@]}" "setuptools>=68" wheel "async-timeout>=4.0.3" 2>&1 \
     | grep -v "^WARNING: Location" >&2 || true
 t_wheels=$(secs "$s")
+image_id() { podman image inspect --format '{{.Id}}' "$1" 2>/dev/null || true; }
+drop_replaced() { # drop_replaced TAG OLD_ID: remove the image TAG pointed at before a rebuild
+    if [ -n "$2" ] && [ "$2" != "$(image_id "$1")" ]; then podman rmi "$2" >/dev/null 2>&1 || true; fi
+}
 s=$(date +%s)
 for svc in postgres redis; do
     tag=$(sed -n "/^  $svc:/,/image:/s/^ *image: *//p" tests/containers/compose.override.yml)
+    old=$(image_id "$tag")
     podman build -q --build-arg BASE="$BASE_IMAGE" -t "$tag" -f "tests/containers/$svc.Containerfile" \
         tests/containers >/dev/null || fail "podman build $svc"
+    drop_replaced "$tag" "$old"
 done
 t_services=$(secs "$s")
 s=$(date +%s)
+old=$(image_id "$APP_IMAGE")
 compose build worker >"$WORK/build.log" 2>&1 || { tail -30 "$WORK/build.log" >&2; fail "podman-compose build worker"; }
+drop_replaced "$APP_IMAGE" "$old" # a fresh clone rebuilds it: keep one copy, not one per run
 t_app=$(secs "$s")
 size() { podman image inspect --format '{{.Size}}' "$1" | awk '{printf "%.0f MB", $1 / 1e6}'; }
 log "built in ${t_base}+${t_wheels}+${t_services}+${t_app} s (base, wheels, postgres+redis, app); app image $(size "$APP_IMAGE")"
