@@ -125,11 +125,24 @@ class OutputSpec:
 class RenderSpec:
     """Cycles settings (CPU)."""
 
-    samples: int = _f(16, lo=1, hi=4096)
+    samples: int = _f(
+        20,
+        lo=1,
+        hi=4096,
+        doc="Cycles samples per pixel; 20 with the 'fast' OIDN prefilter matches 16 with 'accurate' "
+        "in quality at 1.26x the speed (README, Performance)",
+    )
     denoise: bool = _f(True)
     max_bounces: int = _f(4, lo=0, hi=64)
     threads: int = _f(0, lo=0, hi=1024, doc="Cycles threads per worker; 0 = all cores")
     light_tree: bool = _f(False, doc="Cycles light tree (slower on simple scenes)")
+    denoise_prefilter: str = _f(
+        "fast",
+        choices=("accurate", "fast", "none"),
+        doc="OIDN prefilter of the albedo/normal passes: 'accurate' runs two more networks per image, "
+        "'fast' uses the passes as they are (README, Performance)",
+    )
+    denoise_quality: str = _f("high", choices=("high", "balanced", "fast"), doc="OIDN network size")
 
 
 @dataclass(frozen=True)

@@ -55,6 +55,8 @@ def configure_cycles(scene, render_spec, output_format: str = "png") -> None:
     cy.use_denoising = render_spec.denoise
     if render_spec.denoise:
         cy.denoiser = "OPENIMAGEDENOISE"
+        cy.denoising_prefilter = render_spec.denoise_prefilter.upper()
+        cy.denoising_quality = render_spec.denoise_quality.upper()
     cy.max_bounces = render_spec.max_bounces
     cy.diffuse_bounces = min(render_spec.max_bounces, 2)
     cy.glossy_bounces = min(render_spec.max_bounces, 2)
