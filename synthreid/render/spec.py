@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from synthreid.errors import SpecError
+from synthreid.render.colournames import COLOUR_NAMES  # PETA's order of the appearance.*_colors weights
 
 PRESET_DIR = Path(__file__).resolve().parent.parent / "assets" / "presets"
 
@@ -39,20 +40,6 @@ AGE_BANDS = (
     61.0,
     95.0,
 )  # PETA's age bands in years: [12, 16), [16, 31), ... [61, 95]
-# PETA's eleven colour names, the order of the appearance.*_colors weights (see render/colournames.py)
-COLOUR_NAMES = (
-    "Black",
-    "Blue",
-    "Brown",
-    "Green",
-    "Grey",
-    "Orange",
-    "Pink",
-    "Purple",
-    "Red",
-    "White",
-    "Yellow",
-)
 _W5 = tuple[float, float, float, float, float]
 _W6 = tuple[float, float, float, float, float, float]
 _W11 = tuple[float, float, float, float, float, float, float, float, float, float, float]
