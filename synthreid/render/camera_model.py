@@ -33,6 +33,7 @@ import math
 import tomllib
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -156,7 +157,8 @@ class CameraModelSpec:
             raise SpecError(
                 unknown[0], f"{source}: unknown camera-model field (known: {', '.join(sorted(known))})"
             )
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
+        values: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
+        return cls(**values)
 
     @classmethod
     def from_toml(cls, path: str | Path) -> CameraModelSpec:
@@ -401,7 +403,9 @@ def crop_image(image: np.ndarray, box, out_size: tuple[int, int]) -> np.ndarray:
     part = _crop_pad(image, box)
     img = Image.fromarray(np.ascontiguousarray(part))
     return np.asarray(
-        img.resize(tuple(out_size), Image.BILINEAR) if img.size != tuple(out_size) else img
+        img.resize((int(out_size[0]), int(out_size[1])), Image.Resampling.BILINEAR)
+        if img.size != tuple(out_size)
+        else img
     ).copy()
 
 
@@ -549,13 +553,13 @@ def degrade_pixels(image: np.ndarray, p: ImageParams, person_px: float, seed: in
     lw, lh = max(1, round(w * scale)), max(1, round(h * scale))
     small = _to_uint8(x)
     if (lw, lh) != (w, h):
-        small = np.asarray(Image.fromarray(small).resize((lw, lh), Image.BILINEAR))
+        small = np.asarray(Image.fromarray(small).resize((lw, lh), Image.Resampling.BILINEAR))
     # Noise gets its own stream, so that it does not shift with the number of pixels drawn above.
     rng = np.random.default_rng([int(seed), TAG, p.camid, _stem_key(stem), 1])
     noisy = _to_uint8(add_noise(small.astype(np.float32) / np.float32(255.0), p.noise_sigma, rng))
     out, _ = jpeg_roundtrip(noisy, p.jpeg_quality)
     if (lw, lh) != (w, h):
-        out = np.asarray(Image.fromarray(out).resize((w, h), Image.BILINEAR))
+        out = np.asarray(Image.fromarray(out).resize((w, h), Image.Resampling.BILINEAR))
     return np.ascontiguousarray(out)
 
 

@@ -103,7 +103,7 @@ def _load(root: Path, rec: ImageRecord) -> tuple[np.ndarray, np.ndarray | None]:
         raise DatasetError(f"{root / rec.image}: unreadable image or mask ({exc})") from exc
     if mask is not None and mask.shape != img.shape[:2]:
         raise DatasetError(
-            f"{root / rec.mask}: mask size {mask.shape[::-1]} differs from its image's {img.shape[1::-1]}"
+            f"{root / (rec.mask or '')}: mask size {mask.shape[::-1]} differs from its image's {img.shape[1::-1]}"
         )
     return img, mask
 
@@ -172,8 +172,14 @@ def _occlude(
     is another identity's image drawn by ``pool`` from the image's donor stream."""
     donor = None
     if choose_kind(spec, seed, rec.camid, rec.stem) in PERSON_KINDS:
-        d = records[pool.pick(rec.pid, donor_rng(seed, rec.camid, rec.stem))]
-        donor = Donor(*_load(root, d), d.stem)
+        i = pool.pick(rec.pid, donor_rng(seed, rec.camid, rec.stem))
+        if i is None:  # _occlusion_pool checked that a second identity exists
+            raise DatasetError(f"{root}: no other identity to occlude {rec.stem} with")
+        d = records[i]
+        d_img, d_mask = _load(root, d)
+        if d_mask is None:  # _occlusion_pool checked that every image has its mask
+            raise DatasetError(f"{root / d.image}: occlusion needs the person's mask; this image has none")
+        donor = Donor(d_img, d_mask, d.stem)
     return occlude(img, mask, joints, spec, seed, rec.camid, rec.stem, donor)
 
 
@@ -222,7 +228,7 @@ def degrade_dataset(
             row = rows.get(rec.stem, {})
             joints = row.get("joints2d_crop") if isinstance(row.get("joints2d_crop"), dict) else None
             occ = None
-            if spec.occlusion is not None:  # in the scene, so before the camera
+            if spec.occlusion is not None and pool is not None:  # in the scene, so before the camera
                 occ = _occlude(src.root, records, pool, rec, img, mask, joints, spec.occlusion, seed)
             # The camera's box and person height follow the whole person (the source mask); the mask
             # kept is the person's visible part, cropped by the same box.
@@ -253,7 +259,7 @@ def degrade_dataset(
         new_rows.append(row)
     write_labels(out, new_rows)
     manifest = {k: v for k, v in src.manifest.items() if k not in _SKIP_MANIFEST_KEYS}
-    counts = manifest.get("counts") if isinstance(manifest.get("counts"), dict) else {}
+    counts: dict = c if isinstance(c := manifest.get("counts"), dict) else {}
     manifest.update(
         {
             "name": name,

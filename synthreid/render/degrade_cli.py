@@ -27,8 +27,8 @@ def cmd_degrade(args) -> int:
 
     if args.config and args.preset:
         raise SpecError("--config", "give --config TOML or --preset NAME, not both")
-    preset = None if args.config else (args.preset or "surveillance")
-    spec = CameraModelSpec.from_toml(args.config) if args.config else CameraModelSpec.preset(preset)
+    preset: str | None = None if args.config else str(args.preset or "surveillance")
+    spec = CameraModelSpec.from_toml(args.config) if preset is None else CameraModelSpec.preset(preset)
     if args.occlusion is not None:  # the given rate, the other occlusion values of the spec or the defaults
         try:
             occlusion = dataclasses.replace(spec.occlusion or OcclusionSpec(), rate=args.occlusion)

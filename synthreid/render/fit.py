@@ -150,7 +150,7 @@ def fit_appearance(labels: Sequence[frozenset[str]], source: str = "PETA") -> Fi
         )
 
     mix = {"female": female, "male": 1.0 - female}
-    top_share = sum(mix[s] * tops[s] for s in mix)  # overall shares in TOPS order
+    top_share = np.sum([mix[s] * np.asarray(tops[s]) for s in mix], axis=0)  # overall shares in TOPS order
     t, shirt, d = (
         top_share[TOPS.index("tshirt")],
         top_share[TOPS.index("longsleeve")],
@@ -167,7 +167,7 @@ def fit_appearance(labels: Sequence[frozenset[str]], source: str = "PETA") -> Fi
     jeans_colors = _dist(people, "lower_colour", lambda f: "jeans" in f.get("lower_type", {}))
     lower = _dist(people, "lower_colour")
     d_all = float(top_share[TOPS.index("dress")])
-    bottom_share = sum(mix[s] * bottoms[s] for s in mix)
+    bottom_share = np.sum([mix[s] * np.asarray(bottoms[s]) for s in mix], axis=0)
     j = float(bottom_share[BOTTOMS.index("jeans")])
     other = (1 - d_all) * (1 - j)
     bottom_colors = _norm((lower - d_all * top_colors - (1 - d_all) * j * jeans_colors) / max(other, 1e-9))

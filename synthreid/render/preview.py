@@ -96,9 +96,9 @@ def contact_sheet(
     draw = ImageDraw.Draw(sheet)
     for i, rec in enumerate(chosen):
         try:
-            with Image.open(ds.root / rec.image) as im:
-                im = im.convert("RGB")
-                im.thumbnail((cw, ch), Image.LANCZOS)
+            with Image.open(ds.root / rec.image) as src:
+                im = src.convert("RGB")
+                im.thumbnail((cw, ch), Image.Resampling.LANCZOS)
         except (OSError, ValueError) as exc:  # files with no meta row to check them against
             log.warning("%s: skipped %s: cannot be decoded (%s)", dataset_dir, rec.image, exc)
             continue

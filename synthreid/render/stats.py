@@ -99,12 +99,12 @@ def accumulate(people: Iterable[dict[str, dict[str, float]]], label: str) -> Dis
 
 def tvd(p: Sequence[float], q: Sequence[float]) -> float:
     """Total-variation distance of two distributions over the same categories (each normalised first)."""
-    p, q = np.asarray(p, dtype=np.float64), np.asarray(q, dtype=np.float64)
-    if p.shape != q.shape or p.ndim != 1:
-        raise ValueError(f"distributions of different shapes {p.shape} and {q.shape}")
-    if (p < 0).any() or (q < 0).any() or p.sum() <= 0 or q.sum() <= 0:
+    a, b = np.asarray(p, dtype=np.float64), np.asarray(q, dtype=np.float64)
+    if a.shape != b.shape or a.ndim != 1:
+        raise ValueError(f"distributions of different shapes {a.shape} and {b.shape}")
+    if (a < 0).any() or (b < 0).any() or a.sum() <= 0 or b.sum() <= 0:
         raise ValueError("distributions need non-negative weights with a positive sum")
-    return float(0.5 * np.abs(p / p.sum() - q / q.sum()).sum())
+    return float(0.5 * np.abs(a / a.sum() - b / b.sum()).sum())
 
 
 @dataclass(frozen=True)
@@ -217,7 +217,7 @@ def crop_colours(
         image = white_balance(image)
     out = {}
     for family, rows in (("upper_colour", UPPER_ROWS), ("lower_colour", LOWER_ROWS)):
-        rs, cs = _region(image.shape[:2], rows)
+        rs, cs = _region((int(image.shape[0]), int(image.shape[1])), rows)
         pixels = image[rs, cs, :3]
         if mask is not None:
             pixels = pixels[np.asarray(mask)[rs, cs] > 0]
@@ -324,7 +324,7 @@ def rendered_crop_distributions(root: str | Path, progress: bool = False) -> Dis
 
     ds = Dataset(root)
     records = ds.records(require_mask=True)
-    items = [(ds.root / r.image, ds.root / r.mask) for r in records]
+    items = [(ds.root / r.image, ds.root / (r.mask or "")) for r in records]  # records(require_mask=True)
     return crop_distributions(items, ds.name, progress)
 
 
@@ -353,7 +353,7 @@ def format_table(comparisons: Sequence[Comparison], ours_label: str, real_label:
         lines.append("")
     m = mean_tvd(comparisons)
     if m is not None:
-        worst = max((c for c in comparisons if c.tvd is not None), key=lambda c: c.tvd)
+        worst = max((c for c in comparisons if c.tvd is not None), key=lambda c: c.tvd or 0.0)
         lines.append(
             f"mean TVD {m:.3f} over {sum(c.tvd is not None for c in comparisons)} families; "
             f"largest {worst.family} {worst.tvd:.3f}"
