@@ -113,79 +113,22 @@ def _labels_by_stem(root: Path) -> tuple[dict[str, dict] | None, str | None]:
         return None, f"labels.jsonl: unreadable ({exc})"
 
 
-def verify_dataset(root: str | Path, progress: bool = False) -> VerifyReport:
-    """Check every planned image of the rendered dataset in ``root`` (reads every file once)."""
-    root = Path(root)
-    ds = Dataset(root)  # raises DatasetError naming manifest.json when it is not a dataset
-    if ds.manifest.get("kind") != "rendered" or not isinstance(ds.manifest.get("spec"), dict):
-        # A refined dataset keeps its source's meta rows (checksums of the source pixels).
-        raise DatasetError(
-            f"{root / 'manifest.json'}: kind is {ds.manifest.get('kind')!r}; verify checks "
-            "datasets made by `synthreid render` or the farm (kind 'rendered', with a spec)"
-        )
-    spec = DatasetSpec.from_dict(ds.manifest["spec"], source=str(root / "manifest.json"))
-    labels, labels_error = _labels_by_stem(root)
+def _missing_row(root: Path, stem: str) -> Problem | None:
+    """Why an image without a readable meta row is damaged, or None when it was never rendered."""
+    leftovers = sorted(
+        p.relative_to(root).as_posix() for sub in ("images", "masks") for p in (root / sub).glob(f"{stem}.*")
+    )
+    if (root / "meta" / f"{stem}.json").exists():
+        return Problem(stem, f"meta/{stem}.json: unreadable or not a JSON object")
+    if leftovers:
+        return Problem(stem, f"{', '.join(leftovers)}: written but no meta row (interrupted render)")
+    return None
+
+
+def _stray_files(root: Path, planned_stems: set[str]) -> tuple[list[Problem], list[str]]:
+    """Problems with the dataset's folders (missing, temp leftovers, files of no planned image),
+    and the temp files among them (paths relative to ``root``)."""
     problems: list[Problem] = []
-    damaged: list[str] = []
-    not_rendered: list[str] = []
-    stale: list[str] = []
-    planned_stems: set[str] = set()
-    sound = 0
-    with tqdm(total=spec.total_images, unit="img", desc=f"verify {ds.name}", disable=not progress) as bar:
-        # the spec names every image: a check independent of the stored plans it verifies
-        for planned in plan_images(spec):
-            stem = planned.stem
-            planned_stems.add(stem)
-            bar.update(1)
-            row = read_meta_row(root, stem)
-            label = labels.get(stem) if labels is not None else None
-            if row is None:
-                leftovers = sorted(
-                    p.relative_to(root).as_posix()
-                    for sub in ("images", "masks")
-                    for p in (root / sub).glob(f"{stem}.*")
-                )
-                if (root / "meta" / f"{stem}.json").exists():
-                    damaged.append(stem)
-                    problems.append(Problem(stem, f"meta/{stem}.json: unreadable or not a JSON object"))
-                elif leftovers:
-                    damaged.append(stem)
-                    problems.append(
-                        Problem(stem, f"{', '.join(leftovers)}: written but no meta row (interrupted render)")
-                    )
-                else:
-                    not_rendered.append(stem)
-                if label is not None and label.get("state") == "done":
-                    stale.append(stem)
-                continue
-            found = check_image(root, stem, planned, row)
-            if found:
-                damaged.append(stem)
-                problems.extend(Problem(stem, m) for m in found)
-                if label is not None and label.get("state") == "done":
-                    stale.append(stem)
-            else:
-                sound += 1
-                if (
-                    label is None
-                    or label.get("state") != "done"
-                    or label.get("checksum") != row.get("checksum")
-                ):
-                    stale.append(stem)
-    if labels is not None:
-        stale.extend(sorted(s for s in labels if s not in planned_stems))
-    labels_stale = labels_error is not None or bool(stale)
-    if labels_error is not None:
-        problems.append(Problem(None, labels_error))
-    elif stale:
-        problems.append(
-            Problem(
-                None,
-                f"labels.jsonl: disagrees with the files for {len(stale)} image(s) "
-                f"(e.g. {', '.join(stale[:MAX_EXAMPLES])}); --fix or the next render "
-                "rewrites it",
-            )
-        )
     temps: list[str] = []
     for sub in SUBDIRS:
         folder = root / sub
@@ -205,6 +148,80 @@ def verify_dataset(root: str | Path, progress: bool = False) -> VerifyReport:
                         fixable=False,
                     )
                 )
+    return problems, temps
+
+
+def _labels_problem(labels_error: str | None, stale: list[str]) -> Problem | None:
+    if labels_error is not None:
+        return Problem(None, labels_error)
+    if stale:
+        return Problem(
+            None,
+            f"labels.jsonl: disagrees with the files for {len(stale)} image(s) "
+            f"(e.g. {', '.join(stale[:MAX_EXAMPLES])}); --fix or the next render "
+            "rewrites it",
+        )
+    return None
+
+
+def _rendered_spec(root: Path, ds: Dataset) -> DatasetSpec:
+    if ds.manifest.get("kind") != "rendered" or not isinstance(ds.manifest.get("spec"), dict):
+        # A refined dataset keeps its source's meta rows (checksums of the source pixels).
+        raise DatasetError(
+            f"{root / 'manifest.json'}: kind is {ds.manifest.get('kind')!r}; verify checks "
+            "datasets made by `synthreid render` or the farm (kind 'rendered', with a spec)"
+        )
+    return DatasetSpec.from_dict(ds.manifest["spec"], source=str(root / "manifest.json"))
+
+
+def verify_dataset(root: str | Path, progress: bool = False) -> VerifyReport:
+    """Check every planned image of the rendered dataset in ``root`` (reads every file once)."""
+    root = Path(root)
+    ds = Dataset(root)  # raises DatasetError naming manifest.json when it is not a dataset
+    spec = _rendered_spec(root, ds)
+    labels, labels_error = _labels_by_stem(root)
+    problems: list[Problem] = []
+    damaged: list[str] = []
+    not_rendered: list[str] = []
+    stale: list[str] = []
+    planned_stems: set[str] = set()
+    sound = 0
+    with tqdm(total=spec.total_images, unit="img", desc=f"verify {ds.name}", disable=not progress) as bar:
+        # the spec names every image: a check independent of the stored plans it verifies
+        for planned in plan_images(spec):
+            stem = planned.stem
+            planned_stems.add(stem)
+            bar.update(1)
+            row = read_meta_row(root, stem)
+            label = labels.get(stem) if labels is not None else None
+            labelled_done = label is not None and label.get("state") == "done"
+            if row is None:
+                missing = _missing_row(root, stem)
+                if missing is None:
+                    not_rendered.append(stem)
+                else:
+                    damaged.append(stem)
+                    problems.append(missing)
+                if labelled_done:
+                    stale.append(stem)
+                continue
+            found = check_image(root, stem, planned, row)
+            if found:
+                damaged.append(stem)
+                problems.extend(Problem(stem, m) for m in found)
+                if labelled_done:
+                    stale.append(stem)
+            else:
+                sound += 1
+                if not labelled_done or label is None or label.get("checksum") != row.get("checksum"):
+                    stale.append(stem)
+    if labels is not None:
+        stale.extend(sorted(s for s in labels if s not in planned_stems))
+    labels_stale = labels_error is not None or bool(stale)
+    if (lp := _labels_problem(labels_error, stale)) is not None:
+        problems.append(lp)
+    strays, temps = _stray_files(root, planned_stems)
+    problems.extend(strays)
     return VerifyReport(
         root,
         spec,

@@ -245,22 +245,9 @@ def _accessories(rng: np.random.Generator, spec) -> dict:
     return acc
 
 
-def sample_character(spec, rng: np.random.Generator) -> PersonPlan:
-    """Everything sampled for one person (see ``model.person.PersonPlan``); deterministic in
-    (spec, rng state)."""
-    p, a = spec.people, spec.appearance
-    cat = load_json("catalog.json")
-    sex = "female" if rng.random() < p.female_fraction else "male"
-    age = _sample_age(rng, p)
-    lo, hi = p.height_adult
-    mean, sd = (1.65, 0.07) if sex == "female" else (1.78, 0.075)
-    adult_h = _truncnorm(rng, mean, sd, lo, hi)
-    shrink = max(0.0, age - 50.0) * 0.0012  # elderly lose ~1 cm per decade, kept in range
-    height = adult_h * _growth(age) if age < ADULT_AGE else max(lo, adult_h - shrink)
-    bmi = _truncnorm(rng, 24.0 + 0.06 * max(0.0, age - 30.0), 3.5, *p.bmi)
-    skin, tone = palettes.skin_color(rng)
-    body = _sample_body(rng, sex, age, height, bmi)
-
+def _sample_top(rng: np.random.Generator, spec, cat: dict, sex: str) -> tuple[str, dict]:
+    """The top garment's kind and JSON values (sleeves, hood, open jacket with its inner colour)."""
+    a = spec.appearance
     top_kind = weighted_choice(
         rng, _weights(getattr(a, f"top_weights_{sex}"), TOPS, cat["tops"][sex]), a.tops
     )
@@ -279,31 +266,42 @@ def sample_character(spec, rng: np.random.Generator) -> PersonPlan:
             if _named_colours(a)
             else palettes.garment_color(rng, a.palette, "top")
         )[0]
-    bottom = None
-    if top_kind != "dress":
-        bottoms = _weights(getattr(a, f"bottom_weights_{sex}"), BOTTOMS, cat["bottoms"][sex])
-        bottom = _garment(rng, spec, weighted_choice(rng, bottoms, a.bottoms), "bottom", sex)
-        # leg length covered: fraction of the thigh (shorts) or of the shin (trousers, jeans)
-        if bottom["type"] == "shorts":
-            bottom["length"] = _r(rng.uniform(0.35, 0.85), 3)
-        elif bottom["type"] in ("trousers", "jeans"):
-            bottom["length"] = _r(0.95 if rng.random() < 0.75 else rng.uniform(0.7, 0.9), 3)
-            bottom["cuffs"] = bool(rng.random() < 0.25)  # rolled up (shows the lighter inside)
-            if bottom["cuffs"]:
-                bottom["length"] = min(bottom["length"], 0.86)
-        if bottom["type"] in ("trousers", "jeans", "shorts") and rng.random() < 0.45:
-            bottom["belt"] = (
-                [0.02, 0.015, 0.01]
-                if rng.random() < 0.6
-                else palettes.garment_color(rng, "realistic", "accessory")[0]
-            )
-    shoes = None
-    if a.shoes:
-        kind = a.shoes[int(rng.integers(len(a.shoes)))]
-        c, name = palettes.garment_color(rng, a.palette, "shoes")
-        sole = [0.9, 0.9, 0.88] if kind == "trainers" and rng.random() < 0.7 else [0.03, 0.03, 0.03]
-        shoes = {"type": kind, "color": c, "color_name": name, "sole_color": sole}
+    return top_kind, top
 
+
+def _sample_bottom(rng: np.random.Generator, spec, cat: dict, sex: str) -> dict:
+    """The bottom garment's JSON values (leg length covered, cuffs, belt)."""
+    a = spec.appearance
+    bottoms = _weights(getattr(a, f"bottom_weights_{sex}"), BOTTOMS, cat["bottoms"][sex])
+    bottom = _garment(rng, spec, weighted_choice(rng, bottoms, a.bottoms), "bottom", sex)
+    # leg length covered: fraction of the thigh (shorts) or of the shin (trousers, jeans)
+    if bottom["type"] == "shorts":
+        bottom["length"] = _r(rng.uniform(0.35, 0.85), 3)
+    elif bottom["type"] in ("trousers", "jeans"):
+        bottom["length"] = _r(0.95 if rng.random() < 0.75 else rng.uniform(0.7, 0.9), 3)
+        bottom["cuffs"] = bool(rng.random() < 0.25)  # rolled up (shows the lighter inside)
+        if bottom["cuffs"]:
+            bottom["length"] = min(bottom["length"], 0.86)
+    if bottom["type"] in ("trousers", "jeans", "shorts") and rng.random() < 0.45:
+        bottom["belt"] = (
+            [0.02, 0.015, 0.01]
+            if rng.random() < 0.6
+            else palettes.garment_color(rng, "realistic", "accessory")[0]
+        )
+    return bottom
+
+
+def _sample_shoes(rng: np.random.Generator, a) -> dict | None:
+    if not a.shoes:
+        return None
+    kind = a.shoes[int(rng.integers(len(a.shoes)))]
+    c, name = palettes.garment_color(rng, a.palette, "shoes")
+    sole = [0.9, 0.9, 0.88] if kind == "trainers" and rng.random() < 0.7 else [0.03, 0.03, 0.03]
+    return {"type": kind, "color": c, "color_name": name, "sole_color": sole}
+
+
+def _sample_hair(rng: np.random.Generator, a, cat: dict, sex: str, age: float) -> tuple[dict[str, Any], list]:
+    """Hair JSON values, and its linear RGB colour (facial hair takes the same)."""
     style = weighted_choice(rng, _weights(getattr(a, f"hair_weights_{sex}"), HAIR, cat["hair"][sex]), a.hair)
     hcol, hname = palettes.hair_color(rng, age)
     hair: dict[str, Any] = {"style": style, "color": hcol, "color_name": hname}
@@ -313,6 +311,29 @@ def sample_character(spec, rng: np.random.Generator) -> PersonPlan:
         hair["volume"] = _r(rng.uniform(0.75, 1.35), 3)
         hair["length"] = _r(rng.uniform(0.6, 1.4), 3)
         hair["seed"] = int(rng.integers(0, 10_000))
+    return hair, hcol
+
+
+def sample_character(spec, rng: np.random.Generator) -> PersonPlan:
+    """Everything sampled for one person (see ``model.person.PersonPlan``); deterministic in
+    (spec, rng state)."""
+    p, a = spec.people, spec.appearance
+    cat = load_json("catalog.json")
+    sex = "female" if rng.random() < p.female_fraction else "male"
+    age = _sample_age(rng, p)
+    lo, hi = p.height_adult
+    mean, sd = (1.65, 0.07) if sex == "female" else (1.78, 0.075)
+    adult_h = _truncnorm(rng, mean, sd, lo, hi)
+    shrink = max(0.0, age - 50.0) * 0.0012  # elderly lose ~1 cm per decade, kept in range
+    height = adult_h * _growth(age) if age < ADULT_AGE else max(lo, adult_h - shrink)
+    bmi = _truncnorm(rng, 24.0 + 0.06 * max(0.0, age - 30.0), 3.5, *p.bmi)
+    skin, tone = palettes.skin_color(rng)
+    body = _sample_body(rng, sex, age, height, bmi)
+
+    top_kind, top = _sample_top(rng, spec, cat, sex)
+    bottom = None if top_kind == "dress" else _sample_bottom(rng, spec, cat, sex)
+    shoes = _sample_shoes(rng, a)
+    hair, hcol = _sample_hair(rng, a, cat, sex, age)
     facial = None
     if sex == "male" and age >= ADULT_AGE and rng.random() < a.facial_hair_probability:
         facial = {"style": weighted_choice(rng, cat["facial_hair"]), "color": hcol}
