@@ -209,7 +209,10 @@ def test_workers_return_results_errors_and_deaths(tmp_path):
         assert err.error.kind == "StudySpecError" and "recipe.lr" in str(err.error)
         assert "_fail" in err.trace
         pool.submit("d", _die)
-        (dead,) = pool.wait(60)
+        events = []
+        while not events:  # a spawned worker may take long to start on a loaded machine
+            events = pool.wait(60)
+        (dead,) = events
         assert isinstance(dead, Failed) and "died (exit code 3)" in str(dead.error)
     finally:
         pool.close()
