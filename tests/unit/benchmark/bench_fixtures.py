@@ -130,3 +130,25 @@ def make_openreid(root: Path, n_ids=6, n_splits=2, seed=0) -> None:
             {"trainval": [p for p in range(n_ids) if p not in test], "query": test, "gallery": test}
         )
     (root / "splits.json").write_text(json.dumps(splits))
+
+
+def small_cfg(ds, *, epochs=1, draws=2, threads=2, **kw):
+    """A TrainConfig of the tiny network on fixture dataset ``ds`` (train and val), seconds to run."""
+    from synthreid.benchmark.engine import TrainConfig
+
+    base = dict(
+        train=[str(ds)],
+        val=str(ds),
+        arch="tiny",
+        height=64,
+        width=32,
+        epochs=epochs,
+        batch_size=16,
+        lr=0.05,
+        dropout=0.0,
+        workers=0,
+        draws=draws,
+        threads=threads,
+    )
+    base.update(kw)
+    return TrainConfig(**base)

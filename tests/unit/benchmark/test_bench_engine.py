@@ -1,5 +1,6 @@
 """Training: learning on a toy set, resume, finetuning, mixed datasets, checkpoints."""
 
+import functools
 import json
 
 import pytest
@@ -7,30 +8,14 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from synthreid.benchmark import engine, runs  # noqa: E402
-from synthreid.benchmark.engine import TrainConfig, Trainer, evaluate_run, run_training  # noqa: E402
+from synthreid.benchmark.engine import Trainer, evaluate_run, run_training  # noqa: E402
 
-from .bench_fixtures import make_synth_dataset  # noqa: E402
+from .bench_fixtures import make_synth_dataset, small_cfg  # noqa: E402
 
 pytestmark = pytest.mark.torch
 
 
-def small_cfg(ds, **kw):
-    base = dict(
-        train=[str(ds)],
-        val=str(ds),
-        arch="tiny",
-        height=64,
-        width=32,
-        epochs=2,
-        batch_size=16,
-        lr=0.05,
-        dropout=0.0,
-        workers=0,
-        draws=3,
-        threads=2,
-    )
-    base.update(kw)
-    return TrainConfig(**base)
+small_cfg = functools.partial(small_cfg, epochs=2, draws=3)
 
 
 @pytest.fixture

@@ -10,32 +10,13 @@ torch = pytest.importorskip("torch")
 
 from synthreid.benchmark import data, losses, mixing, runs  # noqa: E402
 from synthreid.benchmark.datasets import ReidRecord  # noqa: E402
-from synthreid.benchmark.engine import TrainConfig, Trainer  # noqa: E402
+from synthreid.benchmark.engine import Trainer  # noqa: E402
 from synthreid.cli import main  # noqa: E402
 from synthreid.errors import SynthreidError  # noqa: E402
 
-from .bench_fixtures import make_synth_dataset  # noqa: E402
+from .bench_fixtures import make_synth_dataset, small_cfg  # noqa: E402
 
 pytestmark = pytest.mark.torch
-
-
-def small_cfg(ds, **kw):
-    base = dict(
-        train=[str(ds)],
-        val=str(ds),
-        arch="tiny",
-        height=64,
-        width=32,
-        epochs=1,
-        batch_size=16,
-        lr=0.05,
-        dropout=0.0,
-        workers=0,
-        draws=2,
-        threads=2,
-    )
-    base.update(kw)
-    return TrainConfig(**base)
 
 
 # ---------------------------------------------------------------- losses

@@ -2,6 +2,7 @@
 unscorable test sets before training, bad images give one line (with loader workers too) or
 are skipped with --skip-bad, failed starts leave no run folder, defaults fit the machine."""
 
+import functools
 import json
 import logging
 import os
@@ -19,28 +20,12 @@ from synthreid.cli import main  # noqa: E402
 from synthreid.dataset import image_stem, parse_image_name  # noqa: E402
 from synthreid.errors import DatasetError  # noqa: E402
 
-from .bench_fixtures import make_synth_dataset  # noqa: E402
+from .bench_fixtures import make_synth_dataset, small_cfg  # noqa: E402
 
 pytestmark = pytest.mark.torch
 
 
-def small_cfg(ds, **kw):
-    base = dict(
-        train=[str(ds)],
-        val=str(ds),
-        arch="tiny",
-        height=64,
-        width=32,
-        epochs=1,
-        batch_size=16,
-        lr=0.05,
-        dropout=0.0,
-        workers=0,
-        draws=2,
-        threads=1,
-    )
-    base.update(kw)
-    return TrainConfig(**base)
+small_cfg = functools.partial(small_cfg, threads=1)
 
 
 class Payload:

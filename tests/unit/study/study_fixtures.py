@@ -48,6 +48,19 @@ def make_market(root: Path, train_ids=range(1, 11), test_ids=range(20, 26), per_
     return root
 
 
+# Two dataset arms over the fixture folders a/ and b/ (most study tests start from these).
+ARMS = """
+[[arms]]
+name = "A"
+kind = "dataset"
+path = "a"
+
+[[arms]]
+name = "B"
+kind = "dataset"
+path = "b"
+"""
+
 RECIPE = """
 [recipe]
 arch = "tiny"

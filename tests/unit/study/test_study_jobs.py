@@ -17,21 +17,10 @@ from synthreid.study.schedule import Demand, ScheduleError, Scheduler, estimate
 from synthreid.study.spec import StudySpecError, load_study
 from synthreid.study.steps import StudyError, plan
 
-from .study_fixtures import study_text, write_study
+from .study_fixtures import ARMS, study_text, write_study
 from .test_study_reuse import ARM as RENDER_ARM
 from .test_study_reuse import arm_spec, fake_render
 
-ARMS = """
-[[arms]]
-name = "A"
-kind = "dataset"
-path = "a"
-
-[[arms]]
-name = "B"
-kind = "dataset"
-path = "b"
-"""
 TESTS = '\n[[test_sets]]\nname = "real"\npath = "real"\n'
 NO_BASELINES = "[baselines]\nchance = false\nuntrained = false\nhandcrafted = false\nreal_anchor = false\n"
 

@@ -10,19 +10,8 @@ from synthreid.study.runner import run_study
 from synthreid.study.spec import load_study
 from synthreid.study.steps import StudyError
 
-from .study_fixtures import study_text, write_study
+from .study_fixtures import ARMS, study_text, write_study
 
-ARMS = """
-[[arms]]
-name = "A"
-kind = "dataset"
-path = "a"
-
-[[arms]]
-name = "B"
-kind = "dataset"
-path = "b"
-"""
 TESTS = """
 [[test_sets]]
 name = "real"

@@ -5,19 +5,8 @@ import pytest
 from synthreid.cli import main
 from synthreid.study.spec import ArmKind, StudySpecError, load_study
 
-from .study_fixtures import study_text, write_study
+from .study_fixtures import ARMS, study_text, write_study
 
-ARMS = """
-[[arms]]
-name = "A"
-kind = "dataset"
-path = "a"
-
-[[arms]]
-name = "B"
-kind = "dataset"
-path = "b"
-"""
 TESTS = """
 [[test_sets]]
 name = "real"
