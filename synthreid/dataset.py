@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from synthreid.errors import DatasetError
-from synthreid.fsutil import write_json, write_text
+from synthreid.fsutil import remove_stale_temps, write_json, write_text
 
 FORMAT = "synthreid-dataset"
 FORMAT_VERSION = 1
@@ -132,6 +132,36 @@ class Dataset:
                         yield json.loads(line)
                     except json.JSONDecodeError as exc:
                         raise DatasetError(f"{path}:{lineno}: invalid JSON ({exc})") from exc
+
+
+def claim_derived_folder(
+    out: Path, marker_file: str, marker: dict, what: str, kind: str, differs: str
+) -> None:
+    """Make ``out`` the folder of a dataset derived from another (``what``: the command, e.g.
+    "degrade"; ``kind``: the dataset it makes, e.g. "degraded"), or resume an unfinished one.
+
+    The JSON ``marker`` (source, settings) is written to ``out/marker_file`` before anything else
+    and removed by the caller once the manifest is written: a folder with the same marker is an
+    interrupted run of the same work, resumed (its temp files removed); one with another marker,
+    or any other non-empty folder, is refused with a DatasetError (``differs`` names what the
+    marker records, for the message)."""
+    mpath = out / marker_file
+    if mpath.is_file():
+        try:
+            old = json.loads(mpath.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise DatasetError(f"{mpath}: unreadable {what} marker ({exc})") from exc
+        if old != marker:
+            raise DatasetError(
+                f"{out}: an unfinished {what} of another {differs} is here "
+                f"({old}); remove the folder or use another name"
+            )
+        remove_stale_temps(out)
+        return
+    if out.exists() and any(out.iterdir()):
+        raise DatasetError(f"{out}: exists and is not an unfinished {kind} dataset; choose another name")
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(mpath, marker)
 
 
 def write_manifest(root: str | Path, manifest: dict) -> None:

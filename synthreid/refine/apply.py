@@ -14,7 +14,6 @@ source translates only the images still missing.
 
 from __future__ import annotations
 
-import json
 import logging
 import shutil
 from datetime import UTC, datetime
@@ -24,9 +23,9 @@ import torch
 from PIL import Image
 from tqdm import tqdm
 
-from synthreid.dataset import Dataset, check_dataset_name, write_manifest
+from synthreid.dataset import Dataset, check_dataset_name, claim_derived_folder, write_manifest
 from synthreid.errors import DatasetError
-from synthreid.fsutil import atomic_path, remove_stale_temps, write_json
+from synthreid.fsutil import atomic_path
 from synthreid.refine.config import RefinerConfig
 from synthreid.refine.data import load_rgb, to_image, to_tensor
 from synthreid.refine.errors import RefineError
@@ -94,23 +93,7 @@ def _prepare(out: Path, source: Dataset, info: dict) -> None:
         "parent": {"name": source.name, "path": str(source.root.resolve())},
         "refiner_run": {k: info[k] for k in ("run_dir", "checkpoint")},
     }
-    mpath = out / MARKER
-    if mpath.is_file():
-        try:
-            old = json.loads(mpath.read_text())
-        except (OSError, json.JSONDecodeError) as exc:
-            raise DatasetError(f"{mpath}: unreadable apply marker ({exc})") from exc
-        if old != marker:
-            raise DatasetError(
-                f"{out}: an unfinished apply of another source/refiner is here "
-                f"({old}); remove the folder or use another name"
-            )
-        remove_stale_temps(out)
-        return
-    if out.exists() and any(out.iterdir()):
-        raise DatasetError(f"{out}: exists and is not an unfinished refined dataset; choose another name")
-    out.mkdir(parents=True, exist_ok=True)
-    write_json(mpath, marker)
+    claim_derived_folder(out, MARKER, marker, "apply", "refined", "source/refiner")
 
 
 def apply(

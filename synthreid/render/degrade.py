@@ -18,7 +18,6 @@ source, model and seed degrades only the images still missing.
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,9 +27,16 @@ from PIL import Image
 from tqdm import tqdm
 
 from synthreid import __version__
-from synthreid.dataset import Dataset, ImageRecord, check_dataset_name, write_labels, write_manifest
+from synthreid.dataset import (
+    Dataset,
+    ImageRecord,
+    check_dataset_name,
+    claim_derived_folder,
+    write_labels,
+    write_manifest,
+)
 from synthreid.errors import DatasetError
-from synthreid.fsutil import atomic_path, read_json_object, remove_stale_temps, sha256_file, write_json
+from synthreid.fsutil import atomic_path, read_json_object, sha256_file, write_json
 from synthreid.render.camera_model import CameraModelSpec, crop_mask, degrade
 from synthreid.render.occlusion import (
     PERSON_KINDS,
@@ -55,23 +61,7 @@ def _save_png(arr: np.ndarray, path: Path) -> str:
 
 
 def _prepare(out: Path, marker: dict) -> None:
-    mpath = out / MARKER
-    if mpath.is_file():
-        try:
-            old = json.loads(mpath.read_text())
-        except (OSError, json.JSONDecodeError) as exc:
-            raise DatasetError(f"{mpath}: unreadable degrade marker ({exc})") from exc
-        if old != marker:
-            raise DatasetError(
-                f"{out}: an unfinished degrade of another source, camera model or seed is here "
-                f"({old}); remove the folder or use another name"
-            )
-        remove_stale_temps(out)
-        return
-    if out.exists() and any(out.iterdir()):
-        raise DatasetError(f"{out}: exists and is not an unfinished degraded dataset; choose another name")
-    out.mkdir(parents=True, exist_ok=True)
-    write_json(mpath, marker)
+    claim_derived_folder(out, MARKER, marker, "degrade", "degraded", "source, camera model or seed")
 
 
 def _source_rows(src: Dataset) -> dict[str, dict]:
