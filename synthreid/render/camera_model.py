@@ -39,7 +39,7 @@ import numpy as np
 from PIL import Image
 
 from synthreid.errors import SpecError
-from synthreid.render.occlusion import OcclusionSpec
+from synthreid.render.occlusion import OcclusionSpec, check_range
 
 TAG = 0xCA3E  # separates the camera-model streams from any other use of the same seed
 CUT_SIDES = ("bottom", "top", "left", "right")
@@ -119,23 +119,7 @@ class CameraModelSpec:
 
     def __post_init__(self) -> None:
         for name, (lo_ok, hi_ok, integer) in _RANGES.items():
-            value = getattr(self, name)
-            if isinstance(value, (int, float)) and not isinstance(value, bool):
-                value = (value, value)  # a single number means a fixed value
-            if not isinstance(value, (tuple, list)) or len(value) != 2:
-                raise SpecError(name, f"expected a range [lo, hi] of two numbers, got {value!r}")
-            for v in value:
-                if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-                    raise SpecError(name, f"expected finite numbers, got {value!r}")
-                if integer and int(v) != v:
-                    raise SpecError(name, f"expected whole numbers, got {value!r}")
-            lo, hi = value
-            if lo > hi:
-                raise SpecError(name, f"range [{lo}, {hi}] has lo > hi")
-            if lo < lo_ok or hi > hi_ok:
-                raise SpecError(name, f"range [{lo}, {hi}] outside the allowed [{lo_ok}, {hi_ok}]")
-            cast = int if integer else float
-            object.__setattr__(self, name, (cast(lo), cast(hi)))
+            object.__setattr__(self, name, check_range(name, getattr(self, name), lo_ok, hi_ok, integer))
         for name, (lo_ok, hi_ok) in _SCALARS.items():
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):

@@ -67,7 +67,10 @@ _RAIL_COLOURS = ((140, 140, 145), (60, 60, 64), (28, 28, 30), (40, 70, 50), (210
 _BAG_COLOURS = ((25, 25, 28), (30, 40, 80), (95, 60, 35), (150, 30, 35), (110, 110, 115), (190, 170, 130))
 
 
-def _check_range(name: str, value, lo_ok: float, hi_ok: float) -> tuple[float, float]:
+def check_range(name: str, value, lo_ok: float, hi_ok: float, integer: bool = False) -> tuple:
+    """A spec range ``[lo, hi]`` (or one number for a fixed value) checked against the allowed
+    ``[lo_ok, hi_ok]``, as a tuple of two floats (ints with ``integer``); else a SpecError naming
+    ``name``. Shared by the occlusion and camera-model specs."""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         value = (value, value)  # a single number means a fixed value
     if not isinstance(value, (tuple, list)) or len(value) != 2:
@@ -75,12 +78,15 @@ def _check_range(name: str, value, lo_ok: float, hi_ok: float) -> tuple[float, f
     for v in value:
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
             raise SpecError(name, f"expected finite numbers, got {value!r}")
+        if integer and int(v) != v:
+            raise SpecError(name, f"expected whole numbers, got {value!r}")
     lo, hi = value
     if lo > hi:
         raise SpecError(name, f"range [{lo}, {hi}] has lo > hi")
     if lo < lo_ok or hi > hi_ok:
         raise SpecError(name, f"range [{lo}, {hi}] outside the allowed [{lo_ok}, {hi_ok}]")
-    return float(lo), float(hi)
+    cast = int if integer else float
+    return cast(lo), cast(hi)
 
 
 def _check_kinds(value) -> tuple[tuple[str, float], ...]:
@@ -126,7 +132,7 @@ class OcclusionSpec:
             raise SpecError("rate", f"{r} outside the allowed [0, 1]")
         object.__setattr__(self, "rate", float(r))
         for name, (lo_ok, hi_ok) in _RANGES.items():
-            object.__setattr__(self, name, _check_range(name, getattr(self, name), lo_ok, hi_ok))
+            object.__setattr__(self, name, check_range(name, getattr(self, name), lo_ok, hi_ok))
         object.__setattr__(self, "kinds", _check_kinds(self.kinds))
 
     @property
