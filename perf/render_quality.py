@@ -25,9 +25,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from synthreid.render.local import render_dataset  # noqa: E402
 from synthreid.render.quality import compare_datasets, summarize  # noqa: E402
 from synthreid.render.spec import DatasetSpec  # noqa: E402
+from synthreid.workers.embedded import render_dataset  # noqa: E402
 
 PSNR_MARGIN_DB = 0.5
 SSIM_MARGIN = 0.005

@@ -19,6 +19,7 @@ from synthreid.errors import SynthreidError
 
 # Order is the order of `synthreid --help`.
 COMMAND_MODULES = (
+    "synthreid.workers.render_cli",  # `synthreid render`: the farm embedded in one command
     "synthreid.render.cli",
     "synthreid.render.stats_cli",
     "synthreid.render.degrade_cli",

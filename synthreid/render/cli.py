@@ -1,21 +1,20 @@
-"""Local render commands: ``render``, ``plan``, ``preview`` (no catalog, no servers)."""
+"""Dataset commands without the farm: ``plan``, ``rerender``, ``preview``, ``verify``, ``spec``.
+
+``synthreid render`` (the farm embedded in one command) is ``synthreid.workers.render_cli``; it
+shares ``load_spec`` and ``spec_args`` from here."""
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
-import signal
-import sys
 from pathlib import Path
 
 from synthreid.cliutil import parse_size as _size  # the one WIDTHxHEIGHT parser of the CLI
 from synthreid.errors import SpecError
 
 
-def _load_spec(args):
-    from synthreid.render.local import override_counts
-    from synthreid.render.spec import DatasetSpec
+def load_spec(args):
+    from synthreid.render.spec import DatasetSpec, override_counts
 
     manifest = Path(args.out) / "manifest.json" if args.out else None
     if not args.spec and not args.preset and manifest is not None and manifest.is_file():
@@ -39,51 +38,17 @@ def _load_spec(args):
     return override_counts(spec, args.characters, args.images, args.name, output=output, render=render)
 
 
-def _out_dir(args, spec) -> Path:
+def out_dir(args, spec) -> Path:
     from synthreid.paths import dataset_dir
 
     return Path(args.out) if args.out else dataset_dir(spec.name)
 
 
-def cmd_render(args) -> int:
-    from synthreid.render.local import RenderInterrupted, render_dataset
-    from synthreid.render.preview import contact_sheet
-
-    spec = _load_spec(args)
-    out = _out_dir(args, spec)
-    try:
-        report = render_dataset(spec, out, workers=args.workers, progress=not args.quiet)
-    except RenderInterrupted as stopped:
-        report = stopped.report
-        signum = report.interrupted or signal.SIGINT
-        labels = (
-            "labels.jsonl updated"
-            if report.finalized
-            else "labels.jsonl not updated (the next run updates it)"
-        )
-        with contextlib.suppress(OSError):  # after SIGHUP the terminal may be gone
-            print(
-                f"{report.root}: interrupted ({signal.Signals(signum).name}): rendered "
-                f"{report.rendered}, skipped {report.skipped} already done, {report.left} left, "
-                f"failed {len(report.failed)}; {labels}. Run the same command again to resume.",
-                file=sys.stderr,
-            )
-        return 128 + signum
-    print(
-        f"{report.root}: rendered {report.rendered}, skipped {report.skipped} already done, "
-        f"failed {len(report.failed)} in {report.seconds:.1f} s"
-    )
-    if args.sheet and (report.rendered or report.skipped):
-        sheet = contact_sheet(out, args.sheet)
-        print(f"contact sheet: {sheet}")
-    return 1 if report.failed else 0
-
-
 def cmd_plan(args) -> int:
     from synthreid.render.output import init_dataset
 
-    spec = _load_spec(args)
-    out = _out_dir(args, spec)
+    spec = load_spec(args)
+    out = out_dir(args, spec)
     init_dataset(spec, out)
     print(
         f"{out}: planned {spec.characters} characters x {spec.images_per_character} images "
@@ -181,7 +146,7 @@ def preset_description(name: str) -> str:
     return "(no description)"
 
 
-def _spec_args(p: argparse.ArgumentParser, with_render: bool = True) -> None:
+def spec_args(p: argparse.ArgumentParser, with_render: bool = True) -> None:
     p.add_argument(
         "spec",
         nargs="?",
@@ -199,24 +164,8 @@ def _spec_args(p: argparse.ArgumentParser, with_render: bool = True) -> None:
 
 
 def register(sub) -> None:
-    p = sub.add_parser(
-        "render",
-        help="render a dataset locally (resumes; skips finished images)",
-        description="Render a dataset on this machine with Blender worker processes. Images "
-        "already complete (files present, checksums as recorded) are skipped, so "
-        "running the same command again resumes; `--out DATASET` alone continues "
-        "that dataset. Ctrl-C (or SIGTERM/SIGHUP) stops after the images in "
-        "progress and updates labels.jsonl (exit status 130/143/129); a second "
-        "Ctrl-C stops at once. No file is ever left half-written.",
-    )
-    _spec_args(p)
-    p.add_argument("--workers", type=int, help="Blender worker processes (default: CPU cores)")
-    p.add_argument("--sheet", help="also write a contact sheet PNG here")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(func=cmd_render)
-
     p = sub.add_parser("plan", help="write manifest and every image's sampled parameters, render nothing")
-    _spec_args(p)
+    spec_args(p)
     p.set_defaults(func=cmd_plan)
 
     p = sub.add_parser(

@@ -143,3 +143,14 @@ def finalize_dataset(root: str | Path, plans: Iterable[ImagePlan] | None = None)
 
     write_labels(root, rows())
     return done
+
+
+def missing_images(root: str | Path) -> dict[int, list[int]]:
+    """{character index: [image indices not yet complete]} of the plans stored in ``root``
+    (complete: ``DatasetWriter.finished_row``)."""
+    writer = DatasetWriter(root)
+    todo: dict[int, list[int]] = {}
+    for plan in stored_plans(root):
+        if not writer.done(plan.stem):
+            todo.setdefault(plan.pid, []).append(plan.index)
+    return todo

@@ -430,6 +430,23 @@ class DatasetSpec:
         return self.characters * self.images_per_character
 
 
+def override_counts(
+    spec: DatasetSpec, characters: int | None, images: int | None, name: str | None = None, **sections
+) -> DatasetSpec:
+    """A copy of ``spec`` with command-line overrides applied (validated like the TOML)."""
+    data = spec.to_dict()
+    if characters is not None:
+        data["characters"] = characters
+    if images is not None:
+        data["images_per_character"] = images
+    if name is not None:
+        data["name"] = name
+    for section, values in sections.items():
+        if values:
+            data[section] = {**data[section], **values}
+    return DatasetSpec.from_dict(data)
+
+
 def preset_names() -> list[str]:
     return sorted(p.stem for p in PRESET_DIR.glob("*.toml"))
 

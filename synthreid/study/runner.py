@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
-from synthreid.render.local import pid_alive
+from synthreid.render.scratch import pid_alive
 from synthreid.study.cache import StepCache
 from synthreid.study.fingerprint import FingerprintMemo
 from synthreid.study.pool import Failed, WorkerPool

@@ -3,7 +3,7 @@
 :func:`plan` turns a :class:`~synthreid.study.spec.StudySpec` into an ordered list of
 :class:`Step` values (inputs before the steps that read them), each with its cache key.
 :func:`execute` runs one step inside its cache folder through the project's own code: renders
-through :func:`synthreid.render.local.render_dataset` (the executor of ``synthreid render``),
+through :func:`synthreid.workers.embedded.render_dataset` (the executor of ``synthreid render``),
 refiners through ``synthreid.refine``, training through the benchmark's ``Trainer`` and scores
 through its protocols. Every step can be interrupted and run again: each of those resumes
 from what it left in the folder.
@@ -380,8 +380,8 @@ def _repoint(config_json: Path, paths: dict) -> None:
 
 
 def _render(step: Step, folder: Path, progress: bool):
-    from synthreid.render.local import render_dataset
     from synthreid.render.spec import DatasetSpec
+    from synthreid.workers.embedded import render_dataset
 
     spec = DatasetSpec.from_dict(step.params["spec"])
     reused = sum(
@@ -391,7 +391,7 @@ def _render(step: Step, folder: Path, progress: bool):
     if rep.failed:
         first = rep.failed[0]
         raise StudyError(
-            f"render of arm {step.arm}: {len(rep.failed)} images failed (first {first[0]}: "
+            f"render of arm {step.arm}: {len(rep.failed)} persons or workers failed (first {first[0]}: "
             f"{first[1]}); run the study again to retry them"
         )
     return (

@@ -143,6 +143,8 @@ class FarmConfig:
     retry_backoff: float = 10.0
     reaper_interval: float = 10.0
     plan_processes: int = 1
+    # The embedded farm of `synthreid render`: its one dataset's folder, whatever the name.
+    dataset_dir: Path | None = None
 
     @classmethod
     def from_env(cls, env=None) -> FarmConfig:
@@ -179,8 +181,12 @@ class FarmConfig:
         return self.data_dir / "datasets"
 
     def dataset_root(self, name: str) -> Path:
-        """Folder of dataset ``name``; the name is checked so no path escapes the data directory."""
-        return self.datasets_dir / check_dataset_name(name)
+        """Folder of dataset ``name``; the name is checked so no path escapes the data directory.
+        An embedded farm (``dataset_dir`` set) has one dataset, in that folder."""
+        check_dataset_name(name)
+        if self.dataset_dir is not None:
+            return self.dataset_dir
+        return self.datasets_dir / name
 
     @property
     def sqlite_path(self) -> Path:

@@ -42,9 +42,15 @@ ALL_STATES = ("pending", "running", "done", "failed")
 
 
 class RenderBackend:
-    """The render package's planning, output and Blender session functions (lazy imports)."""
+    """The render package's planning, output and Blender session functions (lazy imports).
 
-    def __init__(self):
+    ``render_threads``: Cycles threads of this process's session when the spec leaves them to
+    Blender (``render.threads = 0``); a worker's setting, not the dataset's (threads do not
+    change a pixel, see tests/blender/test_determinism_processes.py).
+    """
+
+    def __init__(self, render_threads: int | None = None):
+        self.render_threads = render_threads
         self._session = None
         self._session_spec: str | None = None
         self._initialised: set[tuple[str, str]] = set()
@@ -100,6 +106,12 @@ class RenderBackend:
 
         from synthreid.render.output import init_dataset
 
+        if (root / "manifest.json").is_file():
+            # Created already (the manifest is written last): only checked, no lock needed.
+            init_dataset(spec, root, labels=False)
+            self._initialised.add(key)
+            return
+
         # Workers starting on a new dataset at once would see each other's half-created
         # folder; a lock file next to it serializes the first creation (flock works on one
         # host and on NFSv4 shared storage).
@@ -142,7 +154,10 @@ class RenderBackend:
                 self._session.close()
             from synthreid.render.blender.session import RenderSession
 
-            self._session = RenderSession(spec)
+            run_spec = spec
+            if self.render_threads and spec.render.threads == 0:
+                run_spec = spec.replace(render={**spec.to_dict()["render"], "threads": self.render_threads})
+            self._session = RenderSession(run_spec)
             self._session_spec = key
         return self._session
 
@@ -321,6 +336,7 @@ def enqueue_dataset(
     catalog_dir: Path | None = None,
     batch_images: int = BATCH_IMAGES,
     dataset_root: Callable[[str], Path] | None = None,
+    planned: Callable[[int, int], Iterator[PlanBatch]] | None = None,
 ) -> EnqueueResult:
     """Write ``spec`` as a dataset into the catalog: every character's and image's sampled
     parameters plus one render task per character, planned and committed in batches of about
@@ -334,6 +350,10 @@ def enqueue_dataset(
     failed tasks are returned for dispatch). The first
     batch is committed together with the dataset row, so a planning error writes nothing.
     ``tasks`` of the result are read from the catalog lazily.
+
+    ``planned(start, batch)``: plans made already (``synthreid render`` reads them from the
+    dataset's labels.jsonl, ``stored_batches``) as batches of ``batch`` characters from
+    character ``start`` on, instead of planning here.
     """
     backend = backend or RenderBackend()
     t0 = time.perf_counter()
@@ -359,7 +379,19 @@ def enqueue_dataset(
         start = existing["planned_characters"]
         if start is not None:
             log.info("dataset %s: planning was interrupted at character %d; continuing", name, start)
-            _plan_into(catalog, spec, name, dsid, start, per_batch, procs, backend, max_attempts, progress)
+            _plan_into(
+                catalog,
+                spec,
+                name,
+                dsid,
+                start,
+                per_batch,
+                procs,
+                backend,
+                max_attempts,
+                progress,
+                planned=planned,
+            )
         repair = None
         if dataset_root is not None:
             repair = requeue_damaged(catalog, dsid, dataset_root(name), progress=progress)
@@ -375,7 +407,11 @@ def enqueue_dataset(
             repair,
         )
     check_capacity(spec, data_dir, catalog_dir)
-    first = _plan_range(spec, 0, min(per_batch, spec.characters), None if procs > 1 else backend)
+    if planned is not None:
+        batches = planned(0, per_batch)
+        first = next(batches)
+    else:
+        first = _plan_range(spec, 0, min(per_batch, spec.characters), None if procs > 1 else backend)
     dsid = catalog.begin_rendered_dataset(
         name, spec.to_dict(), spec.characters, spec.images_per_character, first, RENDER_QUEUE, max_attempts
     )
@@ -392,6 +428,7 @@ def enqueue_dataset(
             max_attempts,
             progress,
             done=first.stop,
+            planned=(lambda start, batch: batches) if planned is not None else None,
         )
     return EnqueueResult(
         dsid,
@@ -416,6 +453,7 @@ def _plan_into(
     max_attempts: int,
     progress: bool,
     done: int | None = None,
+    planned: Callable[[int, int], Iterator[PlanBatch]] | None = None,
 ) -> None:
     bar = tqdm(
         total=spec.characters,
@@ -426,7 +464,12 @@ def _plan_into(
         smoothing=0.1,
     )
     try:
-        for batch in plan_batches(spec, start, per_batch, processes, None if processes > 1 else backend):
+        batches = (
+            planned(start, per_batch)
+            if planned is not None
+            else plan_batches(spec, start, per_batch, processes, None if processes > 1 else backend)
+        )
+        for batch in batches:
             if not catalog.add_planned_batch(dsid, name, batch, RENDER_QUEUE, max_attempts, spec.characters):
                 raise DatasetError(
                     f"dataset {name!r}: another enqueue --resume is planning it at the same time"
@@ -434,6 +477,29 @@ def _plan_into(
             bar.update(batch.stop - batch.start)
     finally:
         bar.close()
+
+
+def stored_batches(root: Path, seed: int, start: int, batch: int) -> Iterator[PlanBatch]:
+    """The plans stored in dataset folder ``root`` (its labels.jsonl, ``output.stored_plans``)
+    as catalog batches of ``batch`` characters from character ``start`` on, in order
+    (``seed``: the dataset's, recorded with each character as enqueue does)."""
+    from synthreid.render.output import stored_plans
+
+    chars: list = []
+    images: list = []
+    last = None
+    for plan in stored_plans(root):
+        if plan.pid < start:
+            continue
+        if plan.character is not last:
+            if len(chars) == batch:
+                yield PlanBatch(chars[0][0], chars[-1][0] + 1, chars, images)
+                chars, images = [], []
+            last = plan.character
+            chars.append((plan.pid, seed, dump_json(plan.character.to_json())))
+        images.append((plan.pid, plan.index, plan.camid, plan.stem, dump_json(plan.to_json(character=False))))
+    if chars:
+        yield PlanBatch(chars[0][0], chars[-1][0] + 1, chars, images)
 
 
 def catalog_plans(catalog: Catalog, dataset_id: int, backend: RenderBackend) -> Iterator:
@@ -493,6 +559,9 @@ def run_render_task(
                 raise TaskLost()
             plan = backend.image_plan(im["params"], character, f"catalog image {im['id']}")
             row = writer.write(plan, backend.session(spec).render(plan))
+            # Recorded at once: progress per image, and a stopped task keeps what it rendered.
+            if not catalog.image_done(task.id, worker, im["id"], row):
+                raise TaskLost()
             rendered += 1
         else:
             reused += 1
@@ -522,8 +591,7 @@ def finalize_dataset(
     if ds is None:
         raise DatasetError(f"dataset {dataset_id}: not in the catalog")
     try:
-        spec = backend.spec_from_dict(ds["spec"])
-        backend.finalize_dataset(spec, data_root(ds["name"]), catalog_plans(catalog, dataset_id, backend))
+        write_labels(catalog, ds, backend=backend, data_root=data_root)
     except Exception as exc:  # noqa: BLE001 - recorded on the dataset; the next pass retries
         catalog.finalize_failed(dataset_id, f"{type(exc).__name__}: {exc}")
         log.error(
@@ -542,6 +610,16 @@ def finalize_dataset(
         return False
     log.info("dataset %s: all tasks finished, labels.jsonl written", ds["name"])
     return True
+
+
+def write_labels(
+    catalog: Catalog, ds: dict, *, backend: RenderBackend, data_root: Callable[[str], Path]
+) -> None:
+    """Write labels.jsonl of dataset row ``ds`` from the plans in the catalog and the finished
+    images' rows on disk (planned rows for the rest): what finalize does, without its claim.
+    ``synthreid render`` also calls it for a run that stopped early."""
+    spec = backend.spec_from_dict(ds["spec"])
+    backend.finalize_dataset(spec, data_root(ds["name"]), catalog_plans(catalog, ds["id"], backend))
 
 
 def finalize_pending(

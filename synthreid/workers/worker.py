@@ -26,7 +26,7 @@ import traceback
 import uuid
 from collections.abc import Callable, Sequence
 
-from synthreid.render.local import sweep_orphan_temp_dirs
+from synthreid.render.scratch import sweep_orphan_temp_dirs
 from synthreid.workers.catalog import (
     Catalog,
     CatalogError,

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.blender
 
 RENDER_CHILD = """
 import sys
-from synthreid.render.local import render_dataset
+from synthreid.workers.embedded import render_dataset
 from synthreid.render.spec import DatasetSpec
 spec = DatasetSpec.from_dict(__import__("json").loads(sys.argv[1]))
 render_dataset(spec, sys.argv[2], workers=int(sys.argv[3]), progress=False)

@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 
 from synthreid.cli import main
-from synthreid.render.local import missing_images, render_dataset
-from synthreid.render.output import init_dataset
+from synthreid.render.output import init_dataset, missing_images
 from synthreid.render.spec import DatasetSpec
 from synthreid.render.verify import verify_dataset
+from synthreid.workers.embedded import render_dataset
 from tests.blender.conftest import small_spec
 
 pytestmark = pytest.mark.blender
@@ -233,6 +233,34 @@ def test_sigkill_of_the_parent_kills_the_workers_and_the_next_run_cleans_up(tmp_
     again = Render(tmp_path, out, workers=2, tag="second")
     assert again.proc.wait(timeout=STATE_BOUND_S) == 0, again.text()
     _assert_clean(again)  # the dead run's temp folder and temp files are gone too
+    assert verify_dataset(out).ok
+
+
+def _is_worker(pid: int) -> bool:
+    """A render worker (a spawned process), not multiprocessing's resource tracker."""
+    try:
+        cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+    return b"spawn_main" in cmd and b"resource_tracker" not in cmd
+
+
+def test_a_worker_killed_mid_run_fails_its_person_and_the_others_finish(tmp_path):
+    out = _planned(tmp_path)
+    run = Render(tmp_path, out, workers=2, tag="first")
+    run.wait_for("first finished image", lambda: run.rendered() >= 1)
+    victim = next(p for p in _worker_pids(run, 2) if _is_worker(p))
+    os.kill(victim, signal.SIGKILL)  # e.g. the kernel's OOM killer
+    assert run.proc.wait(timeout=STATE_BOUND_S) == 1, run.text()  # the other worker finished the rest
+    assert f"render worker {victim} died (exit code -9)" in run.text()
+    _assert_clean(run)
+    report = verify_dataset(out)
+    assert not report.damaged and not report.labels_stale, report.problems
+    assert 0 < len(report.not_rendered) <= 2  # at most the killed worker's person
+
+    again = Render(tmp_path, out, workers=2, tag="second")
+    assert again.proc.wait(timeout=STATE_BOUND_S) == 0, again.text()
+    _assert_clean(again)
     assert verify_dataset(out).ok
 
 

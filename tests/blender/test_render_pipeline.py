@@ -7,8 +7,8 @@ import pytest
 from PIL import Image
 
 from synthreid.dataset import Dataset
-from synthreid.render.local import render_dataset
 from synthreid.render.output import init_dataset
+from synthreid.workers.embedded import render_dataset
 from tests.blender.conftest import render_one, small_spec
 
 pytestmark = pytest.mark.blender

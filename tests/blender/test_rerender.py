@@ -9,8 +9,8 @@ import sys
 
 import pytest
 
-from synthreid.render.local import override_counts, render_dataset
-from synthreid.render.spec import DatasetSpec
+from synthreid.render.spec import DatasetSpec, override_counts
+from synthreid.workers.embedded import render_dataset
 from tests.blender.conftest import small_spec
 
 pytestmark = pytest.mark.blender

@@ -47,8 +47,9 @@ ALLOWED: dict[str, set[str]] = {
     # the worker runs render tasks, and refine/benchmark only as gpu tasks: typed payloads run
     # in a child process, so it imports neither
     "workers": {CORE, "render"},
-    # a study drives render, refine and benchmark in-process; catalog:NAME datasets via the app's resolver
-    "study": {CORE, "render", "refine", "benchmark", "app"},
+    # a study drives render (through `synthreid render`'s embedded farm), refine and benchmark
+    # in-process; catalog:NAME datasets via the app's resolver
+    "study": {CORE, "render", "refine", "benchmark", "workers", "app"},
     "app": {CORE, "render", "refine", "benchmark", "workers", "integrations", "study"},
 }
 # module -> why it may cross a door (kept short and explained)

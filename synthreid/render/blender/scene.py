@@ -163,7 +163,7 @@ class Stage:
         self.scene = bpy.context.scene
         configure_cycles(self.scene, spec.render)
         # The PID in the name lets the next render or worker remove it after a SIGKILL
-        # (render.local.sweep_orphan_temp_dirs).
+        # (render.scratch.sweep_orphan_temp_dirs).
         self.tmpdir = tempfile.mkdtemp(prefix=f"synthreid-render-{os.getpid()}-")
         self._build_room()
         self._build_lights()

@@ -489,15 +489,24 @@ class Catalog(TasksMixin, WorkersMixin, RunsMixin):
         )
 
     def resume_dataset(self, dataset_id: int) -> list[tuple[int, str]]:
-        """Reset failed tasks of a dataset to pending (fresh attempts); return its unfinished tasks."""
+        """Reset failed tasks of a dataset to pending (fresh attempts); return its unfinished tasks.
+
+        A dataset finalized with failed tasks is finalized again once they are done."""
 
         def fn(cur):
-            self.q(
+            reset = self.q(
                 cur,
                 "UPDATE tasks SET state = 'pending', attempts = 0, not_before = 0, dispatched_at = NULL "
                 "WHERE dataset_id = ? AND state = 'failed'",
                 (dataset_id,),
-            )
+            ).rowcount
+            if reset:
+                self.q(
+                    cur,
+                    "UPDATE datasets SET finalized_at = NULL, finalizing_at = NULL, finalize_error = NULL "
+                    "WHERE id = ?",
+                    (dataset_id,),
+                )
             return [
                 tuple(r)
                 for r in self.q(
@@ -520,18 +529,19 @@ class Catalog(TasksMixin, WorkersMixin, RunsMixin):
         )
 
     def done_image_pages(
-        self, dataset_id: int, page: int = 2_000
+        self, dataset_id: int, page: int = 2_000, state: str = "done"
     ) -> Iterator[list[tuple[int, int, str, str | None]]]:
-        """A dataset's done images as pages of (image id, character id, stem, checksum), by id
-        (each page its own short transaction: flat memory, no lock held while files are read)."""
+        """A dataset's done images (or those in ``state``) as pages of (image id, character id,
+        stem, checksum), by id (each page its own short transaction: flat memory, no lock held
+        while files are read)."""
         last = 0
         while True:
             rows = self.run(
                 lambda cur, last=last: self.q(
                     cur,
-                    "SELECT id, character_id, stem, checksum FROM images WHERE dataset_id = ? AND state = 'done' "
+                    "SELECT id, character_id, stem, checksum FROM images WHERE dataset_id = ? AND state = ? "
                     "AND id > ? ORDER BY id LIMIT ?",
-                    (dataset_id, last, page),
+                    (dataset_id, state, last, page),
                 ).fetchall()
             )
             if not rows:
@@ -587,6 +597,50 @@ class Catalog(TasksMixin, WorkersMixin, RunsMixin):
             return images, tasks
 
         return self.run(fn) if image_ids else (0, 0)
+
+    def adopt_finished_images(self, dataset_id: int, rows: dict[int, dict]) -> tuple[int, int]:
+        """Record images found complete on disk while pending here (rendered before this catalog
+        knew of them, or by a process killed before it recorded them): ``rows`` maps image id
+        -> its label row. Images of a running task are left alone; a pending or failed task
+        whose images are then all done is done. One transaction; (images, tasks) marked done."""
+        now = time.time()
+
+        def fn(cur):
+            images = 0
+            chars: set[int] = set()
+            for image_id, r in rows.items():
+                found = self.q(
+                    cur,
+                    "UPDATE images SET state = 'done', path = ?, mask_path = ?, bbox = ?, checksum = ?, "
+                    "rendered_at = ? WHERE id = ? AND dataset_id = ? AND state <> 'done' AND NOT EXISTS "
+                    "(SELECT 1 FROM tasks WHERE tasks.character_id = images.character_id AND "
+                    "tasks.state = 'running') RETURNING character_id",
+                    (
+                        r.get("image"),
+                        r.get("mask"),
+                        dump_json(r.get("bbox")),
+                        r.get("checksum"),
+                        now,
+                        image_id,
+                        dataset_id,
+                    ),
+                ).fetchone()
+                if found is not None:
+                    images += 1
+                    chars.add(found[0])
+            tasks = 0
+            for char_id in sorted(chars):
+                tasks += self.q(
+                    cur,
+                    "UPDATE tasks SET state = 'done', finished_at = ?, lease_until = NULL, worker = NULL, "
+                    "last_error = NULL WHERE character_id = ? AND kind = 'render_character' AND state IN "
+                    "('pending', 'failed') AND NOT EXISTS (SELECT 1 FROM images WHERE images.character_id = ? "
+                    "AND images.state <> 'done')",
+                    (now, char_id, char_id),
+                ).rowcount
+            return images, tasks
+
+        return self.run(fn) if rows else (0, 0)
 
     def character(self, character_id: int) -> dict:
         def fn(cur):

@@ -121,6 +121,83 @@ class TasksMixin(TableMixin):
 
         return self.run(fn)
 
+    def image_done(self, task_id: int, worker: str, image_id: int, row: dict) -> bool:
+        """Record one rendered image of a running task (its label row: ``image``, ``mask``,
+        ``checksum``, ``bbox``) as soon as its files are written, so progress is seen per image
+        and a stopped task keeps what it rendered. False (nothing written) when the task is no
+        longer leased to ``worker``."""
+        now = time.time()
+
+        def fn(cur):
+            ours = self.q(
+                cur,
+                "SELECT 1 FROM tasks WHERE id = ? AND worker = ? AND state = 'running'",
+                (task_id, worker),
+            ).fetchone()
+            if ours is None:
+                return False
+            self.q(
+                cur,
+                "UPDATE images SET state = 'done', path = ?, mask_path = ?, bbox = ?, checksum = ?, "
+                "rendered_at = ?, worker = ? WHERE id = ? AND state <> 'done'",
+                (
+                    row.get("image"),
+                    row.get("mask"),
+                    dump_json(row.get("bbox")),
+                    row.get("checksum"),
+                    now,
+                    worker,
+                    image_id,
+                ),
+            )
+            return True
+
+        return self.run(fn)
+
+    def release_running(self, dataset_id: int) -> int:
+        """Give every running task of a dataset back (pending, the attempt not counted), for
+        the one process that owns the dataset's workers (the embedded farm: a run whose workers
+        were killed). Returns how many."""
+
+        def fn(cur):
+            return self.q(
+                cur,
+                "UPDATE tasks SET state = 'pending', lease_until = NULL, worker = NULL, "
+                "attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END, dispatched_at = NULL "
+                "WHERE dataset_id = ? AND state = 'running'",
+                (dataset_id,),
+            ).rowcount
+
+        return self.run(fn)
+
+    def fail_worker_tasks(self, worker: str, error: str) -> int:
+        """Fail the running tasks of a worker that died (no retry in this run: ``resume_dataset``
+        gives them fresh attempts); returns how many."""
+        return self.run(
+            lambda cur: (
+                self.q(
+                    cur,
+                    "UPDATE tasks SET state = 'failed', last_error = ?, lease_until = NULL, finished_at = ? "
+                    "WHERE worker = ? AND state = 'running'",
+                    (error[-4000:], time.time(), worker),
+                ).rowcount
+            )
+        )
+
+    def failed_tasks(self, dataset_id: int) -> list[tuple[int, int, str]]:
+        """(task id, character index, last error) of a dataset's failed tasks, by task id."""
+        return [
+            (int(r[0]), int(r[1]), r[2] or "")
+            for r in self.run(
+                lambda cur: self.q(
+                    cur,
+                    "SELECT t.id, c.idx, t.last_error FROM tasks t JOIN characters c ON c.id = t.character_id "
+                    "WHERE t.dataset_id = ? AND t.state = 'failed' ORDER BY t.id",
+                    (dataset_id,),
+                ).fetchall()
+            )
+        ]
+
     def fail_task(self, task_id: int, worker: str, error: str, backoff: float) -> TaskState | None:
         """Record a failed attempt: back to pending after ``backoff * 2**(attempts-1)`` seconds, or
         failed for good once attempts reach max_attempts. Returns the new state (None if not ours)."""

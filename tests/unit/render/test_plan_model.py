@@ -95,8 +95,7 @@ def test_label_rows_read_back_as_plans():
 
 def test_datasets_planned_with_an_older_schema_are_refused_naming_it(tmp_path, capsys):
     from synthreid.cli import main
-    from synthreid.render.local import missing_images
-    from synthreid.render.output import init_dataset
+    from synthreid.render.output import init_dataset, missing_images
 
     spec = DatasetSpec.preset("IV").replace(characters=2, images_per_character=1)
     root = tmp_path / "ds"

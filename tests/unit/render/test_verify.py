@@ -12,9 +12,8 @@ from PIL import Image
 from synthreid.cli import build_parser, main
 from synthreid.errors import DatasetError, SpecError
 from synthreid.fsutil import atomic_path, write_json
-from synthreid.render.cli import _load_spec, preset_description
-from synthreid.render.local import missing_images
-from synthreid.render.output import finalize_dataset, init_dataset
+from synthreid.render.cli import load_spec, preset_description
+from synthreid.render.output import finalize_dataset, init_dataset, missing_images
 from synthreid.render.plan import plan_images
 from synthreid.render.preview import contact_sheet
 from synthreid.render.spec import DatasetSpec, preset_names
@@ -253,10 +252,10 @@ def test_refined_datasets_are_previewed_without_checksums_and_not_verified(datas
 def test_render_resumes_from_the_manifest_when_only_out_is_given(dataset):
     spec, root, rows = dataset
     args = build_parser().parse_args(["render", "--out", str(root)])
-    assert _load_spec(args) == spec
+    assert load_spec(args) == spec
     args = build_parser().parse_args(["render", "--out", str(root / "nothing-here")])
     with pytest.raises(SpecError, match="give exactly one of SPEC"):
-        _load_spec(args)
+        load_spec(args)
 
 
 def test_every_preset_has_a_description(capsys):

@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 
 from synthreid.fsutil import sha256_file, write_json
-from synthreid.render.local import missing_images
-from synthreid.render.output import init_dataset
+from synthreid.render.output import init_dataset, missing_images
 from synthreid.render.plan import plan_images
 from synthreid.render.spec import DatasetSpec
 from synthreid.study.runner import run_study

@@ -1,10 +1,10 @@
-"""The local renderer's clean-up helpers (no Blender): orphaned temp folders, worker temp files."""
+"""Clean-up of killed renders (no Blender): orphaned temp folders, worker temp files."""
 
 import os
 import subprocess
 import sys
 
-from synthreid.render.local import _remove_worker_temps, sweep_orphan_temp_dirs
+from synthreid.render.scratch import remove_worker_temps, sweep_orphan_temp_dirs
 
 
 def _dead_pid() -> int:
@@ -33,5 +33,5 @@ def test_worker_temps_are_removed_by_pid_only(tmp_path):
     final = tmp_path / "images" / "00001_c2_0000.png"
     for p in (killed, other, final):
         p.write_bytes(b"x")
-    _remove_worker_temps(tmp_path, [4242])
+    remove_worker_temps(tmp_path, [4242])
     assert not killed.exists() and other.exists() and final.exists()

@@ -1,0 +1,115 @@
+"""The embedded farm of `synthreid render` without Blender: its catalog in the dataset folder,
+plans enqueued from labels.jsonl, images found on disk recorded, one render per folder."""
+
+from __future__ import annotations
+
+import pytest
+
+from synthreid.errors import DatasetError
+from synthreid.render.output import init_dataset
+from synthreid.render.writer import DatasetWriter
+from synthreid.workers import embedded, tasks
+from synthreid.workers.catalog import TaskState, open_catalog
+from synthreid.workers.tasks import enqueue_dataset, stored_batches
+
+from .conftest import FakeBackend, fake_render, tiny_spec
+
+
+def _plans(catalog, dsid):
+    return [row for page in catalog.image_plan_pages(dsid) for row in page]
+
+
+def test_the_catalog_lives_in_the_dataset_folder_and_every_name_maps_to_it(tmp_path):
+    cfg = embedded.embedded_config(tmp_path / "ds")
+    assert cfg.sqlite_path == (tmp_path / "ds" / ".synthreid" / "catalog.sqlite3").absolute()
+    assert cfg.dataset_root("anything") == (tmp_path / "ds").absolute()
+    with pytest.raises(DatasetError):
+        cfg.dataset_root("../escape")
+    assert not cfg.uses_postgres and cfg.max_attempts == 1
+
+
+def test_enqueue_reads_the_plans_from_labels_jsonl_instead_of_planning(tmp_path, monkeypatch):
+    spec = tiny_spec(characters=5, images=2)
+    root = init_dataset(spec, tmp_path / "ds")
+    planned = open_catalog(embedded.embedded_config(tmp_path / "planned"))
+    ref = enqueue_dataset(planned, spec, progress=False)
+
+    def no_planning(*a, **k):
+        raise AssertionError("planned again")
+
+    monkeypatch.setattr(tasks, "_plan_range", no_planning)
+    cat = open_catalog(embedded.embedded_config(root))
+    res = enqueue_dataset(
+        cat,
+        spec,
+        progress=False,
+        batch_images=4,  # two characters per batch: three batches
+        planned=lambda start, batch: stored_batches(root, spec.seed, start, batch),
+    )
+    assert res.images == 10 and cat.fully_planned(res.dataset_id)
+    assert _plans(cat, res.dataset_id) == _plans(planned, ref.dataset_id)
+    assert len(list(res.tasks)) == 5
+    cat.close()
+    planned.close()
+
+
+def test_images_complete_on_disk_are_recorded_before_workers_start(tmp_path):
+    spec = tiny_spec(characters=3, images=2)
+    root = init_dataset(spec, tmp_path / "ds")
+    cat = open_catalog(embedded.embedded_config(root))
+    dsid = enqueue_dataset(
+        cat, spec, progress=False, planned=lambda s, b: stored_batches(root, spec.seed, s, b)
+    ).dataset_id
+    backend = FakeBackend()
+    for ci, ii in [(0, 0), (0, 1), (1, 0)]:
+        fake_render(backend, spec, root, ci, ii)
+    (root / "images" / "00002_c1_0000.png").write_bytes(b"not a finished image")  # no meta row
+    assert embedded.adopt_finished(cat, dsid, DatasetWriter(root)) == 3
+    assert cat.count_images(dsid, "done") == 3
+    states = {t: cat.get_task(t).state for t, _ in cat.iter_tasks(dsid, ("pending", "done"))}
+    assert sorted(states.values()) == [TaskState.DONE, TaskState.PENDING, TaskState.PENDING]
+    assert embedded.adopt_finished(cat, dsid, DatasetWriter(root)) == 0  # idempotent
+    cat.close()
+
+
+def test_image_done_needs_the_lease_and_release_running_gives_tasks_back(config, catalog):
+    enqueue_dataset(catalog, tiny_spec(characters=2), progress=False)
+    task = catalog.claim("A", 60)
+    image = catalog.character_images(task.character_id)[0]
+    row = {"image": "images/x.png", "mask": "masks/x.png", "checksum": "c", "bbox": [0, 0, 1, 1]}
+    assert not catalog.image_done(task.id, "B", image["id"], row)
+    assert catalog.character_images(task.character_id)[0]["state"] == "pending"
+    assert catalog.image_done(task.id, "A", image["id"], row)
+    assert catalog.character_images(task.character_id)[0]["state"] == "done"
+    assert catalog.release_running(task.dataset_id) == 1
+    again = catalog.get_task(task.id)
+    assert again.state == TaskState.PENDING and again.attempts == 0 and again.worker is None
+
+
+def test_resume_after_a_failed_person_finalizes_the_dataset_again(config, catalog):
+    dsid = enqueue_dataset(catalog, tiny_spec(characters=1), max_attempts=1, progress=False).dataset_id
+    task = catalog.claim("A", 60)
+    assert catalog.fail_task(task.id, "A", "boom", 0.0) == TaskState.FAILED
+    assert catalog.claim_finalize(dsid, 60) and catalog.mark_finalized(dsid)
+    assert catalog.failed_tasks(dsid) == [(task.id, 0, "boom")]
+    catalog.resume_dataset(dsid)
+    assert catalog.get_dataset_by_id(dsid)["finalized_at"] is None
+
+
+def test_a_dead_workers_task_fails_for_this_run(config, catalog):
+    enqueue_dataset(catalog, tiny_spec(characters=2), progress=False)
+    task = catalog.claim("gone", 60)
+    assert catalog.fail_worker_tasks("gone", "render worker 1 died") == 1
+    assert catalog.get_task(task.id).state == TaskState.FAILED
+    assert catalog.fail_worker_tasks("gone", "again") == 0
+
+
+def test_one_render_per_dataset_folder(tmp_path):
+    root = tmp_path / "ds"
+    root.mkdir()
+    with embedded._dataset_lock(root):
+        with pytest.raises(DatasetError, match="being rendered by synthreid render"):
+            with embedded._dataset_lock(root):
+                pass
+    with embedded._dataset_lock(root):  # free again
+        pass
