@@ -16,8 +16,7 @@ import numpy as np
 from PIL import Image
 
 from synthreid.render import geometry
-from synthreid.render.blender.person import build_person
-from synthreid.render.blender.scene import MASK_PASS_INDEX, Stage
+from synthreid.render.blender import import_bpy
 from synthreid.render.model import CharacterPlan, ImagePlan
 from synthreid.render.sampling.camera import look_at
 from synthreid.render.spec import DatasetSpec
@@ -31,6 +30,11 @@ class RenderSession:
     one per worker process."""
 
     def __init__(self, spec: DatasetSpec):
+        # bpy is imported here, not at module import, so that the first session's
+        # render.threads also sizes Blender's thread pool (synthreid.render.blender).
+        import_bpy(spec.render.threads)
+        from synthreid.render.blender.scene import Stage
+
         self.spec = spec
         self.stage = Stage(spec)
         self.person = None
@@ -42,6 +46,9 @@ class RenderSession:
         """Build the person and surroundings of ``character`` unless they are built already."""
         if self.character == character and self.person is not None:
             return
+        from synthreid.render.blender.person import build_person
+        from synthreid.render.blender.scene import MASK_PASS_INDEX
+
         t0 = time.perf_counter()
         if self.person is not None:
             self.person.remove()
