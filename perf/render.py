@@ -130,28 +130,30 @@ class StageClock:
         t2 = time.perf_counter()
         build = session.timings["build"] - build0
         marks = {"init": None, "post": None}
-        firsts: dict[str, float] = {}
-        samples = []
+        spans = dict.fromkeys(("sync", "bvh", "device", "sample", "composite"), 0.0)
+        current, since, samples = "sync", None, []
+        # A stage lasts from one of its status lines to the next line of another stage.
         for t, what in self._events:
             if what in marks:
                 marks[what] = t
+                if what == "init":
+                    since = t
                 continue
             stage = _stage_of(what)
-            if stage is not None:
-                firsts.setdefault(stage, t)
+            if stage is not None and since is not None:
+                spans[current] += t - since
+                current, since = stage, t
             if "| Sample " in what:
                 samples.append(t)
-        if marks["init"] is None or marks["post"] is None or "sample" not in firsts:
+        if marks["init"] is None or marks["post"] is None or not samples:
             raise RuntimeError("no render status lines seen: are the handlers installed?")
-        order = [k for k in ("sync", "bvh", "device", "sample", "composite") if k in firsts]
-        bounds = [marks["init"]] + [firsts[k] for k in order[1:]] + [marks["post"]]
+        spans[current] += marks["post"] - since
         add = {
             "build": build,
             "prepare": self._t_call - t0 - build,
             "depsgraph": marks["init"] - self._t_call,
         }
-        for k, a, b in zip(order, bounds[:-1], bounds[1:], strict=True):
-            add[k] = b - a
+        add.update(spans)
         add["teardown"] = self._t_return - marks["post"]
         add["readback"] = t1 - self._t_return
         add["write"] = t2 - t1

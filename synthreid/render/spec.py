@@ -121,7 +121,13 @@ class RenderSpec:
     )
     denoise: bool = _f(True)
     max_bounces: int = _f(4, lo=0, hi=64)
-    threads: int = _f(0, lo=0, hi=1024, doc="Cycles threads per worker; 0 = all cores")
+    threads: int = _f(
+        0,
+        lo=0,
+        hi=1024,
+        doc="Cycles threads per worker, and the size of Blender's thread pool when the worker's first "
+        "session imports bpy; 0 = all cores",
+    )
     light_tree: bool = _f(False, doc="Cycles light tree (slower on simple scenes)")
     denoise_prefilter: str = _f(
         "fast",
