@@ -272,11 +272,18 @@ def check_capacity(spec, data_dir: Path | None, catalog_dir: Path | None = None)
 
 def _plan_range(spec, start: int, stop: int, backend=None) -> PlanBatch:
     """Plan characters ``start..stop-1`` with their images, JSON encoded."""
-    if backend is None:
-        from synthreid.render.plan import plan_character, plan_image
-    else:
-        plan_character, plan_image = backend.plan_character, backend.plan_image
     chars, images = [], []
+    if backend is None:
+        from synthreid.render.plan import plan_characters
+
+        for char, plans in plan_characters(spec, start, stop):
+            chars.append((char.pid, spec.seed, dump_json(char.to_json())))
+            for plan in plans:
+                images.append(
+                    (plan.pid, plan.index, plan.camid, plan.stem, dump_json(plan.to_json(character=False)))
+                )
+        return PlanBatch(start, stop, chars, images)
+    plan_character, plan_image = backend.plan_character, backend.plan_image
     for ci in range(start, stop):
         char = plan_character(spec, ci)
         chars.append((ci, spec.seed, dump_json(char.to_json())))

@@ -65,17 +65,28 @@ def look_at(position, target, up=(0.0, 0.0, 1.0)) -> np.ndarray:
     return np.stack([right, down, forward])
 
 
+def _direction(rng: np.random.Generator, theta1_deg: float, theta2_deg: float) -> tuple[float, float, float]:
+    """``sample_directions(rng, theta1, theta2)`` as floats: the same draws and float
+    operations (libm cos/sin/sqrt, as numpy's float64 loops without AVX-512) without arrays."""
+    if not 0.0 <= theta1_deg <= theta2_deg <= 180.0:
+        raise ValueError(f"need 0 <= theta1 <= theta2 <= 180 degrees, got {theta1_deg}, {theta2_deg}")
+    z_lo, z_hi = math.cos(math.radians(theta2_deg)), math.cos(math.radians(theta1_deg))
+    z = rng.uniform(z_lo, z_hi)
+    phi = rng.uniform(0.0, 2.0 * math.pi)
+    r = math.sqrt(1.0 - z * z)  # >= +0.0: |z| <= 1 (numpy's clip at 0 changes nothing)
+    return r * math.cos(phi), r * math.sin(phi), z
+
+
 def sample_camera(rng: np.random.Generator, camera_spec, target) -> CameraPlan:
     """One camera pose: position on the segment around ``target`` (m) at a sampled distance."""
-    d = sample_directions(rng, *camera_spec.polar)
+    d = _direction(rng, *camera_spec.polar)
     lo, hi = camera_spec.distance
     dist = float(rng.uniform(lo, hi)) if hi > lo else float(lo)
-    target = np.asarray(target, dtype=np.float64)
-    pos = target + dist * d
+    tx, ty, tz = (float(t) for t in target)
     theta, phi = polar_azimuth(d)
     return CameraPlan(
-        position_m=(float(pos[0]), float(pos[1]), float(pos[2])),
-        target_m=(float(target[0]), float(target[1]), float(target[2])),
+        position_m=(tx + dist * d[0], ty + dist * d[1], tz + dist * d[2]),
+        target_m=(tx, ty, tz),
         distance_m=dist,
         polar_deg=theta,
         azimuth_deg=phi,

@@ -6,8 +6,10 @@ The palette data lives in ``synthreid/assets/people/palettes.json`` as sRGB hex.
 
 from __future__ import annotations
 
+import bisect
 import colorsys
 import functools
+import itertools
 import json
 from pathlib import Path
 
@@ -35,27 +37,56 @@ def linear_to_srgb(c) -> np.ndarray:
 
 
 def hex_to_srgb(h: str) -> np.ndarray:
+    return np.array(_hex_srgb(h))
+
+
+@functools.cache
+def _hex_srgb(h: str) -> tuple[float, float, float]:
     h = h.lstrip("#")
-    return np.array([int(h[i : i + 2], 16) / 255.0 for i in (0, 2, 4)])
+    r, g, b = (int(h[i : i + 2], 16) / 255.0 for i in (0, 2, 4))
+    return r, g, b
 
 
-def _rgb_list(lin) -> list[float]:
-    return [round(float(v), 5) for v in np.clip(lin, 0.0, 1.0)]
+def clip(x: float, lo: float, hi: float) -> float:
+    """``np.clip`` of one float without numpy's per-call overhead, bit for bit (a value equal
+    to a bound gives the bound, so -0.0 clipped at 0.0 is 0.0 as in numpy; no NaN here)."""
+    x = x if x > lo else lo
+    return x if x < hi else hi
 
 
-def _hsv_draw(rng: np.random.Generator, cfg: dict) -> np.ndarray:
+def _rgb_list(srgb) -> list[float]:
+    """Linear RGB list, clipped to [0, 1] and rounded to 5 decimals, of three sRGB values: the
+    scalar form of ``srgb_to_linear`` (same float operations, libm ``pow``) then clip."""
+    return [
+        round(clip(c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4, 0.0, 1.0), 5)
+        for c in map(float, srgb)
+    ]
+
+
+def _hsv_draw(rng: np.random.Generator, cfg: dict) -> tuple[float, float, float]:
     h = rng.uniform(*cfg["hue"]) % 1.0
     s = rng.uniform(*cfg["saturation"])
     v = rng.uniform(*cfg["value"])
-    return np.array(colorsys.hsv_to_rgb(h, s, v))
+    return colorsys.hsv_to_rgb(h, s, v)
 
 
-def _jitter(rng: np.random.Generator, srgb: np.ndarray, jit) -> np.ndarray:
-    h, s, v = colorsys.rgb_to_hsv(*np.clip(srgb, 0, 1))
+def _jitter(rng: np.random.Generator, srgb, jit) -> tuple[float, float, float]:
+    r, g, b = (clip(float(c), 0.0, 1.0) for c in srgb)
+    h, s, v = colorsys.rgb_to_hsv(r, g, b)
     h = (h + rng.normal(0.0, jit[0])) % 1.0
-    s = float(np.clip(s * (1.0 + rng.normal(0.0, jit[1])), 0.0, 1.0))
-    v = float(np.clip(v * (1.0 + rng.normal(0.0, jit[2])), 0.0, 1.0))
-    return np.array(colorsys.hsv_to_rgb(h, s, v))
+    s = clip(s * (1.0 + rng.normal(0.0, jit[1])), 0.0, 1.0)
+    v = clip(v * (1.0 + rng.normal(0.0, jit[2])), 0.0, 1.0)
+    return colorsys.hsv_to_rgb(h, s, v)
+
+
+def choice_index(rng: np.random.Generator, p: np.ndarray) -> int:
+    """``int(rng.choice(len(p), p=p))`` for probabilities ``p`` (float64, summing to 1), the
+    same draw and the same generator state after it, without choice()'s checks: numpy's
+    choice takes one ``random()`` and bisects the cumulative sum divided by its last value
+    (tests/unit/render/test_sampling_exact.py holds it to ``rng.choice``)."""
+    cdf = list(itertools.accumulate(p.tolist()))
+    last = cdf[-1]
+    return bisect.bisect_right([c / last for c in cdf], rng.random())
 
 
 def weighted_choice(rng: np.random.Generator, weights: dict[str, float], allowed=None) -> str:
@@ -67,7 +98,7 @@ def weighted_choice(rng: np.random.Generator, weights: dict[str, float], allowed
         raise SpecError("appearance", "nothing to choose from")
     w = np.array([max(0.0, float(weights.get(k, 0.0))) for k in keys])
     w = np.ones(len(keys)) if w.sum() <= 0 else w
-    return keys[int(rng.choice(len(keys), p=w / w.sum()))]
+    return keys[choice_index(rng, w / w.sum())]
 
 
 def garment_color(rng: np.random.Generator, palette: str, group: str) -> tuple[list[float], str]:
@@ -77,15 +108,14 @@ def garment_color(rng: np.random.Generator, palette: str, group: str) -> tuple[l
     if palette not in ("saturated", "realistic", "fitted"):
         raise SpecError("appearance.palette", f"{palette!r} is not one of: saturated, realistic, fitted")
     if palette == "saturated":
-        srgb = _hsv_draw(rng, cfg["saturated"])
-        return _rgb_list(srgb_to_linear(srgb)), "saturated"
+        return _rgb_list(_hsv_draw(rng, cfg["saturated"])), "saturated"
     real = cfg["realistic"]
     name = weighted_choice(rng, real["groups"][group])
     if name == "bright":
         srgb = _hsv_draw(rng, real["bright"])
     else:
-        srgb = _jitter(rng, hex_to_srgb(real["colors"][name]), real["jitter"])
-    return _rgb_list(srgb_to_linear(srgb)), name
+        srgb = _jitter(rng, _hex_srgb(real["colors"][name]), real["jitter"])
+    return _rgb_list(srgb), name
 
 
 NAMED_JITTER = (0.015, 0.12, 0.12)  # HSV jitter of named colours (hue turns, saturation and value fractions)
@@ -94,15 +124,18 @@ NAMED_JITTER = (0.015, 0.12, 0.12)  # HSV jitter of named colours (hue turns, sa
 def named_color(rng: np.random.Generator, weights) -> tuple[list[float], str]:
     """(linear RGB, PETA colour name): a name drawn by ``weights`` (11, order of
     ``colournames.COLOUR_NAMES``), then a jittered prototype of it that still maps to that name."""
-    from synthreid.render.colournames import COLOUR_NAMES, PROTOTYPES, colour_name
+    from synthreid.render.colournames import COLOUR_NAMES, PROTOTYPES, name_indices
 
     w = np.asarray(weights, dtype=np.float64)
-    name = COLOUR_NAMES[int(rng.choice(len(COLOUR_NAMES), p=w / w.sum()))]
+    i = choice_index(rng, w / w.sum())
+    name = COLOUR_NAMES[i]
     protos = PROTOTYPES[name]
-    base = hex_to_srgb(protos[int(rng.integers(len(protos)))])
+    base = _hex_srgb(protos[int(rng.integers(len(protos)))])
     jitters = [_jitter(rng, base, NAMED_JITTER) for _ in range(8)]  # fixed draw count per colour
-    srgb = next((j for j in jitters if colour_name(j) == name), base)
-    return _rgb_list(srgb_to_linear(srgb)), name
+    # One call names all eight (name_indices works per colour, so it equals eight calls).
+    names = name_indices(np.array(jitters)).tolist()
+    srgb = next((j for j, n in zip(jitters, names, strict=True) if n == i), base)
+    return _rgb_list(srgb), name
 
 
 def second_color(rng: np.random.Generator, palette: str, group: str, base: list[float]) -> list[float]:
@@ -113,7 +146,7 @@ def second_color(rng: np.random.Generator, palette: str, group: str, base: list[
         shade = rng.uniform(0.05, 0.25) if lum > 0.5 else rng.uniform(0.75, 0.95)
         mix = rng.uniform(0.6, 0.9)
         srgb = (1 - mix) * base_s + mix * np.full(3, shade)
-        return _rgb_list(srgb_to_linear(srgb))
+        return _rgb_list(srgb)
     return garment_color(rng, palette, group)[0]
 
 
@@ -121,23 +154,30 @@ def hair_color(rng: np.random.Generator, age: float) -> tuple[list[float], str]:
     """Natural hair colour; grey/white probability grows from ~35 years on."""
     cfg = load_json("palettes.json")["hair"]
     w = dict(cfg["weights"])
-    grey = float(np.clip((age - 35.0) / 40.0, 0.0, 0.9))
+    grey = clip((age - 35.0) / 40.0, 0.0, 0.9)
     total = sum(w.values())
     for k in w:
         w[k] *= (1.0 - grey) / total
     w["grey"] += grey * 0.6
     w["white"] += grey * 0.4
     name = weighted_choice(rng, w)
-    srgb = _jitter(rng, hex_to_srgb(cfg["colors"][name]), (0.01, 0.08, 0.1))
-    return _rgb_list(srgb_to_linear(srgb)), name
+    srgb = _jitter(rng, _hex_srgb(cfg["colors"][name]), (0.01, 0.08, 0.1))
+    return _rgb_list(srgb), name
 
 
 def skin_color(rng: np.random.Generator) -> tuple[list[float], float]:
     """(linear RGB, tone in [0, 1]) covering very dark to very light skin."""
-    ramp = np.array([hex_to_srgb(h) for h in load_json("palettes.json")["skin"]["ramp"]])
+    ramp = _skin_ramp()
     tone = float(rng.uniform(0.0, 1.0))
     x = tone * (len(ramp) - 1)
     i = min(int(x), len(ramp) - 2)
     srgb = ramp[i] * (1 - (x - i)) + ramp[i + 1] * (x - i)
     srgb = srgb * (1.0 + rng.normal(0.0, 0.03, 3))
-    return _rgb_list(srgb_to_linear(srgb)), round(tone, 4)
+    return _rgb_list(srgb), round(tone, 4)
+
+
+@functools.cache
+def _skin_ramp() -> np.ndarray:
+    ramp = np.array([_hex_srgb(h) for h in load_json("palettes.json")["skin"]["ramp"]])
+    ramp.flags.writeable = False  # shared by every call
+    return ramp

@@ -7,6 +7,7 @@ ranges), ``sample_pose`` the per-image ``PosePlan``.
 from __future__ import annotations
 
 import functools
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ from synthreid.render.model.codec import from_json
 from synthreid.render.model.person import HAND_POSES, PersonPlan
 from synthreid.render.model.scene import BvhPose, PosePlan, StandPose, WalkPose
 from synthreid.render.sampling import asset_files, palettes
-from synthreid.render.sampling.palettes import load_json, weighted_choice
+from synthreid.render.sampling.palettes import choice_index, clip, load_json, weighted_choice
 from synthreid.render.spec import AGE_BANDS, BOTTOMS, HAIR, SLEEVE_LENGTHS, TOPS
 
 ADULT_AGE = 18.0
@@ -55,11 +56,11 @@ def _sample_body(rng: np.random.Generator, sex: str, age: float, h: float, bmi: 
     """Proportions in metres for a body of height ``h`` (see module doc)."""
     male = sex == "male"
     j = lambda sd=0.03: 1.0 + rng.normal(0.0, sd)  # noqa: E731 - per-measure jitter
-    teen = float(np.clip((ADULT_AGE - age) / 6.0, 0.0, 1.0))
-    old = float(np.clip((age - 55.0) / 25.0, 0.0, 1.0))
+    teen = clip((ADULT_AGE - age) / 6.0, 0.0, 1.0)
+    old = clip((age - 55.0) / 25.0, 0.0, 1.0)
     fat = (bmi - 22.0) / 10.0  # ~ -0.35 (thin) .. +1 (obese)
-    girth = float(np.sqrt(bmi / 22.0))
-    frame = float(np.clip(rng.normal(0.0, 1.0), -2.0, 2.0))  # narrow (-) .. broad (+) skeleton
+    girth = math.sqrt(bmi / 22.0)  # correctly rounded, as np.sqrt
+    frame = clip(rng.normal(0.0, 1.0), -2.0, 2.0)  # narrow (-) .. broad (+) skeleton
     head_h = h / (7.5 - 0.6 * teen) * j(0.025)
     body = {
         "head_height": head_h,
@@ -92,9 +93,7 @@ def _sample_body(rng: np.random.Generator, sex: str, age: float, h: float, bmi: 
         "arm_radius": h * (0.025 if male else 0.022) * (0.5 + 0.5 * bmi / 22.0) * j(0.05),
         "thigh_radius": h * (0.046 if male else 0.048) * (0.5 + 0.5 * bmi / 22.0) * j(0.05),
         "calf_radius": h * (0.03 if male else 0.029) * (0.7 + 0.3 * bmi / 22.0) * j(0.05),
-        "bust": 0.0
-        if male
-        else h * float(np.clip(rng.normal(0.018, 0.006), 0.004, 0.035)) * (1 - teen * 0.5),
+        "bust": 0.0 if male else h * clip(rng.normal(0.018, 0.006), 0.004, 0.035) * (1 - teen * 0.5),
         "belly": h * max(0.0, 0.035 * fat + (0.012 if male else 0.006) * old) * j(0.2),
         "stoop": 16.0 * old * j(0.25) + max(0.0, rng.normal(0.0, 2.5)),  # elderly stoop, some slouch
     }
@@ -175,7 +174,7 @@ def _sample_age(rng: np.random.Generator, p) -> float:
     lo, hi = p.age
     spans = [(max(lo, a), min(hi, b)) for a, b in zip(AGE_BANDS[:-1], AGE_BANDS[1:], strict=True)]
     w = np.array([wt if a < b else 0.0 for wt, (a, b) in zip(p.age_weights, spans, strict=True)])
-    a, b = spans[int(rng.choice(len(w), p=w / w.sum()))]
+    a, b = spans[choice_index(rng, w / w.sum())]
     return float(rng.uniform(a, b))
 
 
@@ -189,7 +188,8 @@ def _garment(rng, spec, kind: str, group: str, sex: str) -> dict:
         )
     forced = "denim" if kind == "jeans" else None
     tex = _texture(rng, spec, group, color, forced)
-    fit = _r(np.clip(np.exp(rng.normal(0.0, 0.2)), 0.7, 1.5), 3)  # looseness multiplier of the ease
+    # np.exp kept: numpy's float64 exp (SIMD) need not equal libm's in the last bit
+    fit = _r(clip(np.exp(rng.normal(0.0, 0.2)), 0.7, 1.5), 3)  # looseness multiplier of the ease
     if kind in ("jacket", "coat"):
         fit = min(fit, 1.2)  # outerwear is already roomy
     out = {"type": kind, "color": color, "color_name": name, "texture": tex, "fit": fit}
@@ -338,7 +338,7 @@ def sample_character(spec, rng: np.random.Generator) -> PersonPlan:
     if sex == "male" and age >= ADULT_AGE and rng.random() < a.facial_hair_probability:
         facial = {"style": weighted_choice(rng, cat["facial_hair"]), "color": hcol}
 
-    hands = HAND_POSES[int(rng.choice(3, p=np.asarray(p.hand_poses) / sum(p.hand_poses)))]
+    hands = HAND_POSES[choice_index(rng, np.asarray(p.hand_poses) / sum(p.hand_poses))]
     out = {
         "sex": sex,
         "age": _r(age, 2),
