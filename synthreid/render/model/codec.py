@@ -29,24 +29,44 @@ class PlanError(SynthreidError, ValueError):
 
 
 _SCALARS = (int, float, str, bool, type(None))
+_SCALAR_TYPES = frozenset(_SCALARS)  # exact types: one set lookup instead of isinstance
 
 
 def to_json(value: Any, leave_out: tuple[str, ...] = ()) -> Any:
     """Plain JSON value of a plan value (dataclass, tuple, scalar); ``leave_out``: fields of a
     dataclass ``value`` not to write."""
-    if isinstance(value, _SCALARS):
+    t = type(value)
+    if t in _SCALAR_TYPES:
+        return value
+    if t is tuple or t is list:
+        return [v if type(v) in _SCALAR_TYPES else to_json(v) for v in value]
+    if isinstance(value, _SCALARS):  # subclasses (numpy floats, enums of str)
         return value
     if isinstance(value, tuple | list):
         return [to_json(v) for v in value]
-    out = {}
-    for f, _conv, omit_none in _fields(type(value)):  # TypeError for anything else
-        if f.name in leave_out:
+    out: dict[str, Any] = {}
+    for name, omit_none in _names(t):  # TypeError for anything else
+        if name in leave_out:
             continue
-        v = getattr(value, f.name)
-        if v is None and omit_none:
-            continue
-        out[f.name] = to_json(v)
+        v = getattr(value, name)
+        if v is None:
+            if omit_none:
+                continue
+            out[name] = None
+        else:
+            out[name] = v if type(v) in _SCALAR_TYPES else to_json(v)
     return out
+
+
+_NAMES: dict[type, tuple[tuple[str, bool], ...]] = {}
+
+
+def _names(cls: type) -> tuple[tuple[str, bool], ...]:
+    """(name, left out while None) of each field of dataclass ``cls`` (cached)."""
+    names = _NAMES.get(cls)
+    if names is None:
+        names = _NAMES[cls] = tuple((f.name, omit_none) for f, _, omit_none in _fields(cls))
+    return names
 
 
 def from_json(cls: type[T], data: Any, where: str, **given: Any) -> T:
@@ -75,6 +95,8 @@ def _fail(where: str, msg: str) -> typing.NoReturn:
 
 def _scalar(tp, choices):
     def conv(v, where):
+        if type(v) is tp and (choices is None or v in choices):  # the common case, checked fully below
+            return v
         if tp is float:
             ok = isinstance(v, int | float) and not isinstance(v, bool)
             v = float(v) if ok else v
@@ -92,15 +114,19 @@ def _scalar(tp, choices):
 
 
 def _dataclass(cls):
+    cache: list = []  # (fields, names), filled on first use: fields may name classes defined later
+
     def conv(data, where, given=None):
         if not isinstance(data, dict):
             _fail(where, f"expected an object, got {type(data).__name__}")
-        fields = _fields(cls)
-        names = {f.name for f, _, _ in fields}
-        unknown = sorted(set(data) - names)
-        if unknown:
+        if not cache:
+            fields = _fields(cls)
+            cache.append((fields, frozenset(f.name for f, _, _ in fields)))
+        fields, names = cache[0]
+        if not names.issuperset(data):
+            unknown = sorted(set(data) - names)
             _fail(f"{where}.{unknown[0]}", f"unknown field (expected one of: {', '.join(sorted(names))})")
-        kwargs = dict(given or {})
+        kwargs = dict(given) if given else {}
         for f, fconv, _ in fields:
             if f.name in kwargs:
                 if f.name in data:
@@ -149,11 +175,19 @@ def _tuple(args, choices):
     else:
         item, n, convs = None, len(args), [_converter(a, choices) for a in args]
 
+    plain = {a for a in args if a in (int, str, bool)} if choices is None else set()
+    floats = choices is None and set(args) <= {float, Ellipsis}
+
     def conv(v, where):
         if not isinstance(v, list | tuple):
             _fail(where, f"expected a list, got {type(v).__name__}")
         if n is not None and len(v) != n:
             _fail(where, f"expected {n} values, got {len(v)}")
+        # Common cases without a path string per item: the checks below would pass them as they are.
+        if floats and all(type(x) is float for x in v):
+            return tuple(v)
+        if len(plain) == 1 and len(set(args) - {Ellipsis}) == 1 and all(type(x) in plain for x in v):
+            return tuple(v)
         if item is not None:
             return tuple(item(x, f"{where}[{i}]") for i, x in enumerate(v))
         return tuple(c(x, f"{where}[{i}]") for i, (c, x) in enumerate(zip(convs, v, strict=True)))

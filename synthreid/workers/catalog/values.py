@@ -76,8 +76,13 @@ def load_json(v: Any) -> Any:
     return json.loads(v)
 
 
+# One encoder for every call: json.dumps builds a new one per call when given options.
+_ENCODER = json.JSONEncoder(separators=(",", ":"), sort_keys=True)
+
+
 def dump_json(v: Any) -> str:
-    return json.dumps(v, separators=(",", ":"), sort_keys=True)
+    """Compact JSON with sorted keys (``json.dumps(v, separators=(",", ":"), sort_keys=True)``)."""
+    return _ENCODER.encode(v)
 
 
 T = TypeVar("T")
