@@ -273,7 +273,7 @@ def check_capacity(spec, data_dir: Path | None, catalog_dir: Path | None = None)
 def _plan_range(spec, start: int, stop: int, backend=None) -> PlanBatch:
     """Plan characters ``start..stop-1`` with their images, JSON encoded."""
     chars, images = [], []
-    if backend is None:
+    if backend is None or type(backend) is RenderBackend:  # the real planner: its block-wise form
         from synthreid.render.plan import plan_characters
 
         for char, plans in plan_characters(spec, start, stop):

@@ -113,28 +113,50 @@ def _scalar(tp, choices):
     return conv
 
 
-def _dataclass(cls):
-    cache: list = []  # (fields, names), filled on first use: fields may name classes defined later
+_READ: dict[type, tuple] = {}
 
+
+def _read_fields(cls: type) -> tuple:
+    """((name, converter, required, exact scalar type or None, choices) of each field of ``cls``,
+    frozenset of the names), cached."""
+    if cls not in _READ:
+        hints = typing.get_type_hints(cls)
+        fields = tuple(
+            (
+                f.name,
+                fconv,
+                f.default is dataclasses.MISSING,
+                hints[f.name] if hints[f.name] in (bool, int, float, str) else None,
+                f.metadata.get("choices"),
+            )
+            for f, fconv, _ in _fields(cls)
+        )
+        _READ[cls] = (fields, frozenset(name for name, *_ in fields))
+    return _READ[cls]
+
+
+def _dataclass(cls):
     def conv(data, where, given=None):
         if not isinstance(data, dict):
             _fail(where, f"expected an object, got {type(data).__name__}")
-        if not cache:
-            fields = _fields(cls)
-            cache.append((fields, frozenset(f.name for f, _, _ in fields)))
-        fields, names = cache[0]
+        fields, names = _read_fields(cls)  # on first use: field types may name later classes
         if not names.issuperset(data):
             unknown = sorted(set(data) - names)
             _fail(f"{where}.{unknown[0]}", f"unknown field (expected one of: {', '.join(sorted(names))})")
         kwargs = dict(given) if given else {}
-        for f, fconv, _ in fields:
-            if f.name in kwargs:
-                if f.name in data:
-                    _fail(f"{where}.{f.name}", "given twice")
-            elif f.name in data:
-                kwargs[f.name] = fconv(data[f.name], f"{where}.{f.name}")
-            elif f.default is dataclasses.MISSING:
-                _fail(f"{where}.{f.name}", "missing")
+        for name, fconv, required, exact, choices in fields:
+            if name in kwargs:
+                if name in data:
+                    _fail(f"{where}.{name}", "given twice")
+            elif name in data:
+                v = data[name]
+                # A value of exactly the field's scalar type (within its choices) is what the
+                # converter would return: skip the call and the path string.
+                if exact is None or type(v) is not exact or (choices is not None and v not in choices):
+                    v = fconv(v, f"{where}.{name}")
+                kwargs[name] = v
+            elif required:
+                _fail(f"{where}.{name}", "missing")
         try:
             return cls(**kwargs)
         except PlanError:

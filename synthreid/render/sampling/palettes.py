@@ -79,18 +79,31 @@ def _jitter(rng: np.random.Generator, srgb, jit) -> tuple[float, float, float]:
     return colorsys.hsv_to_rgb(h, s, v)
 
 
+def _cdf(p: np.ndarray) -> list[float]:
+    """The cumulative sum of ``p`` divided by its last value, as numpy's choice computes it."""
+    cdf = list(itertools.accumulate(p.tolist()))  # sequential float adds, as np.cumsum
+    last = cdf[-1]
+    return [c / last for c in cdf]
+
+
 def choice_index(rng: np.random.Generator, p: np.ndarray) -> int:
     """``int(rng.choice(len(p), p=p))`` for probabilities ``p`` (float64, summing to 1), the
     same draw and the same generator state after it, without choice()'s checks: numpy's
     choice takes one ``random()`` and bisects the cumulative sum divided by its last value
     (tests/unit/render/test_sampling_exact.py holds it to ``rng.choice``)."""
-    cdf = list(itertools.accumulate(p.tolist()))
-    last = cdf[-1]
-    return bisect.bisect_right([c / last for c in cdf], rng.random())
+    return bisect.bisect_right(_cdf(p), rng.random())
 
 
 def weighted_choice(rng: np.random.Generator, weights: dict[str, float], allowed=None) -> str:
     """A key of ``weights`` drawn by weight, restricted to ``allowed`` (uniform if all weights are 0)."""
+    keys, cdf = _weighted_cdf(tuple(weights.items()), None if allowed is None else tuple(allowed))
+    return keys[bisect.bisect_right(cdf, rng.random())]
+
+
+@functools.lru_cache(maxsize=4096)
+def _weighted_cdf(items: tuple, allowed: tuple | None) -> tuple[list[str], list[float]]:
+    """Keys and choice_index's cdf of ``weighted_choice``, cached: most weights are the spec's."""
+    weights = dict(items)
     keys = [k for k in weights if allowed is None or k in allowed]
     if allowed is not None:
         keys += [k for k in allowed if k not in weights]
@@ -98,7 +111,7 @@ def weighted_choice(rng: np.random.Generator, weights: dict[str, float], allowed
         raise SpecError("appearance", "nothing to choose from")
     w = np.array([max(0.0, float(weights.get(k, 0.0))) for k in keys])
     w = np.ones(len(keys)) if w.sum() <= 0 else w
-    return keys[choice_index(rng, w / w.sum())]
+    return keys, _cdf(w / w.sum())
 
 
 def garment_color(rng: np.random.Generator, palette: str, group: str) -> tuple[list[float], str]:

@@ -78,8 +78,11 @@ def test_plan_range_rows_equal_single_plans():
     from synthreid.workers.catalog.base import dump_json
     from synthreid.workers.tasks import RenderBackend, _plan_range
 
+    class OneByOne(RenderBackend):  # not the real backend's type: plan_character / plan_image
+        pass
+
     spec = override_counts(DatasetSpec.preset("IV-realistic"), 9, 4)
-    fast, slow = _plan_range(spec, 1, 9), _plan_range(spec, 1, 9, RenderBackend())
+    fast, slow = _plan_range(spec, 1, 9, RenderBackend()), _plan_range(spec, 1, 9, OneByOne())
     assert fast == slow
     assert fast.images[5][4] == dump_json(plan_image(spec, 2, 1).to_json(character=False))
 
