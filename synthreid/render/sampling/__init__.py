@@ -7,6 +7,7 @@ Each character and each image draws from its own generator, seeded by
 from __future__ import annotations
 
 import functools
+import math
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +24,32 @@ def rng_for(seed: int, stream: int, *indices: int) -> np.random.Generator:
     return np.random.Generator(
         np.random.PCG64(np.random.SeedSequence([int(seed), int(stream), *map(int, indices)]))
     )
+
+
+def _uniform_arithmetic(rng: np.random.Generator, lo: float = 0.0, hi: float = 1.0) -> float:
+    lo = float(lo)
+    span = float(hi) - lo
+    if not 0.0 <= span < math.inf:
+        return _uniform_numpy(rng, lo, hi)  # numpy's errors (high < low, overflow)
+    return lo + span * rng.random()
+
+
+def _uniform_numpy(rng: np.random.Generator, lo: float = 0.0, hi: float = 1.0) -> float:
+    return float(rng.uniform(lo, hi))
+
+
+def _arithmetic_is_numpys() -> bool:
+    """Whether ``_uniform_arithmetic`` gives numpy's values here. numpy's uniform is
+    ``lo + (hi - lo) * random()`` (random_uniform in distributions.c), the same float operations,
+    unless numpy was compiled to fuse them into one multiply-add (not on x86-64 builds,
+    possible on others): 1,000 draws over wide ranges tell (~7 ms)."""
+    a, b = np.random.Generator(np.random.PCG64(12345)), np.random.Generator(np.random.PCG64(12345))
+    bounds = np.sort(np.random.Generator(np.random.PCG64(6789)).normal(0.0, 100.0, (1000, 2)), axis=1)
+    return all(_uniform_arithmetic(a, lo, hi) == b.uniform(lo, hi) for lo, hi in bounds.tolist())
+
+
+# ``float(rng.uniform(lo, hi))``: the same value and generator state, ~4x faster where checked equal.
+uniform = _uniform_arithmetic if _arithmetic_is_numpys() else _uniform_numpy
 
 
 # numpy's SeedSequence (numpy/random/bit_generator.pyx, unchanged since numpy 1.17): a pool of

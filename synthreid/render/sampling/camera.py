@@ -11,6 +11,7 @@ import math
 import numpy as np
 
 from synthreid.render.model.scene import CameraPlan
+from synthreid.render.sampling import uniform
 
 
 def sample_directions(rng: np.random.Generator, theta1_deg: float, theta2_deg: float, n: int | None = None):
@@ -71,8 +72,8 @@ def _direction(rng: np.random.Generator, theta1_deg: float, theta2_deg: float) -
     if not 0.0 <= theta1_deg <= theta2_deg <= 180.0:
         raise ValueError(f"need 0 <= theta1 <= theta2 <= 180 degrees, got {theta1_deg}, {theta2_deg}")
     z_lo, z_hi = math.cos(math.radians(theta2_deg)), math.cos(math.radians(theta1_deg))
-    z = rng.uniform(z_lo, z_hi)
-    phi = rng.uniform(0.0, 2.0 * math.pi)
+    z = uniform(rng, z_lo, z_hi)
+    phi = uniform(rng, 0.0, 2.0 * math.pi)
     r = math.sqrt(1.0 - z * z)  # >= +0.0: |z| <= 1 (numpy's clip at 0 changes nothing)
     return r * math.cos(phi), r * math.sin(phi), z
 
@@ -81,7 +82,7 @@ def sample_camera(rng: np.random.Generator, camera_spec, target) -> CameraPlan:
     """One camera pose: position on the segment around ``target`` (m) at a sampled distance."""
     d = _direction(rng, *camera_spec.polar)
     lo, hi = camera_spec.distance
-    dist = float(rng.uniform(lo, hi)) if hi > lo else float(lo)
+    dist = float(uniform(rng, lo, hi)) if hi > lo else float(lo)
     tx, ty, tz = (float(t) for t in target)
     theta, phi = polar_azimuth(d)
     return CameraPlan(

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from synthreid.errors import SpecError
+from synthreid.render.sampling import uniform
 
 ASSET_DIR = Path(__file__).resolve().parents[2] / "assets" / "people"
 
@@ -64,9 +65,9 @@ def _rgb_list(srgb) -> list[float]:
 
 
 def _hsv_draw(rng: np.random.Generator, cfg: dict) -> tuple[float, float, float]:
-    h = rng.uniform(*cfg["hue"]) % 1.0
-    s = rng.uniform(*cfg["saturation"])
-    v = rng.uniform(*cfg["value"])
+    h = uniform(rng, *cfg["hue"]) % 1.0
+    s = uniform(rng, *cfg["saturation"])
+    v = uniform(rng, *cfg["value"])
     return colorsys.hsv_to_rgb(h, s, v)
 
 
@@ -156,8 +157,8 @@ def second_color(rng: np.random.Generator, palette: str, group: str, base: list[
     if rng.random() < 0.5:
         base_s = linear_to_srgb(base)
         lum = float(base_s @ np.array([0.299, 0.587, 0.114]))
-        shade = rng.uniform(0.05, 0.25) if lum > 0.5 else rng.uniform(0.75, 0.95)
-        mix = rng.uniform(0.6, 0.9)
+        shade = uniform(rng, 0.05, 0.25) if lum > 0.5 else uniform(rng, 0.75, 0.95)
+        mix = uniform(rng, 0.6, 0.9)
         srgb = (1 - mix) * base_s + mix * np.full(3, shade)
         return _rgb_list(srgb)
     return garment_color(rng, palette, group)[0]
@@ -181,7 +182,7 @@ def hair_color(rng: np.random.Generator, age: float) -> tuple[list[float], str]:
 def skin_color(rng: np.random.Generator) -> tuple[list[float], float]:
     """(linear RGB, tone in [0, 1]) covering very dark to very light skin."""
     ramp = _skin_ramp()
-    tone = float(rng.uniform(0.0, 1.0))
+    tone = float(uniform(rng, 0.0, 1.0))
     x = tone * (len(ramp) - 1)
     i = min(int(x), len(ramp) - 2)
     srgb = ramp[i] * (1 - (x - i)) + ramp[i + 1] * (x - i)

@@ -18,7 +18,7 @@ from synthreid.errors import SpecError
 from synthreid.render.model.codec import from_json
 from synthreid.render.model.person import HAND_POSES, PersonPlan
 from synthreid.render.model.scene import BvhPose, PosePlan, StandPose, WalkPose
-from synthreid.render.sampling import asset_files, palettes
+from synthreid.render.sampling import asset_files, palettes, uniform
 from synthreid.render.sampling.palettes import choice_index, clip, load_json, weighted_choice
 from synthreid.render.spec import AGE_BANDS, BOTTOMS, HAIR, SLEEVE_LENGTHS, TOPS
 
@@ -44,7 +44,7 @@ def _truncnorm(rng: np.random.Generator, mean: float, sd: float, lo: float, hi: 
         x = rng.normal(mean, sd)
         if lo <= x <= hi:
             return float(x)
-    return float(rng.uniform(lo, hi))
+    return float(uniform(rng, lo, hi))
 
 
 def _growth(age: float) -> float:
@@ -115,7 +115,7 @@ def _texture(
     if kind == "plain":
         return tex
     lo, hi = load_json("catalog.json")["texture_scale"][kind]
-    tex["scale"] = _r(np.exp(rng.uniform(np.log(lo), np.log(hi))))  # pattern period, metres
+    tex["scale"] = _r(np.exp(uniform(rng, np.log(lo), np.log(hi))))  # pattern period, metres
     tex["color2"] = palettes.second_color(rng, a.palette, group, color)
     tex["angle"] = _r(rng.choice([0.0, 90.0, 45.0]) if kind in ("stripes", "checks") else 0.0, 1)
     tex["seed"] = int(rng.integers(0, 10_000))
@@ -170,12 +170,12 @@ def _weights(spec_weights, names: tuple[str, ...], builtin: dict) -> dict:
 def _sample_age(rng: np.random.Generator, p) -> float:
     """Age in years: uniform over people.age, or by people.age_weights' band, then uniform within it."""
     if p.age_weights is None:
-        return float(rng.uniform(*p.age))
+        return float(uniform(rng, *p.age))
     lo, hi = p.age
     spans = [(max(lo, a), min(hi, b)) for a, b in zip(AGE_BANDS[:-1], AGE_BANDS[1:], strict=True)]
     w = np.array([wt if a < b else 0.0 for wt, (a, b) in zip(p.age_weights, spans, strict=True)])
     a, b = spans[choice_index(rng, w / w.sum())]
-    return float(rng.uniform(a, b))
+    return float(uniform(rng, a, b))
 
 
 def _garment(rng, spec, kind: str, group: str, sex: str) -> dict:
@@ -205,19 +205,19 @@ def _accessories(rng: np.random.Generator, spec) -> dict:
     if u[0] < a.backpack:
         acc["backpack"] = {
             "color": palettes.garment_color(rng, pal, "accessory")[0],
-            "size": [_r(rng.uniform(0.26, 0.34)), _r(rng.uniform(0.34, 0.46)), _r(rng.uniform(0.12, 0.2))],
+            "size": [_r(uniform(rng, 0.26, 0.34)), _r(uniform(rng, 0.34, 0.46)), _r(uniform(rng, 0.12, 0.2))],
         }
     if u[1] < a.shoulder_bag:
         acc["shoulder_bag"] = {
             "color": palettes.garment_color(rng, pal, "accessory")[0],
             "side": "left" if rng.random() < 0.5 else "right",
-            "size": [_r(rng.uniform(0.22, 0.32)), _r(rng.uniform(0.18, 0.26)), _r(rng.uniform(0.06, 0.1))],
+            "size": [_r(uniform(rng, 0.22, 0.32)), _r(uniform(rng, 0.18, 0.26)), _r(uniform(rng, 0.06, 0.1))],
         }
     if u[2] < a.handbag:
         acc["handbag"] = {
             "color": palettes.garment_color(rng, pal, "accessory")[0],
             "side": "left" if rng.random() < 0.5 else "right",
-            "size": [_r(rng.uniform(0.2, 0.3)), _r(rng.uniform(0.14, 0.22)), _r(rng.uniform(0.07, 0.11))],
+            "size": [_r(uniform(rng, 0.2, 0.3)), _r(uniform(rng, 0.14, 0.22)), _r(uniform(rng, 0.07, 0.11))],
         }
     # hat and cap are one categorical draw so that each keeps its exact marginal rate
     p_hat, p_cap = a.hat, a.cap
@@ -227,7 +227,7 @@ def _accessories(rng: np.random.Generator, spec) -> dict:
     if u[3] < p_hat:
         acc["hat"] = {
             "color": palettes.garment_color(rng, pal, "accessory")[0],
-            "brim": _r(rng.uniform(0.04, 0.08)),
+            "brim": _r(uniform(rng, 0.04, 0.08)),
         }
     elif u[3] < p_hat + p_cap:
         acc["cap"] = {
@@ -276,9 +276,9 @@ def _sample_bottom(rng: np.random.Generator, spec, cat: dict, sex: str) -> dict:
     bottom = _garment(rng, spec, weighted_choice(rng, bottoms, a.bottoms), "bottom", sex)
     # leg length covered: fraction of the thigh (shorts) or of the shin (trousers, jeans)
     if bottom["type"] == "shorts":
-        bottom["length"] = _r(rng.uniform(0.35, 0.85), 3)
+        bottom["length"] = _r(uniform(rng, 0.35, 0.85), 3)
     elif bottom["type"] in ("trousers", "jeans"):
-        bottom["length"] = _r(0.95 if rng.random() < 0.75 else rng.uniform(0.7, 0.9), 3)
+        bottom["length"] = _r(0.95 if rng.random() < 0.75 else uniform(rng, 0.7, 0.9), 3)
         bottom["cuffs"] = bool(rng.random() < 0.25)  # rolled up (shows the lighter inside)
         if bottom["cuffs"]:
             bottom["length"] = min(bottom["length"], 0.86)
@@ -308,8 +308,8 @@ def _sample_hair(rng: np.random.Generator, a, cat: dict, sex: str, age: float) -
     if style != "bald":
         hair["fringe"] = weighted_choice(rng, FRINGES[style])
         hair["part"] = 1.0 if rng.random() < 0.5 else -1.0  # side of a side parting's sweep
-        hair["volume"] = _r(rng.uniform(0.75, 1.35), 3)
-        hair["length"] = _r(rng.uniform(0.6, 1.4), 3)
+        hair["volume"] = _r(uniform(rng, 0.75, 1.35), 3)
+        hair["length"] = _r(uniform(rng, 0.6, 1.4), 3)
         hair["seed"] = int(rng.integers(0, 10_000))
     return hair, hcol
 
@@ -349,10 +349,10 @@ def sample_character(spec, rng: np.random.Generator) -> PersonPlan:
         "skin_tone": tone,
         "body": body,
         "gait": {
-            "stride": _r(rng.uniform(0.7, 1.25)),
-            "arm_swing": _r(rng.uniform(0.3, 1.6)),
-            "elbow": _r(rng.uniform(0.6, 1.5)),
-            "lean": _r(rng.uniform(-1.0, 5.0), 2),
+            "stride": _r(uniform(rng, 0.7, 1.25)),
+            "arm_swing": _r(uniform(rng, 0.3, 1.6)),
+            "elbow": _r(uniform(rng, 0.6, 1.5)),
+            "lean": _r(uniform(rng, -1.0, 5.0), 2),
         },
         "hands": hands,
         "top": top,
@@ -431,9 +431,9 @@ def sample_pose(spec, rng: np.random.Generator) -> PosePlan:
         return BvhPose(clip=clip, frame=int(rng.integers(n)))
     walk = p.pose == "walk" or (p.pose == "mixed" and rng.random() < WALK_FRACTION_MIXED)
     if walk:
-        return WalkPose(phase=_r(rng.uniform(0.0, 1.0), 5), head_deg=_r(rng.normal(0.0, 6.0), 2))
+        return WalkPose(phase=_r(uniform(rng, 0.0, 1.0), 5), head_deg=_r(rng.normal(0.0, 6.0), 2))
     return StandPose(
-        weight=_r(rng.uniform(-1.0, 1.0)),
-        arms_deg=_r(rng.uniform(2.0, 12.0), 2),
+        weight=_r(uniform(rng, -1.0, 1.0)),
+        arms_deg=_r(uniform(rng, 2.0, 12.0), 2),
         head_deg=_r(rng.normal(0.0, 8.0), 2),
     )

@@ -16,7 +16,7 @@ from synthreid.render.model.scene import (
     BackgroundPlan,
     LightPlan,
 )
-from synthreid.render.sampling import asset_files
+from synthreid.render.sampling import asset_files, uniform
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 PANORAMA_SUFFIXES = (".png", ".jpg", ".jpeg", ".hdr", ".exr")
@@ -32,7 +32,7 @@ def hsv_linear(h: float, s: float, v: float) -> list[float]:
 
 
 def _plain_color(rng, s_range=(0.1, 0.8), v_range=(0.25, 0.9)) -> list[float]:
-    return hsv_linear(rng.uniform(), rng.uniform(*s_range), rng.uniform(*v_range))
+    return hsv_linear(uniform(rng), uniform(rng, *s_range), uniform(rng, *v_range))
 
 
 def list_background_images(
@@ -84,7 +84,7 @@ def _draw_background(rng: np.random.Generator, spec, images: list[str] | None) -
                 "kind": kind,
                 "color": _plain_color(rng, (0.05, 0.6), (0.2, 0.85)),
                 "color2": _plain_color(rng, (0.0, 0.5), (0.1, 0.9)),
-                "scale": float(rng.uniform(0.6, 1.6)),
+                "scale": float(uniform(rng, 0.6, 1.6)),
                 "seed": int(rng.integers(0, 2**31 - 1)),
             }
 
@@ -99,8 +99,8 @@ def _draw_background(rng: np.random.Generator, spec, images: list[str] | None) -
         return {
             "mode": "panorama",
             "image": str(rng.choice(images)),
-            "rotation_deg": float(rng.uniform(0.0, 360.0)),
-            "strength": float(rng.uniform(*bg.panorama_strength)),
+            "rotation_deg": float(uniform(rng, 0.0, 360.0)),
+            "strength": float(uniform(rng, *bg.panorama_strength)),
             "floor": {"kind": "shadow_catcher"},
         }
     raise ValueError(f"background.mode {bg.mode!r}")  # guarded by the spec
@@ -123,10 +123,10 @@ def kelvin_to_linear_rgb(kelvin: float) -> list[float]:
 
 def sample_lighting(rng: np.random.Generator, lighting) -> LightPlan:
     """Per-image sun (strength W/m^2, elevation/azimuth deg, colour) and world ambient strength."""
-    kelvin = float(rng.uniform(*lighting.color_temperature))
-    strength = float(rng.uniform(*lighting.sun_strength))
-    elevation = float(rng.uniform(*lighting.sun_elevation))
-    azimuth = float(rng.uniform(0.0, 360.0))
+    kelvin = float(uniform(rng, *lighting.color_temperature))
+    strength = float(uniform(rng, *lighting.sun_strength))
+    elevation = float(uniform(rng, *lighting.sun_elevation))
+    azimuth = float(uniform(rng, 0.0, 360.0))
     r, g, b = kelvin_to_linear_rgb(kelvin)
     return LightPlan(
         sun_strength=strength,
@@ -134,13 +134,13 @@ def sample_lighting(rng: np.random.Generator, lighting) -> LightPlan:
         sun_azimuth_deg=azimuth,
         sun_kelvin=kelvin,
         sun_color=(r, g, b),
-        ambient=float(rng.uniform(*lighting.ambient)),
+        ambient=float(uniform(rng, *lighting.ambient)),
     )
 
 
 def sample_background_crop(rng: np.random.Generator) -> BackgroundCrop:
     """Where a background photo is cut for one image: a window of relative size and offset."""
-    scale = float(rng.uniform(0.35, 1.0))
-    x = float(rng.uniform(0, 1))
-    y = float(rng.uniform(0, 1))
-    return BackgroundCrop(scale=scale, x=x, y=y, flip=bool(rng.uniform() < 0.5))
+    scale = float(uniform(rng, 0.35, 1.0))
+    x = float(uniform(rng, 0, 1))
+    y = float(uniform(rng, 0, 1))
+    return BackgroundCrop(scale=scale, x=x, y=y, flip=bool(uniform(rng) < 0.5))

@@ -93,3 +93,20 @@ def test_name_indices_of_a_batch_equal_one_by_one():
     colours = np.random.default_rng(5).random((4000, 3))
     names = name_indices(colours).tolist()
     assert [COLOUR_NAMES[i] for i in names] == [colour_name(c) for c in colours]
+
+
+def test_uniform_is_rng_uniform():
+    from synthreid.render.sampling import _arithmetic_is_numpys, _uniform_arithmetic, uniform
+
+    assert _arithmetic_is_numpys()  # numpy on x86-64 does not fuse multiply-adds: the fast form is used
+    assert uniform is _uniform_arithmetic
+    bounds = [(0, 1), (0.0, 0.0), (2.5, 2.5), (-1.0, 5.0), (4000.0, 7500.0), (0.35, 1.0), (1e-300, 1e300)]
+    bounds += [tuple(sorted(b)) for b in np.random.default_rng(6).normal(0.0, 50.0, (3000, 2)).tolist()]
+    a, b = rng_for(1, 5), rng_for(1, 5)
+    for lo, hi in bounds:
+        got, want = uniform(a, lo, hi), b.uniform(lo, hi)
+        assert got == want and type(got) is type(want) is float, (lo, hi)
+    assert uniform(a) == b.uniform() and a.bit_generator.state == b.bit_generator.state
+    for lo, hi, error in ((1.0, 0.0, ValueError), (-1e308, 1e308, OverflowError)):
+        with pytest.raises(error):
+            uniform(a, lo, hi)
