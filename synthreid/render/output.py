@@ -9,7 +9,9 @@ files are written by ``writer.DatasetWriter``, which also decides when an image 
 from __future__ import annotations
 
 import json
+import logging
 import platform
+import shutil
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -20,6 +22,10 @@ from synthreid.render.model import CharacterPlan, ImagePlan
 from synthreid.render.plan import plan_character, plan_images
 from synthreid.render.spec import DatasetSpec
 from synthreid.render.writer import DatasetWriter
+
+log = logging.getLogger(__name__)
+
+LAYOUT_DIRS = ("images", "masks", "meta")
 
 
 def software_versions() -> dict:
@@ -75,9 +81,19 @@ def init_dataset(
                 "choose another --out or delete the folder"
             )
     elif root.exists() and any(p for p in root.iterdir() if not p.name.startswith(".")):
-        raise DatasetError(
-            f"{root}: exists, is not empty and has no manifest.json; refusing to write into it"
-        )
+        if not half_initialised(root):
+            raise DatasetError(
+                f"{root}: exists, is not empty and has no manifest.json; refusing to write into it"
+            )
+        # A creation stopped before its manifest (killed, disk full): ours, and nothing was
+        # rendered into it (images come only after the manifest). Complete it instead of
+        # refusing the folder for good.
+        log.warning("dataset folder %s: creation was interrupted; completing it", root)
+        for p in root.iterdir():
+            if p.name in LAYOUT_DIRS:
+                shutil.rmtree(p)
+            elif not p.name.startswith("."):
+                p.unlink()
     for sub in ("images", "masks", "meta"):
         (root / sub).mkdir(parents=True, exist_ok=True)
     if not mpath.is_file():
@@ -86,6 +102,26 @@ def init_dataset(
             write_labels(root, (planned_row(p) for p in (plan_images(spec) if plans is None else plans)))
         write_manifest(root, manifest_for(spec))
     return root
+
+
+def half_initialised(root: str | Path) -> bool:
+    """``root`` is a dataset folder whose creation stopped before ``manifest.json``: it holds
+    some of our ``images/``, ``masks/``, ``meta/``, empty (temp files aside), and, once all three
+    exist, perhaps ``labels.jsonl`` (written after them); dot entries aside, nothing else."""
+    root = Path(root)
+    if not root.is_dir() or (root / "manifest.json").exists():
+        return False
+    entries = [p for p in root.iterdir() if not p.name.startswith(".")]
+    for p in entries:
+        if p.name in LAYOUT_DIRS and p.is_dir() and not p.is_symlink():
+            if any(not q.name.startswith(".") or not q.name.endswith(".tmp") for q in p.iterdir()):
+                return False
+        elif p.name == "labels.jsonl" and p.is_file() and not p.is_symlink():
+            if not all((root / d).is_dir() for d in LAYOUT_DIRS):
+                return False
+        else:
+            return False
+    return True
 
 
 def stored_plans(root: str | Path) -> Iterator[ImagePlan]:

@@ -114,20 +114,12 @@ class RenderBackend:
 
         # Workers starting on a new dataset at once would see each other's half-created
         # folder; a lock file next to it serializes the first creation (flock works on one
-        # host and on NFSv4 shared storage).
+        # host and on NFSv4 shared storage). A creation killed before its manifest is
+        # completed by init_dataset (``output.half_initialised``).
         root.parent.mkdir(parents=True, exist_ok=True)
         with open(root.parent / f".{root.name}.init.lock", "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             try:
-                if half_initialised(root):
-                    # A creation killed before its manifest: ours, and nothing rendered yet
-                    # (images come only after the manifest). Complete it instead of refusing.
-                    log.warning("dataset folder %s: creation was interrupted; completing it", root)
-                    for p in root.iterdir():
-                        if p.is_dir() and not p.name.startswith("."):
-                            shutil.rmtree(p)
-                        elif not p.name.startswith("."):
-                            p.unlink()
                 init_dataset(spec, root, labels=False)
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
@@ -160,27 +152,6 @@ class RenderBackend:
             self._session = RenderSession(run_spec)
             self._session_spec = key
         return self._session
-
-
-LAYOUT_DIRS = ("images", "masks", "meta")
-
-
-def half_initialised(root: Path) -> bool:
-    """``root`` is a dataset folder whose creation stopped before ``manifest.json``: it holds
-    only our empty ``images/``, ``masks/``, ``meta/`` (temp files aside) and perhaps
-    ``labels.jsonl``, and nothing else."""
-    root = Path(root)
-    if not root.is_dir() or (root / "manifest.json").exists():
-        return False
-    for p in root.iterdir():
-        if p.name.startswith("."):
-            continue
-        if p.name in LAYOUT_DIRS and p.is_dir() and not p.is_symlink():
-            if any(not q.name.startswith(".") or not q.name.endswith(".tmp") for q in p.iterdir()):
-                return False
-        elif not (p.name == "labels.jsonl" and p.is_file() and not p.is_symlink()):
-            return False
-    return True
 
 
 class TaskList(Sequence):

@@ -85,3 +85,42 @@ def test_render_sampling_imports_without_bpy():
         "assert 'torch' not in sys.modules, 'the CLI must not import torch at start-up'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def _half_created(root):
+    """What a creation stopped before its manifest leaves (killed, or the disk filled up)."""
+    for sub in ("images", "masks", "meta"):
+        (root / sub).mkdir(parents=True)
+    (root / "labels.jsonl").write_text('{"stem": "00000_c1_0000", "st')  # torn
+    (root / "images" / ".00000_c1_0000.png.77.tmp").write_bytes(b"torn")
+
+
+def test_an_interrupted_creation_is_completed_not_refused(tmp_path):
+    # Found by scripts/battery.py: `render` on a full disk stopped inside init_dataset, and every
+    # later `render` of that folder refused it ("exists, is not empty and has no manifest.json").
+    root = tmp_path / "d"
+    _half_created(root)
+    (root / ".synthreid").mkdir()  # dot entries (the embedded catalog's folder) are kept
+    init_dataset(spec(), root)
+    rows = list(Dataset(root).labels())
+    assert len(rows) == 18 and (root / "manifest.json").is_file()
+    assert not list(root.rglob("*.tmp")) and (root / ".synthreid").is_dir()
+
+
+def test_a_folder_that_is_not_a_half_created_dataset_is_still_refused(tmp_path):
+    from synthreid.render.output import half_initialised
+
+    mine = tmp_path / "mine"
+    _half_created(mine)
+    (mine / "notes.txt").write_text("mine")
+    labels_only = tmp_path / "labels-only"  # a labels.jsonl is ours only after our three folders
+    labels_only.mkdir()
+    (labels_only / "labels.jsonl").write_text("{}\n")
+    rendered = tmp_path / "rendered"
+    _half_created(rendered)
+    (rendered / "images" / "00000_c1_0000.png").write_bytes(b"x")
+    for root in (mine, labels_only, rendered):
+        assert not half_initialised(root), root
+        with pytest.raises(DatasetError, match="has no manifest.json"):
+            init_dataset(spec(), root)
+    assert (mine / "notes.txt").read_text() == "mine" and (labels_only / "labels.jsonl").read_text() == "{}\n"

@@ -368,7 +368,7 @@ def test_finalize_of_a_killed_finalizer_is_taken_over_after_the_lease(config, ca
 
 # ---- interrupted dataset creation -----------------------------------------------------------------
 def test_half_created_dataset_folder_is_completed_not_refused(config, catalog):
-    from synthreid.workers.tasks import half_initialised
+    from synthreid.render.output import half_initialised
 
     enqueue_dataset(catalog, tiny_spec(characters=2, images=1), progress=False)
     root = config.dataset_root("tiny")
@@ -384,7 +384,7 @@ def test_half_created_dataset_folder_is_completed_not_refused(config, catalog):
 
 
 def test_foreign_or_rendered_folders_are_not_taken_for_half_created(tmp_path):
-    from synthreid.workers.tasks import half_initialised
+    from synthreid.render.output import half_initialised
 
     (tmp_path / "images").mkdir()
     (tmp_path / "images" / "00000_c1_0000.png").write_bytes(b"x")
