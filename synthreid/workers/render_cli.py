@@ -11,6 +11,7 @@ from synthreid.render.cli import load_spec, out_dir, spec_args
 
 
 def cmd_render(args) -> int:
+    from synthreid.errors import DatasetError
     from synthreid.render.preview import contact_sheet
     from synthreid.workers.embedded import RenderInterrupted, render_dataset
 
@@ -18,6 +19,10 @@ def cmd_render(args) -> int:
     out = out_dir(args, spec)
     try:
         report = render_dataset(spec, out, workers=args.workers, progress=not args.quiet)
+    except OSError as exc:
+        # The folder itself cannot be written (disk full, read-only, permissions): one line,
+        # not a traceback. A person's failed image is a task failure, reported below instead.
+        raise DatasetError(f"{out}: cannot write the dataset folder: {exc}") from None
     except RenderInterrupted as stopped:
         report = stopped.report
         signum = report.interrupted or signal.SIGINT

@@ -113,3 +113,22 @@ def test_one_render_per_dataset_folder(tmp_path):
                 pass
     with embedded._dataset_lock(root):  # free again
         pass
+
+
+def test_render_on_a_full_disk_is_a_one_line_error(tmp_path, monkeypatch, capsys):
+    # Found by scripts/battery.py (tmpfs filled up): `synthreid render` printed an OSError traceback.
+    import errno
+
+    from synthreid.cli import main
+    from synthreid.render import output
+
+    def full(path, rows):
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(output, "write_labels", full)
+    out = tmp_path / "ds"
+    rc = main(["render", "--preset", "I", "--characters", "1", "--images", "1", "--out", str(out), "--quiet"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1, err
+    assert err[0].startswith("synthreid: error: ") and "No space left on device" in err[0]
+    assert str(out) in err[0]
