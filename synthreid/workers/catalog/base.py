@@ -164,7 +164,13 @@ class Catalog(TasksMixin, WorkersMixin, RunsMixin):
             try:
                 self.conn = self._connect()
                 return
-            except self.connection_errors as exc:
+            except Exception as exc:
+                ours = self._translate(exc)
+                if ours is not None:
+                    # e.g. a SQLite file on a full disk: WAL mode cannot size its -shm file
+                    raise ours from None
+                if not isinstance(exc, self.connection_errors):
+                    raise
                 if time.monotonic() + delay > min(deadline, self.give_up_at or deadline):
                     raise CatalogUnavailable(f"{self.where} unreachable: {self._clean(exc)}") from None
                 log.warning("%s unreachable (%s); retrying in %.1f s", self.where, self._clean(exc), delay)

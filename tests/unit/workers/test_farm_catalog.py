@@ -148,3 +148,22 @@ def test_config_from_env(tmp_path):
     with pytest.raises(ConfigError, match="SYNTHREID_DATABASE_URL"):
         FarmConfig.from_env({"SYNTHREID_DATABASE_URL": "mysql://x"})
     assert FarmConfig.from_env({"SYNTHREID_DATABASE_URL": "postgresql://u@h/db"}).uses_postgres
+
+
+def test_a_catalog_file_that_cannot_be_opened_is_a_clear_error(config, monkeypatch):
+    # Found by scripts/battery.py: a worker whose SQLite catalog sits on a full disk died with a
+    # sqlite3.OperationalError traceback (PRAGMA journal_mode=WAL cannot size its -shm file).
+    import sqlite3
+
+    from synthreid.workers.catalog.sqlite import SQLiteCatalog
+    from synthreid.workers.catalog.values import CatalogError
+
+    def broken(self):
+        exc = sqlite3.OperationalError("disk I/O error")
+        exc.sqlite_errorcode = 4874  # SQLITE_IOERR_SHMSIZE, what a full tmpfs gave
+        raise exc
+
+    monkeypatch.setattr(SQLiteCatalog, "_connect", broken)
+    with pytest.raises(CatalogError, match="disk I/O error") as info:
+        open_catalog(config)
+    assert str(config.sqlite_path) in str(info.value)
