@@ -158,6 +158,7 @@ def _preset(name):
 
 
 def cmd_worker(args) -> int:
+    from synthreid.render.scratch import private_tempdir
     from synthreid.workers.worker import Worker
 
     queues = [q.strip() for q in args.queues.split(",") if q.strip()]
@@ -173,7 +174,10 @@ def cmd_worker(args) -> int:
     w = Worker(_config(), queues, burst=args.burst)
     w.install_signal_handlers()
     try:
-        stats = w.run()
+        # Its temp files (Blender's session folder, a gpu job's) in one folder the next worker
+        # removes if this one is SIGKILLed.
+        with private_tempdir():
+            stats = w.run()
     finally:
         for child in children:
             if child.poll() is None and w.stop_requested.is_set():

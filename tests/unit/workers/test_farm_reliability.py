@@ -396,3 +396,34 @@ def test_foreign_or_rendered_folders_are_not_taken_for_half_created(tmp_path):
     (tmp_path / "ours").mkdir()
     (tmp_path / "ours" / "manifest.json").write_text("{}")
     assert not half_initialised(tmp_path / "ours")
+
+
+# ---- temp folders of killed workers ----------------------------------------------------------------
+def test_a_sigkilled_workers_temp_files_are_swept_by_the_next_worker(tmp_path):
+    """Found by scripts/battery.py: every SIGKILLed farm worker left Blender's session folder
+    (``$TMPDIR/blender_XXXXXX``, made when bpy is imported) that no later worker removes. A
+    worker now keeps all its temp files (Blender's included) in its own
+    ``synthreid-render-PID-*`` folder, which the next worker sweeps once PID is gone."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SYNTHREID_")}
+    env.update(TMPDIR=str(tmp), SYNTHREID_DATA_DIR=str(tmp_path / "data"), SYNTHREID_LEASE_SECONDS="2")
+    cmd = [sys.executable, "-m", "synthreid.cli", "worker"]
+    worker = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60  # only turns a hang into a failure
+        while not list(tmp.glob(f"synthreid-render-{worker.pid}-*")):
+            assert worker.poll() is None and time.monotonic() < deadline, "no private temp folder"
+            time.sleep(0.05)
+    finally:
+        worker.send_signal(signal.SIGKILL)
+        worker.wait()
+    assert list(tmp.glob(f"synthreid-render-{worker.pid}-*"))  # a SIGKILL leaves it behind
+    res = subprocess.run([*cmd, "--burst"], env=env, capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert sorted(p.name for p in tmp.iterdir()) == [], "the next worker leaves its own or the dead one's"
