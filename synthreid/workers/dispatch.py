@@ -33,6 +33,7 @@ JOB_ID_PREFIX = "synthreid-task-"
 DEAD_LETTER = "synthreid-dead-letter"
 DEAD_LETTER_MAX = 10_000  # newest entries kept
 SEND_BATCH = 1000
+MEMBERSHIP_MAX = 200_000  # queue length up to which the reaper checks job ids against the queue
 
 
 class DispatchError(SynthreidError):
@@ -134,7 +135,12 @@ class RQDispatcher:
 
     def missing(self, task_ids: Sequence[int]) -> list[int]:
         """The task ids among ``task_ids`` whose job is not in Redis (lost, flushed, popped by a
-        worker that died before claiming); raises DispatchError when Redis is unreachable."""
+        worker that died before claiming); raises DispatchError when Redis is unreachable.
+
+        A job hash is not enough: a worker killed between popping the id from its queue and
+        deleting the hash leaves a hash no queue refers to. So the ids of the queues holding
+        those hashes are read too (queues up to ``MEMBERSHIP_MAX`` long; a longer queue's
+        hashes are trusted, and a job popped there by a dying worker waits for `reconcile`)."""
         from rq.job import Job
 
         if not task_ids:
@@ -142,11 +148,30 @@ class RQDispatcher:
         try:
             pipe = self.redis.pipeline(transaction=False)
             for i in task_ids:
-                pipe.exists(Job.key_for(job_id(i)))
-            found = pipe.execute()
+                pipe.hget(Job.key_for(job_id(i)), "origin")
+            origins = pipe.execute()
+            lost = [i for i, o in zip(task_ids, origins, strict=True) if o is None]
+            queued: dict[str, set[bytes] | None] = {}
+            for i, o in zip(task_ids, origins, strict=True):
+                if o is None:
+                    continue
+                name = o.decode("utf-8", "replace") if isinstance(o, bytes) else str(o)
+                if name not in queued:
+                    queued[name] = self._queue_ids(name)
+                ids = queued[name]
+                if ids is not None and job_id(i).encode() not in ids:
+                    lost.append(i)
         except self.connection_errors as exc:
             raise DispatchError(f"Redis at {self._where()} unreachable: {exc}") from exc
-        return [i for i, f in zip(task_ids, found, strict=True) if not f]
+        return sorted(lost)
+
+    def _queue_ids(self, origin: str) -> set[bytes] | None:
+        """The job ids in RQ queue ``origin`` (its full name), or None when it is longer than
+        ``MEMBERSHIP_MAX`` (reading it whole on every reaper pass would cost too much)."""
+        key = f"rq:queue:{origin}"
+        if int(self.redis.llen(key)) > MEMBERSHIP_MAX:
+            return None
+        return {x if isinstance(x, bytes) else str(x).encode() for x in self.redis.lrange(key, 0, -1)}
 
     def queue_lengths(self, queues: Sequence[str]) -> dict[str, int]:
         try:

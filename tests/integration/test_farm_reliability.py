@@ -119,6 +119,30 @@ def test_redis_flushed_mid_run_heals_without_reconcile(farm):
     assert list(tmp.iterdir()) == [], "the worker left temp folders behind"
 
 
+def test_a_job_popped_by_a_worker_killed_before_it_deleted_the_hash_is_sent_again(farm):
+    """Found by scripts/battery.py (worker_sigkill_moments): a worker SIGKILLed between popping a
+    job id from the queue and deleting its job hash left the hash behind; the reaper took the
+    hash for a queued job and the task stayed pending forever (until `reconcile`)."""
+    from synthreid.workers.dispatch import JOB_ID_PREFIX, RQDispatcher
+    from synthreid.workers.reaper import heal
+
+    farm.migrate()
+    farm.cli("enqueue", farm.spec(characters=2, images=1), "-q")
+    r = redis_client(farm)
+    key = "rq:queue:synthreid-render"
+    popped = r.lpop(key).decode()  # what the killed worker had done; its job hash stays
+    assert popped.startswith(JOB_ID_PREFIX) and r.exists(f"rq:job:{popped}") and r.llen(key) == 1
+    farm.query("UPDATE tasks SET dispatched_at = dispatched_at - 100 RETURNING id")  # queued long ago
+    cat = farm.catalog()
+    rq = RQDispatcher(farm.redis_url)
+    try:
+        assert heal(cat, rq, lease=LEASE) == 1
+    finally:
+        cat.close()
+        rq.close()
+    assert popped.encode() in r.lrange(key, 0, -1) and r.llen(key) == 2
+
+
 def test_status_warns_when_queue_and_catalog_disagree(farm):
     farm.migrate()
     farm.cli("enqueue", farm.spec(characters=2, images=1), "-q")
