@@ -101,7 +101,7 @@ def weighted_choice(rng: np.random.Generator, weights: dict[str, float], allowed
     return keys[bisect.bisect_right(cdf, rng.random())]
 
 
-@functools.lru_cache(maxsize=4096)
+@functools.lru_cache(maxsize=256)  # the spec's weights are few; hair's change with age (misses)
 def _weighted_cdf(items: tuple, allowed: tuple | None) -> tuple[list[str], list[float]]:
     """Keys and choice_index's cdf of ``weighted_choice``, cached: most weights are the spec's."""
     weights = dict(items)

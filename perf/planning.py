@@ -1,0 +1,148 @@
+"""Planning speed of this checkout against another one (e.g. main before a change), as
+ratios measured in one run.
+
+1. planning alone: characters/s of ``tasks._plan_range`` (the typed plans and their JSON
+   rows, what enqueue inserts; 10 images per character) of presets I, IV-realistic and real;
+2. planning + insert: characters/s of ``enqueue_dataset`` of preset I (x 10 images) into a
+   fresh SQLite catalog and a fresh Postgres database, with ``--processes`` planning processes.
+
+Every measurement runs in a fresh process per checkout, alternating (A B, A B, ...) so that a
+busy machine slows both alike. Printed: the median over rounds and the ratio this / other.
+
+Usage: .venv/bin/python perf/planning.py --other /path/to/old/checkout [--rounds 3]
+         [--characters 1000] [--insert-characters 20000] [--processes 2]
+         [--pg postgresql://postgres@127.0.0.1:5432/postgres] ('' skips Postgres)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import uuid
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+PLAN_CHILD = r"""
+import json, sys, time
+sys.path.insert(0, sys.argv[1])
+from synthreid.render.spec import DatasetSpec
+from synthreid.workers.tasks import _plan_range
+preset, n = sys.argv[2], int(sys.argv[3])
+spec = DatasetSpec.preset(preset).replace(characters=n, images_per_character=10)
+_plan_range(spec, 0, 2)  # imports, asset caches
+t0 = time.perf_counter()
+_plan_range(spec, 0, n)
+print(json.dumps({"rate": n / (time.perf_counter() - t0)}))
+"""
+
+ENQUEUE_CHILD = r"""
+import json, re, resource, sys, time
+from pathlib import Path
+sys.path.insert(0, sys.argv[1])
+from synthreid.render.spec import DatasetSpec
+from synthreid.workers.catalog import open_catalog
+from synthreid.workers.config import FarmConfig
+from synthreid.workers.tasks import enqueue_dataset
+_, _, data, url, n, processes = sys.argv
+cat = open_catalog(FarmConfig(data_dir=Path(data), database_url=url or None))
+spec = DatasetSpec.preset("I").replace(name="plan", characters=int(n), images_per_character=10)
+t0 = time.perf_counter()
+enqueue_dataset(cat, spec, progress=False, processes=int(processes))
+seconds = time.perf_counter() - t0
+rows = cat.run(lambda cur: cat.q(cur, "SELECT COUNT(*) FROM images").fetchone()[0])
+# VmHWM: this process's own peak (ru_maxrss would count the process that forked it)
+print(json.dumps({"rate": int(n) / seconds, "rows": rows,
+                  "rss_mb": int(re.search(r"VmHWM:\s+(\d+)", open("/proc/self/status").read())[1]) / 1024,
+                  "children_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}))
+"""
+
+
+def child(checkout: Path, script: str, *args: str) -> dict:
+    res = subprocess.run(
+        [sys.executable, "-c", script, str(checkout), *args], capture_output=True, text=True, check=False
+    )
+    if res.returncode != 0:
+        raise RuntimeError(f"{checkout}: child failed:\n{res.stderr[-3000:]}")
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def enqueue_once(checkout: Path, tmp: Path, pg_admin: str, db: str, n: int, processes: int) -> dict:
+    data = tmp / f"enq-{uuid.uuid4().hex[:8]}"
+    if db == "SQLite":
+        out = child(checkout, ENQUEUE_CHILD, str(data), "", str(n), str(processes))
+    else:
+        import psycopg2
+
+        name = f"synthreid_perf_{uuid.uuid4().hex[:8]}"
+        admin = psycopg2.connect(pg_admin)
+        admin.autocommit = True
+        admin.cursor().execute(f'CREATE DATABASE "{name}"')
+        try:
+            url = pg_admin.rsplit("/", 1)[0] + "/" + name
+            out = child(checkout, ENQUEUE_CHILD, str(data), url, str(n), str(processes))
+        finally:
+            admin.cursor().execute(f'DROP DATABASE IF EXISTS "{name}"')
+            admin.close()
+    if out["rows"] != n * 10:
+        raise RuntimeError(f"{checkout} {db}: {out['rows']} image rows, expected {n * 10}")
+    return out
+
+
+def report(label: str, rates: dict[str, list[float]]) -> None:
+    this, other = statistics.median(rates["this"]), statistics.median(rates["other"])
+    print(
+        f"[{label}] this {this:,.0f} characters/s, other {other:,.0f} characters/s "
+        f"-> {this / other:.2f}x (medians of {len(rates['this'])})",
+        flush=True,
+    )
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--other", type=Path, required=True, help="the checkout to compare against")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--characters", type=int, default=1000, help="characters of planning alone")
+    ap.add_argument("--presets", default="I,IV-realistic,real")
+    ap.add_argument("--insert-characters", type=int, default=20_000, help="0 skips planning + insert")
+    ap.add_argument("--processes", type=int, default=2, help="planning processes of enqueue")
+    ap.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432/postgres")
+    args = ap.parse_args()
+    checkouts = {"this": REPO, "other": args.other.resolve()}
+    print(f"this = {checkouts['this']}, other = {checkouts['other']}", flush=True)
+    for preset in args.presets.split(","):
+        rates: dict[str, list[float]] = {"this": [], "other": []}
+        for _ in range(args.rounds):
+            for key, path in checkouts.items():
+                rates[key].append(child(path, PLAN_CHILD, preset, str(args.characters))["rate"])
+        report(f"planning alone, preset {preset}, {args.characters:,} x 10 images", rates)
+    if args.insert_characters:
+        dbs = ["SQLite"] + (["Postgres"] if args.pg else [])
+        with tempfile.TemporaryDirectory() as d:
+            for db in dbs:
+                runs: dict[str, list[dict]] = {"this": [], "other": []}
+                for _ in range(args.rounds):
+                    for key, path in checkouts.items():
+                        runs[key].append(
+                            enqueue_once(path, Path(d), args.pg, db, args.insert_characters, args.processes)
+                        )
+                label = (
+                    f"planning + insert, {db}, preset I, {args.insert_characters:,} x 10 images, "
+                    f"{args.processes} planning processes"
+                )
+                report(label, {k: [r["rate"] for r in v] for k, v in runs.items()})
+                for key, rs in runs.items():
+                    print(
+                        f"[{label}] {key}: peak RSS {max(r['rss_mb'] for r in rs):.0f} MB enqueue process, "
+                        f"{max(r['children_rss_mb'] for r in rs):.0f} MB largest planning process",
+                        flush=True,
+                    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
