@@ -15,8 +15,9 @@ its environment, which is how orphans are found (and then killed, by pid).
     .venv/bin/python scripts/battery.py --only render_sigterm,malformed_messages
     .venv/bin/python scripts/battery.py --list
 
-It takes ``/work/data/locks/heavy.lock`` (``--lock``) for the whole run, so it never stacks on
-other Blender or integration runs. Full-disk attacks mount small tmpfs folders (root only) and
+With ``--lock FILE`` it holds an flock on FILE for the whole run, so it never stacks on other
+Blender or integration runs that take the same lock (timings of the kill windows suffer on a
+busy machine). Full-disk attacks mount small tmpfs folders (root only) and
 are skipped with a printed reason elsewhere. Not part of CI (it takes minutes): see docs/farm.md,
 "Battery re-run".
 """
@@ -1398,9 +1399,7 @@ def main(argv: list[str] | None = None) -> int:
         default=20_000,
         help="characters (x 10 images) of planning_memory (default 20,000; the test uses 100,000)",
     )
-    p.add_argument(
-        "--lock", default="/work/data/locks/heavy.lock", help="flock'ed for the whole run ('' = none)"
-    )
+    p.add_argument("--lock", default="", help="a file flock'ed for the whole run (default: none)")
     p.add_argument("--keep", action="store_true", help="keep the scratch folder")
     ARGS = p.parse_args(argv)
     if ARGS.list:
