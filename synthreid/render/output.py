@@ -94,7 +94,7 @@ def init_dataset(
                 shutil.rmtree(p)
             elif not p.name.startswith("."):
                 p.unlink()
-    for sub in ("images", "masks", "meta"):
+    for sub in LAYOUT_DIRS:
         (root / sub).mkdir(parents=True, exist_ok=True)
     if not mpath.is_file():
         # Labels first, manifest last: a folder with a manifest always has its planned labels.

@@ -26,7 +26,6 @@ import traceback
 import uuid
 from collections.abc import Callable, Sequence
 
-from synthreid.render.scratch import sweep_orphan_temp_dirs
 from synthreid.workers.catalog import (
     Catalog,
     CatalogError,
@@ -203,10 +202,8 @@ class Worker:
 
     def run(self) -> dict:  # noqa: C901, PLR0912, PLR0915 - the worker loop: signals, lease, backoff and reaping in one place on purpose
         install_secret_filter(self.config)
-        # Blender stage folders of SIGKILLed renderers (their PID is gone) would pile up in /tmp.
-        swept = sweep_orphan_temp_dirs()
-        if swept:
-            log.info("worker %s: removed %d temp folder(s) of dead renderers", self.name, swept)
+        # Temp folders of SIGKILLed renderers are swept by the entry points before this runs
+        # (`synthreid worker`: scratch.private_tempdir; `synthreid render`: render_dataset).
         catalog = self._open_catalog()
         if catalog is None:
             log.info("worker %s stopped before the catalog answered", self.name)
