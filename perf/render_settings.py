@@ -10,10 +10,11 @@ median ratios. The quality side of the same comparison is ``perf/render_quality.
 
 Besides ``[render]`` keys a setting takes ``pool=all``: bpy is imported before the session, so
 Blender's thread pool spans every CPU whatever render.threads says (the behaviour before
-2026-12-02, see ``synthreid.render.blender.import_bpy``).
+2026-12-02, see ``synthreid.render.blender.import_bpy``), and ``blas=all``: NumPy's OpenBLAS
+pool keeps one thread per CPU (before 2026-12-03, ``synthreid.render.blender.limit_blas``).
 
 Usage: .venv/bin/python perf/render_settings.py [--images 16] [--rounds 3] [--size 64x128]
-           [--a samples=16,denoise_prefilter=accurate,pool=all] [--b ""] [--workers 1,2]
+           [--a samples=16,denoise_prefilter=accurate,pool=all,blas=all] [--b ""] [--workers 1,2]
 (--a defaults to the settings before 2026-12-02; an empty --b means the current defaults)
 """
 
@@ -33,7 +34,11 @@ from perf.render_quality import parse_overrides  # noqa: E402
 
 CHILD = """
 import json, os, sys, time
-if sys.argv[3] == "all":
+pool, blas = sys.argv[3].split("/")
+if blas == "all":  # NumPy's BLAS pool left at one thread per CPU (before 2026-12-03)
+    import synthreid.render.blender as _blender
+    _blender.limit_blas = lambda threads: None
+if pool == "all":
     import bpy  # noqa: F401 - before the session: a thread pool over every CPU
 from synthreid.render.blender.session import RenderSession
 from synthreid.render.plan import plan_images
@@ -99,16 +104,17 @@ def main(argv=None) -> int:
     ap.add_argument("--images", type=int, default=16)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--size", default="64x128")
-    ap.add_argument("--a", default="samples=16,denoise_prefilter=accurate,pool=all")
+    ap.add_argument("--a", default="samples=16,denoise_prefilter=accurate,pool=all,blas=all")
     ap.add_argument("--b", default="")
     ap.add_argument("--workers", default="1", help="worker counts to run, e.g. 1,2 (children at once)")
     args = ap.parse_args(argv)
     specs, pools = {}, {}
     for k, v in (("a", args.a), ("b", args.b)):
         overrides = parse_overrides(v)
-        pools[k] = str(overrides.pop("pool", "spec"))
-        if pools[k] not in ("all", "spec"):
-            sys.exit(f"--{k}: pool must be 'all' or 'spec', got {pools[k]!r}")
+        pool, blas = str(overrides.pop("pool", "spec")), str(overrides.pop("blas", "spec"))
+        if pool not in ("all", "spec") or blas not in ("all", "spec"):
+            sys.exit(f"--{k}: pool and blas must be 'all' or 'spec', got {pool!r}, {blas!r}")
+        pools[k] = f"{pool}/{blas}"
         specs[k] = spec_json(args.preset, args.images, args.size, overrides)
     counts = [int(v) for v in args.workers.split(",")]
     rows: dict[tuple[str, int], list[dict]] = {(k, w): [] for k in "ab" for w in counts}
