@@ -12,6 +12,7 @@ import contextlib
 import importlib
 import io
 import logging
+import os
 import sys
 
 from synthreid.cliutil import HelpFormatter, apply_help_formatter
@@ -96,7 +97,23 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("synthreid: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        return _closed_pipe()
+    try:
+        sys.stdout.flush()  # a pipe closed after the last write fails here, not at exit
+    except BrokenPipeError:
+        return _closed_pipe()
     return int(rc or 0)
+
+
+def _closed_pipe() -> int:
+    """The reader of our stdout went away (``synthreid spec I | head``): stop quietly, as
+    Unix tools do, with the status of SIGPIPE (128 + 13)."""
+    # Python would report the pipe again when it flushes stdout at exit: point it at /dev/null.
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return 141
 
 
 if __name__ == "__main__":

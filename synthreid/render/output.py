@@ -68,23 +68,8 @@ def init_dataset(
     Raises DatasetError if ``root`` already holds a dataset made from a different spec.
     """
     root = Path(root)
-    plan_character(spec, 0)  # fails early (e.g. an empty background folder) before anything exists
     mpath = root / "manifest.json"
-    if mpath.is_file():
-        try:
-            existing = json.loads(mpath.read_text())
-        except (OSError, json.JSONDecodeError) as exc:
-            raise DatasetError(f"{mpath}: unreadable manifest ({exc})") from exc
-        if existing.get("spec") != spec.to_dict():
-            raise DatasetError(
-                f"{root}: holds dataset {existing.get('name')!r} made from a different spec; "
-                "choose another --out or delete the folder"
-            )
-    elif root.exists() and any(p for p in root.iterdir() if not p.name.startswith(".")):
-        if not half_initialised(root):
-            raise DatasetError(
-                f"{root}: exists, is not empty and has no manifest.json; refusing to write into it"
-            )
+    if check_folder(spec, root) == "half":
         # A creation stopped before its manifest (killed, disk full): ours, and nothing was
         # rendered into it (images come only after the manifest). Complete it instead of
         # refusing the folder for good.
@@ -102,6 +87,34 @@ def init_dataset(
             write_labels(root, (planned_row(p) for p in (plan_images(spec) if plans is None else plans)))
         write_manifest(root, manifest_for(spec))
     return root
+
+
+def check_folder(spec: DatasetSpec, root: str | Path) -> str:
+    """Whether ``spec`` may be written into ``root``, changing nothing: "new" (absent or
+    empty, dot entries aside), "ours" (a manifest of this spec) or "half" (``half_initialised``).
+    Raises DatasetError for a manifest of another spec or an unreadable one, for a folder of
+    other files, and for a spec that cannot be planned (e.g. an empty background folder)."""
+    root = Path(root)
+    plan_character(spec, 0)  # fails early, before anything exists
+    mpath = root / "manifest.json"
+    if mpath.is_file():
+        try:
+            existing = json.loads(mpath.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise DatasetError(f"{mpath}: unreadable manifest ({exc})") from exc
+        if existing.get("spec") != spec.to_dict():
+            raise DatasetError(
+                f"{root}: holds dataset {existing.get('name')!r} made from a different spec; "
+                "choose another --out or delete the folder"
+            )
+        return "ours"
+    if root.exists() and any(p for p in root.iterdir() if not p.name.startswith(".")):
+        if not half_initialised(root):
+            raise DatasetError(
+                f"{root}: exists, is not empty and has no manifest.json; refusing to write into it"
+            )
+        return "half"
+    return "new"
 
 
 def half_initialised(root: str | Path) -> bool:

@@ -56,7 +56,7 @@ from tqdm import tqdm
 
 from synthreid.errors import DatasetError, SynthreidError
 from synthreid.fsutil import remove_stale_temps
-from synthreid.render.output import init_dataset
+from synthreid.render.output import check_folder, init_dataset
 from synthreid.render.scratch import TMP_PREFIX, remove_worker_temps, sweep_orphan_temp_dirs
 from synthreid.render.spec import DatasetSpec
 from synthreid.render.writer import DatasetWriter
@@ -364,8 +364,11 @@ def render_dataset(
     """
     t0 = time.perf_counter()
     root = Path(root)
-    init_dataset(spec, root)  # plans the dataset once, into labels.jsonl, when it is new
+    check_folder(spec, root)  # refuse a foreign folder before the lock's .synthreid/ goes into it
+    root.mkdir(parents=True, exist_ok=True)
+    # The lock comes before init: two renders of one new folder must not both create it.
     with _dataset_lock(root):
+        init_dataset(spec, root)  # plans the dataset once, into labels.jsonl, when it is new
         remove_stale_temps(root)
         sweep_orphan_temp_dirs()
         config = embedded_config(root)

@@ -115,6 +115,26 @@ def test_one_render_per_dataset_folder(tmp_path):
         pass
 
 
+def test_a_render_that_loses_the_race_for_a_new_folder_creates_nothing(tmp_path):
+    """The lock is taken before the folder is created: a render that loses the race for a
+    brand-new folder writes none of its files (it could delete the winner's half-made layout)."""
+    root = tmp_path / "new"
+    root.mkdir()
+    with embedded._dataset_lock(root):  # the first render, still creating the folder
+        with pytest.raises(DatasetError, match="being rendered"):
+            embedded.render_dataset(tiny_spec(), root, workers=1, progress=False)
+        assert sorted(p.name for p in root.iterdir()) == [".synthreid"]
+
+
+def test_render_refuses_a_foreign_folder_before_touching_it(tmp_path):
+    root = tmp_path / "photos"
+    root.mkdir()
+    (root / "holiday.jpg").write_bytes(b"not ours")
+    with pytest.raises(DatasetError, match="not empty and has no manifest"):
+        embedded.render_dataset(tiny_spec(), root, workers=1, progress=False)
+    assert sorted(p.name for p in root.iterdir()) == ["holiday.jpg"]
+
+
 def test_render_on_a_full_disk_is_a_one_line_error(tmp_path, monkeypatch, capsys):
     # Found by scripts/battery.py (tmpfs filled up): `synthreid render` printed an OSError traceback.
     import errno
