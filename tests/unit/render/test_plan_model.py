@@ -107,3 +107,35 @@ def test_datasets_planned_with_an_older_schema_are_refused_naming_it(tmp_path, c
         missing_images(root)  # what `render` resumes from
     assert main(["rerender", str(root), rows[0]["stem"]]) == 2
     assert "plan schema 1" in capsys.readouterr().err
+
+
+def test_compiled_encoders_write_what_the_field_by_field_encoder_writes():
+    from dataclasses import dataclass
+
+    import numpy as np
+
+    from synthreid.render.model import codec
+    from synthreid.render.plan import plan_characters
+
+    for preset in ("I", "IV", "real"):
+        spec = DatasetSpec.preset(preset).replace(characters=40, images_per_character=3)
+        for char, images in plan_characters(spec):
+            assert codec.to_json(char) == codec._generic_dataclass(char, ())
+            for p in images:
+                for leave_out in ((), ("character",)):
+                    assert codec.to_json(p, leave_out) == codec._generic_dataclass(p, leave_out)
+
+    @dataclass(frozen=True)
+    class Odd:  # values the samplers never make: numpy scalars, a list for a tuple, None kept
+        a: float
+        b: tuple[float, ...]
+        c: tuple[int, ...]
+        d: float | None
+        e: int = 0
+
+    odd = Odd(np.float64(0.5), (1.0, np.float64(2.0)), [3], None, e=7)
+    assert codec.to_json(odd) == codec._generic_dataclass(odd, ())
+    assert codec.to_json(odd) == {"a": 0.5, "b": [1.0, 2.0], "c": [3], "d": None, "e": 7}
+    assert codec.to_json(odd, ("a", "e")) == {"b": [1.0, 2.0], "c": [3], "d": None}
+    with pytest.raises(TypeError):
+        codec.to_json(object())
