@@ -104,6 +104,32 @@ def test_a_dead_workers_task_fails_for_this_run(config, catalog):
     assert catalog.fail_worker_tasks("gone", "again") == 0
 
 
+def test_a_failed_persons_half_committed_files_are_removed_and_the_rest_kept(tmp_path, config, catalog):
+    """A worker killed between an image's files and its label row (the commit) left them; the
+    render removes them at the end (never recorded), keeping every committed image."""
+    root = tmp_path / "ds"
+    spec = tiny_spec(characters=2, images=2)
+    init_dataset(spec, root)
+    res = enqueue_dataset(catalog, spec, progress=False)
+    backend = FakeBackend()
+    for ci in (0, 1):
+        fake_render(backend, spec, root, ci, 0)  # committed: files + meta row
+    task = catalog.claim("gone", 60)  # person 0's task, its worker then killed
+    half = [im["stem"] for im in catalog.character_images(task.character_id) if im["index"] == 1][0]
+    (root / "images" / f"{half}.png").write_bytes(b"written")
+    (root / "masks" / f"{half}.png").write_bytes(b"written")
+    (root / "images" / f".{half}.png.x1.tmp").write_bytes(b"partial")
+    assert catalog.fail_worker_tasks("gone", "render worker 1 died") == 1
+    before = {p.name for p in (root / "images").iterdir()}
+
+    embedded._remove_failed_persons_files(catalog, res.dataset_id, root)
+
+    after = {p.name for p in (root / "images").iterdir()}
+    assert before - after == {f"{half}.png", f".{half}.png.x1.tmp"}
+    assert not (root / "masks" / f"{half}.png").exists()
+    assert len(list((root / "meta").glob("*.json"))) == 2  # both committed images untouched
+
+
 def test_one_render_per_dataset_folder(tmp_path):
     root = tmp_path / "ds"
     root.mkdir()
