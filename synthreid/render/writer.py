@@ -131,6 +131,21 @@ class DatasetWriter:
         """True when image ``stem`` is complete on disk (see ``finished_row``)."""
         return self.finished_row(stem) is not None
 
+    def discard_uncommitted(self, stem: str) -> int:
+        """Delete the image and mask of ``stem`` if its label row is missing (``write`` stopped
+        between its files and the row, which is written last: the image's commit); return how
+        many files. Only for an image whose writer is gone and that is not recorded done."""
+        if (self.root / "meta" / f"{stem}.json").exists():
+            return 0
+        n = 0
+        for rel in (f"images/{stem}.{self.image_format}", f"masks/{stem}.png"):
+            try:
+                (self.root / rel).unlink()
+                n += 1
+            except FileNotFoundError:
+                pass
+        return n
+
     def write(self, plan: ImagePlan, result: RenderResult) -> dict:
         """Write the image, its mask and (last) its label row; return the label row: the plan's
         JSON plus what the render measured, the files and their sha256."""

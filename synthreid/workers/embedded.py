@@ -63,7 +63,7 @@ from synthreid.render.writer import DatasetWriter
 from synthreid.workers.catalog import Catalog, open_catalog
 from synthreid.workers.config import FarmConfig
 from synthreid.workers.dispatch import LocalDispatcher
-from synthreid.workers.storage import remove_uncommitted
+from synthreid.workers.storage import remove_character_temps
 from synthreid.workers.tasks import (
     RENDER_QUEUE,
     RenderBackend,
@@ -425,7 +425,7 @@ def _render(
             hard = _run_workers(
                 spec, root, config, catalog, dsid, n_todo, skipped, workers, progress, stopper, failed
             )
-            _remove_failed_persons_files(catalog, dsid, root)
+            _remove_failed_persons_files(catalog, dsid, DatasetWriter(root, spec.output.format))
         if not hard:
             try:
                 _finalize(catalog, dsid, config)
@@ -453,16 +453,18 @@ def _render(
     return report
 
 
-def _remove_failed_persons_files(catalog: Catalog, dsid: int, root: Path) -> None:
+def _remove_failed_persons_files(catalog: Catalog, dsid: int, writer: DatasetWriter) -> None:
     """Files a failed person's worker left half-committed (image and mask written, its label
-    row not: e.g. a worker OOM-killed between them): never recorded, so removed, and the next
-    run renders those images again. Only failed tasks: their workers are gone or gave up."""
+    row not: e.g. a worker OOM-killed between them) and its temp files: never recorded, so
+    removed, and the next run renders those images again. Only failed tasks: their workers
+    are gone or gave up."""
     for task_id, ci, _ in catalog.failed_tasks(dsid):
         task = catalog.get_task(task_id)
         if task is None or task.character_id is None:
             continue
         stems = [im["stem"] for im in catalog.character_images(task.character_id) if im["state"] != "done"]
-        removed = remove_uncommitted(root, stems)
+        removed = sum(writer.discard_uncommitted(stem) for stem in stems)
+        removed += remove_character_temps(writer.root, stems)
         if removed:
             log.info("person %05d: removed %d files its worker left uncommitted", ci, removed)
 

@@ -29,23 +29,3 @@ def remove_character_temps(root: str | Path, stems: list[str]) -> int:
                 os.unlink(path)
                 n += 1
     return n
-
-
-def remove_uncommitted(root: str | Path, stems: list[str]) -> int:
-    """Delete the image and mask files of those ``stems`` that have no label row: a writer
-    killed after its files but before ``meta/STEM.json`` (written last, the image's commit);
-    return how many files. For images not done in the catalog whose writer is gone: such a
-    file was never recorded, and the next render of the image writes it again."""
-    root = Path(root)
-    n = 0
-    for stem in stems:
-        if (root / "meta" / f"{stem}.json").exists():
-            continue
-        for sub in ("images", "masks"):
-            for path in (root / sub).glob(f"{stem}.*"):
-                if path.name.endswith(".tmp") or path.stem != stem:
-                    continue
-                with contextlib.suppress(FileNotFoundError):
-                    path.unlink()
-                    n += 1
-    return n + remove_character_temps(root, stems)

@@ -28,7 +28,6 @@ from synthreid.errors import DatasetError
 from synthreid.workers.catalog import Catalog, Task
 from synthreid.workers.catalog.base import PlanBatch, dump_json
 from synthreid.workers.interrupts import StopRequested, TaskLost
-from synthreid.workers.prefetch import prefetch
 from synthreid.workers.repair import RepairReport, requeue_damaged
 from synthreid.workers.storage import remove_character_temps
 
@@ -448,8 +447,7 @@ def _plan_into(
             if planned is not None
             else plan_batches(spec, start, per_batch, processes, None if processes > 1 else backend)
         )
-        # Plans the next batch while the catalog stores this one (prefetch's doc).
-        for batch in prefetch(batches, name=f"plan {name}"):
+        for batch in batches:
             if not catalog.add_planned_batch(dsid, name, batch, RENDER_QUEUE, max_attempts, spec.characters):
                 raise DatasetError(
                     f"dataset {name!r}: another enqueue --resume is planning it at the same time"

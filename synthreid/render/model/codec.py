@@ -78,9 +78,7 @@ _ENCODERS: dict[type, Any] = {}
 def _compile_encoder(cls: type):
     """``_generic_dataclass`` for dataclass ``cls`` as generated code: value for value the same."""
     lines = ["def encode(value, leave_out):", "    out = {}"]
-    for name, omit_none in _names(cls):
-        if not name.isidentifier():  # pragma: no cover - dataclass fields always are
-            raise TypeError(f"plan codec: field {name!r} of {cls.__name__}")
+    for name, omit_none in _names(cls):  # dataclass field names are identifiers
         lines += [
             f"    if {name!r} not in leave_out:",
             f"        v = value.{name}",

@@ -89,14 +89,18 @@ def dump_json(v: Any) -> str:
     encoder). Floats come out as their shortest round-trip digits, positional where orjson
     chooses (``0.00007`` where the stdlib writes ``7e-05``): the same number when read back.
     A value orjson refuses (an int beyond 64 bits, an unknown type) goes through the stdlib
-    encoder, which writes it or raises as before; so does any output with a ``null``, because
-    orjson writes a NaN or an infinity as null where the stdlib writes ``NaN`` (refused by a
-    JSONB column: an error, not a silently changed value)."""
+    encoder, which writes it or raises as before. orjson writes a NaN or an infinity as null
+    where the stdlib writes ``NaN`` (refused by a JSONB column: an error, not a silently changed
+    value), so an output with a ``null`` is read back and, unless it equals ``v`` (every null a
+    None), written by the stdlib instead: a character's plan always holds nulls, and reading
+    back costs half of encoding it twice."""
     try:
         out = orjson.dumps(v, option=_ORJSON_OPTIONS)
     except (TypeError, orjson.JSONEncodeError):
         return _ENCODER.encode(v)
-    return _ENCODER.encode(v) if b"null" in out else out.decode()
+    if b"null" in out and orjson.loads(out) != v:
+        return _ENCODER.encode(v)
+    return out.decode()
 
 
 T = TypeVar("T")

@@ -122,7 +122,7 @@ def test_a_failed_persons_half_committed_files_are_removed_and_the_rest_kept(tmp
     assert catalog.fail_worker_tasks("gone", "render worker 1 died") == 1
     before = {p.name for p in (root / "images").iterdir()}
 
-    embedded._remove_failed_persons_files(catalog, res.dataset_id, root)
+    embedded._remove_failed_persons_files(catalog, res.dataset_id, DatasetWriter(root, spec.output.format))
 
     after = {p.name for p in (root / "images").iterdir()}
     assert before - after == {f"{half}.png", f".{half}.png.x1.tmp"}
