@@ -34,7 +34,10 @@ from synthreid.workers.catalog.worker_rows import WorkersMixin
 
 log = logging.getLogger(__name__)
 
-MIGRATION_RE = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
+# NNNN_name.sql for every catalog, or NNNN_name.DIALECT.sql where the dialects differ (a
+# version then has one file per dialect, so the version numbers stay the same everywhere).
+MIGRATION_RE = re.compile(r"^(\d{4})_([a-z0-9_]+)(?:\.(postgres|sqlite))?\.sql$")
+DIALECTS = ("postgres", "sqlite")
 DATASET_KEYS = (
     "id",
     "name",
@@ -74,14 +77,42 @@ class PlanBatch:
         return cls(min(idx, default=0), max(idx, default=-1) + 1, chars, imgs)
 
 
-def migrations() -> list[tuple[int, str, str]]:
-    """(version, name, sql text) of every numbered migration, ascending."""
+def migrations(dialect: str = "sqlite") -> list[tuple[int, str, str]]:
+    """(version, name, sql text) of every numbered migration for ``dialect`` ("postgres" or
+    "sqlite"), ascending."""
+    folder = resources.files("synthreid.workers.catalog").joinpath("migrations")
+    return select_migrations(((e.name, e.read_text()) for e in folder.iterdir()), dialect)
+
+
+def select_migrations(files: Iterable[tuple[str, str]], dialect: str) -> list[tuple[int, str, str]]:
+    """The migrations of ``dialect`` among (file name, text) pairs: per version its
+    ``NNNN_name.DIALECT.sql`` file, else its shared ``NNNN_name.sql``; other names are ignored.
+    CatalogError when a version has neither (every dialect must reach every version)."""
+    if dialect not in DIALECTS:
+        raise ValueError(f"dialect {dialect!r}: expected one of {', '.join(DIALECTS)}")
+    shared: dict[int, tuple[str, str]] = {}
+    own: dict[int, tuple[str, str]] = {}
+    versions: set[int] = set()
+    for file_name, text in files:
+        m = MIGRATION_RE.match(file_name)
+        if m is None:
+            continue
+        version = int(m[1])
+        versions.add(version)
+        if m[3] is None:
+            shared[version] = (m[2], text)
+        elif m[3] == dialect:
+            own[version] = (m[2], text)
     out = []
-    for entry in resources.files("synthreid.workers.catalog").joinpath("migrations").iterdir():
-        m = MIGRATION_RE.match(entry.name)
-        if m:
-            out.append((int(m[1]), m[2], entry.read_text()))
-    return sorted(out)
+    for version in sorted(versions):
+        found = own.get(version) or shared.get(version)
+        if found is None:
+            raise CatalogError(
+                f"migration {version:04d} has a file for another dialect but none for {dialect} "
+                f"(expected {version:04d}_NAME.{dialect}.sql or a shared {version:04d}_NAME.sql)"
+            )
+        out.append((version, *found))
+    return out
 
 
 def split_sql(text: str) -> list[str]:
@@ -97,6 +128,7 @@ class Catalog(TasksMixin, WorkersMixin, RunsMixin):
     """
 
     tokens: dict[str, str] = {}
+    dialect = "sqlite"  # which migration files apply (``migrations``)
     skip_locked = ""
     connection_errors: tuple[type[BaseException], ...] = ()
     integrity_errors: tuple[type[BaseException], ...] = ()
@@ -228,7 +260,7 @@ class Catalog(TasksMixin, WorkersMixin, RunsMixin):
     # ---- schema ----------------------------------------------------------------------------
     @staticmethod
     def latest_version() -> int:
-        return max(v for v, _, _ in migrations())
+        return max(v for v, _, _ in migrations())  # the same versions in every dialect
 
     def schema_version(self) -> int:
         def fn(cur):
@@ -245,7 +277,7 @@ class Catalog(TasksMixin, WorkersMixin, RunsMixin):
     def upgrade(self) -> list[int]:
         """Apply every pending migration, each in its own transaction; return the versions applied."""
         applied = []
-        for version, name, text in migrations():
+        for version, name, text in migrations(self.dialect):
 
             def fn(cur, version=version, name=name, text=text):
                 self._lock_migrations(cur)

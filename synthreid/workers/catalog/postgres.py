@@ -18,6 +18,7 @@ MIGRATION_LOCK = 0x5E_11D  # advisory lock key serializing `db upgrade` runs
 
 class PostgresCatalog(Catalog):
     tokens = {"ID": "BIGSERIAL PRIMARY KEY", "JSON": "JSONB", "TIME": "DOUBLE PRECISION"}
+    dialect = "postgres"
     skip_locked = "FOR UPDATE SKIP LOCKED"
     connection_errors = (psycopg2.OperationalError, psycopg2.InterfaceError)
     integrity_errors = (psycopg2.IntegrityError,)

@@ -8,7 +8,7 @@ import pytest
 
 from synthreid.errors import DatasetError
 from synthreid.workers.catalog import open_catalog
-from synthreid.workers.catalog.base import migrations, split_sql
+from synthreid.workers.catalog.base import CatalogError, migrations, select_migrations, split_sql
 from synthreid.workers.config import ConfigError, FarmConfig
 from synthreid.workers.tasks import enqueue_dataset
 
@@ -24,6 +24,34 @@ def test_migrations_are_numbered_and_applied_once(config):
     assert cat.upgrade() == []
     assert cat.schema_version() == cat.latest_version()
     cat.close()
+
+
+def test_every_dialect_reaches_the_same_versions():
+    sqlite, postgres = migrations("sqlite"), migrations("postgres")
+    assert [v for v, _, _ in sqlite] == [v for v, _, _ in postgres]
+    shared = [v for (v, _, a), (_, _, b) in zip(sqlite, postgres, strict=True) if a == b]
+    assert 1 in shared and 6 not in shared  # 0006 differs: Postgres converts plan columns to JSON
+    assert "TYPE JSON" in dict((v, t) for v, _, t in postgres)[6]
+
+
+def test_a_dialect_file_replaces_the_shared_one_and_a_gap_is_refused():
+    files = [
+        ("0001_init.sql", "shared 1"),
+        ("0002_tune.postgres.sql", "pg 2"),
+        ("0002_tune.sqlite.sql", "lite 2"),
+        ("README.md", "ignored"),
+        ("0003_more.sql", "shared 3"),
+    ]
+    assert select_migrations(files, "postgres") == [
+        (1, "init", "shared 1"),
+        (2, "tune", "pg 2"),
+        (3, "more", "shared 3"),
+    ]
+    assert [t for _, _, t in select_migrations(files, "sqlite")] == ["shared 1", "lite 2", "shared 3"]
+    with pytest.raises(CatalogError, match="0004 has a file for another dialect but none for sqlite"):
+        select_migrations([*files, ("0004_pg_only.postgres.sql", "pg 4")], "sqlite")
+    with pytest.raises(ValueError, match="dialect 'mysql'"):
+        select_migrations(files, "mysql")
 
 
 def test_split_sql_skips_comments():

@@ -1,0 +1,3 @@
+-- Nothing to change in SQLite: its JSON columns are TEXT already, and dropping a foreign key
+-- there means rebuilding the images table, so the embedded catalog keeps the second key.
+-- See 0006_plan_rows.postgres.sql.
