@@ -4,7 +4,10 @@ ratios measured in one run.
 1. planning alone: characters/s of ``tasks._plan_range`` (the typed plans and their JSON
    rows, what enqueue inserts; 10 images per character) of presets I, IV-realistic and real;
 2. planning + insert: characters/s of ``enqueue_dataset`` of preset I (x 10 images) into a
-   fresh SQLite catalog and a fresh Postgres database, with ``--processes`` planning processes.
+   fresh SQLite catalog and a fresh Postgres database, with ``--processes`` planning processes,
+   and the CPU each process spends per character (planning processes, the enqueue process and,
+   for a Postgres server on this machine, its backend): how many cores the 5,000 characters/s
+   goal would take, and the rate one enqueue process or one server backend allows at most.
 
 Every measurement runs in a fresh process per checkout, alternating (A B, A B, ...) so that a
 busy machine slows both alike. Printed: the median over rounds and the ratio this / other.
@@ -41,7 +44,7 @@ print(json.dumps({"rate": n / (time.perf_counter() - t0)}))
 """
 
 ENQUEUE_CHILD = r"""
-import json, re, resource, sys, time
+import json, os, re, resource, sys, time
 from pathlib import Path
 sys.path.insert(0, sys.argv[1])
 from synthreid.render.spec import DatasetSpec
@@ -51,14 +54,32 @@ from synthreid.workers.tasks import enqueue_dataset
 _, _, data, url, n, processes = sys.argv
 cat = open_catalog(FarmConfig(data_dir=Path(data), database_url=url or None))
 spec = DatasetSpec.preset("I").replace(name="plan", characters=int(n), images_per_character=10)
+
+def cpu(who):
+    r = resource.getrusage(who)
+    return r.ru_utime + r.ru_stime
+
+def server_cpu():
+    # the Postgres backend serving this connection, when it runs on this machine
+    pid = cat.backend_pid() if hasattr(cat, "backend_pid") else None
+    try:
+        fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    except (OSError, TypeError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+s0, c0, k0 = cpu(resource.RUSAGE_SELF), cpu(resource.RUSAGE_CHILDREN), server_cpu()
 t0 = time.perf_counter()
 enqueue_dataset(cat, spec, progress=False, processes=int(processes))
 seconds = time.perf_counter() - t0
+s1, c1, k1 = cpu(resource.RUSAGE_SELF), cpu(resource.RUSAGE_CHILDREN), server_cpu()
 rows = cat.run(lambda cur: cat.q(cur, "SELECT COUNT(*) FROM images").fetchone()[0])
 # VmHWM: this process's own peak (ru_maxrss would count the process that forked it)
 print(json.dumps({"rate": int(n) / seconds, "rows": rows,
                   "rss_mb": int(re.search(r"VmHWM:\s+(\d+)", open("/proc/self/status").read())[1]) / 1024,
-                  "children_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}))
+                  "children_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
+                  "us_enqueue": 1e6 * (s1 - s0) / int(n), "us_planning": 1e6 * (c1 - c0) / int(n),
+                  "us_server": None if k0 is None or k1 is None else 1e6 * (k1 - k0) / int(n)}))
 """
 
 
@@ -102,6 +123,32 @@ def report(label: str, rates: dict[str, list[float]]) -> None:
     )
 
 
+GOAL = 5_000  # characters/s planned + inserted (issue 15)
+
+
+def cpu_report(label: str, key: str, runs: list[dict]) -> None:
+    """CPU per character by process (medians): what the rate would be with more cores. The
+    planning processes' share includes their start-up (imports, ~1 s each)."""
+    if "us_planning" not in runs[0]:
+        return  # a checkout from before this report
+    med = {k: statistics.median(r[k] for r in runs) for k in ("us_planning", "us_enqueue")}
+    server = [r["us_server"] for r in runs if r["us_server"] is not None]
+    total = med["us_planning"] + med["us_enqueue"] + (statistics.median(server) if server else 0.0)
+    line = (
+        f"[{label}] {key}: CPU per character {med['us_planning']:.0f} us planning processes, "
+        f"{med['us_enqueue']:.0f} us enqueue process"
+    )
+    if server:
+        line += f", {statistics.median(server):.0f} us database server"
+    line += (
+        f"; {GOAL:,} characters/s would take {GOAL * total / 1e6:.1f} cores; one process caps it at "
+        f"{1e6 / med['us_enqueue']:,.0f} characters/s (enqueue process)"
+    )
+    if server:
+        line += f" and {1e6 / statistics.median(server):,.0f} (database server)"
+    print(line, flush=True)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--other", type=Path, required=True, help="the checkout to compare against")
@@ -141,6 +188,7 @@ def main() -> int:
                         f"{max(r['children_rss_mb'] for r in rs):.0f} MB largest planning process",
                         flush=True,
                     )
+                    cpu_report(label, key, rs)
     return 0
 
 
