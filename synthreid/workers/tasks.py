@@ -387,27 +387,44 @@ def enqueue_dataset(
     check_capacity(spec, data_dir, catalog_dir)
     if planned is not None:
         batches = planned(0, per_batch)
-        first = next(batches)
+    elif procs > 1:
+        # The pool plans the first batch too, and the next ones while the first is stored.
+        batches = plan_batches(spec, 0, per_batch, procs)
     else:
-        first = _plan_range(spec, 0, min(per_batch, spec.characters), None if procs > 1 else backend)
-    dsid = catalog.begin_rendered_dataset(
-        name, spec.to_dict(), spec.characters, spec.images_per_character, first, RENDER_QUEUE, max_attempts
-    )
-    if first.stop < spec.characters:
-        _plan_into(
-            catalog,
-            spec,
+        batches = None
+    try:
+        if batches is not None:
+            first = next(batches)
+        else:
+            first = _plan_range(spec, 0, min(per_batch, spec.characters), backend)
+        dsid = catalog.begin_rendered_dataset(
             name,
-            dsid,
-            first.stop,
-            per_batch,
-            procs,
-            backend,
+            spec.to_dict(),
+            spec.characters,
+            spec.images_per_character,
+            first,
+            RENDER_QUEUE,
             max_attempts,
-            progress,
-            done=first.stop,
-            planned=(lambda start, batch: batches) if planned is not None else None,
         )
+        if first.stop < spec.characters:
+            _plan_into(
+                catalog,
+                spec,
+                name,
+                dsid,
+                first.stop,
+                per_batch,
+                procs,
+                backend,
+                max_attempts,
+                progress,
+                done=first.stop,
+                planned=(lambda start, batch: batches) if batches is not None else None,
+            )
+    finally:
+        close = getattr(batches, "close", None)
+        if close is not None:
+            close()  # a pool still planning is stopped
     return EnqueueResult(
         dsid,
         name,

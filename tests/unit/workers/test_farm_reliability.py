@@ -144,6 +144,38 @@ def test_parallel_planning_gives_the_same_batches():
     assert one == two and [b.start for b in one] == [0, 2, 4]
 
 
+def test_a_pooled_enqueue_plans_every_batch_in_its_pool(config, catalog, monkeypatch, tmp_path):
+    import multiprocessing
+
+    from synthreid.workers import tasks
+
+    def stored(cat, dsid):
+        return [row[1:] for page in cat.image_plan_pages(dsid) for row in page]
+
+    spec = tiny_spec(characters=6, images=2)
+    alone_cat = SQLiteCatalog(tmp_path / "alone.db")
+    alone_cat.upgrade()
+    alone = enqueue_dataset(alone_cat, spec, progress=False, batch_images=4)
+    monkeypatch.setattr(tasks, "PARALLEL_FROM", 1)
+
+    def not_here(*args, **kwargs):
+        raise AssertionError("planned in the enqueue process")
+
+    monkeypatch.setattr(tasks, "_plan_range", not_here)  # the spawned pool imports its own
+    pooled = enqueue_dataset(catalog, spec, progress=False, processes=2, batch_images=4)
+    assert stored(catalog, pooled.dataset_id) == stored(alone_cat, alone.dataset_id)
+    assert len(stored(catalog, pooled.dataset_id)) == 12
+    alone_cat.close()
+
+    def refused(*args, **kwargs):
+        raise DatasetError("dataset 'other' already exists in the catalog")
+
+    monkeypatch.setattr(catalog, "begin_rendered_dataset", refused)
+    with pytest.raises(DatasetError, match="already exists"):
+        enqueue_dataset(catalog, spec.replace(name="other"), progress=False, processes=2, batch_images=4)
+    assert multiprocessing.active_children() == []  # the pool planning ahead was stopped
+
+
 def test_capacity_is_checked_before_anything_is_written(config, catalog, tmp_path):
     files, rows = estimate_bytes(tiny_spec())
     assert files > 2_500 and rows > 0
