@@ -74,6 +74,7 @@ def cmd_enqueue(args) -> int:
             backend=backend,
             progress=not args.quiet,
             processes=config.plan_processes,
+            writers=config.plan_writers,
             data_dir=config.data_dir,
             catalog_dir=None if config.uses_postgres else config.sqlite_path.parent,
             dataset_root=None if args.no_file_check else config.dataset_root,

@@ -10,6 +10,8 @@
 ``SYNTHREID_RETRY_BACKOFF`` first retry delay, seconds, doubled per attempt (default 10)
 ``SYNTHREID_REAPER_INTERVAL`` seconds between reaper passes inside each worker (default 10)
 ``SYNTHREID_PLAN_PROCESSES`` processes planning an ``enqueue`` in parallel (default: CPU count, at most 8)
+``SYNTHREID_PLAN_WRITERS``  Postgres connections storing an ``enqueue``'s batches at once, committed
+                            in order (default 2; SQLite always uses one)
 
 Passwords in the URLs are never printed: ``mask_url`` replaces them, and ``SecretFilter``
 removes them from every log line (e.g. from a driver's error message).
@@ -143,6 +145,7 @@ class FarmConfig:
     retry_backoff: float = 10.0
     reaper_interval: float = 10.0
     plan_processes: int = 1
+    plan_writers: int = 1
     # The embedded farm of `synthreid render`: its one dataset's folder, whatever the name.
     dataset_dir: Path | None = None
 
@@ -171,6 +174,7 @@ class FarmConfig:
             retry_backoff=_number(env, "SYNTHREID_RETRY_BACKOFF", 10.0, 0.0),
             reaper_interval=_number(env, "SYNTHREID_REAPER_INTERVAL", 10.0, 0.1),
             plan_processes=int(_number(env, "SYNTHREID_PLAN_PROCESSES", min(os.cpu_count() or 1, 8), 1)),
+            plan_writers=int(_number(env, "SYNTHREID_PLAN_WRITERS", 2, 1)),
         )
 
     def replace(self, **kw) -> FarmConfig:

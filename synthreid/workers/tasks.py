@@ -28,6 +28,7 @@ from synthreid.errors import DatasetError
 from synthreid.workers.catalog import Catalog, Task
 from synthreid.workers.catalog.base import PlanBatch, dump_json
 from synthreid.workers.interrupts import StopRequested, TaskLost
+from synthreid.workers.ordered_writes import write_in_order
 from synthreid.workers.repair import RepairReport, requeue_damaged
 from synthreid.workers.storage import remove_character_temps
 
@@ -300,6 +301,15 @@ def plan_batches(spec, start: int, batch: int, processes: int = 1, backend=None)
             yield pending.popleft().get()
 
 
+def _writers_and_batch(catalog: Catalog, spec, writers: int, batch_images: int) -> tuple[int, int]:
+    """The writer connections the catalog allows, and the characters per batch."""
+    if writers < 1:
+        raise ValueError(f"writers: expected 1 or more, got {writers}")
+    writers = writers if catalog.concurrent_writes else 1
+    # Batches in flight grow with the writers (each holds one): smaller ones keep memory flat.
+    return writers, max(1, batch_images // spec.images_per_character // writers)
+
+
 def enqueue_dataset(
     catalog: Catalog,
     spec,
@@ -310,6 +320,7 @@ def enqueue_dataset(
     backend: RenderBackend | None = None,
     progress: bool = True,
     processes: int = 1,
+    writers: int = 1,
     data_dir: Path | None = None,
     catalog_dir: Path | None = None,
     batch_images: int = BATCH_IMAGES,
@@ -329,6 +340,9 @@ def enqueue_dataset(
     batch is committed together with the dataset row, so a planning error writes nothing.
     ``tasks`` of the result are read from the catalog lazily.
 
+    ``writers``: connections storing batches at once, committed in order (``ordered_writes``;
+    Postgres only, SQLite always stores with one).
+
     ``planned(start, batch)``: plans made already (``synthreid render`` reads them from the
     dataset's labels.jsonl, ``stored_batches``) as batches of ``batch`` characters from
     character ``start`` on, instead of planning here.
@@ -338,7 +352,7 @@ def enqueue_dataset(
     if name is not None:
         spec = spec.replace(name=check_dataset_name(name))
     name = check_dataset_name(spec.name)
-    per_batch = max(1, batch_images // spec.images_per_character)
+    writers, per_batch = _writers_and_batch(catalog, spec, writers, batch_images)
     # Only the real planner can run in worker processes (a test backend stays in-process).
     procs = processes if type(backend) is RenderBackend and spec.characters >= PARALLEL_FROM else 1
     existing = catalog.get_dataset(name)
@@ -369,6 +383,7 @@ def enqueue_dataset(
                 max_attempts,
                 progress,
                 planned=planned,
+                writers=writers,
             )
         repair = None
         if dataset_root is not None:
@@ -420,6 +435,7 @@ def enqueue_dataset(
                 progress,
                 done=first.stop,
                 planned=(lambda start, batch: batches) if batches is not None else None,
+                writers=writers,
             )
     finally:
         close = getattr(batches, "close", None)
@@ -449,6 +465,7 @@ def _plan_into(
     progress: bool,
     done: int | None = None,
     planned: Callable[[int, int], Iterator[PlanBatch]] | None = None,
+    writers: int = 1,
 ) -> None:
     bar = tqdm(
         total=spec.characters,
@@ -464,6 +481,22 @@ def _plan_into(
             if planned is not None
             else plan_batches(spec, start, per_batch, processes, None if processes > 1 else backend)
         )
+        if writers > 1:
+
+            def store(cat: Catalog, batch: PlanBatch, before_commit: Callable[[], None]) -> None:
+                cat.add_planned_batch(
+                    dsid, name, batch, RENDER_QUEUE, max_attempts, spec.characters, before_commit
+                )
+
+            write_in_order(
+                catalog,
+                batches,
+                store,
+                writers=writers,
+                start=start,
+                on_commit=lambda batch: bar.update(batch.stop - batch.start),
+            )
+            return
         for batch in batches:
             if not catalog.add_planned_batch(dsid, name, batch, RENDER_QUEUE, max_attempts, spec.characters):
                 raise DatasetError(

@@ -14,7 +14,7 @@ import contextlib
 import logging
 import re
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
@@ -77,6 +77,10 @@ class PlanBatch:
         return cls(min(idx, default=0), max(idx, default=-1) + 1, chars, imgs)
 
 
+def _planned_elsewhere(name: str) -> str:
+    return f"dataset {name!r}: another enqueue --resume is planning it at the same time"
+
+
 def migrations(dialect: str = "sqlite") -> list[tuple[int, str, str]]:
     """(version, name, sql text) of every numbered migration for ``dialect`` ("postgres" or
     "sqlite"), ascending."""
@@ -129,6 +133,9 @@ class Catalog(TasksMixin, WorkersMixin, RunsMixin):
 
     tokens: dict[str, str] = {}
     dialect = "sqlite"  # which migration files apply (``migrations``)
+    # Whether several connections may store one dataset's planned batches at once
+    # (``ordered_writes``): not SQLite, whose one writer at a time would wait on itself.
+    concurrent_writes = False
     skip_locked = ""
     connection_errors: tuple[type[BaseException], ...] = ()
     integrity_errors: tuple[type[BaseException], ...] = ()
@@ -386,28 +393,58 @@ class Catalog(TasksMixin, WorkersMixin, RunsMixin):
         return self.run(fn)
 
     def add_planned_batch(
-        self, dataset_id: int, name: str, batch: PlanBatch, queue: str, max_attempts: int, characters: int
+        self,
+        dataset_id: int,
+        name: str,
+        batch: PlanBatch,
+        queue: str,
+        max_attempts: int,
+        characters: int,
+        before_commit: Callable[[], None] | None = None,
     ) -> bool:
         """Insert one planned batch (characters ``batch.start..stop-1``) and its tasks in one
         transaction; a batch already stored (a retried commit) is skipped. False when the
-        dataset's planning is not at ``batch.start`` (another enqueue continues it)."""
+        dataset's planning is not at ``batch.start`` (another enqueue continues it).
 
-        def fn(cur):
+        ``before_commit``: called once the rows are in and before the commit, for writers on
+        several connections (``ordered_writes``): it returns when the batch before this one is
+        committed, so the rows go in while that one is still being stored. The planning
+        watermark is then read again and must be at ``batch.start`` (else DatasetError, and
+        the rows roll back)."""
+
+        def planned_now(cur) -> int | None:
             row = self.q(
                 cur, "SELECT planned_characters FROM datasets WHERE id = ?", (dataset_id,)
             ).fetchone()
             if row is None:
                 raise CatalogError(f"dataset {name!r}: removed from the catalog while it was being planned")
-            planned = row[0]
+            return row[0]
+
+        def fn(cur):
+            planned = planned_now(cur)
             if planned is None or planned >= batch.stop:
                 return True  # this batch is already in (the commit went through, its answer was lost)
-            if planned != batch.start:
-                return False
-            self._insert_batch(cur, dataset_id, name, batch, queue, max_attempts)
+            if before_commit is None:
+                if planned != batch.start:
+                    return False
+            elif planned > batch.start:
+                raise DatasetError(_planned_elsewhere(name))
+            try:
+                self._insert_batch(cur, dataset_id, name, batch, queue, max_attempts)
+            except self.integrity_errors:
+                raise DatasetError(_planned_elsewhere(name)) from None  # its rows are someone else's
+            if before_commit is not None:
+                before_commit()
+                if planned_now(cur) != batch.start:  # read committed: sees the batch before
+                    raise DatasetError(_planned_elsewhere(name))
             self._set_planned(cur, dataset_id, batch.stop, characters)
             return True
 
         return self.run(fn)
+
+    def clone(self) -> Catalog:
+        """Another connection to the same catalog (its own transactions), for another thread."""
+        raise CatalogError(f"{self.where}: one connection only")
 
     def _set_planned(self, cur, dataset_id: int, planned: int, characters: int) -> None:
         # NULL = every character planned (as for datasets written before migration 0004).
@@ -727,22 +764,33 @@ class Catalog(TasksMixin, WorkersMixin, RunsMixin):
 
     def image_plan_pages(self, dataset_id: int, page: int = 2_000) -> Iterator[list[tuple[int, dict, dict]]]:
         """A dataset's stored plans as pages of (character id, character JSON, image params
-        JSON) in planning order (by image id; each page its own short transaction)."""
-        last = 0
-        while True:
+        JSON) in planning order: by character index, then image index (not by row id: batches
+        stored on several connections get their ids interleaved). Each page, the images of
+        about ``page`` / images-per-character characters, is its own short transaction."""
+
+        def bounds(cur):
+            row = self.q(
+                cur,
+                "SELECT MAX(c.idx), MAX(d.images_per_character) FROM characters c "
+                "JOIN datasets d ON d.id = c.dataset_id WHERE c.dataset_id = ?",
+                (dataset_id,),
+            ).fetchone()
+            return (-1, 1) if row is None or row[0] is None else (int(row[0]), int(row[1] or 1))
+
+        last_idx, per_char = self.run(bounds)
+        span = max(1, page // max(per_char, 1))
+        for lo in range(0, last_idx + 1, span):
             rows = self.run(
-                lambda cur, last=last: self.q(
+                lambda cur, lo=lo: self.q(
                     cur,
-                    "SELECT i.id, i.character_id, c.attributes, i.params FROM images i "
-                    "JOIN characters c ON c.id = i.character_id WHERE i.dataset_id = ? AND i.id > ? "
-                    "ORDER BY i.id LIMIT ?",
-                    (dataset_id, last, page),
+                    "SELECT i.character_id, c.attributes, i.params FROM characters c "
+                    "JOIN images i ON i.character_id = c.id WHERE c.dataset_id = ? AND c.idx >= ? "
+                    "AND c.idx < ? ORDER BY c.idx, i.idx",
+                    (dataset_id, lo, lo + span),
                 ).fetchall()
             )
-            if not rows:
-                return
-            yield [(r[1], load_json(r[2]), load_json(r[3])) for r in rows]
-            last = rows[-1][0]
+            if rows:
+                yield [(r[0], load_json(r[1]), load_json(r[2])) for r in rows]
 
     def dataset_images(self, dataset_id: int) -> list[dict]:
         def fn(cur):

@@ -19,6 +19,7 @@ MIGRATION_LOCK = 0x5E_11D  # advisory lock key serializing `db upgrade` runs
 class PostgresCatalog(Catalog):
     tokens = {"ID": "BIGSERIAL PRIMARY KEY", "JSON": "JSONB", "TIME": "DOUBLE PRECISION"}
     dialect = "postgres"
+    concurrent_writes = True
     skip_locked = "FOR UPDATE SKIP LOCKED"
     connection_errors = (psycopg2.OperationalError, psycopg2.InterfaceError)
     integrity_errors = (psycopg2.IntegrityError,)
@@ -28,6 +29,9 @@ class PostgresCatalog(Catalog):
         self.where = f"catalog {mask_url(url)}"
         self._secrets = [p for p in (url_password(url),) if p]
         super().__init__(retry_for=retry_for)
+
+    def clone(self) -> PostgresCatalog:
+        return PostgresCatalog(self.url, retry_for=self.retry_for)
 
     def _connect(self):
         conn = psycopg2.connect(

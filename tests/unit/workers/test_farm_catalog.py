@@ -176,6 +176,9 @@ def test_config_from_env(tmp_path):
     with pytest.raises(ConfigError, match="SYNTHREID_DATABASE_URL"):
         FarmConfig.from_env({"SYNTHREID_DATABASE_URL": "mysql://x"})
     assert FarmConfig.from_env({"SYNTHREID_DATABASE_URL": "postgresql://u@h/db"}).uses_postgres
+    assert c.plan_writers == 2 and FarmConfig.from_env({"SYNTHREID_PLAN_WRITERS": "4"}).plan_writers == 4
+    with pytest.raises(ConfigError, match="SYNTHREID_PLAN_WRITERS"):
+        FarmConfig.from_env({"SYNTHREID_PLAN_WRITERS": "0"})
 
 
 def test_a_catalog_file_that_cannot_be_opened_is_a_clear_error(config, monkeypatch):
