@@ -52,6 +52,19 @@ def _arithmetic_is_numpys() -> bool:
 uniform = _uniform_arithmetic if _arithmetic_is_numpys() else _uniform_numpy
 
 
+def uniforms(rng: np.random.Generator, bounds) -> list[float]:
+    """``[uniform(rng, lo, hi) for lo, hi in bounds]`` from one call: the same values and the
+    same generator state after it (numpy's ``random(n)`` takes the n doubles that n calls of
+    ``random()`` take, and each value is ``lo + (hi - lo) * u`` as in ``uniform``). Draws
+    one at a time where ``uniform`` is numpy's own or a span is not a finite non-negative
+    number (numpy's errors)."""
+    los = [float(lo) for lo, _ in bounds]
+    spans = [float(hi) - lo for lo, (_, hi) in zip(los, bounds, strict=True)]
+    if uniform is not _uniform_arithmetic or not all(0.0 <= s < math.inf for s in spans):
+        return [uniform(rng, lo, hi) for lo, hi in bounds]
+    return [lo + s * u for lo, s, u in zip(los, spans, rng.random(len(los)).tolist(), strict=True)]
+
+
 # numpy's SeedSequence (numpy/random/bit_generator.pyx, unchanged since numpy 1.17): a pool of
 # 4 uint32 words hashed from the entropy words, from which PCG64 takes 8 words (4 uint64).
 _POOL = 4

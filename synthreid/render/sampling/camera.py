@@ -11,7 +11,7 @@ import math
 import numpy as np
 
 from synthreid.render.model.scene import CameraPlan
-from synthreid.render.sampling import uniform
+from synthreid.render.sampling import uniforms
 
 
 def sample_directions(rng: np.random.Generator, theta1_deg: float, theta2_deg: float, n: int | None = None):
@@ -66,23 +66,33 @@ def look_at(position, target, up=(0.0, 0.0, 1.0)) -> np.ndarray:
     return np.stack([right, down, forward])
 
 
-def _direction(rng: np.random.Generator, theta1_deg: float, theta2_deg: float) -> tuple[float, float, float]:
-    """``sample_directions(rng, theta1, theta2)`` as floats: the same draws and float
-    operations (libm cos/sin/sqrt, as numpy's float64 loops without AVX-512) without arrays."""
+def _z_bounds(theta1_deg: float, theta2_deg: float) -> tuple[float, float]:
     if not 0.0 <= theta1_deg <= theta2_deg <= 180.0:
         raise ValueError(f"need 0 <= theta1 <= theta2 <= 180 degrees, got {theta1_deg}, {theta2_deg}")
-    z_lo, z_hi = math.cos(math.radians(theta2_deg)), math.cos(math.radians(theta1_deg))
-    z = uniform(rng, z_lo, z_hi)
-    phi = uniform(rng, 0.0, 2.0 * math.pi)
+    return math.cos(math.radians(theta2_deg)), math.cos(math.radians(theta1_deg))
+
+
+def _unit(z: float, phi: float) -> tuple[float, float, float]:
     r = math.sqrt(1.0 - z * z)  # >= +0.0: |z| <= 1 (numpy's clip at 0 changes nothing)
     return r * math.cos(phi), r * math.sin(phi), z
 
 
+def _direction(rng: np.random.Generator, theta1_deg: float, theta2_deg: float) -> tuple[float, float, float]:
+    """``sample_directions(rng, theta1, theta2)`` as floats: the same draws and float
+    operations (libm cos/sin/sqrt, as numpy's float64 loops without AVX-512) without arrays."""
+    z, phi = uniforms(rng, (_z_bounds(theta1_deg, theta2_deg), (0.0, 2.0 * math.pi)))
+    return _unit(z, phi)
+
+
 def sample_camera(rng: np.random.Generator, camera_spec, target) -> CameraPlan:
     """One camera pose: position on the segment around ``target`` (m) at a sampled distance."""
-    d = _direction(rng, *camera_spec.polar)
     lo, hi = camera_spec.distance
-    dist = float(uniform(rng, lo, hi)) if hi > lo else float(lo)
+    # the direction's two draws, then the distance's (none for a fixed distance), in one call
+    draws = uniforms(
+        rng, (_z_bounds(*camera_spec.polar), (0.0, 2.0 * math.pi), *(((lo, hi),) if hi > lo else ()))
+    )
+    d = _unit(draws[0], draws[1])
+    dist = draws[2] if hi > lo else float(lo)
     tx, ty, tz = (float(t) for t in target)
     theta, phi = polar_azimuth(d)
     return CameraPlan(

@@ -16,7 +16,7 @@ from synthreid.render.model.scene import (
     BackgroundPlan,
     LightPlan,
 )
-from synthreid.render.sampling import asset_files, uniform
+from synthreid.render.sampling import asset_files, uniform, uniforms
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 PANORAMA_SUFFIXES = (".png", ".jpg", ".jpeg", ".hdr", ".exr")
@@ -123,10 +123,16 @@ def kelvin_to_linear_rgb(kelvin: float) -> list[float]:
 
 def sample_lighting(rng: np.random.Generator, lighting) -> LightPlan:
     """Per-image sun (strength W/m^2, elevation/azimuth deg, colour) and world ambient strength."""
-    kelvin = float(uniform(rng, *lighting.color_temperature))
-    strength = float(uniform(rng, *lighting.sun_strength))
-    elevation = float(uniform(rng, *lighting.sun_elevation))
-    azimuth = float(uniform(rng, 0.0, 360.0))
+    kelvin, strength, elevation, azimuth, ambient = uniforms(
+        rng,
+        (
+            lighting.color_temperature,
+            lighting.sun_strength,
+            lighting.sun_elevation,
+            (0.0, 360.0),
+            lighting.ambient,
+        ),
+    )
     r, g, b = kelvin_to_linear_rgb(kelvin)
     return LightPlan(
         sun_strength=strength,
@@ -134,13 +140,11 @@ def sample_lighting(rng: np.random.Generator, lighting) -> LightPlan:
         sun_azimuth_deg=azimuth,
         sun_kelvin=kelvin,
         sun_color=(r, g, b),
-        ambient=float(uniform(rng, *lighting.ambient)),
+        ambient=ambient,
     )
 
 
 def sample_background_crop(rng: np.random.Generator) -> BackgroundCrop:
     """Where a background photo is cut for one image: a window of relative size and offset."""
-    scale = float(uniform(rng, 0.35, 1.0))
-    x = float(uniform(rng, 0, 1))
-    y = float(uniform(rng, 0, 1))
-    return BackgroundCrop(scale=scale, x=x, y=y, flip=bool(uniform(rng) < 0.5))
+    scale, x, y, flip = uniforms(rng, ((0.35, 1.0), (0.0, 1.0), (0.0, 1.0), (0.0, 1.0)))
+    return BackgroundCrop(scale=scale, x=x, y=y, flip=flip < 0.5)

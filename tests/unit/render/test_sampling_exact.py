@@ -110,3 +110,23 @@ def test_uniform_is_rng_uniform():
     for lo, hi, error in ((1.0, 0.0, ValueError), (-1e308, 1e308, OverflowError)):
         with pytest.raises(error):
             uniform(a, lo, hi)
+
+
+def test_uniforms_is_uniform_call_by_call():
+    from synthreid.render.sampling import uniform, uniforms
+
+    bounds = [(0, 1), (0.0, 0.0), (2.5, 2.5), (-1.0, 5.0), (4000.0, 7500.0), (0.35, 1.0), (1e-300, 1e300)]
+    bounds += [tuple(sorted(b)) for b in np.random.default_rng(7).normal(0.0, 50.0, (600, 2)).tolist()]
+    groups = np.random.default_rng(8).integers(1, 7, 200).tolist()
+    a, b = rng_for(2, 5), rng_for(2, 5)
+    at = 0
+    for n in groups:
+        chunk = [bounds[(at + k) % len(bounds)] for k in range(n)]
+        at += n
+        want = [uniform(b, lo, hi) for lo, hi in chunk]
+        got = uniforms(a, chunk)
+        assert got == want and all(type(v) is float for v in got), chunk
+        assert a.bit_generator.state == b.bit_generator.state
+    for chunk, error in (([(0.0, 1.0), (1.0, 0.0)], ValueError), ([(-1e308, 1e308)], OverflowError)):
+        with pytest.raises(error):
+            uniforms(a, chunk)
