@@ -15,6 +15,7 @@ works, so the enqueue process itself stays cheap (about 80 us of CPU per charact
 
 from __future__ import annotations
 
+import functools
 import queue
 import threading
 from collections.abc import Callable, Iterable
@@ -120,7 +121,7 @@ class _Writers:
             while (batch := self.todo.get()) is not self._DONE:
                 if self.order.error is not None:
                     continue  # drain, so that the feeder never blocks on a full queue
-                self.store(cat, batch, lambda b=batch: self.order.wait_turn(b.start))
+                self.store(cat, batch, functools.partial(self.order.wait_turn, batch.start))
                 self.order.committed(batch.stop)
                 with self.report:
                     self.on_commit(batch)
