@@ -22,12 +22,14 @@ Usage: .venv/bin/python perf/planning.py --other /path/to/old/checkout [--rounds
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import statistics
 import subprocess
 import sys
 import tempfile
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -120,7 +122,9 @@ print(json.dumps({"rate": n / (time.perf_counter() - t0)}))
 """
 
 
-def store_once(pg_admin: str, n: int, writers: int) -> float:
+@contextlib.contextmanager
+def scratch_database(pg_admin: str) -> Iterator[str]:
+    """The URL of a fresh Postgres database, dropped afterwards."""
     import psycopg2
 
     name = f"synthreid_perf_{uuid.uuid4().hex[:8]}"
@@ -128,11 +132,15 @@ def store_once(pg_admin: str, n: int, writers: int) -> float:
     admin.autocommit = True
     admin.cursor().execute(f'CREATE DATABASE "{name}"')
     try:
-        url = pg_admin.rsplit("/", 1)[0] + "/" + name
-        return child(REPO, STORE_CHILD, url, str(n), str(writers))["rate"]
+        yield pg_admin.rsplit("/", 1)[0] + "/" + name
     finally:
         admin.cursor().execute(f'DROP DATABASE IF EXISTS "{name}"')
         admin.close()
+
+
+def store_once(pg_admin: str, n: int, writers: int) -> float:
+    with scratch_database(pg_admin) as url:
+        return child(REPO, STORE_CHILD, url, str(n), str(writers))["rate"]
 
 
 def child(checkout: Path, script: str, *args: str) -> dict:
@@ -151,18 +159,8 @@ def enqueue_once(
     if db == "SQLite":
         out = child(checkout, ENQUEUE_CHILD, str(data), "", str(n), str(processes), str(writers))
     else:
-        import psycopg2
-
-        name = f"synthreid_perf_{uuid.uuid4().hex[:8]}"
-        admin = psycopg2.connect(pg_admin)
-        admin.autocommit = True
-        admin.cursor().execute(f'CREATE DATABASE "{name}"')
-        try:
-            url = pg_admin.rsplit("/", 1)[0] + "/" + name
+        with scratch_database(pg_admin) as url:
             out = child(checkout, ENQUEUE_CHILD, str(data), url, str(n), str(processes), str(writers))
-        finally:
-            admin.cursor().execute(f'DROP DATABASE IF EXISTS "{name}"')
-            admin.close()
     if out["rows"] != n * 10:
         raise RuntimeError(f"{checkout} {db}: {out['rows']} image rows, expected {n * 10}")
     return out

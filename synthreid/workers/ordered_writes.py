@@ -88,9 +88,8 @@ class _Writers:
         self.catalog, self.store, self.on_commit = catalog, store, on_commit
         self.order = CommitOrder(start)
         self.report = threading.Lock()  # on_commit runs in one thread at a time
-        self.todo: queue.Queue = queue.Queue(
-            maxsize=1
-        )  # one batch waits for a free writer: memory stays flat
+        # One batch waits for a free writer: memory stays flat.
+        self.todo: queue.Queue = queue.Queue(maxsize=1)
         self.threads = [
             threading.Thread(target=self._write, name=f"plan-writer-{i}", daemon=True) for i in range(writers)
         ]

@@ -498,10 +498,7 @@ def _plan_into(
             )
             return
         for batch in batches:
-            if not catalog.add_planned_batch(dsid, name, batch, RENDER_QUEUE, max_attempts, spec.characters):
-                raise DatasetError(
-                    f"dataset {name!r}: another enqueue --resume is planning it at the same time"
-                )
+            catalog.add_planned_batch(dsid, name, batch, RENDER_QUEUE, max_attempts, spec.characters)
             bar.update(batch.stop - batch.start)
     finally:
         bar.close()

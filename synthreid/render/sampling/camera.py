@@ -66,33 +66,31 @@ def look_at(position, target, up=(0.0, 0.0, 1.0)) -> np.ndarray:
     return np.stack([right, down, forward])
 
 
-def _z_bounds(theta1_deg: float, theta2_deg: float) -> tuple[float, float]:
+def _direction_then(
+    rng: np.random.Generator, theta1_deg: float, theta2_deg: float, *then: tuple[float, float]
+) -> tuple[tuple[float, float, float], list[float]]:
+    """``sample_directions(rng, theta1, theta2)`` as floats (the same draws and float
+    operations: libm cos/sin/sqrt, as numpy's float64 loops without AVX-512), and after it one
+    uniform draw per (lo, hi) of ``then``, all from one generator call (``uniforms``)."""
     if not 0.0 <= theta1_deg <= theta2_deg <= 180.0:
         raise ValueError(f"need 0 <= theta1 <= theta2 <= 180 degrees, got {theta1_deg}, {theta2_deg}")
-    return math.cos(math.radians(theta2_deg)), math.cos(math.radians(theta1_deg))
-
-
-def _unit(z: float, phi: float) -> tuple[float, float, float]:
+    z_bounds = math.cos(math.radians(theta2_deg)), math.cos(math.radians(theta1_deg))
+    z, phi, *rest = uniforms(rng, (z_bounds, (0.0, 2.0 * math.pi), *then))
     r = math.sqrt(1.0 - z * z)  # >= +0.0: |z| <= 1 (numpy's clip at 0 changes nothing)
-    return r * math.cos(phi), r * math.sin(phi), z
+    return (r * math.cos(phi), r * math.sin(phi), z), rest
 
 
 def _direction(rng: np.random.Generator, theta1_deg: float, theta2_deg: float) -> tuple[float, float, float]:
-    """``sample_directions(rng, theta1, theta2)`` as floats: the same draws and float
-    operations (libm cos/sin/sqrt, as numpy's float64 loops without AVX-512) without arrays."""
-    z, phi = uniforms(rng, (_z_bounds(theta1_deg, theta2_deg), (0.0, 2.0 * math.pi)))
-    return _unit(z, phi)
+    """``sample_directions(rng, theta1, theta2)`` as floats (``_direction_then``)."""
+    return _direction_then(rng, theta1_deg, theta2_deg)[0]
 
 
 def sample_camera(rng: np.random.Generator, camera_spec, target) -> CameraPlan:
     """One camera pose: position on the segment around ``target`` (m) at a sampled distance."""
     lo, hi = camera_spec.distance
-    # the direction's two draws, then the distance's (none for a fixed distance), in one call
-    draws = uniforms(
-        rng, (_z_bounds(*camera_spec.polar), (0.0, 2.0 * math.pi), *(((lo, hi),) if hi > lo else ()))
-    )
-    d = _unit(draws[0], draws[1])
-    dist = draws[2] if hi > lo else float(lo)
+    varies = hi > lo  # a fixed distance takes no draw
+    d, rest = _direction_then(rng, *camera_spec.polar, *(((lo, hi),) if varies else ()))
+    dist = rest[0] if varies else float(lo)
     tx, ty, tz = (float(t) for t in target)
     theta, phi = polar_azimuth(d)
     return CameraPlan(

@@ -401,16 +401,15 @@ class Catalog(TasksMixin, WorkersMixin, RunsMixin):
         max_attempts: int,
         characters: int,
         before_commit: Callable[[], None] | None = None,
-    ) -> bool:
+    ) -> None:
         """Insert one planned batch (characters ``batch.start..stop-1``) and its tasks in one
-        transaction; a batch already stored (a retried commit) is skipped. False when the
-        dataset's planning is not at ``batch.start`` (another enqueue continues it).
+        transaction; a batch already stored (a retried commit) is skipped. DatasetError when
+        the dataset's planning is elsewhere (another ``enqueue --resume`` continues it).
 
         ``before_commit``: called once the rows are in and before the commit, for writers on
         several connections (``ordered_writes``): it returns when the batch before this one is
         committed, so the rows go in while that one is still being stored. The planning
-        watermark is then read again and must be at ``batch.start`` (else DatasetError, and
-        the rows roll back)."""
+        watermark is then read again and must be at ``batch.start`` (else the rows roll back)."""
 
         def planned_now(cur) -> int | None:
             row = self.q(
@@ -423,11 +422,9 @@ class Catalog(TasksMixin, WorkersMixin, RunsMixin):
         def fn(cur):
             planned = planned_now(cur)
             if planned is None or planned >= batch.stop:
-                return True  # this batch is already in (the commit went through, its answer was lost)
-            if before_commit is None:
-                if planned != batch.start:
-                    return False
-            elif planned > batch.start:
+                return  # this batch is already in (the commit went through, its answer was lost)
+            # Without a turn to wait for, the watermark must be at this batch already.
+            if planned > batch.start or (before_commit is None and planned < batch.start):
                 raise DatasetError(_planned_elsewhere(name))
             try:
                 self._insert_batch(cur, dataset_id, name, batch, queue, max_attempts)
@@ -438,9 +435,8 @@ class Catalog(TasksMixin, WorkersMixin, RunsMixin):
                 if planned_now(cur) != batch.start:  # read committed: sees the batch before
                     raise DatasetError(_planned_elsewhere(name))
             self._set_planned(cur, dataset_id, batch.stop, characters)
-            return True
 
-        return self.run(fn)
+        self.run(fn)
 
     def clone(self) -> Catalog:
         """Another connection to the same catalog (its own transactions), for another thread."""
@@ -768,17 +764,17 @@ class Catalog(TasksMixin, WorkersMixin, RunsMixin):
         stored on several connections get their ids interleaved). Each page, the images of
         about ``page`` / images-per-character characters, is its own short transaction."""
 
-        def bounds(cur):
-            row = self.q(
-                cur,
-                "SELECT MAX(c.idx), MAX(d.images_per_character) FROM characters c "
-                "JOIN datasets d ON d.id = c.dataset_id WHERE c.dataset_id = ?",
-                (dataset_id,),
+        def bounds(cur) -> tuple[int, int]:
+            (last,) = self.q(
+                cur, "SELECT MAX(idx) FROM characters WHERE dataset_id = ?", (dataset_id,)
             ).fetchone()
-            return (-1, 1) if row is None or row[0] is None else (int(row[0]), int(row[1] or 1))
+            row = self.q(
+                cur, "SELECT images_per_character FROM datasets WHERE id = ?", (dataset_id,)
+            ).fetchone()
+            return (-1 if last is None else int(last)), max(1, int(row[0] or 1) if row else 1)
 
         last_idx, per_char = self.run(bounds)
-        span = max(1, page // max(per_char, 1))
+        span = max(1, page // per_char)
         for lo in range(0, last_idx + 1, span):
             rows = self.run(
                 lambda cur, lo=lo: self.q(

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import random
 import threading
-import time
 
 import pytest
 
@@ -39,14 +38,19 @@ def batches(n: int, size: int = 3, start: int = 0):
 def test_commits_follow_batch_order_whatever_each_insert_takes():
     shuffled = 0
     for seed in range(5):
-        rng = random.Random(seed)
+        # Batch k's insert waits until batch k+1 is inserted: a later batch finishes first.
+        k = 6 + 3 * random.Random(seed).randrange(11)
+        next_in = threading.Event()
         ledger = Ledger()
         inserted = []
 
-        def store(cat, batch, before_commit, rng=rng, inserted=inserted):
-            time.sleep(rng.random() * 0.01)  # inserts of uneven length: later batches finish first
+        def store(cat, batch, before_commit, k=k, next_in=next_in, inserted=inserted):
+            if batch.start == k and not next_in.wait(timeout=60):
+                raise TimeoutError(f"batch {k + 3} was never inserted")
             with cat.lock:
                 inserted.append(batch.start)
+            if batch.start == k + 3:
+                next_in.set()
             before_commit()
             with cat.lock:
                 cat.commits.append(batch.start)
