@@ -69,15 +69,24 @@ def stat(pid):
     return open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
 
 def server_cpu():
-    # Every backend of a Postgres server on this machine: this connection's (alive) plus the
-    # ones that exited (writer connections, autovacuum), which the postmaster has reaped.
+    # Every process of a Postgres server on this machine: the postmaster's live children
+    # (backends, writer connections still open, WAL writer, checkpointer) plus the ones that
+    # exited (reaped by the postmaster: their time is in its cutime/cstime).
     pid = cat.backend_pid() if hasattr(cat, "backend_pid") else None
     try:
-        own = stat(pid)
-        master = stat(int(own[1]))
+        master_pid = int(stat(pid)[1])
+        master = stat(master_pid)
     except (OSError, TypeError, ValueError):
         return None
-    ticks = int(own[11]) + int(own[12]) + int(master[13]) + int(master[14])
+    ticks = int(master[11]) + int(master[12]) + int(master[13]) + int(master[14])
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                st = stat(entry)
+            except OSError:
+                continue
+            if int(st[1]) == master_pid:
+                ticks += int(st[11]) + int(st[12])
     return ticks / os.sysconf("SC_CLK_TCK")
 
 s0, c0, k0 = cpu(resource.RUSAGE_SELF), cpu(resource.RUSAGE_CHILDREN), server_cpu()

@@ -9,9 +9,10 @@
 ``SYNTHREID_MAX_ATTEMPTS``  attempts per task before it stays failed (default 3)
 ``SYNTHREID_RETRY_BACKOFF`` first retry delay, seconds, doubled per attempt (default 10)
 ``SYNTHREID_REAPER_INTERVAL`` seconds between reaper passes inside each worker (default 10)
-``SYNTHREID_PLAN_PROCESSES`` processes planning an ``enqueue`` in parallel (default: CPU count, at most 8)
+``SYNTHREID_PLAN_PROCESSES`` processes planning an ``enqueue`` in parallel (default: CPU count, at most 16)
 ``SYNTHREID_PLAN_WRITERS``  Postgres connections storing an ``enqueue``'s batches at once, committed
-                            in order (default 2; SQLite always uses one)
+                            in order (default: one per 4 planning processes, at least 2; SQLite
+                            always uses one)
 
 Passwords in the URLs are never printed: ``mask_url`` replaces them, and ``SecretFilter``
 removes them from every log line (e.g. from a driver's error message).
@@ -135,6 +136,25 @@ def _number(env, key: str, default: float, lo: float) -> float:
     return v
 
 
+MAX_DEFAULT_PLAN_PROCESSES = 16
+PLAN_PROCESSES_PER_WRITER = 4
+
+
+def default_plan_processes(cpus: int | None) -> int:
+    """Planning processes of an ``enqueue`` when ``SYNTHREID_PLAN_PROCESSES`` is unset: one
+    per CPU, at most 16. Planning takes ~1.3 ms of CPU per character and the enqueue process
+    ~0.07 ms, so past ~16 planning processes the enqueue process, not planning, bounds the
+    rate (docs/farm.md, "Planning rate")."""
+    return max(1, min(cpus or 1, MAX_DEFAULT_PLAN_PROCESSES))
+
+
+def default_plan_writers(processes: int) -> int:
+    """Postgres writer connections when ``SYNTHREID_PLAN_WRITERS`` is unset: one per 4
+    planning processes, at least 2. A writer's backend spends ~0.3 ms per character
+    (~3,000 characters/s at most), about what 4 planning processes produce."""
+    return max(2, -(-processes // PLAN_PROCESSES_PER_WRITER))
+
+
 @dataclass(frozen=True)
 class FarmConfig:
     database_url: str | None = None
@@ -165,6 +185,7 @@ class FarmConfig:
             raise ConfigError("SYNTHREID_REDIS_URL: expected redis://[:password@]host:port/db")
         if redis and not redis.startswith("unix://"):
             _check_url("SYNTHREID_REDIS_URL", redis)
+        processes = int(_number(env, "SYNTHREID_PLAN_PROCESSES", default_plan_processes(os.cpu_count()), 1))
         return cls(
             database_url=db,
             redis_url=redis,
@@ -173,8 +194,8 @@ class FarmConfig:
             max_attempts=int(_number(env, "SYNTHREID_MAX_ATTEMPTS", 3, 1)),
             retry_backoff=_number(env, "SYNTHREID_RETRY_BACKOFF", 10.0, 0.0),
             reaper_interval=_number(env, "SYNTHREID_REAPER_INTERVAL", 10.0, 0.1),
-            plan_processes=int(_number(env, "SYNTHREID_PLAN_PROCESSES", min(os.cpu_count() or 1, 8), 1)),
-            plan_writers=int(_number(env, "SYNTHREID_PLAN_WRITERS", 2, 1)),
+            plan_processes=processes,
+            plan_writers=int(_number(env, "SYNTHREID_PLAN_WRITERS", default_plan_writers(processes), 1)),
         )
 
     def replace(self, **kw) -> FarmConfig:

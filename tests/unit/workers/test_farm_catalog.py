@@ -9,7 +9,7 @@ import pytest
 from synthreid.errors import DatasetError
 from synthreid.workers.catalog import open_catalog
 from synthreid.workers.catalog.base import CatalogError, migrations, select_migrations, split_sql
-from synthreid.workers.config import ConfigError, FarmConfig
+from synthreid.workers.config import ConfigError, FarmConfig, default_plan_processes
 from synthreid.workers.tasks import enqueue_dataset
 
 from .conftest import tiny_spec
@@ -176,7 +176,21 @@ def test_config_from_env(tmp_path):
     with pytest.raises(ConfigError, match="SYNTHREID_DATABASE_URL"):
         FarmConfig.from_env({"SYNTHREID_DATABASE_URL": "mysql://x"})
     assert FarmConfig.from_env({"SYNTHREID_DATABASE_URL": "postgresql://u@h/db"}).uses_postgres
-    assert c.plan_writers == 2 and FarmConfig.from_env({"SYNTHREID_PLAN_WRITERS": "4"}).plan_writers == 4
+    assert FarmConfig.from_env({"SYNTHREID_PLAN_WRITERS": "4"}).plan_writers == 4
+    # Writers follow the planning processes unless set: one per 4, at least 2.
+    assert [
+        FarmConfig.from_env({"SYNTHREID_PLAN_PROCESSES": str(n)}).plan_writers for n in (1, 8, 9, 16)
+    ] == [
+        2,
+        2,
+        3,
+        4,
+    ]
+    assert (
+        FarmConfig.from_env({"SYNTHREID_PLAN_PROCESSES": "16", "SYNTHREID_PLAN_WRITERS": "1"}).plan_writers
+        == 1
+    )
+    assert [default_plan_processes(n) for n in (None, 1, 2, 16, 64)] == [1, 1, 2, 16, 16]
     with pytest.raises(ConfigError, match="SYNTHREID_PLAN_WRITERS"):
         FarmConfig.from_env({"SYNTHREID_PLAN_WRITERS": "0"})
 
