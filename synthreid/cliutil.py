@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+from pathlib import Path
 from typing import Any, NamedTuple
 
 _SIZE_RE = re.compile(r"^\s*(\d+)\s*[xX]\s*(\d+)\s*$")
@@ -45,12 +46,25 @@ def parse_size(text: str) -> Size:
     return Size(w, h)
 
 
-def available_cores() -> int:
-    """CPU cores this process may run on (affinity/cgroup-limited where the OS says so), >= 1."""
+CGROUP_CPU_MAX = Path("/sys/fs/cgroup/cpu.max")
+
+
+def available_cores(cpu_max: Path = CGROUP_CPU_MAX) -> int:
+    """CPU cores this process may use, >= 1: its CPU affinity set, further capped by a cgroup
+    v2 CPU quota (``cpu.max`` "QUOTA PERIOD" in microseconds, as a container's ``--cpus`` sets
+    it; rounded up). os.cpu_count() counts the host's CPUs, which in a container limited to 2
+    CPUs would start a process per host CPU."""
     try:
-        return max(1, len(os.sched_getaffinity(0)))
+        cores = max(1, len(os.sched_getaffinity(0)))
     except (AttributeError, OSError):
-        return max(1, os.cpu_count() or 1)
+        cores = max(1, os.cpu_count() or 1)
+    try:
+        quota, period = cpu_max.read_text().split()[:2]
+        if quota != "max":
+            cores = min(cores, max(1, -(-int(quota) // int(period))))
+    except (OSError, ValueError):
+        pass  # no cgroup v2 quota here (or unreadable): the affinity set is the limit
+    return cores
 
 
 def default_loader_workers(cap: int = 2) -> int:

@@ -9,7 +9,7 @@
 ``SYNTHREID_MAX_ATTEMPTS``  attempts per task before it stays failed (default 3)
 ``SYNTHREID_RETRY_BACKOFF`` first retry delay, seconds, doubled per attempt (default 10)
 ``SYNTHREID_REAPER_INTERVAL`` seconds between reaper passes inside each worker (default 10)
-``SYNTHREID_PLAN_PROCESSES`` processes planning an ``enqueue`` in parallel (default: CPU count, at most 16)
+``SYNTHREID_PLAN_PROCESSES`` processes planning an ``enqueue`` in parallel (default: usable CPUs, at most 16)
 ``SYNTHREID_PLAN_WRITERS``  Postgres connections storing an ``enqueue``'s batches at once, committed
                             in order (default: one per 4 planning processes, at least 2; SQLite
                             always uses one)
@@ -26,6 +26,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
+from synthreid.cliutil import available_cores
 from synthreid.dataset import check_dataset_name
 from synthreid.errors import SynthreidError
 
@@ -142,7 +143,7 @@ PLAN_PROCESSES_PER_WRITER = 4
 
 def default_plan_processes(cpus: int | None) -> int:
     """Planning processes of an ``enqueue`` when ``SYNTHREID_PLAN_PROCESSES`` is unset: one
-    per CPU, at most 16. Planning takes ~1.3 ms of CPU per character and the enqueue process
+    per usable CPU (``cliutil.available_cores``: affinity and cgroup quota), at most 16. Planning takes ~1.3 ms of CPU per character and the enqueue process
     ~0.07 ms, so past ~16 planning processes the enqueue process, not planning, bounds the
     rate (docs/farm.md, "Planning rate")."""
     return max(1, min(cpus or 1, MAX_DEFAULT_PLAN_PROCESSES))
@@ -185,7 +186,9 @@ class FarmConfig:
             raise ConfigError("SYNTHREID_REDIS_URL: expected redis://[:password@]host:port/db")
         if redis and not redis.startswith("unix://"):
             _check_url("SYNTHREID_REDIS_URL", redis)
-        processes = int(_number(env, "SYNTHREID_PLAN_PROCESSES", default_plan_processes(os.cpu_count()), 1))
+        processes = int(
+            _number(env, "SYNTHREID_PLAN_PROCESSES", default_plan_processes(available_cores()), 1)
+        )
         return cls(
             database_url=db,
             redis_url=redis,
