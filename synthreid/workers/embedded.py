@@ -54,6 +54,7 @@ from typing import Any
 
 from tqdm import tqdm
 
+from synthreid.cliutil import available_cores
 from synthreid.errors import DatasetError, SynthreidError
 from synthreid.fsutil import remove_stale_temps
 from synthreid.render.output import check_folder, init_dataset
@@ -123,7 +124,9 @@ class RenderInterrupted(KeyboardInterrupt):
 
 
 def default_workers() -> int:
-    return max(1, os.cpu_count() or 1)
+    """Render worker processes of `synthreid render` by default: one per usable core
+    (affinity set and container CPU quota, ``cliutil.available_cores``)."""
+    return available_cores()
 
 
 def embedded_config(root: Path) -> FarmConfig:

@@ -65,7 +65,11 @@ def register(sub) -> None:
         "fails is reported (exit status 1) and tried again by the next run.",
     )
     spec_args(p)
-    p.add_argument("--workers", type=int, help="Blender worker processes (default: CPU cores)")
+    p.add_argument(
+        "--workers",
+        type=int,
+        help="Blender worker processes (default: usable cores: affinity set and container CPU quota)",
+    )
     p.add_argument("--sheet", help="also write a contact sheet PNG here")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_render)
