@@ -13,7 +13,7 @@ from synthreid.render.cli import load_spec, out_dir, spec_args
 def cmd_render(args) -> int:
     from synthreid.errors import DatasetError
     from synthreid.render.preview import contact_sheet
-    from synthreid.workers.embedded import RenderInterrupted, render_dataset
+    from synthreid.workers.embedded import STOP_SIGNALS, RenderInterrupted, render_dataset
 
     spec = load_spec(args)
     out = out_dir(args, spec)
@@ -24,6 +24,12 @@ def cmd_render(args) -> int:
         # not a traceback. A person's failed image is a task failure, reported below instead.
         raise DatasetError(f"{out}: cannot write the dataset folder: {exc}") from None
     except RenderInterrupted as stopped:
+        # The stop is complete and atomic on disk; what is left is the summary and the exit
+        # status. A further Ctrl-C now would raise KeyboardInterrupt after main() returned,
+        # and the process would die by the signal instead of exiting 128 + signal.
+        with contextlib.suppress(ValueError):  # not the main thread: no handlers to change
+            for s in STOP_SIGNALS:
+                signal.signal(s, signal.SIG_IGN)
         report = stopped.report
         signum = report.interrupted or signal.SIGINT
         labels = (
