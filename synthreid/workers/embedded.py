@@ -312,6 +312,12 @@ class _Stopper:
         for s in self._old:
             signal.signal(s, signal.SIG_IGN)
 
+    def rearm(self) -> None:
+        """Handle stop signals again after ignore(), with no moment where Python's default
+        handler (KeyboardInterrupt at any line) is in place."""
+        for s in self._old:
+            signal.signal(s, self._handle)
+
     def restore(self) -> None:
         for s, handler in self._old.items():
             signal.signal(s, handler)
@@ -626,6 +632,5 @@ def _run_workers(  # noqa: C901, PLR0912, PLR0915 - start, watch and stop in one
         shutil.rmtree(tmp, ignore_errors=True)
         if not hard:
             catalog.release_running(dsid)  # tasks of killed workers go back for the next run
-        stopper.restore()
-        stopper.install()
+        stopper.rearm()
     return hard
