@@ -17,7 +17,6 @@ SYNTHREID_PLAN_WRITERS connections).
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
 import tempfile
@@ -25,6 +24,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from planning import GOAL, REPO, enqueue_once  # noqa: E402
+
+from synthreid.cliutil import available_cores  # noqa: E402
 
 
 def parse_arms(text: str) -> list[tuple[int, int]]:
@@ -50,7 +51,7 @@ def main() -> int:
     args = ap.parse_args()
     arms = parse_arms(args.arms)
     print(
-        f"{os.cpu_count()} CPUs; {args.characters:,} characters x 10 images per run; "
+        f"{available_cores()} usable cores; {args.characters:,} characters x 10 images per run; "
         f"{args.rounds} rounds; arms (processes:writers) {args.arms}",
         flush=True,
     )

@@ -143,9 +143,9 @@ PLAN_PROCESSES_PER_WRITER = 4
 
 def default_plan_processes(cpus: int | None) -> int:
     """Planning processes of an ``enqueue`` when ``SYNTHREID_PLAN_PROCESSES`` is unset: one
-    per usable CPU (``cliutil.available_cores``: affinity and cgroup quota), at most 16. Planning takes ~1.3 ms of CPU per character and the enqueue process
-    ~0.07 ms, so past ~16 planning processes the enqueue process, not planning, bounds the
-    rate (docs/farm.md, "Planning rate")."""
+    per usable CPU (``cliutil.available_cores``: affinity set and cgroup quota), at most 16.
+    Planning takes ~1.3 ms of CPU per character and the enqueue process ~0.07 ms, so past ~16
+    planning processes the enqueue process, not planning, bounds the rate (docs/farm.md)."""
     return max(1, min(cpus or 1, MAX_DEFAULT_PLAN_PROCESSES))
 
 

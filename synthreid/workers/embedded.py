@@ -123,12 +123,6 @@ class RenderInterrupted(KeyboardInterrupt):
         self.report = report
 
 
-def default_workers() -> int:
-    """Render worker processes of `synthreid render` by default: one per usable core
-    (affinity set and container CPU quota, ``cliutil.available_cores``)."""
-    return available_cores()
-
-
 def embedded_config(root: Path) -> FarmConfig:
     """The farm configuration of the dataset folder ``root``: its own SQLite catalog, local
     dispatch, every dataset name mapped to ``root``; one attempt per task (a render error is
@@ -423,7 +417,8 @@ def _render(
     skipped = catalog.count_images(dsid, "done")
     n_todo = spec.total_images - skipped
     n_tasks = catalog.unfinished_tasks(dsid)
-    workers = max(1, min(workers or default_workers(), n_tasks or 1))
+    # default: one per usable core (affinity set and container CPU quota)
+    workers = max(1, min(workers or available_cores(), n_tasks or 1))
     failed: list[tuple[str, str]] = []
     stopper = _Stopper()
     hard = False

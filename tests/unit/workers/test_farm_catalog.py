@@ -178,14 +178,8 @@ def test_config_from_env(tmp_path):
     assert FarmConfig.from_env({"SYNTHREID_DATABASE_URL": "postgresql://u@h/db"}).uses_postgres
     assert FarmConfig.from_env({"SYNTHREID_PLAN_WRITERS": "4"}).plan_writers == 4
     # Writers follow the planning processes unless set: one per 4, at least 2.
-    assert [
-        FarmConfig.from_env({"SYNTHREID_PLAN_PROCESSES": str(n)}).plan_writers for n in (1, 8, 9, 16)
-    ] == [
-        2,
-        2,
-        3,
-        4,
-    ]
+    writers = [FarmConfig.from_env({"SYNTHREID_PLAN_PROCESSES": str(n)}).plan_writers for n in (1, 8, 9, 16)]
+    assert writers == [2, 2, 3, 4]
     assert (
         FarmConfig.from_env({"SYNTHREID_PLAN_PROCESSES": "16", "SYNTHREID_PLAN_WRITERS": "1"}).plan_writers
         == 1
